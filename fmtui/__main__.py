@@ -1,0 +1,4 @@
+"""`python -m fmtui` runs the same entry point as the `fmtui` console script."""
+from fmtui.cli import main
+
+main()

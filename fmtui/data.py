@@ -1,0 +1,361 @@
+"""Datasets as uint8 tensors: find or download the official files, parse them, normalize on the device.
+
+Files are looked for in a data folder given by `--data-dir`, else $FMTUI_DATA_DIR, else a per-user cache.
+Inside it, the official flat layout (the four `.gz` files), a sub-folder named after the dataset
+(`fashion-mnist/`, as in the official download) and torchvision's own layout (`FashionMNIST/raw/`)
+all work. Missing files are downloaded through torchvision (its mirrors and md5 checks); with no
+network the error names the files and where to put them. Broken files raise `DataError`, never a
+numpy/torch crash.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import os
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from fmtui.config import DATASETS, ConfigError
+
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+class DataError(RuntimeError):
+    """Dataset files missing, unreadable or inconsistent; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """How to find one dataset: its torchvision class and the folder names it may live under."""
+
+    name: str
+    title: str
+    tv_class: str
+    folders: tuple[str, ...]
+
+
+SPECS = {
+    "fashion-mnist": DatasetSpec("fashion-mnist", "Fashion-MNIST", "FashionMNIST",
+                                 ("fashion-mnist", "fashion_mnist", "FashionMNIST/raw", "FashionMNIST")),
+    "mnist": DatasetSpec("mnist", "MNIST", "MNIST", ("mnist", "MNIST/raw", "MNIST")),
+    "kmnist": DatasetSpec("kmnist", "KMNIST", "KMNIST", ("kmnist", "KMNIST/raw", "KMNIST")),
+    "cifar10": DatasetSpec("cifar10", "CIFAR-10", "CIFAR10", ("cifar10", "cifar-10", "CIFAR10")),
+}
+assert set(SPECS) == set(DATASETS)
+
+
+@dataclass
+class Dataset:
+    """Both splits of a dataset as uint8 images (N, C, H, W) and int64 labels (N,), on the CPU."""
+
+    name: str
+    title: str
+    classes: list[str]
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    source: Path
+    verified: bool
+    """True when every file matched torchvision's published md5."""
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.x_train.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def n_features(self) -> int:
+        c, h, w = self.shape
+        return c * h * w
+
+    def class_counts(self, split: str = "train") -> list[int]:
+        y = self.y_train if split == "train" else self.y_test
+        return torch.bincount(y, minlength=len(self.classes)).tolist()
+
+
+def default_data_dir() -> Path:
+    """$FMTUI_DATA_DIR, else the per-user cache folder (XDG_CACHE_HOME or ~/.cache)/fmtui/data."""
+    env = os.environ.get("FMTUI_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "fmtui" / "data"
+
+
+def _tv_class(spec: DatasetSpec):
+    import torchvision.datasets as tvd  # imported late: ~1 s, only needed for metadata and downloads
+
+    return getattr(tvd, spec.tv_class)
+
+
+# --- IDX files (MNIST family) ---------------------------------------------------------------
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as f:
+                return f.read()
+        return path.read_bytes()
+    except (OSError, EOFError, zlib.error) as e:
+        reason = "truncated" if isinstance(e, EOFError) else f"corrupted ({e})"
+        raise DataError(f"{path} is {reason}; delete it so it can be downloaded again") from None
+
+
+def parse_idx(raw: bytes, path: Path | str = "<bytes>") -> torch.Tensor:
+    """Parse IDX bytes (uint8 payload, any rank) into a tensor, checking header and length."""
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise DataError(f"{path} is not an IDX file (bad magic number)")
+    if raw[2] != 0x08:
+        raise DataError(f"{path}: IDX element type 0x{raw[2]:02x} is not supported (only uint8)")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if ndim == 0 or len(raw) < header:
+        raise DataError(f"{path} is truncated (incomplete IDX header)")
+    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    expected = header + int(torch.tensor(dims).prod().item())
+    if len(raw) != expected:
+        what = "truncated" if len(raw) < expected else "longer than its header says"
+        raise DataError(f"{path} is {what}: {len(raw)} bytes for shape {tuple(dims)}, expected {expected}")
+    return torch.frombuffer(bytearray(raw[header:]), dtype=torch.uint8).reshape(dims)
+
+
+def _md5(path: Path) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _official_md5s() -> dict[str, str]:
+    """md5 -> dataset title for every official MNIST-family file, to catch a swapped folder."""
+    out = {}
+    for spec in SPECS.values():
+        if spec.name != "cifar10":
+            for _, md5 in _tv_class(spec).resources:
+                out[md5] = spec.title
+    return out
+
+
+def _find_idx_files(spec: DatasetSpec, root: Path) -> tuple[dict[str, Path] | None, list[Path]]:
+    """Look in root and its dataset sub-folders for all four files (.gz or extracted)."""
+    names = [name for name, _ in _tv_class(spec).resources]
+    searched = [root] + [root / sub for sub in spec.folders]
+    for folder in searched:
+        found = {}
+        for name in names:
+            for candidate in (folder / name, folder / name.removesuffix(".gz")):
+                if candidate.is_file():
+                    found[name] = candidate
+                    break
+        if len(found) == len(names):
+            return found, searched
+    return None, searched
+
+
+def _download_idx(spec: DatasetSpec, root: Path, searched: list[Path]) -> dict[str, Path]:
+    """Download the four files with torchvision (mirrors + md5) into root/<dataset>/, or explain."""
+    from torchvision.datasets.utils import download_url
+
+    cls = _tv_class(spec)
+    target = root / spec.folders[0]
+    names = [name for name, _ in cls.resources]
+    missing_msg = (f"{spec.title} files not found (looked in {', '.join(str(p) for p in searched)}); "
+                   f"put {', '.join(names)} into {target} or pass --data-dir")
+    if os.environ.get("FMTUI_NO_DOWNLOAD"):
+        raise DataError(missing_msg + " (downloads are off: FMTUI_NO_DOWNLOAD is set)")
+    paths = {}
+    for name, md5 in cls.resources:
+        errors = []
+        for mirror in cls.mirrors:
+            try:
+                download_url(f"{mirror}{name}", root=str(target), filename=name, md5=md5)
+                paths[name] = target / name
+                break
+            except Exception as e:  # network errors come in many types; all mean "try the next mirror"
+                errors.append(f"{type(e).__name__}: {e}".splitlines()[0])
+        else:
+            raise DataError(f"{missing_msg}; download failed ({errors[-1] if errors else 'no mirror'})")
+    return paths
+
+
+@functools.lru_cache(maxsize=8)
+def _load_idx_cached(paths: tuple[tuple[str, str, float, int], ...]) -> tuple[torch.Tensor, ...]:
+    return tuple(parse_idx(_read_bytes(Path(p)), Path(p)) for _, p, _, _ in paths)
+
+
+def _load_idx_dataset(spec: DatasetSpec, root: Path) -> Dataset:
+    files, searched = _find_idx_files(spec, root)
+    if files is None:
+        files = _download_idx(spec, root, searched)
+    cls = _tv_class(spec)
+    official = _official_md5s()
+    verified = True
+    for name, md5 in cls.resources:
+        actual = _md5(files[name]) if files[name].suffix == ".gz" else None
+        if actual is not None and actual != md5 and official.get(actual, spec.title) != spec.title:
+            raise DataError(f"{files[name]} is a {official[actual]} file, not {spec.title}; check --dataset and --data-dir")
+        verified &= actual == md5
+    key = tuple((name, str(p), p.stat().st_mtime, p.stat().st_size) for name, p in sorted(files.items()))
+    by_name = dict(zip(sorted(files), _load_idx_cached(key)))
+    x_train, y_train = by_name["train-images-idx3-ubyte.gz"], by_name["train-labels-idx1-ubyte.gz"]
+    x_test, y_test = by_name["t10k-images-idx3-ubyte.gz"], by_name["t10k-labels-idx1-ubyte.gz"]
+    for x, y, split in ((x_train, y_train, "train"), (x_test, y_test, "test")):
+        if x.dim() != 3 or y.dim() != 1:
+            raise DataError(f"{spec.title} {split} files have shapes {tuple(x.shape)} and {tuple(y.shape)}; expected (N, H, W) and (N,)")
+        if len(x) != len(y):
+            raise DataError(f"{spec.title} {split} split has {len(x)} images but {len(y)} labels")
+        if len(y) and int(y.max()) >= len(cls.classes):
+            raise DataError(f"{spec.title} {split} labels go up to {int(y.max())}; expected 0..{len(cls.classes) - 1}")
+    return Dataset(spec.name, spec.title, list(cls.classes), x_train.unsqueeze(1), y_train.long(),
+                   x_test.unsqueeze(1), y_test.long(), files["train-images-idx3-ubyte.gz"].parent, verified)
+
+
+# --- CIFAR-10 (python pickles via torchvision) ------------------------------------------------
+
+def _load_cifar(spec: DatasetSpec, root: Path) -> Dataset:
+    cls = _tv_class(spec)
+    candidates = [root] + [root / sub for sub in spec.folders]
+    base = next((c for c in candidates if (c / cls.base_folder).is_dir()), None)
+    download = base is None and not os.environ.get("FMTUI_NO_DOWNLOAD")
+    base = base or root / spec.folders[0]
+    try:
+        train = cls(str(base), train=True, download=download)
+        test = cls(str(base), train=False, download=False)
+    except Exception as e:  # torchvision raises RuntimeError/URLError/pickle errors; all mean "not usable"
+        raise DataError(f"CIFAR-10 not usable in {base} ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
+                        f"put the extracted {cls.base_folder}/ folder there or pass --data-dir") from None
+    to_tensor = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).contiguous()  # (N,H,W,C) -> (N,C,H,W)
+    return Dataset(spec.name, spec.title, list(CIFAR10_CLASSES), to_tensor(train.data), torch.tensor(train.targets),
+                   to_tensor(test.data), torch.tensor(test.targets), base, True)
+
+
+def load_dataset(name: str, data_dir: str | os.PathLike | None = None) -> Dataset:
+    """Load both splits of a dataset by name from data_dir (see module docstring for the lookup)."""
+    if name not in SPECS:
+        raise ConfigError(f"--dataset: unknown value {name!r}; choose from {', '.join(SPECS)}")
+    root = Path(data_dir).expanduser() if data_dir else default_data_dir()
+    spec = SPECS[name]
+    return _load_cifar(spec, root) if name == "cifar10" else _load_idx_dataset(spec, root)
+
+
+# --- normalization ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class NormStats:
+    """The affine map x_float = (x_uint8 - shift) / scale of a normalization, per channel."""
+
+    norm: str
+    shift: tuple[float, ...]
+    scale: tuple[float, ...]
+
+    def describe(self) -> str:
+        if self.norm == "zscore":
+            return f"zscore: mean {_fmt(self.shift)}, std {_fmt(self.scale)} (from the training split)"
+        if self.norm == "per-image":
+            return "per-image: each image minus its mean, divided by its std"
+        return f"{self.norm}: (x - {_fmt(self.shift)}) / {_fmt(self.scale)}"
+
+
+def _fmt(values: tuple[float, ...]) -> str:
+    return "/".join(f"{v:.4g}" for v in values)
+
+
+def norm_stats(norm: str, x_train: torch.Tensor) -> NormStats:
+    """The shift and scale of a normalization; zscore measures them on x_train (uint8, N,C,H,W)."""
+    c = x_train.shape[1]
+    fixed = {"none": (0.0, 1.0), "unit": (0.0, 255.0), "symmetric": (127.5, 127.5), "per-image": (0.0, 1.0)}
+    if norm in fixed:
+        shift, scale = fixed[norm]
+        return NormStats(norm, (shift,) * c, (scale,) * c)
+    if norm != "zscore":
+        raise ConfigError(f"--norm: unknown value {norm!r}")
+    mean, std = channel_mean_std(x_train)
+    return NormStats(norm, tuple(mean), tuple(max(s, 1e-6) for s in std))
+
+
+def channel_mean_std(x: torch.Tensor, chunk: int = 8192) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of (N, C, H, W) data in float64, chunked to bound memory."""
+    c = x.shape[1]
+    s = torch.zeros(c, dtype=torch.float64, device=x.device)
+    s2 = torch.zeros(c, dtype=torch.float64, device=x.device)
+    for part in x.split(chunk):
+        p = part.to(torch.float64).transpose(0, 1).reshape(c, -1)
+        s += p.sum(1)
+        s2 += (p * p).sum(1)
+    n = x.numel() // c
+    mean = s / n
+    var = (s2 / n - mean * mean).clamp_min(0)
+    return mean.tolist(), var.sqrt().tolist()
+
+
+def normalize(x: torch.Tensor, stats: NormStats) -> torch.Tensor:
+    """uint8 (B, C, H, W) -> float32 normalized, on x's device."""
+    x = x.float()
+    if stats.norm == "per-image":
+        flat = x.flatten(1)
+        mean = flat.mean(1).view(-1, 1, 1, 1)
+        std = flat.std(1, unbiased=False).clamp_min(1e-6).view(-1, 1, 1, 1)
+        return (x - mean) / std
+    if stats.norm == "none":
+        return x
+    shape = (1, -1, 1, 1)
+    shift = torch.tensor(stats.shift, device=x.device).view(shape)
+    scale = torch.tensor(stats.scale, device=x.device).view(shape)
+    return (x - shift) / scale
+
+
+def pixel_stats(x: torch.Tensor, stats: NormStats | None = None, chunk: int = 8192) -> tuple[float, float, float, float]:
+    """(mean, std, min, max) of uint8 images, after the normalization `stats` when given."""
+    total = sq = 0.0
+    lo, hi = float("inf"), float("-inf")
+    for part in x.split(chunk):
+        p = (normalize(part, stats) if stats else part.float()).double()
+        total += p.sum().item()
+        sq += (p * p).sum().item()
+        lo, hi = min(lo, p.min().item()), max(hi, p.max().item())
+    n = x.numel()
+    mean = total / n
+    return mean, max(sq / n - mean * mean, 0.0) ** 0.5, lo, hi
+
+
+# --- device-side splits and batches -------------------------------------------------------------
+
+@dataclass
+class DeviceSplits:
+    """uint8 images and int64 labels of train / val / test, all on the training device."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor | None
+    y_val: torch.Tensor | None
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    train_index: torch.Tensor
+    """Indices (into the dataset's training split) of the samples used for training."""
+
+
+def to_device(ds: Dataset, device: torch.device, val_split: float = 0.0, seed: int = 0) -> DeviceSplits:
+    """Move the splits to the device once; hold out val_split of train (a seeded permutation)."""
+    n = len(ds.y_train)
+    index = torch.arange(n)
+    x_val = y_val = None
+    if val_split > 0:
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+        n_val = max(1, int(round(n * val_split)))
+        val_index, index = perm[:n_val].sort().values, perm[n_val:].sort().values
+        x_val, y_val = ds.x_train[val_index].to(device), ds.y_train[val_index].to(device)
+    x_train = ds.x_train[index] if val_split > 0 else ds.x_train
+    return DeviceSplits(x_train.to(device), ds.y_train[index].to(device), x_val, y_val,
+                        ds.x_test.to(device), ds.y_test.to(device), index)
+
+
+def batch_indices(n: int, batch_size: int, generator: torch.Generator, device: torch.device) -> Iterator[torch.Tensor]:
+    """A fresh device-side permutation of range(n), split into batches (the last may be short)."""
+    return iter(torch.randperm(n, generator=generator, device=device).split(batch_size))

@@ -1,0 +1,354 @@
+"""The training engine: `train(config)` yields events; the CLI and the TUI worker only consume them.
+
+No UI imports here. Data lives on the training device as uint8, batches are slices of a device-side
+permutation, normalization runs on the device per batch, and metrics are accumulated on the device
+and read back only when an event is emitted (a few times a second and at the end of an epoch).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fmtui import models
+from fmtui.config import ConfigError, RunConfig
+from fmtui.data import Dataset, DeviceSplits, NormStats, batch_indices, load_dataset, norm_stats, normalize, to_device
+
+EVAL_BATCH = 4096
+
+
+# --- events -----------------------------------------------------------------------------------
+
+@dataclass
+class Started:
+    """Emitted once, after data and model are on the device."""
+
+    config: RunConfig
+    dataset: str
+    classes: list[str]
+    device: str
+    model: str
+    params: int
+    n_train: int
+    n_val: int
+    n_test: int
+    batches_per_epoch: int
+    norm: NormStats
+    threads: int
+
+
+@dataclass
+class BatchProgress:
+    """Throttled progress inside an epoch; `loss` is the mean batch loss since the previous event."""
+
+    epoch: int
+    epochs: int
+    batch: int
+    batches: int
+    loss: float
+    accuracy: float
+    samples_per_s: float
+    elapsed: float
+    eta: float
+    step: int
+    gpu_memory: int = 0
+
+
+@dataclass
+class Results:
+    """Test-set predictions of one evaluated model: everything the error browser needs (CPU tensors)."""
+
+    probs: torch.Tensor
+    """(N, classes) softmax probabilities."""
+    labels: torch.Tensor
+    preds: torch.Tensor
+    confusion: torch.Tensor
+    """(classes, classes) counts, rows = true class, columns = predicted class."""
+    loss: float
+    accuracy: float
+
+    @property
+    def per_class_accuracy(self) -> list[float]:
+        totals = self.confusion.sum(1).clamp_min(1)
+        return (100.0 * self.confusion.diagonal() / totals).tolist()
+
+    @property
+    def confidence(self) -> torch.Tensor:
+        return self.probs.max(1).values
+
+    def mislabeled(self, true: int | None = None, pred: int | None = None) -> list[int]:
+        """Indices of wrong test predictions, most confident first, optionally for one true/pred class."""
+        wrong = self.preds != self.labels
+        if true is not None:
+            wrong &= self.labels == true
+        if pred is not None:
+            wrong &= self.preds == pred
+        idx = wrong.nonzero().flatten()
+        order = self.confidence[idx].argsort(descending=True, stable=True)
+        return idx[order].tolist()
+
+    def top_k(self, i: int, k: int = 3) -> list[tuple[int, float]]:
+        p, c = self.probs[i].topk(k)
+        return list(zip(c.tolist(), p.tolist()))
+
+
+@dataclass
+class EpochEnd:
+    """Metrics of one finished epoch, in the lecture's terms (train loss = mean batch loss)."""
+
+    epoch: int
+    epochs: int
+    train_loss: float
+    train_accuracy: float
+    test_loss: float
+    test_accuracy: float
+    seconds: float
+    """Training time of this epoch (evaluation excluded)."""
+    eval_seconds: float
+    samples_per_s: float
+    lr: float
+    val_loss: float | None = None
+    val_accuracy: float | None = None
+    results: Results | None = field(default=None, repr=False)
+
+    def metrics(self) -> dict:
+        """The JSON-able numbers (what metrics.jsonl stores)."""
+        keys = ("epoch", "epochs", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss",
+                "test_accuracy", "seconds", "eval_seconds", "samples_per_s", "lr")
+        return {k: getattr(self, k) for k in keys}
+
+
+@dataclass
+class Finished:
+    """The last event. status: completed, stopped (by the caller) or diverged (non-finite loss)."""
+
+    status: str
+    message: str
+    history: list[EpochEnd]
+    results: Results | None
+    seconds: float
+    model: nn.Module = field(repr=False)
+
+
+Event = Started | BatchProgress | EpochEnd | Finished
+
+
+# --- device and threads -----------------------------------------------------------------------
+
+def resolve_device(name: str) -> torch.device:
+    """auto -> cuda, else mps, else cpu; an explicit device that is not available is a ConfigError."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: CUDA is not available on this machine")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError("--device mps: Apple MPS is not available on this machine")
+    if name not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"--device: unknown value {name!r}; choose from auto, cpu, cuda, mps")
+    return torch.device(name)
+
+
+def default_threads() -> int:
+    """CPU threads for training: 1 on machines of up to 2 cores, else half the cores up to 8.
+
+    Measured (BENCHMARKS.md): on 2 cores, torch's default of 2 threads ran the batch-64 MLP epoch
+    several times slower than 1 thread whenever anything else was busy, and gained little when idle.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return 1 if cores <= 2 else min(cores // 2, 8)
+
+
+def device_name(device: torch.device, threads: int) -> str:
+    if device.type == "cuda":
+        return f"cuda:{torch.cuda.current_device()} {torch.cuda.get_device_name(device)}"
+    if device.type == "cpu":
+        return f"cpu ({threads} thread{'s' if threads != 1 else ''})"
+    return device.type
+
+
+# --- building blocks ---------------------------------------------------------------------------
+
+def make_optimizer(cfg: RunConfig, params) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+                               weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, stats: NormStats,
+             keep_probs: bool = False) -> tuple[float, float, torch.Tensor | None]:
+    """Mean loss and accuracy (%) of model on uint8 images x; optionally the (N, C) probabilities."""
+    was_training = model.training
+    model.eval()
+    loss_sum = torch.zeros((), device=x.device, dtype=torch.float64)
+    correct = torch.zeros((), device=x.device, dtype=torch.int64)
+    probs = []
+    for xb, yb in zip(x.split(EVAL_BATCH), y.split(EVAL_BATCH)):
+        out = model(normalize(xb, stats)).float()
+        loss_sum += F.cross_entropy(out, yb, reduction="sum").double()
+        correct += (out.argmax(1) == yb).sum()
+        if keep_probs:
+            probs.append(out.softmax(1))
+    model.train(was_training)
+    n = max(len(y), 1)
+    return loss_sum.item() / n, 100.0 * correct.item() / n, torch.cat(probs).cpu() if keep_probs else None
+
+
+def test_results(model: nn.Module, x: torch.Tensor, y: torch.Tensor, stats: NormStats, n_classes: int) -> Results:
+    """Evaluate on the test split and keep predictions, confusion matrix and probabilities."""
+    loss, acc, probs = evaluate(model, x, y, stats, keep_probs=True)
+    labels = y.cpu()
+    preds = probs.argmax(1)
+    confusion = torch.bincount(labels * n_classes + preds, minlength=n_classes * n_classes).view(n_classes, n_classes)
+    return Results(probs, labels, preds, confusion, loss, acc)
+
+
+@dataclass
+class Prepared:
+    """Data, model and optimizer on the device, ready for `train` (also used by the benchmark)."""
+
+    config: RunConfig
+    dataset: Dataset
+    device: torch.device
+    splits: DeviceSplits
+    stats: NormStats
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    threads: int
+
+
+def prepare(cfg: RunConfig, dataset: Dataset | None = None) -> Prepared:
+    """Validate, load the data, place it and a freshly seeded model on the device."""
+    cfg.validate()
+    device = resolve_device(cfg.device)
+    threads = cfg.threads or default_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(threads)
+    ds = dataset if dataset is not None else load_dataset(cfg.dataset, cfg.data_dir)
+    if cfg.model == "cnn" and min(ds.shape[1:]) < 4:
+        raise ConfigError("--model cnn needs images of at least 4x4 pixels")
+    splits = to_device(ds, device, cfg.val_split, cfg.seed)
+    stats = norm_stats(cfg.norm, splits.x_train)
+    torch.manual_seed(cfg.seed)
+    model = models.build_model(cfg, ds.shape, len(ds.classes)).to(device)
+    return Prepared(cfg, ds, device, splits, stats, model, make_optimizer(cfg, model.parameters()), threads)
+
+
+# --- the loop ----------------------------------------------------------------------------------
+
+def train(cfg: RunConfig, *, dataset: Dataset | None = None, should_stop: Callable[[], bool] = lambda: False,
+          progress_interval: float = 0.1) -> Iterator[Event]:
+    """Train as cfg says and yield Started, BatchProgress*, EpochEnd per epoch, then Finished.
+
+    `should_stop` is polled between batches; when it returns True the current batch completes, the
+    partial epoch is discarded from the metrics and Finished(status="stopped") is yielded.
+    Raises ConfigError/DataError for bad input (before any event) and lets device errors propagate.
+    """
+    p = prepare(cfg, dataset)
+    yield from run_prepared(p, should_stop=should_stop, progress_interval=progress_interval)
+
+
+def run_prepared(p: Prepared, *, should_stop: Callable[[], bool] = lambda: False,
+                 progress_interval: float = 0.1) -> Iterator[Event]:
+    cfg, device, s, model, opt = p.config, p.device, p.splits, p.model, p.optimizer
+    n, classes = len(s.y_train), p.dataset.classes
+    batches = math.ceil(n / cfg.batch_size)
+    total_steps = batches * cfg.epochs
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps) if cfg.schedule == "cosine" else None
+    gen = torch.Generator(device=device).manual_seed(cfg.seed)
+    yield Started(cfg, p.dataset.title, classes, device_name(device, p.threads), models.describe(cfg, p.dataset.shape, len(classes)),
+                  models.count_params(model), n, 0 if s.y_val is None else len(s.y_val), len(s.y_test), batches, p.stats, p.threads)
+
+    history: list[EpochEnd] = []
+    started = time.perf_counter()
+    train_time = 0.0
+    status, message = "completed", ""
+    step = 0
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.int64)
+        first_bad = torch.full((), -1, device=device, dtype=torch.int64)
+        last_emit, last_b, last_loss = time.perf_counter(), 0, 0.0
+        t0 = time.perf_counter()
+        b = 0
+        for b, idx in enumerate(batch_indices(n, cfg.batch_size, gen, device), 1):
+            if should_stop():
+                status, b = "stopped", b - 1
+                break
+            xb, yb = normalize(s.x_train[idx], p.stats), s.y_train[idx]
+            out = model(xb)
+            loss = F.cross_entropy(out, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if sched is not None:
+                sched.step()
+            step += 1
+            with torch.no_grad():
+                loss_sum += loss.detach()
+                correct += (out.argmax(1) == yb).sum()
+                first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss.detach()), b, first_bad)
+            now = time.perf_counter()
+            if now - last_emit >= progress_interval:
+                total = loss_sum.item()  # the one sync of this progress event
+                bad = int(first_bad.item())
+                if bad >= 0:
+                    status, message = "diverged", f"diverged at epoch {epoch}, batch {bad}: the loss is not finite"
+                    break
+                seen = min(b * cfg.batch_size, n)
+                elapsed = train_time + now - t0
+                rate = (step * cfg.batch_size) / max(elapsed, 1e-9)
+                yield BatchProgress(epoch, cfg.epochs, b, batches, (total - last_loss) / (b - last_b),
+                                    100.0 * correct.item() / seen, rate, now - started,
+                                    (total_steps - step) * elapsed / step, step, _gpu_memory(device))
+                last_emit, last_b, last_loss = time.perf_counter(), b, total
+        if status == "completed" and int(first_bad.item()) >= 0:
+            status, message = "diverged", f"diverged at epoch {epoch}, batch {int(first_bad.item())}: the loss is not finite"
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        seconds = time.perf_counter() - t0
+        train_time += seconds
+        if status != "completed":
+            break
+        history.append(_end_epoch(p, epoch, b, loss_sum, correct, seconds, opt))
+        yield history[-1]
+
+    results = history[-1].results if history else None
+    if status == "stopped":
+        message = f"stopped during epoch {len(history) + 1} after {len(history)} complete epoch{'s' * (len(history) != 1)}"
+    elif status == "completed":
+        message = f"finished {cfg.epochs} epoch{'s' * (cfg.epochs != 1)} in {train_time:.1f}s of training"
+    yield Finished(status, message, history, results, train_time, model)
+
+
+def _end_epoch(p: Prepared, epoch: int, batches: int, loss_sum: torch.Tensor, correct: torch.Tensor,
+               seconds: float, opt: torch.optim.Optimizer) -> EpochEnd:
+    """Read back the epoch's training metrics and evaluate on val (if any) and test."""
+    s, n = p.splits, len(p.splits.y_train)
+    t0 = time.perf_counter()
+    val_loss = val_acc = None
+    if s.x_val is not None:
+        val_loss, val_acc, _ = evaluate(p.model, s.x_val, s.y_val, p.stats)
+    results = test_results(p.model, s.x_test, s.y_test, p.stats, len(p.dataset.classes))
+    return EpochEnd(epoch, p.config.epochs, loss_sum.item() / max(batches, 1), 100.0 * correct.item() / n,
+                    results.loss, results.accuracy, seconds, time.perf_counter() - t0, n / max(seconds, 1e-9),
+                    opt.param_groups[0]["lr"], val_loss, val_acc, results)
+
+
+def _gpu_memory(device: torch.device) -> int:
+    return torch.cuda.max_memory_allocated(device) if device.type == "cuda" else 0

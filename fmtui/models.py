@@ -1,0 +1,88 @@
+"""Models by name: softmax regression, MLPs of any shape, a small CNN; plus a one-line summary."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from fmtui.config import RunConfig
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "gelu": nn.GELU,
+}
+
+
+def softmax_regression(cfg: RunConfig, shape: tuple[int, int, int], n_classes: int) -> nn.Module:
+    """The lecture's Flatten + Linear; softmax lives in the loss."""
+    c, h, w = shape
+    return nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, n_classes))  # (B, C, H, W) -> (B, classes)
+
+
+def mlp(cfg: RunConfig, shape: tuple[int, int, int], n_classes: int) -> nn.Module:
+    """Flatten, then Linear [+ BatchNorm] + activation [+ Dropout] per hidden size, then Linear."""
+    c, h, w = shape
+    layers: list[nn.Module] = [nn.Flatten()]
+    width = c * h * w
+    for size in cfg.hidden:
+        layers.append(nn.Linear(width, size))  # (B, width) -> (B, size)
+        if cfg.batch_norm:
+            layers.append(nn.BatchNorm1d(size))
+        layers.append(ACTIVATIONS[cfg.activation]())
+        if cfg.dropout > 0:
+            layers.append(nn.Dropout(cfg.dropout))
+        width = size
+    layers.append(nn.Linear(width, n_classes))
+    return nn.Sequential(*layers)
+
+
+def cnn(cfg: RunConfig, shape: tuple[int, int, int], n_classes: int) -> nn.Module:
+    """Two conv blocks (32, 64 channels) and a small head: a fair baseline for 28x28 and 32x32 inputs."""
+    c, h, w = shape
+    act = ACTIVATIONS[cfg.activation]
+    return nn.Sequential(
+        nn.Conv2d(c, 32, 3, padding=1), nn.BatchNorm2d(32), act(), nn.MaxPool2d(2),  # -> (B, 32, H/2, W/2)
+        nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), act(), nn.MaxPool2d(2),  # -> (B, 64, H/4, W/4)
+        nn.Flatten(),
+        nn.Dropout(cfg.dropout) if cfg.dropout > 0 else nn.Identity(),
+        nn.Linear(64 * (h // 4) * (w // 4), 128), act(),
+        nn.Linear(128, n_classes),
+    )
+
+
+MODELS: dict[str, Callable[[RunConfig, tuple[int, int, int], int], nn.Module]] = {
+    "softmax": softmax_regression,
+    "mlp": mlp,
+    "cnn": cnn,
+}
+
+
+def build_model(cfg: RunConfig, shape: tuple[int, int, int], n_classes: int) -> nn.Module:
+    return MODELS[cfg.model](cfg, shape, n_classes)
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def describe(cfg: RunConfig, shape: tuple[int, int, int], n_classes: int) -> str:
+    """'784-256-10 relu', '784-10 softmax regression', 'cnn 1x28x28 -> 32c-64c-128-10'."""
+    c, h, w = shape
+    if cfg.model == "softmax":
+        return f"{c * h * w}-{n_classes} softmax regression"
+    if cfg.model == "mlp":
+        extras = [cfg.activation] + (["batchnorm"] if cfg.batch_norm else []) + (
+            [f"dropout {cfg.dropout:g}"] if cfg.dropout else [])
+        sizes = "-".join(str(s) for s in (c * h * w, *cfg.hidden, n_classes))
+        return f"{sizes} {' '.join(extras)}"
+    return f"cnn {c}x{h}x{w} -> conv32-conv64-128-{n_classes} {cfg.activation}"
+
+
+def param_count_for(cfg: RunConfig, shape: tuple[int, int, int], n_classes: int) -> int:
+    """Parameter count without allocating weights on a real device."""
+    with torch.device("meta"):
+        return count_params(build_model(cfg, shape, n_classes))

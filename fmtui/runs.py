@@ -1,0 +1,214 @@
+"""Run folders: what a training run leaves behind, written atomically as its events arrive.
+
+    config.json      the RunConfig plus what the engine resolved (device, parameters, normalization)
+    metrics.jsonl    one JSON object per finished epoch (and metrics.csv, the same as a table)
+    summary.json     status (completed / stopped / diverged), message, final and best metrics
+    model.pt         the state_dict, loadable with torch.load(weights_only=True)
+    predictions.pt   test-set probabilities and labels, for the error browser without retraining
+    mislabeled.csv   wrong test predictions, most confident first
+
+Listing runs (`list_runs`, `read_run`) needs no torch, so the TUI can show them instantly.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fmtui.config import RunConfig, format_value
+
+METRIC_FIELDS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss",
+                 "test_accuracy", "seconds", "eval_seconds", "samples_per_s", "lr")
+
+
+def default_runs_dir() -> Path:
+    """$FMTUI_RUNS_DIR, else ./runs."""
+    return Path(os.environ.get("FMTUI_RUNS_DIR") or "runs")
+
+
+def new_run_dir(base: Path, cfg: RunConfig) -> Path:
+    """base/<date-time>-<dataset>-<model>-<norm>-lr<lr>[-N], created and unique."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{stamp}-{cfg.dataset}-{cfg.model}-{cfg.norm}-lr{format_value(cfg.lr)}")
+    base.mkdir(parents=True, exist_ok=True)
+    for i in range(1000):
+        path = base / (name if i == 0 else f"{name}-{i}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"cannot create a new run folder in {base}")
+
+
+def atomic_write(path: Path, data: bytes | str) -> None:
+    """Write to a temporary file beside path, then rename over it: readers never see half a file."""
+    raw = data.encode() if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _torch_bytes(obj: Any) -> bytes:
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def metrics_csv(rows: list[dict]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=METRIC_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+class RunWriter:
+    """Feed it every engine event; it keeps the run folder up to date after each one."""
+
+    def __init__(self, path: Path, cfg: RunConfig):
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.config = cfg
+        self.info: dict[str, Any] = {}
+        self.rows: list[dict] = []
+        self.started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+    def handle(self, event: Any) -> None:
+        kind = type(event).__name__
+        if kind == "Started":
+            self.info = {"dataset_title": event.dataset, "classes": event.classes, "device": event.device,
+                         "model_summary": event.model, "params": event.params, "n_train": event.n_train,
+                         "n_val": event.n_val, "n_test": event.n_test, "norm_shift": list(event.norm.shift),
+                         "norm_scale": list(event.norm.scale), "threads": event.threads}
+            atomic_write(self.path / "config.json", json.dumps({**self.config.to_dict(), "resolved": self.info}, indent=2))
+            self._write_summary("running", "training", 0.0)
+        elif kind == "EpochEnd":
+            self.rows.append(event.metrics())
+            atomic_write(self.path / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in self.rows))
+            atomic_write(self.path / "metrics.csv", metrics_csv(self.rows))
+            self._write_summary("running", f"epoch {event.epoch}/{event.epochs}", sum(r["seconds"] for r in self.rows))
+        elif kind == "Finished":
+            if event.history or event.status != "stopped":
+                self._write_model(event)
+            self._write_summary(event.status, event.message, event.seconds)
+
+    def fail(self, message: str) -> None:
+        """Record an error that ended the run (the metrics so far stay)."""
+        self._write_summary("error", message, sum(r["seconds"] for r in self.rows))
+
+    def _write_model(self, event: Any) -> None:
+        state = {k: v.detach().cpu() for k, v in event.model.state_dict().items()}
+        atomic_write(self.path / "model.pt", _torch_bytes(state))
+        res = event.results
+        if res is None:
+            return
+        atomic_write(self.path / "predictions.pt", _torch_bytes({"probs": res.probs, "labels": res.labels}))
+        classes = self.info.get("classes", [])
+        lines = ["index,true,predicted,confidence,true_name,predicted_name"]
+        conf = res.confidence
+        for i in res.mislabeled():
+            t, p = int(res.labels[i]), int(res.preds[i])
+            lines.append(f"{i},{t},{p},{conf[i]:.4f},{_csv(classes[t] if classes else t)},{_csv(classes[p] if classes else p)}")
+        atomic_write(self.path / "mislabeled.csv", "\n".join(lines) + "\n")
+
+    def _write_summary(self, status: str, message: str, seconds: float) -> None:
+        summary = summarize(self.rows)
+        summary.update(status=status, message=message, seconds=seconds, started_at=self.started_at,
+                       updated_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        atomic_write(self.path / "summary.json", json.dumps(summary, indent=2))
+
+
+def _csv(value: Any) -> str:
+    text = str(value)
+    return f'"{text}"' if "," in text or '"' in text else text
+
+
+def summarize(rows: list[dict]) -> dict:
+    """Final and best metrics of a list of epoch rows; best by validation accuracy when there is one."""
+    if not rows:
+        return {"epochs_done": 0}
+    key = "val_accuracy" if rows[-1].get("val_accuracy") is not None else "test_accuracy"
+    best = max(rows, key=lambda r: r[key])
+    last = rows[-1]
+    return {"epochs_done": len(rows), "final": {k: last.get(k) for k in METRIC_FIELDS},
+            "best_by": key, "best_epoch": best["epoch"], "best": {k: best.get(k) for k in METRIC_FIELDS}}
+
+
+@dataclass
+class RunRecord:
+    """A run folder as read back from disk (no torch needed)."""
+
+    path: Path
+    config: RunConfig
+    resolved: dict = field(default_factory=dict)
+    metrics: list[dict] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def status(self) -> str:
+        return self.summary.get("status", "unknown")
+
+
+def read_run(path: Path) -> RunRecord:
+    """Read config.json, metrics.jsonl and summary.json of a run folder; ValueError when it is none."""
+    path = Path(path)
+    try:
+        raw = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path} is not a fmtui run folder (no readable config.json: {e})") from None
+    metrics = []
+    if (path / "metrics.jsonl").exists():
+        metrics = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    summary = json.loads((path / "summary.json").read_text()) if (path / "summary.json").exists() else {}
+    return RunRecord(path, RunConfig.from_dict(raw), raw.get("resolved", {}), metrics, summary)
+
+
+def list_runs(base: Path | None = None) -> list[RunRecord]:
+    """Every readable run folder under base, newest first."""
+    base = Path(base) if base else default_runs_dir()
+    if not base.is_dir():
+        return []
+    runs = []
+    for child in base.iterdir():
+        if (child / "config.json").is_file():
+            try:
+                runs.append(read_run(child))
+            except ValueError:
+                continue
+    return sorted(runs, key=lambda r: r.name, reverse=True)
+
+
+def load_results(path: Path):
+    """The saved test predictions of a run as engine.Results (needs torch)."""
+    import torch
+
+    from fmtui.engine import Results
+
+    saved = torch.load(Path(path) / "predictions.pt", weights_only=True)
+    probs, labels = saved["probs"], saved["labels"]
+    preds = probs.argmax(1)
+    k = probs.shape[1]
+    confusion = torch.bincount(labels * k + preds, minlength=k * k).view(k, k)
+    loss = float(-probs[torch.arange(len(labels)), labels].clamp_min(1e-12).log().mean())
+    acc = 100.0 * float((preds == labels).float().mean())
+    return Results(probs, labels, preds, confusion, loss, acc)

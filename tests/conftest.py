@@ -1,0 +1,81 @@
+"""Shared fixtures: small learnable IDX datasets written by the tests, and the real data folder."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """Encode a uint8 array as IDX: magic 0x0000 08 <ndim>, big-endian dims, then the data."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(struct.pack(">I", d) for d in array.shape)
+    return header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+
+
+def synthetic_split(n: int, seed: int, size: int = 28, classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Images whose class is a bright horizontal band at row (label * size / classes), plus noise.
+
+    One label in ten is then replaced by a random class, so a trained model still makes mistakes
+    (the error browser has something to show) and accuracy stays below 100%.
+    """
+    rng = np.random.default_rng(seed)
+    labels = (np.arange(n) % classes).astype(np.uint8)
+    rng.shuffle(labels)
+    images = rng.integers(0, 60, size=(n, size, size)).astype(np.uint8)
+    band = size // classes
+    for i, y in enumerate(labels):
+        images[i, y * band: y * band + band + 1, 2:-2] = rng.integers(180, 256)
+    noisy = rng.random(n) < 0.1
+    labels[noisy] = rng.integers(0, classes, size=int(noisy.sum()))
+    return images, labels
+
+
+def write_idx_dataset(folder: Path, n_train: int = 600, n_test: int = 200, seed: int = 0) -> Path:
+    """Write the four official file names (gzip IDX) with synthetic data into folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    xtr, ytr = synthetic_split(n_train, seed)
+    xte, yte = synthetic_split(n_test, seed + 1)
+    for name, arr in zip(FILES, (xtr, ytr, xte, yte)):
+        with gzip.open(folder / name, "wb") as f:
+            f.write(idx_bytes(arr))
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def _isolate(monkeypatch, tmp_path):
+    """No test downloads or writes into the user's folders."""
+    monkeypatch.setenv("FMTUI_NO_DOWNLOAD", "1")
+    monkeypatch.setenv("FMTUI_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def tiny_data(tmp_path) -> Path:
+    """A data folder with a small synthetic 'fashion-mnist' in the official flat layout."""
+    return write_idx_dataset(tmp_path / "tiny")
+
+
+def real_data_dir() -> Path | None:
+    """The real Fashion-MNIST folder: $FMTUI_DATA_DIR, else ../shared/data beside the project."""
+    for candidate in (os.environ.get("FMTUI_DATA_DIR"), ROOT.parent / "shared" / "data"):
+        if candidate and (Path(candidate) / "fashion-mnist" / FILES[0]).is_file():
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture
+def real_data() -> Path:
+    path = real_data_dir()
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("real Fashion-MNIST files not found in CI (set FMTUI_DATA_DIR)")
+        pytest.skip("real Fashion-MNIST files not found (set FMTUI_DATA_DIR)")
+    return path
