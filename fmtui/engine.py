@@ -352,3 +352,24 @@ def _end_epoch(p: Prepared, epoch: int, batches: int, loss_sum: torch.Tensor, co
 
 def _gpu_memory(device: torch.device) -> int:
     return torch.cuda.max_memory_allocated(device) if device.type == "cuda" else 0
+
+
+def evaluate_saved(cfg: RunConfig, model_path, *, device: str | None = None,
+                   data_dir: str | None = None) -> tuple[Results, float]:
+    """Rebuild a saved run's model, load its state_dict and evaluate it on the test split."""
+    cfg = cfg.replace(device=device or cfg.device, data_dir=data_dir or cfg.data_dir)
+    dev = resolve_device(cfg.device)
+    ds = load_dataset(cfg.dataset, cfg.data_dir)
+    model = models.build_model(cfg, ds.shape, len(ds.classes))
+    try:
+        model.load_state_dict(torch.load(model_path, map_location="cpu", weights_only=True))
+    except (RuntimeError, OSError, EOFError) as e:
+        raise ConfigError(f"{model_path} does not fit the run's config.json ({str(e).splitlines()[0]})") from None
+    model.to(dev)
+    x_train = ds.x_train
+    if cfg.val_split > 0:  # zscore statistics come from the training part only, as at training time
+        x_train = to_device(ds, torch.device("cpu"), cfg.val_split, cfg.seed).x_train
+    stats = norm_stats(cfg.norm, x_train)
+    t0 = time.perf_counter()
+    results = test_results(model, ds.x_test.to(dev), ds.y_test.to(dev), stats, len(ds.classes))
+    return results, time.perf_counter() - t0

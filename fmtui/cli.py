@@ -1,0 +1,175 @@
+"""Command line: `fmtui` opens the TUI; `fmtui --no-ui train|eval|sweep` does the same jobs headless.
+
+Only click and fmtui.config are imported at start-up, so `fmtui --help` answers without torch.
+Every user error ends in one line on stderr and exit code 2 (see `main`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from fmtui import __version__
+from fmtui.config import (ACTIVATIONS, DATASETS, DEVICES, MODELS, NORMS, OPTIMIZERS, SCHEDULES, ConfigError,
+                          RunConfig, parse_field)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class FieldType(click.ParamType):
+    """A click type that parses with the same fmtui.config parser the TUI form uses."""
+
+    def __init__(self, field: str, metavar: str):
+        self.field, self.name, self.metavar = field, field, metavar
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return self.metavar
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return parse_field(self.field, value)
+        except ConfigError as e:
+            text = str(e)
+            self.fail(text.split(": ", 1)[1] if text.startswith("--") else text, param, ctx)
+
+
+def _choices(values: tuple[str, ...]) -> str:
+    return "|".join(values)
+
+
+D = RunConfig()
+# (option, field, metavar, help) for every RunConfig field the command line sets.
+RUN_OPTIONS: list[tuple[str, str, str, str]] = [
+    ("--dataset", "dataset", _choices(DATASETS), f"Dataset [{D.dataset}]"),
+    ("--norm", "norm", _choices(NORMS), f"Normalization: none=0..255, unit=x/255, symmetric=[-1,1], zscore, per-image [{D.norm}]"),
+    ("--model", "model", _choices(MODELS), f"Model [{D.model}]"),
+    ("--hidden", "hidden", "SIZES", "MLP hidden sizes, e.g. 256 or 512,256 [256]"),
+    ("--activation", "activation", _choices(ACTIVATIONS), f"MLP/CNN activation [{D.activation}]"),
+    ("--dropout", "dropout", "P", "Dropout after hidden layers [0]"),
+    ("--batch-norm", "batch_norm", "yes|no", "BatchNorm after hidden Linear layers [no]"),
+    ("--optimizer", "optimizer", _choices(OPTIMIZERS), f"Optimizer [{D.optimizer}]"),
+    ("--lr", "lr", "LR", f"Learning rate [{D.lr:g}]"),
+    ("--momentum", "momentum", "M", "SGD momentum [0]"),
+    ("--nesterov", "nesterov", "yes|no", "Nesterov momentum (sgd, momentum > 0) [no]"),
+    ("--weight-decay", "weight_decay", "WD", "Weight decay [0]"),
+    ("--schedule", "schedule", _choices(SCHEDULES), "Learning-rate schedule [none]"),
+    ("--batch-size", "batch_size", "N", f"Batch size [{D.batch_size}]"),
+    ("--epochs", "epochs", "N", f"Epochs [{D.epochs}]"),
+    ("--device", "device", _choices(DEVICES), "Device; auto picks cuda, then mps, then cpu [auto]"),
+    ("--seed", "seed", "N", "Random seed [0]"),
+    ("--threads", "threads", "N", "CPU threads; 0 = measured default [0]"),
+    ("--val-split", "val_split", "F", "Fraction of the training split held out for validation [0]"),
+]
+
+
+def run_options(multiple: bool = False) -> Callable:
+    """Decorate a command with every RunConfig option (as lists for sweeps when multiple=True)."""
+
+    def decorate(f: Callable) -> Callable:
+        for opt, field, metavar, help_ in reversed(RUN_OPTIONS):
+            if multiple:
+                f = click.option(opt, field, metavar=f"{metavar}[,...]", help=help_ + " (comma list)",
+                                 multiple=field == "hidden")(f)
+            elif metavar == "yes|no":
+                f = click.option(f"{opt}/--no-{opt[2:]}", field, default=None, help=help_.replace(" [no]", ""))(f)
+            else:
+                f = click.option(opt, field, type=FieldType(field, metavar), help=help_)(f)
+        return click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+                            help="Folder with the dataset files [$FMTUI_DATA_DIR or the user cache]")(f)
+
+    return decorate
+
+
+def config_from(values: dict[str, Any]) -> RunConfig:
+    """A RunConfig from parsed options; options not given keep the lecture's defaults."""
+    fields = {k: v for k, v in values.items() if v is not None and hasattr(D, k)}
+    if values.get("data_dir") is not None:
+        fields["data_dir"] = str(values["data_dir"])
+    return RunConfig(**fields).validate()
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--no-ui", is_flag=True, help="Run headless (scripts, nohup, CI): no terminal UI.")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Dataset folder for the TUI.")
+@click.version_option(__version__, prog_name="fmtui")
+@click.pass_context
+def cli(ctx: click.Context, no_ui: bool, data_dir: Path | None) -> None:
+    """fmtui: train small networks on Fashion-MNIST and watch them learn, in the terminal.
+
+    \b
+    fmtui                            open the dashboard
+    fmtui --no-ui train [OPTIONS]    train headless (defaults = the lecture's MLP)
+    fmtui --no-ui eval RUN_DIR       re-evaluate a saved run on the test split
+    fmtui --no-ui sweep [OPTIONS]    train a grid of configs and compare them
+    """
+    ctx.obj = {"no_ui": no_ui}
+    if ctx.invoked_subcommand is None:
+        if no_ui:
+            raise click.UsageError("--no-ui needs a command: train, eval or sweep")
+        launch_tui(RunConfig(data_dir=str(data_dir) if data_dir else None))
+
+
+def launch_tui(cfg: RunConfig, autostart: bool = False) -> None:
+    if not sys.stdout.isatty():
+        raise click.UsageError("the dashboard needs a terminal; use fmtui --no-ui train ... for scripts")
+    from fmtui.app import make_app
+
+    make_app(cfg, autostart=autostart).run()
+
+
+@cli.command()
+@run_options()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder to write [RUNS_DIR/<date>-<config>]")
+@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), help="Where new run folders go [$FMTUI_RUNS_DIR or ./runs]")
+@click.option("--json", "json_mode", is_flag=True, help="Print one JSON object per event instead of text.")
+@click.pass_context
+def train(ctx: click.Context, out: Path | None, runs_dir: Path | None, json_mode: bool, **values: Any) -> None:
+    """Train one model. Without --no-ui (and in a terminal) the dashboard opens and starts it."""
+    cfg = config_from(values)
+    if not ctx.obj["no_ui"] and sys.stdout.isatty() and not json_mode and out is None:
+        return launch_tui(cfg, autostart=True)
+    from fmtui.headless import run_training
+
+    ctx.exit(run_training(cfg, out=out, runs_dir=runs_dir, json_mode=json_mode))
+
+
+@cli.command(name="eval")
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--device", type=FieldType("device", _choices(DEVICES)), help="Device [auto]")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Dataset folder [as trained]")
+@click.option("--json", "json_mode", is_flag=True, help="Print the result as one JSON object.")
+@click.pass_context
+def eval_cmd(ctx: click.Context, run_dir: Path, device: str | None, data_dir: Path | None, json_mode: bool) -> None:
+    """Re-evaluate the saved model of RUN_DIR on the test split."""
+    from fmtui.headless import run_eval
+
+    ctx.exit(run_eval(run_dir, device=device, data_dir=data_dir, json_mode=json_mode))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run click without its own error printing, so every error is one line."""
+    try:
+        code = cli.main(args=argv, prog_name="fmtui", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        code = e.exit_code
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        code = EXIT_INTERRUPTED
+    except click.ClickException as e:
+        hint = f" (see {e.ctx.command_path} --help)" if isinstance(e, click.UsageError) and e.ctx else ""
+        click.echo(f"Error: {e.format_message()}{hint}", err=True)
+        code = e.exit_code
+    except ConfigError as e:
+        click.echo(f"Error: {e}", err=True)
+        code = EXIT_USAGE
+    sys.exit(code or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,44 @@
+"""RunConfig defaults and the field parsers shared by the CLI and the TUI form."""
+
+import pytest
+
+from fmtui.config import ConfigError, RunConfig, format_value, parse_field
+
+
+def test_defaults_are_the_lecture_step_by_step_config():
+    cfg = RunConfig()
+    assert (cfg.model, cfg.hidden, cfg.norm, cfg.optimizer, cfg.lr, cfg.batch_size, cfg.epochs) == (
+        "mlp", (256,), "symmetric", "sgd", 0.01, 64, 5)
+
+
+@pytest.mark.parametrize("field,text,value", [
+    ("lr", "1e-5", 1e-5), ("hidden", "512, 256", (512, 256)), ("norm", "ZSCORE", "zscore"),
+    ("batch_size", "1024", 1024), ("batch_norm", "yes", True), ("val_split", "0.1", 0.1),
+])
+def test_parsers_accept_what_users_type(field, text, value):
+    assert parse_field(field, text) == value
+
+
+@pytest.mark.parametrize("field,text,reason", [
+    ("lr", "-1", "must be > 0"), ("lr", "abc", "not a number"), ("lr", "inf", "finite"),
+    ("epochs", "0", ">= 1"), ("batch_size", "0", ">= 1"), ("hidden", "12,x", "'x' is not a positive integer"),
+    ("hidden", "", "expected sizes"), ("dataset", "cifar100", "choose from"), ("dropout", "1", "< 1"),
+    ("epochs", "2.5", "not an integer"),
+])
+def test_parsers_reject_with_one_line_reason(field, text, reason):
+    with pytest.raises(ConfigError, match=reason) as info:
+        parse_field(field, text)
+    assert "\n" not in str(info.value)
+
+
+def test_round_trip_through_dict_and_text():
+    cfg = RunConfig(hidden=(512, 256), lr=3e-4, optimizer="adamw", batch_norm=True)
+    assert RunConfig.from_dict(cfg.to_dict()) == cfg
+    for name in ("hidden", "lr", "batch_norm"):
+        assert parse_field(name, format_value(getattr(cfg, name))) == getattr(cfg, name)
+
+
+def test_validate_checks_combinations():
+    with pytest.raises(ConfigError, match="nesterov"):
+        RunConfig(nesterov=True).validate()
+    RunConfig(nesterov=True, momentum=0.9).validate()

@@ -1,0 +1,130 @@
+"""The training engine on small IDX data: events, stopping, divergence, predictions, models."""
+
+import pytest
+import torch
+
+from fmtui import engine, models
+from fmtui.config import ConfigError, RunConfig
+from fmtui.engine import BatchProgress, EpochEnd, Finished, Started
+
+
+def run(cfg, **kw):
+    return list(engine.train(cfg, **kw))
+
+
+def tiny(tiny_data, **kw):
+    return RunConfig(data_dir=str(tiny_data), epochs=2, batch_size=32, lr=0.05).replace(**kw)
+
+
+def test_events_in_order_with_metrics(tiny_data):
+    events = run(tiny(tiny_data), progress_interval=0.0)
+    assert isinstance(events[0], Started) and isinstance(events[-1], Finished)
+    epochs = [e for e in events if isinstance(e, EpochEnd)]
+    assert [e.epoch for e in epochs] == [1, 2]
+    assert any(isinstance(e, BatchProgress) for e in events)
+    start, done = events[0], events[-1]
+    assert start.params == 784 * 256 + 256 + 256 * 10 + 10 and start.batches_per_epoch == 19
+    assert done.status == "completed" and done.history == epochs
+    assert epochs[-1].test_accuracy > 60 and epochs[-1].train_loss < epochs[0].train_loss
+    assert epochs[-1].seconds > 0 and epochs[-1].samples_per_s > 0
+
+
+def test_progress_is_throttled(tiny_data):
+    events = run(tiny(tiny_data), progress_interval=3600)
+    assert not any(isinstance(e, BatchProgress) for e in events)
+
+
+def test_results_give_the_error_browser_what_it_needs(tiny_data):
+    res = run(tiny(tiny_data))[-1].results
+    assert res.probs.shape == (200, 10) and torch.allclose(res.probs.sum(1), torch.ones(200), atol=1e-5)
+    assert int(res.confusion.sum()) == 200
+    wrong = res.mislabeled()
+    assert len(wrong) == int((res.preds != res.labels).sum()) > 0
+    conf = res.confidence[wrong]
+    assert torch.all(conf[:-1] >= conf[1:])  # most confident mistakes first
+    t, p = int(res.labels[wrong[0]]), int(res.preds[wrong[0]])
+    cell = res.mislabeled(true=t, pred=p)
+    assert wrong[0] in cell and len(cell) == int(res.confusion[t, p])
+    assert res.top_k(wrong[0])[0][0] == p
+    assert res.per_class_accuracy[t] == pytest.approx(100 * int(res.confusion[t, t]) / int(res.confusion[t].sum()))
+
+
+def test_stop_between_batches_keeps_finished_epochs(tiny_data):
+    calls = {"n": 0}
+
+    def should_stop():
+        calls["n"] += 1
+        return calls["n"] > 19 + 5  # during the second epoch
+
+    events = run(tiny(tiny_data, epochs=3), should_stop=should_stop)
+    done = events[-1]
+    assert done.status == "stopped" and len(done.history) == 1 and "after 1 complete epoch" in done.message
+    assert done.results is not None
+
+
+def test_nonfinite_loss_reports_where_it_diverged(tiny_data):
+    cfg = RunConfig(data_dir=str(tiny_data), norm="none", lr=100.0, hidden=(256, 256, 256), activation="gelu",
+                    epochs=3, batch_size=16)
+    events = run(cfg)
+    done = events[-1]
+    assert done.status == "diverged"
+    assert done.message.startswith("diverged at epoch 1, batch ")
+    batch = int(done.message.split("batch ")[1].split(":")[0])
+    assert 1 <= batch <= 38
+    assert not any(isinstance(e, EpochEnd) for e in events)  # no epoch finished with a finite loss
+
+
+def test_same_seed_same_result(tiny_data):
+    a = run(tiny(tiny_data))[-1].history[-1]
+    b = run(tiny(tiny_data))[-1].history[-1]
+    assert a.train_loss == b.train_loss and a.test_accuracy == b.test_accuracy
+
+
+@pytest.mark.parametrize("changes", [
+    dict(model="softmax", norm="zscore"), dict(model="cnn", hidden=(16,)), dict(hidden=(32, 16), activation="gelu",
+    dropout=0.1, batch_norm=True), dict(optimizer="adamw", lr=1e-3, weight_decay=0.01, schedule="cosine"),
+    dict(optimizer="sgd", momentum=0.9, nesterov=True), dict(norm="per-image", val_split=0.1),
+])
+def test_every_model_optimizer_and_norm_trains(tiny_data, changes):
+    done = run(tiny(tiny_data, **changes).replace(epochs=1))[-1]
+    assert done.status == "completed" and 0 <= done.history[0].test_accuracy <= 100
+
+
+def test_validation_metrics_when_holding_out(tiny_data):
+    ep = run(tiny(tiny_data, val_split=0.25))[-1].history[-1]
+    assert ep.val_accuracy is not None and ep.val_loss is not None
+
+
+def test_schedule_anneals_learning_rate(tiny_data):
+    hist = run(tiny(tiny_data, schedule="cosine"))[-1].history
+    assert hist[-1].lr < 1e-6 < hist[0].lr
+
+
+def test_bad_config_and_unavailable_device(tiny_data):
+    with pytest.raises(ConfigError):
+        run(tiny(tiny_data, lr=-1.0))
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="CUDA is not available"):
+            run(tiny(tiny_data, device="cuda"))
+
+
+def test_model_shapes_and_parameter_counts():
+    shape = (1, 28, 28)
+    assert models.param_count_for(RunConfig(model="softmax"), shape, 10) == 7850
+    assert models.param_count_for(RunConfig(hidden=(512, 256)), shape, 10) == 784 * 512 + 512 + 512 * 256 + 256 + 2570
+    for name in ("softmax", "mlp", "cnn"):
+        for shp in ((1, 28, 28), (3, 32, 32)):
+            out = models.build_model(RunConfig(model=name), shp, 10)(torch.zeros(2, *shp))
+            assert out.shape == (2, 10)
+    assert models.describe(RunConfig(), shape, 10) == "784-256-10 relu"
+
+
+def test_evaluate_saved_matches_training(tiny_data, tmp_path):
+    done = run(tiny(tiny_data))[-1]
+    torch.save(done.model.state_dict(), tmp_path / "m.pt")
+    res, _ = engine.evaluate_saved(tiny(tiny_data), tmp_path / "m.pt")
+    assert res.accuracy == done.history[-1].test_accuracy
+
+
+def test_default_threads_policy():
+    assert engine.default_threads() >= 1
