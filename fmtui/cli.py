@@ -74,8 +74,9 @@ def run_options(multiple: bool = False) -> Callable:
     def decorate(f: Callable) -> Callable:
         for opt, field, metavar, help_ in reversed(RUN_OPTIONS):
             if multiple:
-                f = click.option(opt, field, metavar=f"{metavar}[,...]", help=help_ + " (comma list)",
-                                 multiple=field == "hidden")(f)
+                more = "; repeat the option or use ';' between size lists" if field == "hidden" else ""
+                f = click.option(opt, field, metavar=f"{metavar}[,...]", multiple=True,
+                                 help=f"{help_} (a list to sweep{more})")(f)
             elif metavar == "yes|no":
                 f = click.option(f"{opt}/--no-{opt[2:]}", field, default=None, help=help_.replace(" [no]", ""))(f)
             else:
@@ -150,6 +151,30 @@ def eval_cmd(ctx: click.Context, run_dir: Path, device: str | None, data_dir: Pa
     from fmtui.headless import run_eval
 
     ctx.exit(run_eval(run_dir, device=device, data_dir=data_dir, json_mode=json_mode))
+
+
+@cli.command()
+@run_options(multiple=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Sweep folder [RUNS_DIR/sweep-<date>]")
+@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), help="Where the sweep folder goes [$FMTUI_RUNS_DIR or ./runs]")
+@click.option("--json", "json_mode", is_flag=True, help="Print one JSON object per finished run, then the summary.")
+@click.pass_context
+def sweep(ctx: click.Context, out: Path | None, runs_dir: Path | None, json_mode: bool, **values: Any) -> None:
+    """Train every combination of the listed values and compare them.
+
+    \b
+    fmtui --no-ui sweep --model softmax --norm none,unit,symmetric,zscore --lr 0.01,1e-5
+    fmtui --no-ui sweep --hidden 256 --hidden 512,256 --val-split 0.1
+    """
+    from fmtui.sweep import expand_grid, split_list
+
+    data_dir = values.pop("data_dir")
+    lists = {f: [item for text in texts for item in split_list(f, text)] for f, texts in values.items() if texts}
+    base = RunConfig(data_dir=str(data_dir) if data_dir else None)
+    configs = expand_grid(base, lists)
+    from fmtui.headless import run_sweep_cli
+
+    ctx.exit(run_sweep_cli(configs, out=out, runs_dir=runs_dir, json_mode=json_mode))
 
 
 def main(argv: list[str] | None = None) -> None:

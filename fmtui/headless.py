@@ -236,3 +236,59 @@ def run_eval(run_dir: Path, *, device: str | None = None, data_dir: Path | None 
         note = f" (recorded at training: {recorded:.2f}%)" if recorded is not None else ""
         click.echo(f"{record.config.summary()}\nTest Loss: {results.loss:.4f}, Test Accuracy: {results.accuracy:.2f}%{note}")
     return EXIT_OK
+
+
+def run_sweep_cli(configs: list[RunConfig], *, out: Path | None, runs_dir: Path | None, json_mode: bool) -> int:
+    """Train a grid headless: one line (or JSON object) per finished run, then the ranked table."""
+    import time
+
+    from fmtui import engine
+    from fmtui.data import DataError, load_dataset
+    from fmtui.sweep import format_table, rank, run_sweep, varying_fields, write_summary
+
+    check_out(out)
+    try:  # fail on missing data or devices before any folder is made
+        for dataset, data_dir in {(c.dataset, c.data_dir) for c in configs}:
+            load_dataset(dataset, data_dir)
+        for device in {c.device for c in configs}:
+            engine.resolve_device(device)
+    except ConfigError as e:
+        raise click.UsageError(str(e)) from None
+    except DataError as e:
+        raise _data_error(e) from None
+    sweep_dir = out or (runs_dir or default_runs_dir()) / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    varying = varying_fields(configs)
+    if not json_mode:
+        click.echo(f"Sweep of {_plural(len(configs), 'run')} over {', '.join(varying) or 'one config'} "
+                   f"({configs[0].summary()}) into {sweep_dir}")
+    rows: list[dict] = []
+    with stop_on_sigint() as stop:
+        try:
+            for run in run_sweep(configs, sweep_dir, should_stop=stop.is_set, on_event=lambda *a: None):
+                rows.append(run.summary_row(varying))
+                write_summary(sweep_dir, rows)
+                _sweep_line(len(rows), len(configs), rows[-1], json_mode)
+        except KeyboardInterrupt:
+            stop.set()
+    if json_mode:
+        ranked, by = rank(rows)
+        click.echo(json.dumps({"event": "summary", "ranked_by": by, "sweep_dir": str(sweep_dir), "runs": ranked}))
+    elif rows:
+        click.echo(format_table(rows, varying))
+        click.echo(f"Summary: {sweep_dir / 'summary.csv'}")
+    if stop.is_set():
+        click.echo(f"Stopped after {_plural(len(rows), 'run')} of {len(configs)}; finished runs are kept.", err=True)
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+def _sweep_line(i: int, n: int, row: dict, json_mode: bool) -> None:
+    if json_mode:
+        click.echo(json.dumps({"event": "run", **row}))
+        return
+    acc = "-" if row["test_accuracy"] is None else f"{row['test_accuracy']:.2f}%"
+    status = "" if row["status"] == "completed" else f" [{row['status']}]"
+    click.echo(f"[{i}/{n}] {row['varying'] or row['run']}: test accuracy {acc}, test loss "
+               f"{row['test_loss'] if row['test_loss'] is None else format(row['test_loss'], '.4g')}, "
+               f"{row['seconds']:.1f}s{status}")

@@ -1,0 +1,139 @@
+"""Sweeps: a grid of RunConfigs from option lists, trained one after another, compared in one table.
+
+Ranking is honest: with a validation split the runs are ranked by their best validation accuracy and
+the chosen run's test accuracy is reported; without one the table says that it ranks on the test set.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from fmtui.config import ConfigError, RunConfig, format_value, parse_field
+from fmtui.runs import RunWriter, atomic_write, summarize
+
+# RunConfig field -> the option name users type (and the summary.csv column)
+CLI_NAMES = {f: f.replace("_", "-") for f in RunConfig.__dataclass_fields__ if f != "data_dir"}
+
+
+def expand_grid(base: RunConfig, lists: dict[str, list[str]]) -> list[RunConfig]:
+    """The cartesian product of the given value lists (as typed), on top of base; validated."""
+    parsed: dict[str, list[Any]] = {}
+    for field, texts in lists.items():
+        values = [parse_field(field, t) for t in texts]
+        if len(set(map(format_value, values))) != len(values):
+            raise ConfigError(f"--{CLI_NAMES[field]}: a value is listed twice ({', '.join(texts)})")
+        parsed[field] = values
+    configs = []
+    for combo in itertools.product(*parsed.values()):
+        configs.append(base.replace(**dict(zip(parsed, combo))).validate())
+    return configs
+
+
+def split_list(field: str, text: str) -> list[str]:
+    """'0.01,1e-5' -> ['0.01', '1e-5'] (hidden sizes use ';' between alternatives: '256;512,256')."""
+    sep = ";" if field == "hidden" else ","
+    parts = [p.strip() for p in text.split(sep)]
+    if any(not p for p in parts):
+        raise ConfigError(f"--{CLI_NAMES[field]}: empty item in {text!r}")
+    return parts
+
+
+@dataclass
+class SweepRun:
+    """One finished run of a sweep, as the summary shows it."""
+
+    config: RunConfig
+    path: Path
+    status: str
+    rows: list[dict]
+    seconds: float
+
+    def summary_row(self, varying: list[str]) -> dict[str, Any]:
+        final = summarize(self.rows).get("final", {})
+        test_best = max(self.rows, key=lambda r: r["test_accuracy"]) if self.rows else {}
+        val_best = max(self.rows, key=lambda r: r["val_accuracy"]) if self.rows and self.rows[0].get("val_accuracy") is not None else {}
+        row = {"run": self.path.name}
+        row.update({CLI_NAMES[f]: format_value(getattr(self.config, f)) for f in CLI_NAMES})
+        row.update(test_loss=final.get("test_loss"), test_accuracy=final.get("test_accuracy"),
+                   best_test_accuracy=test_best.get("test_accuracy"), best_test_epoch=test_best.get("epoch"),
+                   val_accuracy=final.get("val_accuracy"), best_val_accuracy=val_best.get("val_accuracy"),
+                   best_val_epoch=val_best.get("epoch"), diverged=self.status == "diverged", status=self.status,
+                   seconds=round(self.seconds, 3), varying=" ".join(f"{CLI_NAMES[f]}={format_value(getattr(self.config, f))}" for f in varying))
+        return row
+
+
+def rank(rows: list[dict]) -> tuple[list[dict], str]:
+    """Rows best first: by best validation accuracy when every run has one, else by best test accuracy."""
+    by = "best_val_accuracy" if rows and all(r["best_val_accuracy"] is not None for r in rows) else "best_test_accuracy"
+    return sorted(rows, key=lambda r: (r[by] is not None, r[by] or 0.0), reverse=True), by
+
+
+def write_summary(out: Path, rows: list[dict]) -> None:
+    ranked, by = rank(rows)
+    buf = io.StringIO()
+    fields = [k for k in ranked[0] if k != "varying"] if ranked else ["run"]
+    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(ranked)
+    atomic_write(out / "summary.csv", buf.getvalue())
+    atomic_write(out / "summary.json", json.dumps({"ranked_by": by, "runs": ranked}, indent=2))
+
+
+def run_sweep(configs: list[RunConfig], out: Path, *, should_stop: Callable[[], bool],
+              on_event: Callable[[int, RunConfig, Any], None]) -> Iterator[SweepRun]:
+    """Train each config (its run folder inside out), yielding a SweepRun as each one ends."""
+    from fmtui import engine
+    from fmtui.runs import new_run_dir
+
+    for i, cfg in enumerate(configs):
+        if should_stop():
+            return
+        path = new_run_dir(out, cfg)
+        writer = RunWriter(path, cfg)
+        t0 = time.perf_counter()
+        for ev in engine.train(cfg, should_stop=should_stop):
+            writer.handle(ev)
+            on_event(i, cfg, ev)
+        yield SweepRun(cfg, path, ev.status, writer.rows, time.perf_counter() - t0)
+
+
+def varying_fields(configs: list[RunConfig]) -> list[str]:
+    return [f for f in CLI_NAMES if len({format_value(getattr(c, f)) for c in configs}) > 1]
+
+
+def format_table(rows: list[dict], varying: list[str]) -> str:
+    """A plain-text table, best first, for terminals and logs alike."""
+    ranked, by = rank(rows)
+    cols = [CLI_NAMES[f] for f in varying] + (["val best"] if by == "best_val_accuracy" else []) + [
+        "test final", "test best", "best ep", "diverged", "seconds"]
+    body = []
+    for r in ranked:
+        cells = [str(r[CLI_NAMES[f]]) for f in varying]
+        if by == "best_val_accuracy":
+            cells.append(_pct(r["best_val_accuracy"]))
+        cells += [_pct(r["test_accuracy"]), _pct(r["best_test_accuracy"]), str(r["best_test_epoch"] or "-"),
+                  "yes" if r["diverged"] else "no", f"{r['seconds']:.1f}"]
+        body.append(cells)
+    widths = [max(len(c), *(len(row[i]) for row in body)) for i, c in enumerate(cols)] if body else [len(c) for c in cols]
+    line = lambda cells: "  ".join(c.rjust(w) if i >= len(varying) else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+    out = [line(cols), line(["-" * w for w in widths])] + [line(b) for b in body]
+    if ranked:
+        best = ranked[0]
+        if by == "best_val_accuracy":
+            out.append(f"Chosen by validation accuracy: {best['varying'] or best['run']} -> test accuracy "
+                       f"{_pct(best['test_accuracy'])} (val {_pct(best['best_val_accuracy'])})")
+        else:
+            out.append(f"Best: {best['varying'] or best['run']} (ranked on the test set; use --val-split for an "
+                       f"honest choice)")
+    return "\n".join(out)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}%"
