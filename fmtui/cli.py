@@ -158,8 +158,11 @@ def eval_cmd(ctx: click.Context, run_dir: Path, device: str | None, data_dir: Pa
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Sweep folder [RUNS_DIR/sweep-<date>]")
 @click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), help="Where the sweep folder goes [$FMTUI_RUNS_DIR or ./runs]")
 @click.option("--json", "json_mode", is_flag=True, help="Print one JSON object per finished run, then the summary.")
+@click.option("--sequential", is_flag=True,
+              help="Train runs one by one even where they could train together as one stacked model.")
 @click.pass_context
-def sweep(ctx: click.Context, out: Path | None, runs_dir: Path | None, json_mode: bool, **values: Any) -> None:
+def sweep(ctx: click.Context, out: Path | None, runs_dir: Path | None, json_mode: bool, sequential: bool,
+          **values: Any) -> None:
     """Train every combination of the listed values and compare them.
 
     \b
@@ -174,7 +177,7 @@ def sweep(ctx: click.Context, out: Path | None, runs_dir: Path | None, json_mode
     configs = expand_grid(base, lists)
     from fmtui.headless import run_sweep_cli
 
-    ctx.exit(run_sweep_cli(configs, out=out, runs_dir=runs_dir, json_mode=json_mode))
+    ctx.exit(run_sweep_cli(configs, out=out, runs_dir=runs_dir, json_mode=json_mode, stacked=not sequential))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -305,10 +305,16 @@ def normalize(x: torch.Tensor, stats: NormStats) -> torch.Tensor:
         return (x - mean) / std
     if stats.norm == "none":
         return x
-    shape = (1, -1, 1, 1)
-    shift = torch.tensor(stats.shift, device=x.device).view(shape)
-    scale = torch.tensor(stats.scale, device=x.device).view(shape)
-    return (x - shift) / scale
+    shift, inv_scale = _affine(stats, x.device)
+    return (x - shift) * inv_scale
+
+
+@functools.lru_cache(maxsize=32)
+def _affine(stats: NormStats, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Shift and 1/scale as (1, C, 1, 1) tensors on the device, made once rather than every batch."""
+    shift = torch.tensor(stats.shift, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+    scale = torch.tensor(stats.scale, dtype=torch.float64).view(1, -1, 1, 1)
+    return shift, (1.0 / scale).to(torch.float32).to(device)
 
 
 def pixel_stats(x: torch.Tensor, stats: NormStats | None = None, chunk: int = 8192) -> tuple[float, float, float, float]:

@@ -238,7 +238,8 @@ def run_eval(run_dir: Path, *, device: str | None = None, data_dir: Path | None 
     return EXIT_OK
 
 
-def run_sweep_cli(configs: list[RunConfig], *, out: Path | None, runs_dir: Path | None, json_mode: bool) -> int:
+def run_sweep_cli(configs: list[RunConfig], *, out: Path | None, runs_dir: Path | None, json_mode: bool,
+                  stacked: bool = True) -> int:
     """Train a grid headless: one line (or JSON object) per finished run, then the ranked table."""
     import time
 
@@ -260,12 +261,16 @@ def run_sweep_cli(configs: list[RunConfig], *, out: Path | None, runs_dir: Path 
     sweep_dir.mkdir(parents=True, exist_ok=True)
     varying = varying_fields(configs)
     if not json_mode:
+        from fmtui.batched import batch_groups
+
+        together = sum(len(g) for g in batch_groups(configs) if len(g) > 1) if stacked else 0
+        note = f"; {together} of them train together as stacked models" if together else ""
         click.echo(f"Sweep of {_plural(len(configs), 'run')} over {', '.join(varying) or 'one config'} "
-                   f"({configs[0].summary()}) into {sweep_dir}")
+                   f"({configs[0].summary()}) into {sweep_dir}{note}")
     rows: list[dict] = []
     with stop_on_sigint() as stop:
         try:
-            for run in run_sweep(configs, sweep_dir, should_stop=stop.is_set, on_event=lambda *a: None):
+            for run in run_sweep(configs, sweep_dir, should_stop=stop.is_set, on_event=lambda *a: None, stacked=stacked):
                 rows.append(run.summary_row(varying))
                 write_summary(sweep_dir, rows)
                 _sweep_line(len(rows), len(configs), rows[-1], json_mode)

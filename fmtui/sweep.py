@@ -87,21 +87,31 @@ def write_summary(out: Path, rows: list[dict]) -> None:
 
 
 def run_sweep(configs: list[RunConfig], out: Path, *, should_stop: Callable[[], bool],
-              on_event: Callable[[int, RunConfig, Any], None]) -> Iterator[SweepRun]:
-    """Train each config (its run folder inside out), yielding a SweepRun as each one ends."""
+              on_event: Callable[[int, RunConfig, Any], None], stacked: bool = True) -> Iterator[SweepRun]:
+    """Train every config (each with its run folder inside out), yielding a SweepRun as each one ends.
+
+    With stacked=True, configs that differ only in normalization, lr, momentum or weight decay train
+    together as one stacked model (fmtui.batched); their seconds are the shared time of the group.
+    """
     from fmtui import engine
+    from fmtui.batched import batch_groups, train_batched
     from fmtui.runs import new_run_dir
 
-    for i, cfg in enumerate(configs):
+    groups = batch_groups(configs) if stacked else [[i] for i in range(len(configs))]
+    for group in groups:
         if should_stop():
             return
-        path = new_run_dir(out, cfg)
-        writer = RunWriter(path, cfg)
+        writers = {i: RunWriter(new_run_dir(out, configs[i]), configs[i]) for i in group}
         t0 = time.perf_counter()
-        for ev in engine.train(cfg, should_stop=should_stop):
-            writer.handle(ev)
-            on_event(i, cfg, ev)
-        yield SweepRun(cfg, path, ev.status, writer.rows, time.perf_counter() - t0)
+        if len(group) > 1:
+            events = ((group[j], ev) for j, ev in train_batched([configs[i] for i in group], should_stop=should_stop))
+        else:
+            events = ((group[0], ev) for ev in engine.train(configs[group[0]], should_stop=should_stop))
+        for i, ev in events:
+            writers[i].handle(ev)
+            on_event(i, configs[i], ev)
+            if type(ev).__name__ == "Finished":
+                yield SweepRun(configs[i], writers[i].path, ev.status, writers[i].rows, time.perf_counter() - t0)
 
 
 def varying_fields(configs: list[RunConfig]) -> list[str]:

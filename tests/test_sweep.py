@@ -40,6 +40,17 @@ def test_sweep_end_to_end_with_validation_ranking(tiny_data, tmp_path):
     assert f"Chosen by validation accuracy: norm={best['norm']} lr={best['lr']} -> test accuracy " \
            f"{float(best['test_accuracy']):.2f}%" in result.stdout
     assert result.stdout.count("\n[") == 4 and "[4/4]" in result.stdout
+    assert "4 of them train together as stacked models" in result.stdout.splitlines()[0]
+
+
+def test_sequential_sweep_gives_the_same_numbers(tiny_data, tmp_path):
+    args = ["--no-ui", "sweep", "--data-dir", tiny_data, "--model", "softmax", "--norm", "unit,zscore", "--epochs", 1,
+            "--batch-size", 32, "--json"]
+    stacked = json.loads(fmtui(*args, "--out", tmp_path / "a").stdout.splitlines()[-1])["runs"]
+    alone = json.loads(fmtui(*args, "--out", tmp_path / "b", "--sequential").stdout.splitlines()[-1])["runs"]
+    key = lambda r: r["norm"]
+    for a, b in zip(sorted(stacked, key=key), sorted(alone, key=key)):
+        assert a["norm"] == b["norm"] and a["test_loss"] == pytest.approx(b["test_loss"], rel=1e-4)
 
 
 def test_sweep_without_validation_says_it_ranks_on_test(tiny_data, tmp_path):
