@@ -212,3 +212,23 @@ def load_results(path: Path):
     loss = float(-probs[torch.arange(len(labels)), labels].clamp_min(1e-12).log().mean())
     acc = 100.0 * float((preds == labels).float().mean())
     return Results(probs, labels, preds, confusion, loss, acc)
+
+
+def export_runs(records: list[RunRecord], dest: Path) -> tuple[Path, Path]:
+    """Write the selected runs' metrics as one CSV (a row per run and epoch) and one JSON file."""
+    dest.mkdir(parents=True, exist_ok=True)
+    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{len(records)}-runs"
+    option_names = [f.replace("_", "-") for f in RunConfig.__dataclass_fields__ if f != "data_dir"]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=["run", *option_names, "status", *METRIC_FIELDS], extrasaction="ignore",
+                            lineterminator="\n")
+    writer.writeheader()
+    for r in records:
+        options = {k.replace("_", "-"): format_value(v) for k, v in r.config.to_dict().items() if k != "data_dir"}
+        for row in r.metrics:
+            writer.writerow({"run": r.name, **options, "status": r.status, **row})
+    csv_path, json_path = dest / f"{stem}.csv", dest / f"{stem}.json"
+    atomic_write(csv_path, out.getvalue())
+    atomic_write(json_path, json.dumps([{"run": r.name, "path": str(r.path), "config": r.config.to_dict(),
+                                         "summary": r.summary, "metrics": r.metrics} for r in records], indent=2))
+    return csv_path, json_path
