@@ -1,0 +1,251 @@
+"""The Errors pane: mislabeled test samples ranked by confidence, their images, and the confusion matrix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import events
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
+from textual.widgets import DataTable, Static
+
+from fmtui.widgets.image import ImageView, short_names
+
+LIST_CAP = 200
+"""Rows in the sample list: rebuilding it every epoch must stay cheap, so only the most confident are listed."""
+WIDE = 140
+"""From this width on, the samples and the matrix are shown side by side; below, `m` switches."""
+BAR = "█"
+
+
+def samples(results, true: int | None, pred: int | None) -> list[int]:
+    """Test indices with this true/pred class, most confident first: mistakes, or hits on the diagonal."""
+    if true is None or true != pred:
+        return results.mislabeled(true, pred)
+    idx = ((results.labels == true) & (results.preds == true)).nonzero().flatten()
+    return idx[results.confidence[idx].argsort(descending=True, stable=True)].tolist()
+
+
+def _cycle(value: int | None, step: int, n: int) -> int | None:
+    """None -> 0 -> 1 ... -> n-1 -> None; a negative step goes the other way."""
+    order = [None, *range(n)]
+    return order[(order.index(value) + step) % len(order)]
+
+
+class MatrixTable(DataTable):
+    """The confusion matrix; enter (or a click) on a cell lists exactly that cell's samples."""
+
+    BINDINGS = [Binding("enter", "select_cursor", "show cell")]
+
+
+class ErrorsPane(Widget):
+    """Mislabeled test samples ranked by confidence, the selected one's image and top-3, the confusion matrix.
+
+    The app calls `show_results(results, images, classes)` after every evaluated epoch; filters and the
+    selected sample survive the update. `focus()` focuses the list (or the matrix when that is shown).
+    """
+
+    DEFAULT_CSS = """
+    ErrorsPane { height: 1fr; }
+    ErrorsPane #err-placeholder { padding: 1 2; color: $text-muted; }
+    ErrorsPane #err-bar, ErrorsPane #err-main { display: none; }
+    ErrorsPane.-ready #err-bar, ErrorsPane.-ready #err-main { display: block; }
+    ErrorsPane.-ready #err-placeholder { display: none; }
+    ErrorsPane #err-bar { height: 1; background: $boost; padding: 0 1; }
+    ErrorsPane #err-list { width: 32; height: 1fr; }
+    ErrorsPane #err-detail { width: 1fr; min-width: 30; padding: 0 1; }
+    ErrorsPane #err-image { min-height: 7; }
+    ErrorsPane #err-caption { height: auto; }
+    ErrorsPane #err-top3 { height: auto; margin-bottom: 1; }
+    ErrorsPane #err-matrix-box { width: auto; padding: 0 1; }
+    ErrorsPane #err-matrix { width: auto; height: auto; max-height: 1fr; }
+    ErrorsPane #err-matrix-title { width: auto; text-style: bold; }
+    ErrorsPane #err-matrix-hint { width: 100%; max-width: 72; color: $text-muted; margin-top: 1; }
+    ErrorsPane.-narrow #err-matrix-box { display: none; }
+    ErrorsPane.-narrow.-matrix #err-matrix-box { display: block; width: 1fr; }
+    ErrorsPane.-narrow.-matrix #err-samples { display: none; }
+    """
+
+    BINDINGS = [
+        # s, x, p, q, escape and 1-4 belong to the app shell (start, stop, presets, quit, panes)
+        Binding("t", "cycle_true(1)", "true class"),
+        Binding("T", "cycle_true(-1)", "previous true class", show=False),
+        Binding("o", "cycle_pred(1)", "pred class"),
+        Binding("O", "cycle_pred(-1)", "previous pred class", show=False),
+        Binding("a", "clear_filter", "all"),
+        Binding("m", "toggle_matrix", "matrix"),
+    ]
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.results = self.images = None
+        self.class_names: list[str] = []
+        self.true_filter: int | None = None
+        self.pred_filter: int | None = None
+        self.rows: list[int] = []
+        """All test indices that pass the filter, most confident first (the list shows the first LIST_CAP)."""
+
+    def compose(self) -> ComposeResult:
+        yield Static("train a model to see its mistakes", id="err-placeholder")
+        yield Static(id="err-bar")
+        with Horizontal(id="err-main"):
+            with Horizontal(id="err-samples"):
+                yield DataTable(cursor_type="row", id="err-list")
+                with Vertical(id="err-detail"):
+                    yield Static(id="err-caption")
+                    yield Static(id="err-top3")
+                    yield ImageView(fit=True, id="err-image")
+            with Vertical(id="err-matrix-box"):
+                yield Static("confusion: rows true, columns predicted", id="err-matrix-title")
+                yield MatrixTable(cursor_type="cell", id="err-matrix")
+                yield Static("enter on a cell lists exactly its samples; on acc%, all mistakes of that class",
+                             id="err-matrix-hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#err-list", DataTable).add_columns("#", "true", "pred", "conf")
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.width < WIDE, "-narrow")
+
+    # --- data in ------------------------------------------------------------------------------
+
+    def show_results(self, results, images, classes: list[str]) -> None:
+        """Show one evaluation's test predictions; `images` is the test split, uint8 (N, C, H, W)."""
+        self.results, self.images, self.class_names = results, images, list(classes)
+        self.add_class("-ready")
+        self._fill_matrix()
+        self._fill_list(keep=True)
+
+    def _fill_matrix(self) -> None:
+        """Rebuild the 10x10 table (cheap), keeping the cursor on the same cell."""
+        table = self.query_one(MatrixTable)
+        cursor = table.cursor_coordinate
+        table.clear(columns=True)
+        names = short_names(self.class_names, 4)
+        table.add_columns(*names, "acc%")
+        confusion = self.results.confusion.tolist()
+        for r, (row, acc) in enumerate(zip(confusion, self.results.per_class_accuracy)):
+            total = max(sum(row), 1)
+            cells = [_matrix_cell(n, r == c, n / total) for c, n in enumerate(row)]
+            table.add_row(*cells, Text(f"{acc:.1f}", justify="right"), label=Text(names[r], style="bold"))
+        table.move_cursor(row=cursor.row, column=cursor.column, animate=False)
+
+    def _fill_list(self, keep: bool) -> None:
+        """Refill the list for the current filter; keep the selected sample (else the row) when `keep`."""
+        table = self.query_one("#err-list", DataTable)
+        previous, row = self.selected_index if keep else None, table.cursor_row if keep else 0
+        self.rows = samples(self.results, self.true_filter, self.pred_filter)
+        names = short_names(self.class_names)
+        conf = self.results.confidence
+        labels, preds = self.results.labels.tolist(), self.results.preds.tolist()
+        table.clear()
+        for i in self.rows[:LIST_CAP]:
+            table.add_row(Text(str(i), justify="right"), names[labels[i]], names[preds[i]],
+                          Text(f"{100 * float(conf[i]):.1f}%", justify="right"), key=str(i))
+        shown = self.rows[:LIST_CAP]
+        if previous in shown:
+            row = shown.index(previous)
+        table.move_cursor(row=min(row, max(len(shown) - 1, 0)), animate=False)
+        self._update_bar()
+        self._show_sample()
+
+    # --- drawing ------------------------------------------------------------------------------
+
+    @property
+    def selected_index(self) -> int | None:
+        """Test index of the sample under the list cursor, or None when the list is empty."""
+        table = self.query_one("#err-list", DataTable)
+        shown = self.rows[:LIST_CAP]
+        return shown[table.cursor_row] if shown and 0 <= table.cursor_row < len(shown) else None
+
+    def _filter_name(self, k: int | None) -> str:
+        return "any" if k is None else f"{k} {self.class_names[k]}"
+
+    def _update_bar(self) -> None:
+        diagonal = self.true_filter is not None and self.true_filter == self.pred_filter
+        what = "correct" if diagonal else "mislabeled"
+        more = f" (top {LIST_CAP} listed)" if len(self.rows) > LIST_CAP else ""
+        text = (f"{len(self.rows)} {what}{more} · true: {self._filter_name(self.true_filter)}"
+                f" · pred: {self._filter_name(self.pred_filter)} · test acc {self.results.accuracy:.1f}%")
+        self.query_one("#err-bar", Static).update(Text(text, no_wrap=True, overflow="ellipsis"))
+
+    def _show_sample(self) -> None:
+        i = self.selected_index
+        self.query_one("#err-image", ImageView).set_image(None if i is None else self.images[i])
+        caption, top3 = self.query_one("#err-caption", Static), self.query_one("#err-top3", Static)
+        if i is None:
+            caption.update("no samples for this filter")
+            top3.update("")
+            return
+        true, pred = int(self.results.labels[i]), int(self.results.preds[i])
+        caption.update(Text.assemble((f"#{i}", "bold"), f"  true {self.class_names[true]}  pred ",
+                                     (self.class_names[pred], "bold" if true == pred else "bold red")))
+        top3.update(self._top3_text(i, true))
+
+    def _top3_text(self, i: int, true: int) -> Text:
+        text = Text()
+        for k, (c, p) in enumerate(self.results.top_k(i, min(3, len(self.class_names)))):
+            mark = "✓" if c == true else " "
+            text.append(f"{mark} {self.class_names[c][:11]:<11}{100 * p:5.1f}% ", style="bold" if c == true else "")
+            text.append(BAR * round(10 * p), style="green" if c == true else "red")
+            text.append("\n" if k < 2 else "")
+        return text
+
+    # --- events and actions -------------------------------------------------------------------
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "err-list":
+            event.stop()
+            self._show_sample()
+
+    def on_data_table_cell_selected(self, event: DataTable.CellSelected) -> None:
+        """A matrix cell: list exactly its samples (the acc% column: all mistakes of that true class)."""
+        if not isinstance(event.data_table, MatrixTable):
+            return
+        event.stop()
+        row, col = event.coordinate.row, event.coordinate.column
+        self.set_filter(row, col if col < len(self.class_names) else None)
+        self.remove_class("-matrix")
+        self.query_one("#err-list", DataTable).focus()
+
+    def set_filter(self, true: int | None, pred: int | None) -> None:
+        """Show the samples of this true/pred class pair (None = any), starting at the most confident."""
+        self.true_filter, self.pred_filter = true, pred
+        if self.results is not None:
+            self._fill_list(keep=False)
+
+    def action_cycle_true(self, step: int) -> None:
+        if self.results is not None:
+            self.set_filter(_cycle(self.true_filter, step, len(self.class_names)), self.pred_filter)
+
+    def action_cycle_pred(self, step: int) -> None:
+        if self.results is not None:
+            self.set_filter(self.true_filter, _cycle(self.pred_filter, step, len(self.class_names)))
+
+    def action_clear_filter(self) -> None:
+        self.set_filter(None, None)
+
+    def action_toggle_matrix(self) -> None:
+        """Narrow: switch between samples and matrix. Wide: both are shown, so move focus between them."""
+        matrix = self.query_one(MatrixTable)
+        to_matrix = not (matrix.has_focus if not self.has_class("-narrow") else self.has_class("-matrix"))
+        self.set_class(to_matrix, "-matrix")
+        (matrix if to_matrix else self.query_one("#err-list", DataTable)).focus()
+
+    def focus(self, scroll_visible: bool = True) -> Any:
+        """Focus what is shown (the pane itself takes no keys), so the app can just focus the pane."""
+        target = "#err-matrix" if self.has_class("-matrix") else "#err-list"
+        self.query_one(target, DataTable).focus(scroll_visible)
+        return self
+
+
+def _matrix_cell(n: int, diagonal: bool, share: float) -> Text:
+    """Diagonal counts bold green; mistakes red, brighter for a larger share of the row; zeros dimmed."""
+    if diagonal:
+        return Text(str(n), style="bold green", justify="right")
+    if n == 0:
+        return Text("·", style="dim", justify="right")
+    return Text(str(n), style="bold red" if share >= 0.05 else "red", justify="right")

@@ -1,0 +1,353 @@
+"""The Data and Errors panes, each mounted alone in a tiny host app: Pilot interactions and SVG snapshots."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import torch
+from textual.app import App, ComposeResult
+from textual.widget import Widget
+from textual.widgets import DataTable, Footer
+
+from fmtui.config import RunConfig
+from fmtui.data import load_dataset, norm_stats, pixel_stats
+from fmtui.engine import Results
+from fmtui.widgets.data_pane import DataPane, JumpInput, ThumbGrid
+from fmtui.widgets.errors_pane import LIST_CAP, ErrorsPane, MatrixTable
+
+SIZE = (100, 32)
+
+
+@pytest.fixture(autouse=True)
+def _truecolor(monkeypatch):
+    """Same colours on every machine: the app's console detects them from the environment."""
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.setenv("COLORTERM", "truecolor")
+
+
+class Host(App):
+    """Mounts one pane with a footer; gives a DataPane its config on mount, as the real app does."""
+
+    def __init__(self, pane: Widget, cfg: RunConfig | None = None) -> None:
+        super().__init__()
+        self.pane, self.cfg, self.ready = pane, cfg, []
+
+    def compose(self) -> ComposeResult:
+        yield self.pane
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.cfg is not None:
+            self.pane.show_config(self.cfg)
+        self.pane.focus()
+
+    def on_data_pane_ready(self, message: DataPane.Ready) -> None:
+        self.ready.append(message.dataset)
+
+
+def run(app: App, interact, size=SIZE) -> None:
+    """Run `interact(pilot)` inside app.run_test (the project has no async test plugin)."""
+    async def main():
+        async with app.run_test(size=size) as pilot:
+            await interact(pilot)
+
+    asyncio.run(main())
+
+
+async def settle(pilot) -> None:
+    """Wait for the loading worker and the messages it posted."""
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.pause()
+
+
+def fake_results(labels: torch.Tensor, seed: int = 0, noise: float = 1.5) -> Results:
+    """Deterministic predictions: the true class gets a head start, noise makes mistakes."""
+    g = torch.Generator().manual_seed(seed)
+    logits = 3 * torch.nn.functional.one_hot(labels, 10) + noise * torch.randn(len(labels), 10, generator=g)
+    probs = logits.softmax(1)
+    preds = probs.argmax(1)
+    confusion = torch.bincount(labels * 10 + preds, minlength=100).view(10, 10)
+    return Results(probs, labels, preds, confusion, 1.0, 100.0 * float((preds == labels).float().mean()))
+
+
+@pytest.fixture
+def tiny(tiny_data):
+    return load_dataset("fashion-mnist", tiny_data)
+
+
+# --- Data pane ----------------------------------------------------------------------------------
+
+def test_data_pane_loads_in_a_worker_and_shows_stats_before_and_after_normalization(tiny_data, tiny):
+    app = Host(DataPane(), RunConfig(data_dir=str(tiny_data), norm="zscore"))
+
+    async def interact(pilot):
+        pane = app.pane
+        assert "loading" in str(pane.query_one("#data-message").render())
+        await settle(pilot)
+        assert pane.has_class("-ready") and pane.selected_index == 0
+        assert pane.data.raw["train"] == pytest.approx(pixel_stats(tiny.x_train))
+        zscore = pane.data.normalized["train"]
+        assert zscore == pytest.approx(pixel_stats(tiny.x_train, norm_stats("zscore", tiny.x_train)))
+        assert zscore[0] == pytest.approx(0, abs=1e-4) and zscore[1] == pytest.approx(1, abs=1e-4)
+        assert "zscore" in str(pane.query_one("#data-stats").render())
+        assert len(app.ready) == 1 and app.ready[0].classes == tiny.classes
+
+    run(app, interact)
+
+
+def test_arrows_move_the_selection_through_the_grid(tiny_data):
+    app = Host(DataPane(), RunConfig(data_dir=str(tiny_data)))
+
+    async def interact(pilot):
+        await settle(pilot)
+        pane = app.pane
+        await pilot.press("left")
+        assert pane.position == 0
+        await pilot.press("right", "right")
+        assert pane.selected_index == 2
+        cols = pane.query_one(ThumbGrid).grid_shape()[0]
+        await pilot.press("down")
+        assert pane.selected_index == 2 + cols
+        grid = pane.query_one(ThumbGrid)
+        await pilot.click(grid, offset=(grid.cell_size()[0] + 2, 1))  # the second thumbnail of the page
+        assert pane.position == grid.page_start() + 1 and pane.has_focus
+        await pilot.press("end")
+        assert pane.selected_index == len(pane.dataset.y_train) - 1
+        caption = str(pane.query_one("#data-caption").render())
+        last_class = pane.dataset.classes[int(pane.dataset.y_train[-1])]
+        assert caption.startswith(f"#{pane.selected_index}") and last_class in caption
+
+    run(app, interact)
+
+
+def test_class_filter_and_split_switch(tiny_data):
+    app = Host(DataPane(), RunConfig(data_dir=str(tiny_data)))
+
+    async def interact(pilot):
+        await settle(pilot)
+        pane, ds = app.pane, app.pane.dataset
+        await pilot.press("c", "c", "c")
+        assert pane.class_filter == 2
+        shown = [int(i) for i in pane.indices]
+        assert shown == (ds.y_train == 2).nonzero().flatten().tolist()
+        await pilot.press("right")
+        assert int(ds.y_train[pane.selected_index]) == 2 and pane.selected_index == shown[1]
+        await pilot.press("C", "C", "C")
+        assert pane.class_filter is None
+        await pilot.press("t")
+        assert pane.split == "test" and len(pane.indices) == len(ds.y_test)
+        assert "test split" in str(pane.query_one("#data-bar").render())
+
+    run(app, interact)
+
+
+def test_go_to_index_clears_a_filter_it_does_not_pass_and_rejects_bad_input(tiny_data):
+    app = Host(DataPane(), RunConfig(data_dir=str(tiny_data)))
+
+    async def interact(pilot):
+        await settle(pilot)
+        pane, box = app.pane, app.pane.query_one(JumpInput)
+        target = int((pane.dataset.y_train != 0).nonzero()[5])
+        await pilot.press("c", "g")
+        assert box.display and box.has_focus
+        await pilot.press(*"99999", "enter")
+        assert box.display and pane.class_filter == 0  # out of range: the box stays open
+        box.value = ""
+        await pilot.press(*str(target), "enter")
+        assert not box.display and pane.has_focus
+        assert pane.selected_index == target and pane.class_filter is None
+        await pilot.press("g", "escape")
+        assert not box.display and pane.selected_index == target
+
+    run(app, interact)
+
+
+def test_no_color_draws_the_grid_with_the_ascii_ramp(monkeypatch, tiny_data):
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = Host(DataPane(), RunConfig(data_dir=str(tiny_data)))
+
+    async def interact(pilot):
+        await settle(pilot)
+        grid = app.pane.query_one(ThumbGrid).render().plain
+        assert "▀" not in grid and any(c in grid for c in "+*#%@")  # the bright bands are dense shades
+
+    run(app, interact)
+
+
+def test_missing_files_show_a_message_not_a_crash(tmp_path):
+    app = Host(DataPane(), RunConfig(data_dir=str(tmp_path / "empty")))
+
+    async def interact(pilot):
+        await settle(pilot)
+        assert app.pane.has_class("-error") and not app.pane.has_class("-ready")
+        assert "not found" in str(app.pane.query_one("#data-message").render())
+        await pilot.press("right", "c", "t", "g")  # keys on an empty pane do nothing
+        assert app.pane.data is None
+
+    run(app, interact)
+
+
+def test_changing_only_the_normalization_reuses_the_loaded_dataset(tiny_data):
+    app = Host(DataPane(), RunConfig(data_dir=str(tiny_data)))
+
+    async def interact(pilot):
+        await settle(pilot)
+        pane = app.pane
+        await pilot.press("right", "right")
+        first = pane.dataset
+        pane.show_config(RunConfig(data_dir=str(tiny_data), norm="unit"))
+        await settle(pilot)
+        assert pane.dataset is first and pane.selected_index == 2
+        assert pane.data.normalized["train"][3] == pytest.approx(1.0)  # max pixel 255 -> 1
+
+    run(app, interact)
+
+
+def test_data_pane_snapshot(snap_compare, tiny_data):
+    app = Host(DataPane(), RunConfig(data_dir=str(tiny_data)))
+    assert snap_compare(app, press=["right", "down"], terminal_size=SIZE, run_before=settle)
+
+
+def test_data_pane_snapshot_80x24_filtered(snap_compare, tiny_data):
+    app = Host(DataPane(), RunConfig(data_dir=str(tiny_data)))
+    assert snap_compare(app, press=["c", "c", "right"], terminal_size=(80, 24), run_before=settle)
+
+
+# --- Errors pane --------------------------------------------------------------------------------
+
+def test_errors_pane_lists_mistakes_most_confident_first(tiny):
+    results = fake_results(tiny.y_test)
+    app = Host(ErrorsPane())
+
+    async def interact(pilot):
+        pane = app.pane
+        assert "train a model" in str(pane.query_one("#err-placeholder").render())
+        pane.show_results(results, tiny.x_test, tiny.classes)
+        await pilot.pause()
+        table = pane.query_one("#err-list", DataTable)
+        assert pane.rows == results.mislabeled() and table.row_count == len(pane.rows)
+        confidences = results.confidence[pane.rows]
+        assert torch.all(confidences[:-1] >= confidences[1:])
+        top = pane.rows[0]
+        assert pane.selected_index == top
+        true, pred = tiny.classes[int(tiny.y_test[top])], tiny.classes[int(results.preds[top])]
+        assert f"true {true}" in str(pane.query_one("#err-caption").render())
+        top3 = str(pane.query_one("#err-top3").render()).splitlines()
+        assert len(top3) == 3 and pred in top3[0]
+        await pilot.press("down")
+        assert pane.selected_index == pane.rows[1]
+
+    run(app, interact)
+
+
+def test_true_and_pred_filters_and_clear(tiny):
+    results = fake_results(tiny.y_test)
+    app = Host(ErrorsPane())
+
+    async def interact(pilot):
+        pane = app.pane
+        pane.show_results(results, tiny.x_test, tiny.classes)
+        pane.focus()
+        await pilot.press("t", "t")
+        assert pane.true_filter == 1 and pane.rows == results.mislabeled(true=1)
+        await pilot.press("o", "O", "O")
+        assert pane.pred_filter == 9 and pane.rows == results.mislabeled(true=1, pred=9)
+        await pilot.press("a")
+        assert (pane.true_filter, pane.pred_filter) == (None, None) and pane.rows == results.mislabeled()
+
+    run(app, interact)
+
+
+def test_selecting_a_matrix_cell_lists_exactly_its_samples(tiny):
+    results = fake_results(tiny.y_test)
+    r, c = divmod(int((results.confusion - torch.diag(results.confusion.diagonal())).argmax()), 10)
+    app = Host(ErrorsPane())
+
+    async def interact(pilot):
+        pane = app.pane
+        pane.show_results(results, tiny.x_test, tiny.classes)
+        pane.focus()
+        await pilot.press("m")
+        matrix = pane.query_one(MatrixTable)
+        assert matrix.has_focus and pane.has_class("-matrix")
+        matrix.move_cursor(row=r, column=c)
+        await pilot.press("enter")
+        expected = ((results.labels == r) & (results.preds == c)).nonzero().flatten().tolist()
+        assert sorted(pane.rows) == expected and len(pane.rows) == int(results.confusion[r, c]) > 0
+        assert pane.query_one("#err-list").has_focus and not pane.has_class("-matrix")
+        await pilot.press("m")
+        matrix.move_cursor(row=r, column=r)
+        await pilot.press("enter")
+        correct = ((results.labels == r) & (results.preds == r)).nonzero().flatten().tolist()
+        assert sorted(pane.rows) == correct and len(correct) == int(results.confusion[r, r])
+        assert "correct" in str(pane.query_one("#err-bar").render())
+
+    run(app, interact)
+
+
+def test_a_new_epoch_keeps_the_filter_and_the_selected_sample(tiny):
+    app = Host(ErrorsPane())
+
+    async def interact(pilot):
+        pane = app.pane
+        pane.show_results(fake_results(tiny.y_test, seed=0), tiny.x_test, tiny.classes)
+        pane.focus()
+        await pilot.press("t", "down", "down")
+        chosen = pane.selected_index
+        later = fake_results(tiny.y_test, seed=0, noise=1.4)  # a slightly better model, mostly the same mistakes
+        pane.show_results(later, tiny.x_test, tiny.classes)
+        await pilot.pause()
+        assert pane.true_filter == 0 and pane.rows == later.mislabeled(true=0)
+        if chosen in pane.rows:
+            assert pane.selected_index == chosen
+
+    run(app, interact)
+
+
+def test_the_list_is_capped_and_says_so():
+    labels = torch.arange(3000) % 10
+    results = fake_results(labels, noise=4.0)
+    images = torch.zeros(3000, 1, 28, 28, dtype=torch.uint8)
+    app = Host(ErrorsPane())
+
+    async def interact(pilot):
+        pane = app.pane
+        pane.show_results(results, images, [f"class {k}" for k in range(10)])
+        await pilot.pause()
+        assert len(pane.rows) > LIST_CAP and pane.query_one("#err-list", DataTable).row_count == LIST_CAP
+        assert f"top {LIST_CAP} listed" in str(pane.query_one("#err-bar").render())
+
+    run(app, interact)
+
+
+def test_errors_pane_snapshot(snap_compare, tiny):
+    app = Host(ErrorsPane())
+
+    async def before(pilot):
+        app.pane.show_results(fake_results(tiny.y_test), tiny.x_test, tiny.classes)
+        app.pane.focus()
+        await pilot.pause()
+
+    assert snap_compare(app, press=["down"], terminal_size=SIZE, run_before=before)
+
+
+def test_errors_pane_matrix_snapshot(snap_compare, tiny):
+    app = Host(ErrorsPane())
+
+    async def before(pilot):
+        app.pane.show_results(fake_results(tiny.y_test), tiny.x_test, tiny.classes)
+        app.pane.focus()
+        await pilot.pause()
+
+    assert snap_compare(app, press=["m", "down", "right"], terminal_size=SIZE, run_before=before)
+
+
+@pytest.mark.parametrize("pane", [DataPane, ErrorsPane, JumpInput, MatrixTable])
+def test_pane_keys_leave_the_shell_keys_alone(pane):
+    """The app shell binds panes to 1-4 and start/stop/presets/quit to s, x, p, q; panes must not shadow them."""
+    shell = {"1", "2", "3", "4", "s", "x", "p", "q", "ctrl+p", "ctrl+s", "ctrl+c", "ctrl+q"}
+    keys = {b.key for b in pane.BINDINGS}
+    assert not keys & shell
