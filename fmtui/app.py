@@ -1,0 +1,269 @@
+"""FmtuiApp: four panes over the training engine, one worker thread that trains, handlers that display.
+
+Nothing here imports torch at import time: the engine and the data loader are imported inside the
+worker, so the first frame never waits for them. The worker only posts messages (fmtui.messages);
+the handlers below own every widget.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Button, Footer, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from fmtui.config import RunConfig
+from fmtui.messages import EpochFinished, TrainingFailed, TrainingFinished, TrainingProgress, TrainingStarted
+from fmtui.runs import default_runs_dir
+from fmtui.widgets.config_form import PRESETS, ConfigForm
+from fmtui.widgets.data_pane import DataPane
+from fmtui.widgets.errors_pane import ErrorsPane
+from fmtui.widgets.train_pane import TrainPane
+
+PANES = {"data": "Data", "model": "Model", "train": "Train", "errors": "Errors"}
+PANE_KEYS = Binding.Group("panes", compact=True)
+PROGRESS_INTERVAL = 0.15
+"""Seconds between BatchProgress events: a handful of messages per second, however fast the device."""
+
+
+def error_message(exc: BaseException) -> str:
+    """One line for the user: our own errors as they are, device errors with a hint, the rest named."""
+    name = type(exc).__name__
+    text = next(iter(str(exc).strip().splitlines()), "")
+    if name in ("DataError", "ConfigError"):
+        return text
+    if name == "OutOfMemoryError":
+        return f"out of GPU memory: try a smaller batch size or model ({text[:100]})"
+    return f"{name}: {text}" if text else name
+
+
+def run_training(cfg: RunConfig, runs_dir: Path, post: Callable[[Any], Any], should_stop: Callable[[], bool]) -> None:
+    """Train cfg, writing the run folder like the headless mode and posting one message per event."""
+    from fmtui.runs import RunWriter, new_run_dir
+
+    writer = None
+    try:
+        from fmtui.data import load_dataset
+        from fmtui.engine import train
+
+        writer = RunWriter(new_run_dir(runs_dir, cfg), cfg)
+        ds = load_dataset(cfg.dataset, cfg.data_dir)
+        for event in train(cfg, dataset=ds, should_stop=should_stop, progress_interval=PROGRESS_INTERVAL):
+            writer.handle(event)
+            kind = type(event).__name__
+            if kind == "Started":
+                post(TrainingStarted(event, writer.path, ds.x_test, ds.classes))
+            elif kind == "BatchProgress":
+                post(TrainingProgress(event))
+            elif kind == "EpochEnd":
+                post(EpochFinished(event))
+            else:
+                post(TrainingFinished(event, writer.path))
+    except Exception as exc:  # any failure becomes a message on screen, never a crash
+        message = error_message(exc)
+        if writer is not None:
+            writer.fail(message)
+        post(TrainingFailed(message, writer.path if writer else None))
+
+
+class FmtuiApp(App):
+    """Data, Model, Train and Errors panes; keys 1-4 switch, s starts, x stops."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "fmtui"
+    trainer = staticmethod(run_training)
+    """What the worker runs; tests swap in a fake that posts synthetic events."""
+    BINDINGS = [
+        *(Binding(str(i), f"pane('{pane}')", title, group=PANE_KEYS)
+          for i, (pane, title) in enumerate(PANES.items(), 1)),
+        Binding("s", "start", "Start"),
+        Binding("x", "stop", "Stop"),
+        Binding("p", "presets", "Presets"),
+        Binding("escape", "leave_field", "Leave field", show=False),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, config: RunConfig, *, runs_dir: Path | None = None, autostart: bool = False) -> None:
+        super().__init__()
+        self.initial_config = config
+        self.runs_dir = runs_dir
+        self.autostart = autostart
+        self.training = False
+        self.valid_config: RunConfig | None = None
+        """The Model pane's configuration while it is valid (kept up to date by ConfigForm.Changed)."""
+        self._stop = threading.Event()
+        self._data_key: tuple | None = None
+        self._test_images: Any = None
+        self._class_names: list[str] = []
+        self._shown_results: Any = None
+
+    def compose(self) -> ComposeResult:
+        panes = {"data": DataPane(), "model": ConfigForm(self.initial_config), "train": TrainPane(),
+                 "errors": ErrorsPane()}
+        with TabbedContent(initial="model"):
+            for i, (pane, widget) in enumerate(panes.items(), 1):
+                with TabPane(f"{i} {PANES[pane]}", id=pane):
+                    yield widget
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self._show_data(self.initial_config)
+        if self.autostart:
+            self.call_after_refresh(self.action_start)
+
+    @property
+    def form(self) -> ConfigForm:
+        return self.query_one(ConfigForm)
+
+    @property
+    def train_pane(self) -> TrainPane:
+        return self.query_one(TrainPane)
+
+    # --- actions ------------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "start":
+            return None if self.training or self.valid_config is None else True
+        if action == "stop":
+            return True if self.training else None
+        return True
+
+    def action_pane(self, pane: str) -> None:
+        self.query_one(TabbedContent).active = pane
+
+    def action_leave_field(self) -> None:
+        self.set_focus(None)
+
+    def action_presets(self) -> None:
+        self.action_pane("model")
+        self.form.open_presets()
+
+    def action_preset(self, name: str) -> None:
+        self.action_pane("model")
+        self.form.apply_preset(name)
+
+    def action_start(self) -> None:
+        cfg, _, error = self.form.read()
+        if self.training or cfg is None:
+            self.bell()
+            if error:
+                self.notify(error, title="fix the Model pane first", severity="warning")
+            return
+        self._stop = threading.Event()
+        self._set_training(True)
+        self.train_pane.show_starting(cfg)
+        self.action_pane("train")
+        self._train(cfg, self.runs_dir or default_runs_dir(), self._stop)
+
+    def action_stop(self) -> None:
+        if self.training:
+            self._stop.set()
+            self.train_pane.show_stopping()
+
+    async def action_quit(self) -> None:
+        """Stop the worker first: it finishes its batch, writes the run folder and ends with the app."""
+        self._stop.set()
+        self.workers.cancel_group(self, "train")
+        self.exit()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield SystemCommand("Start training", "Train the Model pane's configuration (s)", self.action_start)
+        yield SystemCommand("Stop training", "Stop after the current batch (x)", self.action_stop)
+        for i, (pane, title) in enumerate(PANES.items(), 1):
+            yield SystemCommand(f"Show {title}", f"Switch to the {title} pane ({i})",
+                                lambda p=pane: self.action_pane(p))
+        for name, (title, _) in PRESETS.items():
+            yield SystemCommand(f"Preset: {title}", "Fill the Model pane", lambda n=name: self.action_preset(n))
+        yield from super().get_system_commands(screen)
+
+    # --- the worker ---------------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="train")
+    def _train(self, cfg: RunConfig, runs_dir: Path, stop: threading.Event) -> None:
+        worker = get_current_worker()
+        self.trainer(cfg, runs_dir, self.post_message, lambda: stop.is_set() or worker.is_cancelled)
+
+    def _set_training(self, training: bool) -> None:
+        self.training = training
+        self.train_pane.running = training
+        self.refresh_bindings()
+
+    # --- messages -----------------------------------------------------------------------------------
+
+    async def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id in ("start", "stop"):
+            await self.run_action(event.button.id)
+
+    def on_config_form_changed(self, message: ConfigForm.Changed) -> None:
+        self.valid_config = message.config
+        self.train_pane.show_config(message.config, message.error)
+        if message.config is not None:
+            self._show_data(message.config)
+        self.refresh_bindings()
+
+    def _show_data(self, cfg: RunConfig) -> None:
+        key = (cfg.dataset, cfg.norm, cfg.data_dir)
+        if key != self._data_key:
+            self._data_key = key
+            self.query_one(DataPane).show_config(cfg)
+
+    def on_training_started(self, message: TrainingStarted) -> None:
+        if not self.is_running:
+            return  # shutting down: the worker's last messages find no widgets
+        self._test_images, self._class_names = message.images, message.classes
+        self.train_pane.show_started(message.event, message.run_dir)
+
+    def on_training_progress(self, message: TrainingProgress) -> None:
+        if not self.is_running:
+            return
+        self.train_pane.show_progress(message.event)
+
+    def on_epoch_finished(self, message: EpochFinished) -> None:
+        if not self.is_running:
+            return
+        self.train_pane.show_epoch(message.event)
+        self._show_results(message.event.results)
+
+    def on_training_finished(self, message: TrainingFinished) -> None:
+        if not self.is_running:
+            return
+        event = message.event
+        self._set_training(False)
+        self.train_pane.show_finished(event)
+        self._show_results(event.results)
+        severity = "error" if event.status == "diverged" else "information"
+        self._tell(event.message, f"training {event.status}", severity)
+
+    def on_training_failed(self, message: TrainingFailed) -> None:
+        if not self.is_running:
+            return
+        self._set_training(False)
+        self.train_pane.show_error(message.message)
+        self._tell(message.message, "training failed", "error")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Safety net: a worker that died without posting TrainingFailed must not leave Start disabled."""
+        if event.worker.group == "train" and event.state == WorkerState.ERROR and self.training:
+            self.post_message(TrainingFailed(error_message(event.worker.error)))
+
+    def _tell(self, text: str, title: str, severity: str) -> None:
+        """A toast about the run, unless the Train pane, which already says it, is on screen."""
+        if self.query_one(TabbedContent).active != "train":
+            self.notify(text, title=title, severity=severity, timeout=8)
+
+    def _show_results(self, results: Any) -> None:
+        """Hand new test predictions to the Errors pane (Finished repeats the last epoch's: skip those)."""
+        if results is not None and results is not self._shown_results and self._test_images is not None:
+            self._shown_results = results
+            self.query_one(ErrorsPane).show_results(results, self._test_images, self._class_names)
+
+
+def make_app(config: RunConfig | None = None, *, runs_dir: Path | None = None, autostart: bool = False) -> FmtuiApp:
+    """The one factory behind the CLI, the tests and the screenshot script."""
+    return FmtuiApp(config or RunConfig(), runs_dir=runs_dir, autostart=autostart)

@@ -1,0 +1,57 @@
+"""Messages the training worker posts to the app: one small dataclass per engine event, plus failure.
+
+The worker thread only ever calls `post_message` (thread-safe, never blocks training); the app's
+handlers own all widget state. Engine types are named for readers only, so importing this module
+does not import torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from textual.message import Message
+
+if TYPE_CHECKING:
+    from fmtui.engine import BatchProgress, EpochEnd, Finished, Started
+
+
+@dataclass
+class TrainingStarted(Message):
+    """Data and model are on the device; `images` is the test split (N, C, H, W) uint8 for the error browser."""
+
+    event: Started
+    run_dir: Path
+    images: Any
+    classes: list[str]
+
+
+@dataclass
+class TrainingProgress(Message):
+    """Throttled progress inside an epoch (the engine emits a few per second)."""
+
+    event: BatchProgress
+
+
+@dataclass
+class EpochFinished(Message):
+    """An epoch ended and was evaluated on the test split."""
+
+    event: EpochEnd
+
+
+@dataclass
+class TrainingFinished(Message):
+    """The run ended: completed, stopped or diverged (see `event.status`)."""
+
+    event: Finished
+    run_dir: Path
+
+
+@dataclass
+class TrainingFailed(Message):
+    """The run ended with an error; `message` is one line for the user."""
+
+    message: str
+    run_dir: Path | None = None

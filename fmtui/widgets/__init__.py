@@ -1,0 +1,1 @@
+"""Widgets of the fmtui app: one file per pane or chart."""

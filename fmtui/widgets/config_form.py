@@ -1,0 +1,270 @@
+"""The Model & hyperparameter form: one row per RunConfig field, validated as you type.
+
+Every keystroke re-parses the form with `fmtui.config.parse_field`; a bad field shows the parser's
+reason beside it and the form posts `ConfigForm.Changed(None, reason)`, which disables Start.
+The parameter count and network summary need torch, so a thread worker computes them on the meta
+device after the first frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.events import Key
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import Input, Label, Select, Static
+
+from fmtui.config import (ACTIVATIONS, DATASETS, DEVICES, MODELS, NORM_HELP, NORMS, OPTIMIZERS, SCHEDULES,
+                          ConfigError, RunConfig, format_value, parse_field)
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "dataset": DATASETS, "norm": NORMS, "model": MODELS, "activation": ACTIVATIONS,
+    "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "device": DEVICES, "batch_norm": ("no", "yes"),
+}
+
+FIELDS: list[tuple[str, str, str]] = [  # (RunConfig field, label, hint shown while the value is valid)
+    ("dataset", "dataset", ""),
+    ("norm", "normalization", ""),
+    ("model", "model", "softmax regression, MLP or CNN"),
+    ("hidden", "hidden sizes", "MLP layers: 256 or 512,256"),
+    ("activation", "activation", "MLP and CNN"),
+    ("dropout", "dropout", "after hidden layers, 0 = off"),
+    ("batch_norm", "batch norm", "MLP only"),
+    ("optimizer", "optimizer", ""),
+    ("lr", "learning rate", "> 0, e.g. 0.01 or 1e-5"),
+    ("momentum", "momentum", "SGD only, 0 = plain SGD"),
+    ("weight_decay", "weight decay", "L2, 0 = off"),
+    ("schedule", "lr schedule", "cosine: decay to 0 at the end"),
+    ("batch_size", "batch size", ""),
+    ("epochs", "epochs", ""),
+    ("val_split", "validation", "held-out fraction of train"),
+    ("device", "device", "auto: CUDA, else MPS, else CPU"),
+    ("seed", "seed", "weights, shuffling, validation"),
+]
+
+SHAPES: dict[str, tuple[int, int, int]] = {"cifar10": (3, 32, 32)}
+"""Image shape per dataset (default 1x28x28), so the parameter count needs no data."""
+
+PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
+    "raw-0.01": ("softmax, no normalization, lr 0.01", dict(model="softmax", norm="none", lr=0.01)),
+    "raw-1e-5": ("softmax, no normalization, lr 1e-5", dict(model="softmax", norm="none", lr=1e-5)),
+    "unit": ("softmax, x/255 in [0, 1]", dict(model="softmax", norm="unit")),
+    "symmetric": ("softmax, [-1, 1]", dict(model="softmax", norm="symmetric")),
+    "zscore": ("softmax, z-score", dict(model="softmax", norm="zscore")),
+    "mlp": ("step-by-step MLP (784-256-10, [-1, 1], SGD 0.01)", {}),
+}
+"""The lecture's experiments, as changes to the RunConfig defaults."""
+
+
+def preset_config(name: str, base: RunConfig) -> RunConfig:
+    """A preset on top of the defaults; where the data lives and which device to use are kept."""
+    return RunConfig(**PRESETS[name][1], data_dir=base.data_dir, device=base.device, threads=base.threads)
+
+
+def applies(name: str, model: str, optimizer: str) -> bool:
+    """Whether a field means anything for this model and optimizer (the rest are greyed out)."""
+    if name in ("hidden", "batch_norm"):
+        return model == "mlp"
+    if name in ("activation", "dropout"):
+        return model != "softmax"
+    if name == "momentum":
+        return optimizer == "sgd"
+    return True
+
+
+def layer_rows(model: Any) -> list[str]:
+    """One line per layer of a torch model: type, shape change, parameters (works on the meta device)."""
+    rows = []
+    for m in model.modules():
+        if next(m.children(), None) is not None:
+            continue
+        n = sum(p.numel() for p in m.parameters())
+        if hasattr(m, "in_features"):
+            shape = f"{m.in_features} → {m.out_features}"
+        elif hasattr(m, "out_channels"):
+            shape = f"{m.in_channels} → {m.out_channels} channels, {m.kernel_size[0]}x{m.kernel_size[1]}"
+        elif hasattr(m, "num_features"):
+            shape = f"{m.num_features} features"
+        else:
+            shape = f"p = {m.p:g}" if hasattr(m, "p") else ""
+        rows.append(f"  {type(m).__name__:<12} {shape:<30} {n:>10,}" if n else f"  {type(m).__name__:<12} {shape}")
+    return rows
+
+
+class FieldInput(Input):
+    """An Input that only takes the characters its values can contain, so letters reach the app's keys."""
+
+    ALLOWED = set("0123456789.,eE+-")
+
+    def _on_key(self, event: Key) -> None:
+        if event.is_printable and event.character not in self.ALLOWED:
+            event.prevent_default()  # skip Input's typing; the key bubbles on to the app's bindings (s, x, p, q)
+
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        return character is not None and character in self.ALLOWED
+
+
+class ConfigForm(Widget):
+    """Edits a RunConfig; posts `ConfigForm.Changed` whenever the parsed result or its error changes."""
+
+    @dataclass
+    class Changed(Message):
+        """The form's configuration (None while a field is invalid) and the reason it is invalid."""
+
+        config: RunConfig | None
+        error: str | None
+
+    @dataclass
+    class _Counted(Message):
+        config: RunConfig
+        params: int
+        summary: str
+        layers: list[str]
+
+    def __init__(self, config: RunConfig, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._base = config
+        self._last: tuple[RunConfig | None, str | None] | None = None
+        self._counting: RunConfig | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("counting parameters…", id="model-summary")
+        yield Static("", id="form-status")
+        with VerticalScroll(id="form-fields"):
+            with Horizontal(classes="field-row"):
+                yield Label("preset", classes="field-label")
+                yield Select([(title, key) for key, (title, _) in PRESETS.items()], prompt="choose… (p)",
+                             id="preset", compact=True)
+            for name, label, _ in FIELDS:
+                with Horizontal(classes="field-row", id=f"row-{name}"):
+                    yield Label(label, classes="field-label")
+                    yield self._field_widget(name)
+                    yield Static("", classes="field-note", id=f"note-{name}")
+            yield Static("", id="network")
+
+    def _field_widget(self, name: str) -> Widget:
+        value = format_value(getattr(self._base, name))
+        if name in CHOICES:
+            return Select([(c, c) for c in CHOICES[name]], value=value, allow_blank=False, id=f"f-{name}", compact=True)
+        return FieldInput(value, id=f"f-{name}", compact=True)
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self._refresh)  # the first frame must not wait for anything
+
+    # --- reading and writing the fields -----------------------------------------------------------
+
+    def _text(self, name: str) -> str:
+        widget = self.query_one(f"#f-{name}")
+        return format_value(widget.value)
+
+    def read(self) -> tuple[RunConfig | None, dict[str, str], str | None]:
+        """(config or None, per-field errors, form error) from what the widgets hold now."""
+        draft, errors = self._draft()
+        if errors:
+            name = next(iter(errors))
+            return None, errors, f"{dict((f, l) for f, l, _ in FIELDS)[name]}: {errors[name]}"
+        try:
+            return draft.validate(), errors, None
+        except ConfigError as e:
+            return None, errors, str(e)
+
+    def _draft(self) -> tuple[RunConfig, dict[str, str]]:
+        """The form as a RunConfig, keeping the last good value of fields that do not parse, and their errors."""
+        model, optimizer = self._text("model"), self._text("optimizer")
+        values, errors = {}, {}
+        for name, _, _ in FIELDS:
+            if not applies(name, model, optimizer):
+                continue
+            try:
+                values[name] = parse_field(name, self._text(name))
+            except ConfigError as e:
+                errors[name] = str(e).split(": ", 1)[-1]
+        if model != "mlp":
+            values["batch_norm"] = False
+        return self._base.replace(**values), errors
+
+    @property
+    def config(self) -> RunConfig | None:
+        return self.read()[0]
+
+    def set_config(self, cfg: RunConfig) -> None:
+        """Fill every field from cfg (presets, tests); fields not in the form are kept from cfg."""
+        self._base = cfg
+        for name, _, _ in FIELDS:
+            self.query_one(f"#f-{name}").value = format_value(getattr(cfg, name))
+        self._refresh()
+
+    def apply_preset(self, name: str) -> None:
+        self.set_config(preset_config(name, self._base))
+        self.notify(f"preset: {PRESETS[name][0]}", timeout=3)
+
+    def open_presets(self) -> None:
+        select = self.query_one("#preset", Select)
+        select.focus()
+        select.expanded = True
+
+    # --- events -----------------------------------------------------------------------------------
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self._refresh()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        if event.select.id == "preset":
+            if event.value in PRESETS:
+                self.apply_preset(str(event.value))
+                event.select.clear()
+            return
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Re-read the form: notes, greyed-out fields, status line; post Changed and recount parameters."""
+        cfg, errors, error = self.read()
+        model, optimizer = self._text("model"), self._text("optimizer")
+        for name, _, hint in FIELDS:
+            self._show_note(name, errors.get(name), hint, applies(name, model, optimizer))
+        status = self.query_one("#form-status", Static)
+        status.update(f"✗ {error} (Start is disabled)" if error else "✓ valid: press s to train")
+        status.set_class(bool(error), "-invalid")
+        draft = self._draft()[0]
+        if draft != self._counting:
+            self._counting = draft
+            self._count(draft)
+        if self._last != (cfg, error):
+            self._last = (cfg, error)
+            self.post_message(self.Changed(cfg, error))
+
+    def _show_note(self, name: str, error: str | None, hint: str, active: bool) -> None:
+        widget = self.query_one(f"#f-{name}")
+        widget.disabled = not active
+        if isinstance(widget, Input):
+            widget.set_class(error is not None, "-bad")
+        if name == "norm":
+            hint = NORM_HELP.get(self._text("norm"), "")
+        note = self.query_one(f"#note-{name}", Static)
+        note.update(f"✗ {error}" if error else hint)
+        note.set_class(error is not None, "-error")
+
+    @work(thread=True, exclusive=True, group="param-count", exit_on_error=False)
+    def _count(self, cfg: RunConfig) -> None:
+        import torch  # ~1 s to import: off the UI thread
+
+        from fmtui.models import build_model, describe, param_count_for
+
+        shape = SHAPES.get(cfg.dataset, (1, 28, 28))
+        with torch.device("meta"):
+            layers = layer_rows(build_model(cfg, shape, 10))
+        self.post_message(self._Counted(cfg, param_count_for(cfg, shape, 10), describe(cfg, shape, 10), layers))
+
+    @on(_Counted)
+    def _show_count(self, message: _Counted) -> None:
+        message.stop()
+        if message.config == self._counting:
+            self.query_one("#model-summary", Static).update(f"{message.summary} · {message.params:,} parameters")
+            self.query_one("#network", Static).update("\n".join(["layers", *message.layers]))

@@ -1,0 +1,156 @@
+"""The Train pane: Start / Stop, progress with ETA, live loss and accuracy charts, the epoch log.
+
+The log shows the headless mode's own lines (fmtui.headless), so the TUI and `fmtui --no-ui train` agree.
+
+The pane only displays: the app owns the training worker and hands each engine event down through
+the `show_*` methods; Start and Stop post `Button.Pressed`, which the app turns into actions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual.app import ComposeResult
+from textual.containers import Grid, Horizontal
+from textual.reactive import reactive
+from textual.widget import Widget
+from textual.widgets import Button, ProgressBar, RichLog, Static
+
+from fmtui.headless import epoch_line, header_line
+from fmtui.widgets.charts import BatchLossChart, EpochChart
+
+if TYPE_CHECKING:
+    from fmtui.config import RunConfig
+    from fmtui.engine import BatchProgress, EpochEnd, Finished, Started
+
+
+def fmt_duration(seconds: float) -> str:
+    """0:42, 12:03 or 1:02:03."""
+    s = max(int(round(seconds)), 0)
+    h, m, s = s // 3600, s // 60 % 60, s % 60
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def fmt_rate(per_s: float) -> str:
+    """Samples per second, short: 950, 15.2k, 1.3M."""
+    if per_s >= 1e6:
+        return f"{per_s / 1e6:.1f}M"
+    return f"{per_s / 1e3:.1f}k" if per_s >= 1e4 else f"{per_s:,.0f}"
+
+
+class TrainPane(Widget):
+    """Controls, progress and charts of one training run at a time."""
+
+    running: reactive[bool] = reactive(False)
+    """A run is in progress (Start disabled, Stop enabled)."""
+    ready: reactive[bool] = reactive(True)
+    """The Model pane holds a valid configuration (Start may be enabled)."""
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="train-controls"):
+            yield Button("Start", id="start", variant="success", compact=True)
+            yield Button("Stop", id="stop", variant="error", compact=True, disabled=True)
+            yield Static("", id="train-state")
+        with Horizontal(id="train-progress"):
+            yield ProgressBar(total=1, show_eta=False, id="progress")
+            yield Static("", id="train-stats")
+        yield Static("", id="train-message")
+        with Grid(id="train-charts"):
+            yield EpochChart("loss per epoch", id="loss-chart")
+            yield EpochChart("accuracy % per epoch", id="accuracy-chart")
+            yield BatchLossChart("train loss per batch", id="batch-chart")
+            yield RichLog(id="train-log", max_lines=1000, wrap=True, min_width=20)
+
+    # --- state from the app ---------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.query_one(RichLog).border_title = "epoch log"
+
+    def watch_running(self) -> None:
+        self._update_buttons()
+
+    def watch_ready(self) -> None:
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        self.query_one("#start", Button).disabled = self.running or not self.ready
+        self.query_one("#stop", Button).disabled = not self.running
+
+    def show_config(self, cfg: RunConfig | None, error: str | None = None) -> None:
+        """The configuration Start would train, or why Start is disabled."""
+        self.ready = cfg is not None
+        if not self.running:
+            text = f"ready: {cfg.summary()}" if cfg is not None else f"fix the Model pane: {error}"
+            self.query_one("#train-state", Static).update(text)
+
+    # --- engine events ----------------------------------------------------------------------------
+
+    def show_starting(self, cfg: RunConfig) -> None:
+        """A new run: clear the charts and the message, then wait for data and model."""
+        for chart in self.query(EpochChart):
+            chart.clear()
+        self.query_one(BatchLossChart).clear()
+        self.query_one("#progress", ProgressBar).update(total=None, progress=0)
+        self.query_one("#train-state", Static).update(f"starting: {cfg.summary()}")
+        self.query_one("#train-stats", Static).update("loading data and model…")
+        self._message("")
+
+    def show_started(self, ev: Started, run_dir: Path) -> None:
+        self.query_one("#progress", ProgressBar).update(total=ev.batches_per_epoch * ev.config.epochs, progress=0)
+        self.query_one("#train-state", Static).update(f"{ev.model} · {ev.params:,} params · {ev.device}")
+        self.query_one("#train-stats", Static).update("first batches…")
+        log = self.query_one(RichLog)
+        log.write(f"run folder {run_dir}")
+        log.write(header_line(ev))
+
+    def show_progress(self, ev: BatchProgress) -> None:
+        self.query_one("#progress", ProgressBar).update(progress=ev.step)
+        gpu = f" · GPU mem {ev.gpu_memory / 2**20:,.0f} MiB" if ev.gpu_memory else ""
+        self.query_one("#train-stats", Static).update(
+            f"epoch {ev.epoch}/{ev.epochs} batch {ev.batch}/{ev.batches} · loss {ev.loss:.4f}"
+            f" · acc {ev.accuracy:.1f}%"
+            f" · {fmt_rate(ev.samples_per_s)} samples/s · ETA {fmt_duration(ev.eta)}{gpu}")
+        self.query_one(BatchLossChart).add(ev.epoch - 1 + ev.batch / ev.batches, ev.loss)
+
+    def show_epoch(self, ev: EpochEnd) -> None:
+        self.query_one("#loss-chart", EpochChart).add(ev.epoch, train=ev.train_loss, val=ev.val_loss, test=ev.test_loss)
+        self.query_one("#accuracy-chart", EpochChart).add(
+            ev.epoch, train=ev.train_accuracy, val=ev.val_accuracy, test=ev.test_accuracy)
+        self.query_one(RichLog).write(epoch_line(ev))
+
+    def show_stopping(self) -> None:
+        self.query_one("#train-stats", Static).update("stopping after this batch…")
+
+    def show_finished(self, ev: Finished) -> None:
+        self.query_one(RichLog).write(f"{ev.status}: {ev.message}")
+        if ev.status == "completed":
+            bar = self.query_one("#progress", ProgressBar)
+            bar.update(progress=bar.total or 0)
+        if ev.status == "diverged":
+            self._message(f"DIVERGED: {ev.message}. Try a smaller learning rate or normalize the inputs.", "error")
+        elif ev.status == "stopped":
+            self._message(f"Stopped: {ev.message}", "warning")
+        else:
+            last = ev.history[-1] if ev.history else None
+            acc = f" · test acc {last.test_accuracy:.2f}%" if last else ""
+            self._message(f"Done: {ev.message}{acc} · errors: 4", "success")
+        self.query_one("#train-stats", Static).update("")
+
+    def show_error(self, message: str) -> None:
+        self.query_one(RichLog).write(f"error: {message}")
+        self.query_one("#train-stats", Static).update("")
+        self._message(f"ERROR: {message}", "error")
+
+    def replot(self) -> None:
+        """Redraw every chart now (tests and screenshots call this instead of waiting for a tick)."""
+        for chart in self.query(EpochChart):
+            chart.replot()
+        self.query_one(BatchLossChart).replot()
+
+    def _message(self, text: str, kind: str = "") -> None:
+        banner = self.query_one("#train-message", Static)
+        banner.update(text)
+        banner.display = bool(text)
+        for name in ("error", "warning", "success"):
+            banner.set_class(kind == name, f"-{name}")

@@ -1,0 +1,313 @@
+"""App tier: Pilot tests of the shell, the Model form and the Train pane, plus a real tiny training run."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from textual.widgets import Button, Input, Select, Static, TabbedContent
+
+from fmtui.app import error_message, make_app, run_training
+from fmtui.config import RunConfig
+from fmtui.messages import EpochFinished, TrainingFailed, TrainingFinished, TrainingProgress, TrainingStarted
+from fmtui.widgets.charts import BatchLossChart, downsample, finite
+from fmtui.widgets.errors_pane import ErrorsPane
+from fmtui.widgets.train_pane import TrainPane, fmt_duration, fmt_rate
+
+SIZE = (100, 32)
+
+
+def sync(test):
+    """Run an async Pilot test with asyncio.run (no pytest-asyncio needed)."""
+    @functools.wraps(test)
+    def run(*args, **kwargs):
+        return asyncio.run(test(*args, **kwargs))
+
+    return run
+
+
+async def wait_for(pilot, condition, timeout: float = 20.0) -> None:
+    """Let the app run until condition() holds (training runs in a thread, so poll)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            app = pilot.app
+            state = [text_of(app, sel) for sel in ("#train-state", "#train-stats", "#train-message")]
+            raise AssertionError(f"timed out waiting for the app; training={app.training}, train pane: {state}")
+        await pilot.pause(0.05)
+
+
+def text_of(app, selector: str) -> str:
+    return str(app.query_one(selector, Static).render())
+
+
+def only_run(runs: Path) -> Path:
+    dirs = [p for p in runs.iterdir() if p.is_dir()]
+    assert len(dirs) == 1, dirs
+    return dirs[0]
+
+
+def summary(run: Path) -> dict:
+    return json.loads((run / "summary.json").read_text())
+
+
+# --- no UI ----------------------------------------------------------------------------------------
+
+def test_app_module_imports_without_torch():
+    code = "import sys, fmtui.app; assert 'torch' not in sys.modules, 'torch imported'; print('ok')"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "ok" in out.stdout
+
+
+def test_helpers_format_for_people():
+    assert fmt_duration(42) == "0:42" and fmt_duration(3723) == "1:02:03"
+    assert fmt_rate(950) == "950" and fmt_rate(15234) == "15.2k" and fmt_rate(2.5e6) == "2.5M"
+    assert downsample([0, 1, 2, 3], [1, 3, 5, 7], 2) == ([0.5, 2.5], [2.0, 6.0])
+    assert downsample([0, 1], [1, 2], 10) == ([0, 1], [1, 2])
+    assert finite([0, 1, 2], [1.0, float("nan"), float("inf")]) == ([0], [1.0])
+
+
+def test_batch_chart_keeps_its_history_bounded():
+    chart = BatchLossChart("loss")
+    chart.MAX_POINTS = 10
+    for i in range(11):
+        chart.add(i, 1.0)
+    assert len(chart.xs) == 5 and chart.ys == [1.0] * 5
+
+
+@sync
+async def test_charts_redraw_a_few_times_a_second_however_fast_points_arrive():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        chart = app.query_one("#batch-chart", BatchLossChart)
+        draws = []
+        chart.draw = lambda plt: draws.append(len(chart.xs))
+        for i in range(1000):
+            chart.add(i / 100, 1.0 / (i + 1))
+        await pilot.pause(0.6)
+        assert 1 <= len(draws) <= 4 and draws[-1] == 1000
+
+
+def test_error_message_is_one_line():
+    from fmtui.data import DataError
+
+    class OutOfMemoryError(RuntimeError):
+        pass
+
+    assert error_message(DataError("files not found")) == "files not found"
+    assert error_message(OutOfMemoryError("CUDA out of memory.\nmore")).startswith("out of GPU memory: try a smaller")
+    assert error_message(ValueError("bad\ntrace")) == "ValueError: bad"
+
+
+def test_run_training_writes_the_run_folder_and_posts_every_event(tiny_data, tmp_path):
+    posted = []
+    cfg = RunConfig(data_dir=str(tiny_data), epochs=2, batch_size=100, device="cpu")
+    run_training(cfg, tmp_path / "runs", posted.append, lambda: False)
+    kinds = [type(m) for m in posted]
+    assert kinds[0] is TrainingStarted and kinds[-1] is TrainingFinished
+    assert kinds.count(EpochFinished) == 2 and set(kinds) <= {TrainingStarted, TrainingProgress, EpochFinished,
+                                                            TrainingFinished}
+    run = only_run(tmp_path / "runs")
+    files = {p.name for p in run.iterdir()}
+    assert {"config.json", "metrics.jsonl", "summary.json", "model.pt", "predictions.pt"} <= files
+    assert summary(run)["status"] == "completed"
+    assert posted[0].images.shape[1:] == (1, 28, 28) and len(posted[0].classes) == 10
+
+
+def test_run_training_reports_missing_data(tmp_path):
+    posted = []
+    run_training(RunConfig(data_dir=str(tmp_path / "empty"), device="cpu"), tmp_path / "runs", posted.append,
+                 lambda: False)
+    assert [type(m) for m in posted] == [TrainingFailed]
+    assert "files not found" in posted[0].message
+    assert summary(only_run(tmp_path / "runs"))["status"] == "error"
+
+
+# --- the Model pane ---------------------------------------------------------------------------------
+
+@sync
+async def test_bad_learning_rate_shows_why_and_disables_start():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        lr = app.query_one("#f-lr", Input)
+        lr.focus()
+        lr.value = ""
+        await pilot.press("-", "1")
+        await pilot.pause()
+        assert "must be > 0" in text_of(app, "#note-lr")
+        assert "(Start is disabled)" in text_of(app, "#form-status")
+        assert app.query_one("#start", Button).disabled
+        assert app.check_action("start", ()) is None
+        await pilot.press("s")  # not taken by the input, and Start is off: nothing happens
+        assert not app.training
+        await pilot.press("backspace", "backspace", "1", "e", "-", "3")
+        await pilot.pause()
+        assert lr.value == "1e-3", lr.value
+        assert app.form.config.lr == 1e-3
+        assert not app.query_one("#start", Button).disabled
+
+
+@sync
+async def test_mlp_only_fields_grey_out_for_softmax():
+    app = make_app(RunConfig(model="softmax"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.query_one("#f-hidden", Input).disabled
+        app.query_one("#f-model", Select).value = "mlp"
+        await pilot.pause()
+        assert not app.query_one("#f-hidden", Input).disabled
+
+
+@sync
+async def test_presets_fill_the_form_and_count_parameters():
+    app = make_app(RunConfig(data_dir="/somewhere", epochs=9))
+    async with app.run_test(size=SIZE) as pilot:
+        app.action_preset("raw-1e-5")
+        await pilot.pause()
+        cfg = app.form.config
+        assert (cfg.model, cfg.norm, cfg.lr, cfg.data_dir) == ("softmax", "none", 1e-5, "/somewhere")
+        assert app.query_one("#f-lr", Input).value == "1e-05"
+        await wait_for(pilot, lambda: "7,850 parameters" in text_of(app, "#model-summary"))
+        assert "784-10 softmax regression" in text_of(app, "#model-summary")
+        app.query_one("#preset", Select).value = "zscore"  # the preset picker in the form
+        await pilot.pause()
+        assert app.form.config.norm == "zscore" and app.query_one("#preset", Select).is_blank()
+        app.action_preset("mlp")
+        await wait_for(pilot, lambda: "203,530 parameters" in text_of(app, "#model-summary"))
+
+
+@sync
+async def test_letter_keys_reach_the_app_from_a_number_field():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        app.query_one("#f-epochs", Input).focus()
+        await pilot.press("end", "2", "p")  # digits are typed, p opens the presets
+        await pilot.pause()
+        assert app.query_one("#f-epochs", Input).value == "52"
+        assert app.query_one("#preset", Select).expanded
+        await pilot.press("escape", "escape", "3")
+        assert app.query_one(TabbedContent).active == "train"
+
+
+@sync
+async def test_command_palette_offers_the_main_actions():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        commands = {c.title: c.callback for c in app.get_system_commands(app.screen)}
+        for title in ("Start training", "Stop training", "Show Train", "Show Errors"):
+            assert title in commands
+        assert sum(t.startswith("Preset:") for t in commands) == 6
+        commands["Show Errors"]()
+        commands["Preset: softmax, z-score"]()
+        await pilot.pause()
+        assert app.query_one(TabbedContent).active == "model"
+        assert (app.form.config.model, app.form.config.norm) == ("softmax", "zscore")
+
+
+@sync
+async def test_number_keys_switch_panes():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        for key, pane in (("1", "data"), ("3", "train"), ("4", "errors"), ("2", "model")):
+            await pilot.press(key)
+            assert app.query_one(TabbedContent).active == pane
+
+
+# --- the Train pane ----------------------------------------------------------------------------------
+
+def long_config(data: Path) -> RunConfig:
+    return RunConfig(data_dir=str(data), epochs=500, batch_size=16, device="cpu")
+
+
+@sync
+async def test_start_then_stop_within_a_batch(tiny_data, tmp_path):
+    app = make_app(long_config(tiny_data), runs_dir=tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("s")
+        assert app.training and app.query_one(TabbedContent).active == "train"
+        assert app.query_one("#start", Button).disabled and not app.query_one("#stop", Button).disabled
+        await wait_for(pilot, lambda: "samples/s" in text_of(app, "#train-stats"))
+        assert "ETA" in text_of(app, "#train-stats") and app.query_one("#batch-chart").xs
+        app.query_one("#stop", Button).press()  # pilot.click would wait for an idle CPU, never true while training
+        await wait_for(pilot, lambda: not app.training, timeout=5)
+        assert "Stopped" in text_of(app, "#train-message")
+        assert not app.query_one("#start", Button).disabled
+    assert summary(only_run(tmp_path / "runs"))["status"] == "stopped"
+
+
+@sync
+async def test_quit_while_training_stops_the_worker_quickly(tiny_data, tmp_path):
+    app = make_app(long_config(tiny_data), runs_dir=tmp_path / "runs", autostart=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "samples/s" in text_of(app, "#train-stats"))
+        t0 = time.monotonic()
+        await pilot.press("q")
+    run = only_run(tmp_path / "runs")
+    while summary(run)["status"] == "running" and time.monotonic() - t0 < 1.0:
+        time.sleep(0.02)
+    assert summary(run)["status"] == "stopped"
+    assert time.monotonic() - t0 < 1.0
+    assert all(w.is_finished for w in app.workers)
+
+
+@sync
+async def test_missing_data_is_a_message_not_a_crash(tmp_path):
+    app = make_app(RunConfig(data_dir=str(tmp_path / "nothing-here"), device="cpu"), runs_dir=tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("s")
+        await wait_for(pilot, lambda: not app.training)
+        assert text_of(app, "#train-message").startswith("ERROR: Fashion-MNIST files not found")
+        assert not app.query_one("#start", Button).disabled
+
+
+@sync
+async def test_a_diverged_run_says_so():
+    from fmtui.engine import Finished
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        app.post_message(TrainingFinished(Finished("diverged", "diverged at epoch 1, batch 3: the loss is not finite",
+                                                   [], None, 0.1, None), Path("runs/x")))
+        await pilot.pause()
+        assert text_of(app, "#train-message").startswith("DIVERGED: diverged at epoch 1, batch 3")
+
+
+@sync
+async def test_training_through_the_ui_fills_the_errors_pane(tiny_data, tmp_path, monkeypatch):
+    shown = []
+    original = ErrorsPane.show_results
+
+    def spy(self, results, images, classes):
+        shown.append((results, images, classes))
+        original(self, results, images, classes)
+
+    monkeypatch.setattr(ErrorsPane, "show_results", spy)
+    cfg = RunConfig(data_dir=str(tiny_data), epochs=2, batch_size=32, device="cpu")
+    app = make_app(cfg, runs_dir=tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await pilot.click("#start")
+        await wait_for(pilot, lambda: not app.training and bool(shown))
+        assert "Done: finished 2 epochs" in text_of(app, "#train-message")
+        log = "\n".join(line.text for line in app.query_one("#train-log").lines)
+        assert "Epoch [2/2], Loss: " in log and "run folder " in log  # the headless mode's lines
+        pane = app.query_one(TrainPane)
+        assert len(pane.query_one("#loss-chart").series["test"]) == 2
+        results, images, classes = shown[-1]
+        assert len(results.labels) == len(images) == 200 and len(classes) == 10
+        assert results.mislabeled()  # the synthetic data has label noise, so there are errors to browse
+        await pilot.press("4")
+        assert app.query_one(TabbedContent).active == "errors"
+    run = only_run(tmp_path / "runs")
+    assert summary(run)["status"] == "completed"
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
