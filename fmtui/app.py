@@ -8,6 +8,7 @@ the handlers below own every widget.
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -19,14 +20,18 @@ from textual.widgets import Button, Footer, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from fmtui.config import RunConfig
-from fmtui.messages import EpochFinished, TrainingFailed, TrainingFinished, TrainingProgress, TrainingStarted
-from fmtui.runs import default_runs_dir
+from fmtui.messages import (EpochFinished, ExperimentProgress, RunResultsLoaded, TrainingFailed, TrainingFinished,
+                            TrainingProgress, TrainingStarted)
+from fmtui.runs import RunRecord, default_runs_dir
 from fmtui.widgets.config_form import PRESETS, ConfigForm
 from fmtui.widgets.data_pane import DataPane
 from fmtui.widgets.errors_pane import ErrorsPane
+from fmtui.widgets.runs_pane import RunsPane
 from fmtui.widgets.train_pane import TrainPane
 
-PANES = {"data": "Data", "model": "Model", "train": "Train", "errors": "Errors"}
+PANES = {"data": "Data", "model": "Model", "train": "Train", "errors": "Errors", "runs": "Runs"}
+LECTURE_NORMS = ("none", "unit", "symmetric", "zscore")
+LECTURE_LRS = (0.01, 1e-5)
 PANE_KEYS = Binding.Group("panes", compact=True)
 PROGRESS_INTERVAL = 0.15
 """Seconds between BatchProgress events: a handful of messages per second, however fast the device."""
@@ -52,9 +57,10 @@ def run_training(cfg: RunConfig, runs_dir: Path, post: Callable[[Any], Any], sho
         from fmtui.data import load_dataset
         from fmtui.engine import train
 
-        writer = RunWriter(new_run_dir(runs_dir, cfg), cfg)
         ds = load_dataset(cfg.dataset, cfg.data_dir)
         for event in train(cfg, dataset=ds, should_stop=should_stop, progress_interval=PROGRESS_INTERVAL):
+            if writer is None:  # Started: the run really begins, so its folder is made (as headless)
+                writer = RunWriter(new_run_dir(runs_dir, cfg), cfg)
             writer.handle(event)
             kind = type(event).__name__
             if kind == "Started":
@@ -73,7 +79,7 @@ def run_training(cfg: RunConfig, runs_dir: Path, post: Callable[[Any], Any], sho
 
 
 class FmtuiApp(App):
-    """Data, Model, Train and Errors panes; keys 1-4 switch, s starts, x stops."""
+    """Data, Model, Train, Errors and Runs panes; keys 1-5 switch, s starts, x stops."""
 
     CSS_PATH = "app.tcss"
     TITLE = "fmtui"
@@ -105,7 +111,7 @@ class FmtuiApp(App):
 
     def compose(self) -> ComposeResult:
         panes = {"data": DataPane(), "model": ConfigForm(self.initial_config), "train": TrainPane(),
-                 "errors": ErrorsPane()}
+                 "errors": ErrorsPane(), "runs": RunsPane(self.runs_dir or default_runs_dir())}
         with TabbedContent(initial="model"):
             for i, (pane, widget) in enumerate(panes.items(), 1):
                 with TabPane(f"{i} {PANES[pane]}", id=pane):
@@ -136,6 +142,31 @@ class FmtuiApp(App):
 
     def action_pane(self, pane: str) -> None:
         self.query_one(TabbedContent).active = pane
+        self._focus_pane(pane)
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.tabbed_content.active == event.pane.id:  # not a stale event from an earlier switch
+            self._focus_pane(event.pane.id or "")
+
+    def _focus_pane(self, pane: str) -> None:
+        """Give the pane's keys to the pane: its main widget takes the focus (the form keeps its own).
+
+        Focusing is deferred (as Textual's focus() is) and skipped when another pane became active in
+        the meantime: focus left inside a hidden pane would pull its tab back to the front.
+        """
+        self.call_after_refresh(self._focus_now, pane)
+
+    def _focus_now(self, pane: str) -> None:
+        if self.query_one(TabbedContent).active != pane:
+            return
+        widgets = {"data": DataPane, "errors": ErrorsPane, "train": TrainPane}
+        if pane in widgets:
+            self.query_one(widgets[pane]).focus()
+        elif pane == "runs":
+            self.query_one("#runs-table").focus()
+        elif pane == "model" and not self.form.has_focus_within:
+            # focus left in another pane would pull its tab back: start at the form's first field
+            next((w for w in self.form.query("*") if w.focusable), self.form).focus()
 
     def action_leave_field(self) -> None:
         self.set_focus(None)
@@ -175,6 +206,8 @@ class FmtuiApp(App):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield SystemCommand("Start training", "Train the Model pane's configuration (s)", self.action_start)
         yield SystemCommand("Stop training", "Stop after the current batch (x)", self.action_stop)
+        yield SystemCommand("Lecture experiment", "Softmax regression: 4 normalizations x lr 0.01, 1e-5 (L in Runs)",
+                            self.action_lecture)
         for i, (pane, title) in enumerate(PANES.items(), 1):
             yield SystemCommand(f"Show {title}", f"Switch to the {title} pane ({i})",
                                 lambda p=pane: self.action_pane(p))
@@ -183,6 +216,38 @@ class FmtuiApp(App):
         yield from super().get_system_commands(screen)
 
     # --- the worker ---------------------------------------------------------------------------------
+
+    def action_lecture(self) -> None:
+        """The lecture's experiment: softmax regression, 4 normalizations x lr 0.01 and 1e-5, as 8 runs."""
+        cfg, _, error = self.form.read()
+        if self.training or cfg is None:
+            self.bell()
+            self.notify(error or "training is running: stop it first", title="cannot start the experiment",
+                        severity="warning")
+            return
+        configs = [cfg.replace(model="softmax", norm=n, lr=lr) for n in LECTURE_NORMS for lr in LECTURE_LRS]
+        self._stop = threading.Event()
+        self._set_training(True)
+        self.action_pane("runs")
+        self.query_one(RunsPane).show_note(f"lecture experiment: {len(configs)} runs starting...")
+        self._experiment(configs, self.runs_dir or default_runs_dir(), self._stop)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="train")
+    def _experiment(self, configs: list[RunConfig], runs_dir: Path, stop: threading.Event) -> None:
+        worker = get_current_worker()
+        run_experiment(configs, runs_dir, self.post_message, lambda: stop.is_set() or worker.is_cancelled)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="open")
+    def _open_run(self, record: RunRecord, data_dir: str | None) -> None:
+        """Load a past run's saved predictions and its test images, off the UI thread."""
+        try:
+            from fmtui.data import load_dataset
+            from fmtui.runs import load_results
+
+            ds = load_dataset(record.config.dataset, record.config.data_dir or data_dir)
+            self.post_message(RunResultsLoaded(record.name, load_results(record.path), ds.x_test, ds.classes))
+        except Exception as exc:  # a broken or foreign run folder: say so, never crash
+            self.post_message(TrainingFailed(f"cannot open {record.name}: {error_message(exc)}"))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train")
     def _train(self, cfg: RunConfig, runs_dir: Path, stop: threading.Event) -> None:
@@ -237,15 +302,43 @@ class FmtuiApp(App):
         self._set_training(False)
         self.train_pane.show_finished(event)
         self._show_results(event.results)
+        self.query_one(RunsPane).refresh_runs()
         severity = "error" if event.status == "diverged" else "information"
         self._tell(event.message, f"training {event.status}", severity)
 
     def on_training_failed(self, message: TrainingFailed) -> None:
         if not self.is_running:
             return
+        if message.message.startswith("cannot open "):
+            self.notify(message.message, title="run", severity="error", timeout=8)
+            return
         self._set_training(False)
         self.train_pane.show_error(message.message)
         self._tell(message.message, "training failed", "error")
+        self.query_one(RunsPane).refresh_runs()
+
+    def on_runs_pane_open(self, message: RunsPane.Open) -> None:
+        cfg = self.valid_config or self.initial_config
+        self._open_run(message.record, cfg.data_dir)
+
+    def on_runs_pane_launch_experiment(self, message: RunsPane.LaunchExperiment) -> None:
+        self.action_lecture()
+
+    def on_run_results_loaded(self, message: RunResultsLoaded) -> None:
+        self._test_images, self._class_names = message.images, message.classes
+        self._show_results(message.results)
+        self.action_pane("errors")
+        self.notify(f"mistakes of {message.name} (from its saved predictions)", title="run opened")
+
+    def on_experiment_progress(self, message: ExperimentProgress) -> None:
+        if not self.is_running:
+            return
+        runs = self.query_one(RunsPane)
+        runs.refresh_runs(select=message.run_dirs)
+        runs.show_note(message.text)
+        if message.done:
+            self._set_training(False)
+            self.notify(message.text, title="lecture experiment")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Safety net: a worker that died without posting TrainingFailed must not leave Start disabled."""
@@ -262,6 +355,36 @@ class FmtuiApp(App):
         if results is not None and results is not self._shown_results and self._test_images is not None:
             self._shown_results = results
             self.query_one(ErrorsPane).show_results(results, self._test_images, self._class_names)
+
+
+def run_experiment(configs: list[RunConfig], runs_dir: Path, post: Callable[[Any], Any],
+                   should_stop: Callable[[], bool]) -> None:
+    """Train the configs as one sweep (stacked where possible); after every epoch, post what to show."""
+    from fmtui.batched import batch_groups
+    from fmtui.sweep import run_sweep
+
+    out = runs_dir / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
+    paths: dict[int, Path] = {}
+    finished: list[Any] = []
+    group_ends = {group[-1] for group in batch_groups(configs)}  # a stacked group reports its epochs together
+
+    def on_event(i: int, path: Path, event: Any) -> None:
+        paths[i] = path
+        if type(event).__name__ == "EpochEnd" and i in group_ends:
+            post(ExperimentProgress(list(paths.values()), f"lecture experiment: epoch {event.epoch}/{event.epochs}, "
+                                    f"{len(finished)} of {len(configs)} runs done", False))
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for run in run_sweep(configs, out, should_stop=should_stop, on_event=on_event):
+            finished.append(run)
+        text = f"lecture experiment: {len(finished)} of {len(configs)} runs in {out.name}"
+        best = max((r for r in finished if r.rows), key=lambda r: r.rows[-1]["test_accuracy"], default=None)
+        if best is not None:
+            text += f"; best: {best.config.norm} lr {best.config.lr:g}, {best.rows[-1]['test_accuracy']:.2f}% test"
+    except Exception as exc:  # missing data, out of memory...: a message on screen, never a crash
+        text = f"lecture experiment failed: {error_message(exc)}"
+    post(ExperimentProgress(list(paths.values()), text, True))
 
 
 def make_app(config: RunConfig | None = None, *, runs_dir: Path | None = None, autostart: bool = False) -> FmtuiApp:

@@ -55,3 +55,22 @@ class TrainingFailed(Message):
 
     message: str
     run_dir: Path | None = None
+
+
+@dataclass
+class RunResultsLoaded(Message):
+    """A past run's saved test predictions, loaded for the Errors pane."""
+
+    name: str
+    results: Any
+    images: Any
+    classes: list[str]
+
+
+@dataclass
+class ExperimentProgress(Message):
+    """The lecture experiment advanced (an epoch of its runs, or the end): runs to show and a status line."""
+
+    run_dirs: list[Path]
+    text: str
+    done: bool

@@ -184,18 +184,23 @@ def read_run(path: Path) -> RunRecord:
 
 
 def list_runs(base: Path | None = None) -> list[RunRecord]:
-    """Every readable run folder under base, newest first."""
+    """Every readable run folder under base and in its sweep folders (one level down), newest first."""
     base = Path(base) if base else default_runs_dir()
     if not base.is_dir():
         return []
-    runs = []
+    folders = []
     for child in base.iterdir():
         if (child / "config.json").is_file():
-            try:
-                runs.append(read_run(child))
-            except ValueError:
-                continue
-    return sorted(runs, key=lambda r: r.name, reverse=True)
+            folders.append(child)
+        elif child.is_dir() and child.name != "exports":
+            folders.extend(g for g in child.iterdir() if (g / "config.json").is_file())
+    runs = []
+    for folder in folders:
+        try:
+            runs.append(read_run(folder))
+        except ValueError:
+            continue
+    return sorted(runs, key=lambda r: (r.name, str(r.path)), reverse=True)
 
 
 def load_results(path: Path):

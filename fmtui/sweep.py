@@ -87,7 +87,7 @@ def write_summary(out: Path, rows: list[dict]) -> None:
 
 
 def run_sweep(configs: list[RunConfig], out: Path, *, should_stop: Callable[[], bool],
-              on_event: Callable[[int, RunConfig, Any], None], stacked: bool = True) -> Iterator[SweepRun]:
+              on_event: Callable[[int, Path, Any], None], stacked: bool = True) -> Iterator[SweepRun]:
     """Train every config (each with its run folder inside out), yielding a SweepRun as each one ends.
 
     With stacked=True, configs that differ only in normalization, lr, momentum or weight decay train
@@ -109,7 +109,7 @@ def run_sweep(configs: list[RunConfig], out: Path, *, should_stop: Callable[[], 
             events = ((group[0], ev) for ev in engine.train(configs[group[0]], should_stop=should_stop))
         for i, ev in events:
             writers[i].handle(ev)
-            on_event(i, configs[i], ev)
+            on_event(i, writers[i].path, ev)
             if type(ev).__name__ == "Finished":
                 yield SweepRun(configs[i], writers[i].path, ev.status, writers[i].rows, time.perf_counter() - t0)
 

@@ -12,11 +12,14 @@ from pathlib import Path
 
 from textual.widgets import Button, Input, Select, Static, TabbedContent
 
-from fmtui.app import error_message, make_app, run_training
+import pytest
+
+from fmtui.app import FmtuiApp, error_message, make_app, run_training
 from fmtui.config import RunConfig
 from fmtui.messages import EpochFinished, TrainingFailed, TrainingFinished, TrainingProgress, TrainingStarted
 from fmtui.widgets.charts import BatchLossChart, downsample, finite
 from fmtui.widgets.errors_pane import ErrorsPane
+from fmtui.widgets.runs_pane import RunsChart, RunsPane
 from fmtui.widgets.train_pane import TrainPane, fmt_duration, fmt_rate
 
 SIZE = (100, 32)
@@ -127,7 +130,7 @@ def test_run_training_reports_missing_data(tmp_path):
                  lambda: False)
     assert [type(m) for m in posted] == [TrainingFailed]
     assert "files not found" in posted[0].message
-    assert summary(only_run(tmp_path / "runs"))["status"] == "error"
+    assert not (tmp_path / "runs").exists()  # as headless: no run folder for a run that never started
 
 
 # --- the Model pane ---------------------------------------------------------------------------------
@@ -216,9 +219,11 @@ async def test_command_palette_offers_the_main_actions():
 async def test_number_keys_switch_panes():
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        for key, pane in (("1", "data"), ("3", "train"), ("4", "errors"), ("2", "model")):
+        for key, pane in (("1", "data"), ("3", "train"), ("4", "errors"), ("5", "runs"), ("2", "model")):
             await pilot.press(key)
             assert app.query_one(TabbedContent).active == pane
+            if pane in ("data", "errors", "runs"):  # the pane's own keys work at once: it has the focus
+                assert app.focused is not None and pane in {n.id for n in app.focused.ancestors_with_self}
 
 
 # --- the Train pane ----------------------------------------------------------------------------------
@@ -311,3 +316,42 @@ async def test_training_through_the_ui_fills_the_errors_pane(tiny_data, tmp_path
     run = only_run(tmp_path / "runs")
     assert summary(run)["status"] == "completed"
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+# --- the Runs pane in the app -------------------------------------------------------------------------
+
+@sync
+async def test_opening_a_past_run_shows_its_errors_without_training(tiny_data, tmp_path, monkeypatch):
+    from fmtui.headless import Reporter, run_training as headless_training
+
+    runs = tmp_path / "runs"
+    cfg = RunConfig(data_dir=str(tiny_data), epochs=1, batch_size=32, device="cpu")
+    assert headless_training(cfg, out=runs / "past", reporter=Reporter(open("/dev/null", "w"))) == 0
+    monkeypatch.setattr(FmtuiApp, "trainer", staticmethod(lambda *a: pytest.fail("no training expected")))
+    app = make_app(cfg, runs_dir=runs)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("5")
+        await pilot.pause()
+        await pilot.press("enter")
+        pane = app.query_one(ErrorsPane)
+        await wait_for(pilot, lambda: app.query_one(TabbedContent).active == "errors" and pane.results is not None)
+        saved = json.loads((runs / "past" / "summary.json").read_text())["final"]["test_accuracy"]
+        assert pane.results.accuracy == pytest.approx(saved)
+        assert len(pane.results.mislabeled()) == int((pane.results.preds != pane.results.labels).sum()) > 0
+
+
+@sync
+async def test_lecture_experiment_from_one_key_fills_the_runs_charts(tiny_data, tmp_path):
+    cfg = RunConfig(data_dir=str(tiny_data), epochs=2, batch_size=32, device="cpu")
+    app = make_app(cfg, runs_dir=tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("5")
+        await pilot.press("L")
+        runs = app.query_one(RunsPane)
+        await wait_for(pilot, lambda: not app.training, timeout=60)
+        assert len(runs.records) == 8 and len(runs.selected) == 8
+        assert {(r.config.norm, r.config.lr) for r in runs.records} == {
+            (n, lr) for n in ("none", "unit", "symmetric", "zscore") for lr in (0.01, 1e-5)}
+        assert {r.config.model for r in runs.records} == {"softmax"} and all(len(r.metrics) == 2 for r in runs.records)
+        assert "8 of 8 runs" in str(app.query_one("#runs-status", Static).render())
+        assert len(app.query_one("#runs-acc", RunsChart).runs) == 8

@@ -103,7 +103,9 @@ class RunsPane(Widget):
         self.runs_dir = Path(runs_dir)
         self.records: list[RunRecord] = []
         self.selected: set[str] = set()
+        """Keys (run_key) of the runs whose curves are shown."""
         self.split = "test"
+        self.note = ""
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -118,26 +120,40 @@ class RunsPane(Widget):
         table.add_columns(" ", "run", "dataset", "model", "norm", "lr", "ep", "test acc", "status")
         self.refresh_runs()
 
+    def run_key(self, record_or_path: RunRecord | Path) -> str:
+        """A run's folder relative to the runs folder: unique, also for runs inside sweep folders."""
+        path = Path(getattr(record_or_path, "path", record_or_path))
+        try:
+            return str(path.relative_to(self.runs_dir))
+        except ValueError:
+            return str(path)
+
+    def show_note(self, text: str) -> None:
+        """A line about work in progress (the lecture experiment), shown above the list."""
+        self.note = text
+        self._update()
+
     def refresh_runs(self, select: list[Path] | None = None) -> None:
         """Re-read the runs folder (new runs appear, selection kept); optionally select some runs."""
         self.records = list_runs(self.runs_dir)
-        names = {r.name for r in self.records}
-        self.selected = {s for s in self.selected if s in names} | {Path(p).name for p in select or []}
+        keys = {self.run_key(r) for r in self.records}
+        self.selected = {s for s in self.selected if s in keys} | {self.run_key(p) for p in select or []}
         table = self.query_one(DataTable)
         row = table.cursor_row
         table.clear()
         for r in self.records:
             c = r.config
             model = c.model if c.model != "mlp" else f"mlp {','.join(map(str, c.hidden))}"
-            table.add_row("●" if r.name in self.selected else " ", r.name[:15], c.dataset, model, c.norm,
-                          format_value(c.lr), str(len(r.metrics)), final_accuracy(r), r.status, key=r.name)
+            key = self.run_key(r)
+            table.add_row("●" if key in self.selected else " ", r.name[:15], c.dataset, model, c.norm,
+                          format_value(c.lr), str(len(r.metrics)), final_accuracy(r), r.status, key=key)
         if self.records:
             table.move_cursor(row=min(max(row, 0), len(self.records) - 1))
         self._update()
 
     @property
     def selected_records(self) -> list[RunRecord]:
-        return [r for r in self.records if r.name in self.selected]
+        return [r for r in self.records if self.run_key(r) in self.selected]
 
     def _cursor_record(self) -> RunRecord | None:
         table = self.query_one(DataTable)
@@ -148,22 +164,24 @@ class RunsPane(Widget):
     def _update(self) -> None:
         table = self.query_one(DataTable)
         for r in self.records:
-            table.update_cell(r.name, table.ordered_columns[0].key, "●" if r.name in self.selected else " ")
+            key = self.run_key(r)
+            table.update_cell(key, table.ordered_columns[0].key, "●" if key in self.selected else " ")
         runs = self.selected_records
         for chart in self.query(RunsChart):
             chart.show(runs, self.split)
         hint = "space selects runs to compare" if not runs else f"{len(runs)} selected, {self.split} curves"
-        self.query_one("#runs-status", Static).update(f"{hint} · {len(self.records)} runs in {self.runs_dir}")
+        status = f"{hint} · {len(self.records)} runs in {self.runs_dir}"
+        self.query_one("#runs-status", Static).update(f"{self.note} · {status}" if self.note else status)
 
     def action_toggle(self) -> None:
         record = self._cursor_record()
         if record is not None:
-            self.selected ^= {record.name}
+            self.selected ^= {self.run_key(record)}
             self._update()
 
     def action_select_all(self) -> None:
-        names = {r.name for r in self.records}
-        self.selected = set() if self.selected >= names else names
+        keys = {self.run_key(r) for r in self.records}
+        self.selected = set() if self.selected >= keys else keys
         self._update()
 
     def action_cycle_split(self) -> None:
