@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Callable
 
@@ -121,7 +122,23 @@ def launch_tui(cfg: RunConfig, autostart: bool = False) -> None:
         raise click.UsageError("the dashboard needs a terminal; use fmtui --no-ui train ... for scripts")
     from fmtui.app import make_app
 
-    make_app(cfg, autostart=autostart).run()
+    app = make_app(cfg, autostart=autostart)
+    app.run()
+    leave(app.return_code or 0)
+
+
+def leave(code: int) -> None:
+    """Exit now: once torch is loaded, interpreter teardown takes 1-2 s more (measured), which made
+    quitting the dashboard feel stuck. By now the app's workers have ended and the run folders are
+    written; any other thread still running is given time to finish first."""
+    if "torch" in sys.modules:
+        for thread in threading.enumerate():
+            if thread is not threading.current_thread() and not thread.daemon:
+                thread.join(timeout=10)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 @cli.command()

@@ -318,17 +318,38 @@ def _affine(stats: NormStats, device: torch.device) -> tuple[torch.Tensor, torch
 
 
 def pixel_stats(x: torch.Tensor, stats: NormStats | None = None, chunk: int = 8192) -> tuple[float, float, float, float]:
-    """(mean, std, min, max) of uint8 images, after the normalization `stats` when given."""
-    total = sq = 0.0
+    """(mean, std, min, max) of uint8 images (N, C, H, W), after the normalization `stats` when given.
+
+    Affine normalizations map each of the 256 pixel values to one number per channel, so a histogram
+    per channel gives the exact statistics in one cheap pass; per-image normalization is computed.
+    """
+    if stats is not None and stats.norm == "per-image":
+        return _moments(normalize(part, stats).double() for part in x.split(chunk))
+    c = x.shape[1]
+    shift = stats.shift if stats else (0.0,) * c
+    scale = stats.scale if stats else (1.0,) * c
+    values, counts = [], []
+    for ch in range(c):
+        counts.append(torch.bincount(x[:, ch].flatten(), minlength=256).double())
+        values.append((torch.arange(256, dtype=torch.float64) - shift[ch]) / scale[ch])
+    v, n = torch.cat(values), torch.cat(counts)
+    total = n.sum()
+    mean = float((v * n).sum() / total)
+    var = float((v * v * n).sum() / total) - mean * mean
+    present = v[n > 0]
+    return mean, max(var, 0.0) ** 0.5, float(present.min()), float(present.max())
+
+
+def _moments(parts) -> tuple[float, float, float, float]:
+    total = sq = count = 0.0
     lo, hi = float("inf"), float("-inf")
-    for part in x.split(chunk):
-        p = (normalize(part, stats) if stats else part.float()).double()
+    for p in parts:
         total += p.sum().item()
         sq += (p * p).sum().item()
+        count += p.numel()
         lo, hi = min(lo, p.min().item()), max(hi, p.max().item())
-    n = x.numel()
-    mean = total / n
-    return mean, max(sq / n - mean * mean, 0.0) ** 0.5, lo, hi
+    mean = total / count
+    return mean, max(sq / count - mean * mean, 0.0) ** 0.5, lo, hi
 
 
 # --- device-side splits and batches -------------------------------------------------------------

@@ -134,7 +134,8 @@ class TrainPane(Widget):
         else:
             last = ev.history[-1] if ev.history else None
             acc = f" · test acc {last.test_accuracy:.2f}%" if last else ""
-            self._message(f"Done: {ev.message}{acc} · errors: 4", "success")
+            wrong = f" · {int((ev.results.preds != ev.results.labels).sum()):,} mistakes: press 4" if ev.results else ""
+            self._message(f"Done: {ev.message}{acc}{wrong}", "success")
         self.query_one("#train-stats", Static).update("")
 
     def show_error(self, message: str) -> None:
