@@ -33,8 +33,9 @@ PANES = {"data": "Data", "model": "Model", "train": "Train", "errors": "Errors",
 LECTURE_NORMS = ("none", "unit", "symmetric", "zscore")
 LECTURE_LRS = (0.01, 1e-5)
 PANE_KEYS = Binding.Group("panes", compact=True)
-PROGRESS_INTERVAL = 0.15
-"""Seconds between BatchProgress events: a handful of messages per second, however fast the device."""
+PROGRESS_INTERVAL = 0.5
+"""Seconds between BatchProgress events: twice a second, however fast the device. Each one costs the UI
+thread a redraw, and UI work holds the GIL that the training thread needs (measured: BENCHMARKS.md)."""
 
 
 def error_message(exc: BaseException) -> str:
@@ -105,9 +106,11 @@ class FmtuiApp(App):
         """The Model pane's configuration while it is valid (kept up to date by ConfigForm.Changed)."""
         self._stop = threading.Event()
         self._data_key: tuple | None = None
+        self._data_cfg = config
         self._test_images: Any = None
         self._class_names: list[str] = []
         self._shown_results: Any = None
+        self._pending_results: Any = None
 
     def compose(self) -> ComposeResult:
         panes = {"data": DataPane(), "model": ConfigForm(self.initial_config), "train": TrainPane(),
@@ -159,6 +162,10 @@ class FmtuiApp(App):
     def _focus_now(self, pane: str) -> None:
         if self.query_one(TabbedContent).active != pane:
             return
+        if pane == "data":
+            self._show_data(self._data_cfg)
+        elif pane == "errors":
+            self._show_results()
         widgets = {"data": DataPane, "errors": ErrorsPane, "train": TrainPane}
         if pane in widgets:
             self.query_one(widgets[pane]).focus()
@@ -273,8 +280,11 @@ class FmtuiApp(App):
         self.refresh_bindings()
 
     def _show_data(self, cfg: RunConfig) -> None:
+        """Point the Data pane at cfg's dataset, loading it only once the pane is on screen (its
+        statistics cost a few seconds of CPU that training started at once should not share)."""
+        self._data_cfg = cfg
         key = (cfg.dataset, cfg.norm, cfg.data_dir)
-        if key != self._data_key:
+        if key != self._data_key and self.query_one(TabbedContent).active == "data":
             self._data_key = key
             self.query_one(DataPane).show_config(cfg)
 
@@ -326,8 +336,9 @@ class FmtuiApp(App):
 
     def on_run_results_loaded(self, message: RunResultsLoaded) -> None:
         self._test_images, self._class_names = message.images, message.classes
-        self._show_results(message.results)
+        self._shown_results = None
         self.action_pane("errors")
+        self._show_results(message.results)
         self.notify(f"mistakes of {message.name} (from its saved predictions)", title="run opened")
 
     def on_experiment_progress(self, message: ExperimentProgress) -> None:
@@ -350,8 +361,14 @@ class FmtuiApp(App):
         if self.query_one(TabbedContent).active != "train":
             self.notify(text, title=title, severity=severity, timeout=8)
 
-    def _show_results(self, results: Any) -> None:
-        """Hand new test predictions to the Errors pane (Finished repeats the last epoch's: skip those)."""
+    def _show_results(self, results: Any = None) -> None:
+        """Hand new test predictions to the Errors pane, but only while it is on screen: filling its list
+        takes ~85 ms of UI time that training would wait for. Hidden, the newest results wait their turn."""
+        if results is not None:
+            self._pending_results = results
+        results = self._pending_results
+        if self.query_one(TabbedContent).active != "errors":
+            return
         if results is not None and results is not self._shown_results and self._test_images is not None:
             self._shown_results = results
             self.query_one(ErrorsPane).show_results(results, self._test_images, self._class_names)

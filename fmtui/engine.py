@@ -278,19 +278,19 @@ def run_prepared(p: Prepared, *, should_stop: Callable[[], bool] = lambda: False
     train_time = 0.0
     status, message = "completed", ""
     step = 0
+    last_emit = time.perf_counter()  # progress events come every progress_interval, across epochs too
     for epoch in range(1, cfg.epochs + 1):
         model.train()
-        loss_sum = torch.zeros((), device=device)
+        losses = torch.empty(batches, device=device)  # every batch's loss, read back only at events
         correct = torch.zeros((), device=device, dtype=torch.int64)
-        first_bad = torch.full((), -1, device=device, dtype=torch.int64)
-        last_emit, last_b, last_loss = time.perf_counter(), 0, 0.0
+        last_b = 0
         t0 = time.perf_counter()
         b = 0
         for b, idx in enumerate(batch_indices(n, cfg.batch_size, gen, device), 1):
             if should_stop():
                 status, b = "stopped", b - 1
                 break
-            xb, yb = normalize(s.x_train[idx], p.stats), s.y_train[idx]
+            xb, yb = normalize(s.x_train.index_select(0, idx), p.stats), s.y_train.index_select(0, idx)
             out = model(xb)
             loss = F.cross_entropy(out, yb)
             opt.zero_grad(set_to_none=True)
@@ -300,25 +300,23 @@ def run_prepared(p: Prepared, *, should_stop: Callable[[], bool] = lambda: False
                 sched.step()
             step += 1
             with torch.no_grad():
-                loss_sum += loss.detach()
+                losses[b - 1] = loss.detach()
                 correct += (out.argmax(1) == yb).sum()
-                first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss.detach()), b, first_bad)
             now = time.perf_counter()
             if now - last_emit >= progress_interval:
-                total = loss_sum.item()  # the one sync of this progress event
-                bad = int(first_bad.item())
-                if bad >= 0:
-                    status, message = "diverged", f"diverged at epoch {epoch}, batch {bad}: the loss is not finite"
+                recent = losses[last_b:b].mean().item()  # the one sync of this progress event
+                if not math.isfinite(recent):
+                    status, message = "diverged", _diverged(epoch, losses, last_b, b)
                     break
-                seen = min(b * cfg.batch_size, n)
                 elapsed = train_time + now - t0
-                rate = (step * cfg.batch_size) / max(elapsed, 1e-9)
-                yield BatchProgress(epoch, cfg.epochs, b, batches, (total - last_loss) / (b - last_b),
-                                    100.0 * correct.item() / seen, rate, now - started,
+                yield BatchProgress(epoch, cfg.epochs, b, batches, recent,
+                                    100.0 * correct.item() / min(b * cfg.batch_size, n),
+                                    step * cfg.batch_size / max(elapsed, 1e-9), now - started,
                                     (total_steps - step) * elapsed / step, step, _gpu_memory(device))
-                last_emit, last_b, last_loss = time.perf_counter(), b, total
-        if status == "completed" and int(first_bad.item()) >= 0:
-            status, message = "diverged", f"diverged at epoch {epoch}, batch {int(first_bad.item())}: the loss is not finite"
+                last_emit, last_b = time.perf_counter(), b
+        loss_sum = losses[:b].sum()
+        if status == "completed" and not math.isfinite(loss_sum.item()):
+            status, message = "diverged", _diverged(epoch, losses, last_b, b)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         seconds = time.perf_counter() - t0
@@ -334,6 +332,13 @@ def run_prepared(p: Prepared, *, should_stop: Callable[[], bool] = lambda: False
     elif status == "completed":
         message = f"finished {cfg.epochs} epoch{'s' * (cfg.epochs != 1)} in {train_time:.1f}s of training"
     yield Finished(status, message, history, results, train_time, model)
+
+
+def _diverged(epoch: int, losses: torch.Tensor, start: int, stop: int) -> str:
+    """Name the first batch (1-based) in losses[start:stop] whose loss is not finite."""
+    bad = (~torch.isfinite(losses[start:stop])).nonzero()
+    batch = start + int(bad[0]) + 1 if len(bad) else stop
+    return f"diverged at epoch {epoch}, batch {batch}: the loss is not finite"
 
 
 def _end_epoch(p: Prepared, epoch: int, batches: int, loss_sum: torch.Tensor, correct: torch.Tensor,

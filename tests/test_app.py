@@ -85,7 +85,7 @@ def test_batch_chart_keeps_its_history_bounded():
 
 
 @sync
-async def test_charts_redraw_a_few_times_a_second_however_fast_points_arrive():
+async def test_batch_chart_redraws_once_a_second_however_fast_points_arrive():
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("3")
@@ -94,8 +94,8 @@ async def test_charts_redraw_a_few_times_a_second_however_fast_points_arrive():
         chart.draw = lambda plt: draws.append(len(chart.xs))
         for i in range(1000):
             chart.add(i / 100, 1.0 / (i + 1))
-        await pilot.pause(0.6)
-        assert 1 <= len(draws) <= 4 and draws[-1] == 1000
+        await pilot.pause(2.2)
+        assert 1 <= len(draws) <= 3 and draws[-1] == 1000
 
 
 def test_error_message_is_one_line():
@@ -302,17 +302,21 @@ async def test_training_through_the_ui_fills_the_errors_pane(tiny_data, tmp_path
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("3")
         await pilot.click("#start")
-        await wait_for(pilot, lambda: not app.training and bool(shown))
+        await wait_for(pilot, lambda: not app.training)
         assert "Done: finished 2 epochs" in text_of(app, "#train-message")
         log = "\n".join(line.text for line in app.query_one("#train-log").lines)
         assert "Epoch [2/2], Loss: " in log and "run folder " in log  # the headless mode's lines
         pane = app.query_one(TrainPane)
         assert len(pane.query_one("#loss-chart").series["test"]) == 2
+        assert not shown  # the hidden Errors pane is not rebuilt while training runs
+        await pilot.press("4")
+        await wait_for(pilot, lambda: bool(shown))
+        assert app.query_one(TabbedContent).active == "errors"
         results, images, classes = shown[-1]
         assert len(results.labels) == len(images) == 200 and len(classes) == 10
         assert results.mislabeled()  # the synthetic data has label noise, so there are errors to browse
-        await pilot.press("4")
-        assert app.query_one(TabbedContent).active == "errors"
+        assert results.accuracy == json.loads((only_run(tmp_path / "runs") / "summary.json").read_text())[
+            "final"]["test_accuracy"]  # the last epoch's predictions
     run = only_run(tmp_path / "runs")
     assert summary(run)["status"] == "completed"
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 2

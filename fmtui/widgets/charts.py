@@ -115,6 +115,8 @@ def _epoch_ticks(n: int, most: int = 8) -> list[int]:
 class BatchLossChart(ThrottledPlot):
     """Training loss as the engine reports it (a few points per second), x in fractional epochs."""
 
+    MIN_INTERVAL = 1.0
+    """Once a second: a replot is ~50 ms of Python that holds the GIL the training thread needs."""
     MAX_POINTS = 4000
 
     def __init__(self, title: str, *, id: str | None = None) -> None:

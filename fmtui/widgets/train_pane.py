@@ -15,7 +15,8 @@ from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal
 from textual.reactive import reactive
 from textual.widget import Widget
-from textual.widgets import Button, ProgressBar, RichLog, Static
+from rich.console import RenderableType
+from textual.widgets import Button, RichLog, Static
 
 from fmtui.headless import epoch_line, header_line
 from fmtui.widgets.charts import BatchLossChart, EpochChart
@@ -39,6 +40,38 @@ def fmt_rate(per_s: float) -> str:
     return f"{per_s / 1e3:.1f}k" if per_s >= 1e4 else f"{per_s:,.0f}"
 
 
+class RunProgress(Widget):
+    """A one-line progress bar with its percentage, of fixed size: an update repaints it and nothing else.
+
+    (Textual's ProgressBar re-runs the screen's layout on every update: ~28 ms of UI time measured per
+    progress event, time the training thread then waits for on the GIL.)
+    """
+
+    DEFAULT_CSS = "RunProgress { width: 30; height: 1; }"
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.total: int | None = None
+        self.done = 0
+
+    def update(self, *, total: int | None | object = ..., progress: int | None = None) -> None:
+        """Like ProgressBar.update: total None = waiting (pulse), progress = steps done."""
+        if total is not ...:
+            self.total = total  # type: ignore[assignment]
+        if progress is not None:
+            self.done = progress
+        self.refresh()
+
+    def render(self) -> RenderableType:
+        from rich.progress_bar import ProgressBar as Bar
+        from rich.table import Table
+
+        grid = Table.grid(padding=(0, 1))
+        grid.add_row(Bar(total=self.total, completed=self.done, width=max(self.size.width - 6, 4)),
+                     "" if not self.total else f"{100 * self.done // self.total:3d}%")
+        return grid
+
+
 class TrainPane(Widget):
     """Controls, progress and charts of one training run at a time."""
 
@@ -53,7 +86,7 @@ class TrainPane(Widget):
             yield Button("Stop", id="stop", variant="error", compact=True, disabled=True)
             yield Static("", id="train-state")
         with Horizontal(id="train-progress"):
-            yield ProgressBar(total=1, show_eta=False, id="progress")
+            yield RunProgress(id="progress")
             yield Static("", id="train-stats")
         yield Static("", id="train-message")
         with Grid(id="train-charts"):
@@ -91,13 +124,13 @@ class TrainPane(Widget):
         for chart in self.query(EpochChart):
             chart.clear()
         self.query_one(BatchLossChart).clear()
-        self.query_one("#progress", ProgressBar).update(total=None, progress=0)
+        self.query_one("#progress", RunProgress).update(total=None, progress=0)
         self.query_one("#train-state", Static).update(f"starting: {cfg.summary()}")
         self.query_one("#train-stats", Static).update("loading data and model…")
         self._message("")
 
     def show_started(self, ev: Started, run_dir: Path) -> None:
-        self.query_one("#progress", ProgressBar).update(total=ev.batches_per_epoch * ev.config.epochs, progress=0)
+        self.query_one("#progress", RunProgress).update(total=ev.batches_per_epoch * ev.config.epochs, progress=0)
         self.query_one("#train-state", Static).update(f"{ev.model} · {ev.params:,} params · {ev.device}")
         self.query_one("#train-stats", Static).update("first batches…")
         log = self.query_one(RichLog)
@@ -105,12 +138,12 @@ class TrainPane(Widget):
         log.write(header_line(ev))
 
     def show_progress(self, ev: BatchProgress) -> None:
-        self.query_one("#progress", ProgressBar).update(progress=ev.step)
+        self.query_one("#progress", RunProgress).update(progress=ev.step)
         gpu = f" · GPU mem {ev.gpu_memory / 2**20:,.0f} MiB" if ev.gpu_memory else ""
         self.query_one("#train-stats", Static).update(
             f"epoch {ev.epoch}/{ev.epochs} batch {ev.batch}/{ev.batches} · loss {ev.loss:.4f}"
             f" · acc {ev.accuracy:.1f}%"
-            f" · {fmt_rate(ev.samples_per_s)} samples/s · ETA {fmt_duration(ev.eta)}{gpu}")
+            f" · {fmt_rate(ev.samples_per_s)} samples/s · ETA {fmt_duration(ev.eta)}{gpu}", layout=False)
         self.query_one(BatchLossChart).add(ev.epoch - 1 + ev.batch / ev.batches, ev.loss)
 
     def show_epoch(self, ev: EpochEnd) -> None:
@@ -125,7 +158,7 @@ class TrainPane(Widget):
     def show_finished(self, ev: Finished) -> None:
         self.query_one(RichLog).write(f"{ev.status}: {ev.message}")
         if ev.status == "completed":
-            bar = self.query_one("#progress", ProgressBar)
+            bar = self.query_one("#progress", RunProgress)
             bar.update(progress=bar.total or 0)
         if ev.status == "diverged":
             self._message(f"DIVERGED: {ev.message}. Try a smaller learning rate or normalize the inputs.", "error")
