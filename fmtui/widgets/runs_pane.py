@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -20,9 +21,12 @@ from fmtui.config import format_value
 from fmtui.runs import RunRecord, export_runs, list_runs
 from fmtui.widgets.charts import ThrottledPlot
 
-# distinct, 256-colour-safe plotext colours; markers differ too so curves stay apart with NO_COLOR
-PALETTE = ["cyan", "orange", "green", "magenta", "yellow", "blue", "red", "white"]
+# distinct, 256-colour-safe colours (plotext name, the same colour for rich); markers differ too so
+# curves stay apart with NO_COLOR
+PALETTE = [("cyan", "cyan"), ("orange", "color(208)"), ("green", "green"), ("magenta", "magenta"),
+           ("yellow", "yellow"), ("blue", "blue"), ("red", "red"), ("white", "white")]
 MARKERS = ["braille", "dot", "+", "x", "o", "*", "~", "#"]
+MARKER_CHARS = {"braille": "⣿", "dot": "•"}
 METRICS = ("test", "train", "val")
 
 
@@ -31,6 +35,24 @@ def run_label(record: RunRecord) -> str:
     c = record.config
     model = c.model if c.model != "mlp" else f"mlp{','.join(map(str, c.hidden))}"
     return f"{model} {c.norm} lr{format_value(c.lr)}"
+
+
+def started(record: RunRecord) -> str:
+    """'11-26 16:53:59' from a run folder named <YYYYmmdd-HHMMSS>-..., else the start of its name."""
+    name = record.name
+    if len(name) >= 15 and name[:8].isdigit() and name[8] == "-" and name[9:15].isdigit():
+        return f"{name[4:6]}-{name[6:8]} {name[9:11]}:{name[11:13]}:{name[13:15]}"
+    return name[:14]
+
+
+def legend(runs: list[RunRecord]) -> Text:
+    """The charts' legend as one wrapping line (inside the plots it would hide the top curves)."""
+    text = Text()
+    for i, record in enumerate(runs):
+        marker = MARKERS[i % len(MARKERS)]
+        text.append(MARKER_CHARS.get(marker, marker) * 2, style=PALETTE[i % len(PALETTE)][1])
+        text.append(f" {run_label(record)}   ")
+    return text
 
 
 def final_accuracy(record: RunRecord) -> str:
@@ -60,8 +82,8 @@ class RunsChart(ThrottledPlot):
             pts = [(x, y) for x, y in pts if y is not None and math.isfinite(y)]
             if pts:
                 values += [y for _, y in pts]
-                plt.plot([x for x, _ in pts], [y for _, y in pts], label=run_label(record)[:28],
-                         color=PALETTE[i % len(PALETTE)], marker=MARKERS[i % len(MARKERS)])
+                plt.plot([x for x, _ in pts], [y for _, y in pts],
+                         color=PALETTE[i % len(PALETTE)][0], marker=MARKERS[i % len(MARKERS)])
         log = self.key == "loss" and values and min(values) > 0 and max(values) / min(values) > 100
         plt.yscale("log" if log else "linear")  # raw-pixel runs reach losses in the thousands; others stay below 3
         plt.title(self.chart_title + (" (log scale)" if log else ""))
@@ -76,16 +98,17 @@ class RunsPane(Widget):
     RunsPane #runs-charts { height: 2fr; min-height: 10; }
     RunsPane RunsChart { width: 1fr; }
     RunsPane #runs-status { height: 1; background: $boost; padding: 0 1; }
+    RunsPane #runs-legend { height: auto; max-height: 3; padding: 0 1; }
     """
 
     BINDINGS = [
         Binding("space", "toggle", "select"),
-        Binding("a", "select_all", "all/none"),
-        Binding("v", "cycle_split", "train/test/val"),
+        Binding("a", "select_all", "all"),
+        Binding("v", "cycle_split", "curves"),
         Binding("enter", "open", "errors"),
         Binding("e", "export", "export"),
-        Binding("r", "refresh", "refresh"),
-        Binding("L", "lecture", "lecture experiment"),
+        Binding("r", "refresh", "refresh", show=False),
+        Binding("L", "lecture", "lecture"),
     ]
 
     class Open(Message):
@@ -114,10 +137,11 @@ class RunsPane(Widget):
             with Horizontal(id="runs-charts"):
                 yield RunsChart("test loss", "loss", id="runs-loss")
                 yield RunsChart("test accuracy", "accuracy", id="runs-acc")
+            yield Static("", id="runs-legend")
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns(" ", "run", "dataset", "model", "norm", "lr", "ep", "test acc", "status")
+        table.add_columns(" ", "started", "dataset", "model", "norm", "lr", "ep", "test acc", "status")
         self.refresh_runs()
 
     def run_key(self, record_or_path: RunRecord | Path) -> str:
@@ -145,7 +169,7 @@ class RunsPane(Widget):
             c = r.config
             model = c.model if c.model != "mlp" else f"mlp {','.join(map(str, c.hidden))}"
             key = self.run_key(r)
-            table.add_row("●" if key in self.selected else " ", r.name[:15], c.dataset, model, c.norm,
+            table.add_row("●" if key in self.selected else " ", started(r), c.dataset, model, c.norm,
                           format_value(c.lr), str(len(r.metrics)), final_accuracy(r), r.status, key=key)
         if self.records:
             table.move_cursor(row=min(max(row, 0), len(self.records) - 1))
@@ -169,6 +193,7 @@ class RunsPane(Widget):
         runs = self.selected_records
         for chart in self.query(RunsChart):
             chart.show(runs, self.split)
+        self.query_one("#runs-legend", Static).update(legend(runs))
         hint = "space selects runs to compare" if not runs else f"{len(runs)} selected, {self.split} curves"
         status = f"{hint} · {len(self.records)} runs in {self.runs_dir}"
         self.query_one("#runs-status", Static).update(f"{self.note} · {status}" if self.note else status)
