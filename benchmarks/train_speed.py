@@ -293,6 +293,7 @@ class Bench:
     runs: list[Run] = field(default_factory=list)
     tui: list[dict] = field(default_factory=list)
     help_time: dict | None = None
+    sweep: list[dict] = field(default_factory=list)
 
 
 def machine_info(device: torch.device, threads: int) -> dict:
@@ -494,6 +495,50 @@ def help_time(repeats: int = 5) -> dict:
             "heavy_modules_imported": loaded.stdout.strip().splitlines()[-1]}
 
 
+# --- sweeps: several runs at once ---------------------------------------------------------------
+
+LECTURE_SWEEP = [(norm, lr) for norm in ("none", "unit", "symmetric", "zscore") for lr in (0.01, 1e-5)]
+
+
+def sweep_configs(data_dir: Path, device: str, epochs: int, threads: int) -> list[RunConfig]:
+    """The lecture's softmax regression experiment: 4 normalizations x lr 0.01 and 1e-5, batch 64."""
+    base = RunConfig(model="softmax", data_dir=str(data_dir), device=device, epochs=epochs, threads=threads)
+    return [base.replace(norm=norm, lr=lr) for norm, lr in LECTURE_SWEEP]
+
+
+def train_seconds(events) -> float:
+    """Training seconds (evaluation excluded) of a run, or of a stacked group, from its Finished event."""
+    return max(ev.seconds for ev in events if isinstance(ev, Finished))
+
+
+def compare_sweep(bench: Bench, data_dir: Path, device: str, epochs: int, repeats: int, threads: int,
+                  log: Callable[[str], None]) -> None:
+    """One run vs the 8-run sweep trained stacked vs the same 8 runs one after another, alternated."""
+    from fmtui.batched import train_batched
+    from fmtui.data import load_dataset
+    from fmtui.engine import train
+
+    configs = sweep_configs(data_dir, device, epochs, threads)
+    ds = load_dataset("fashion-mnist", data_dir)
+    for rep in range(1, repeats + 1):
+        one = train_seconds(train(configs[4], dataset=ds))  # symmetric, lr 0.01: one run of the grid
+        stacked = train_seconds(ev for _, ev in train_batched(configs, dataset=ds))
+        sequential = sum(train_seconds(train(c, dataset=ds)) for c in configs)
+        r = {"repeat": rep, "one_s": one, "stacked_s": stacked, "sequential_s": sequential,
+             "stacked_over_one": stacked / one, "sequential_over_one": sequential / one}
+        bench.sweep.append(r)
+        log(f"sweep of {len(configs)} runs, {epochs} epochs, repeat {rep}: one run {one:.2f}s, stacked {stacked:.2f}s "
+            f"({r['stacked_over_one']:.2f}x one run), one after another {sequential:.2f}s "
+            f"({r['sequential_over_one']:.2f}x)")
+
+
+def sweep_summary(results: list[dict]) -> str:
+    med = lambda key: statistics.median(r[key] for r in results)
+    return (f"8-run sweep, median over {len(results)} repeats: stacked {med('stacked_over_one'):.2f}x one run, "
+            f"one after another {med('sequential_over_one'):.2f}x; stacked is "
+            f"{med('sequential_s') / med('stacked_s'):.2f}x faster than one after another")
+
+
 # --- command line -------------------------------------------------------------------------------
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -511,6 +556,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--tui-batch-size", type=int, default=64)
     ap.add_argument("--tui-repeats", type=int, default=3)
     ap.add_argument("--help-time", action="store_true", help="also time `fmtui --help`")
+    ap.add_argument("--sweep", action="store_true",
+                    help="also time the lecture's 8-run sweep: stacked vs one run vs one after another")
+    ap.add_argument("--sweep-repeats", type=int, default=3)
     ap.add_argument("--skip-compare", action="store_true", help="skip the lecture-vs-fmtui comparison")
     args = ap.parse_args(argv)
     if args.data_dir is None:
@@ -538,6 +586,10 @@ def main(argv: list[str] | None = None, log: Callable[[str], None] = print) -> B
         log("")
         compare_tui(bench, args.data_dir, dev.type, args.tui_batch_size, args.epochs, args.tui_repeats, threads, log)
         log(tui_summary(bench.tui))
+    if args.sweep:
+        log("")
+        compare_sweep(bench, args.data_dir, dev.type, args.epochs, args.sweep_repeats, threads, log)
+        log(sweep_summary(bench.sweep))
     if args.help_time:
         bench.help_time = help_time()
         h = bench.help_time

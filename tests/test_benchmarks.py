@@ -95,3 +95,13 @@ def test_step_variants_reproduce_the_engine_bitwise(tiny_data):
                                             "--variants", "engine,index_select,prenorm,fused,no_first_bad"])
     rows = [line for line in text.splitlines() if line.startswith("batch 64")]
     assert len(rows) == 5 and all(line.endswith("bitwise") for line in rows)
+
+
+def test_sweep_section_times_stacked_one_and_sequential(tiny_data):
+    bench, text = run_main(train_speed.main, ["--data-dir", str(tiny_data), "--device", "cpu", "--epochs", "1",
+                                              "--skip-compare", "--sweep", "--sweep-repeats", "2"])
+    assert len(bench.sweep) == 2 and text.count("sweep of 8 runs, 1 epochs, repeat") == 2
+    for r in bench.sweep:
+        assert r["one_s"] > 0 and r["stacked_s"] > 0 and r["sequential_s"] > r["one_s"]
+        assert r["stacked_over_one"] == pytest.approx(r["stacked_s"] / r["one_s"])
+    assert "8-run sweep, median over 2 repeats: stacked" in text
