@@ -126,3 +126,32 @@ def test_batches_cover_every_sample_once():
     batches = list(batch_indices(130, 64, gen, torch.device("cpu")))
     assert [len(b) for b in batches] == [64, 64, 2]
     assert torch.equal(torch.cat(batches).sort().values, torch.arange(130))
+
+
+def test_data_dir_beats_environment_beats_user_cache(tiny_data, tmp_path, monkeypatch):
+    from fmtui.data import default_data_dir
+
+    monkeypatch.delenv("FMTUI_DATA_DIR", raising=False)
+    assert default_data_dir() == tmp_path / "cache" / "fmtui" / "data"  # XDG_CACHE_HOME from the fixture
+    write_idx_dataset(tmp_path / "cache" / "fmtui" / "data" / "fashion-mnist", n_train=50)
+    assert len(load_dataset("fashion-mnist").y_train) == 50  # the user cache
+    monkeypatch.setenv("FMTUI_DATA_DIR", str(tiny_data))
+    assert len(load_dataset("fashion-mnist").y_train) == 600  # the environment wins over the cache
+    write_idx_dataset(tmp_path / "explicit", n_train=70)
+    assert len(load_dataset("fashion-mnist", tmp_path / "explicit").y_train) == 70  # the argument wins
+
+
+@pytest.mark.parametrize("name,files", [("mnist", "train-images-idx3-ubyte.gz"), ("kmnist", "train-images-idx3-ubyte.gz"),
+                                        ("cifar10", "cifar-10-batches-py")])
+def test_every_dataset_explains_missing_files(tmp_path, name, files):
+    with pytest.raises(DataError) as info:
+        load_dataset(name, tmp_path)
+    assert files in str(info.value) and "\n" not in str(info.value)
+
+
+def test_kmnist_and_mnist_load_from_their_own_subfolders(tmp_path):
+    write_idx_dataset(tmp_path / "kmnist", n_train=40)
+    write_idx_dataset(tmp_path / "mnist", n_train=30)
+    kmnist, mnist = load_dataset("kmnist", tmp_path), load_dataset("mnist", tmp_path)
+    assert len(kmnist.y_train) == 40 and kmnist.title == "KMNIST" and len(kmnist.classes) == 10
+    assert len(mnist.y_train) == 30 and mnist.classes[0].startswith("0")
