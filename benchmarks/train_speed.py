@@ -396,7 +396,7 @@ def tui_run(cfg: RunConfig, runs_dir: Path, timeout: float = 600.0) -> dict:
 
     async def drive() -> tuple[Path, float]:
         app = make_app(cfg, runs_dir=runs_dir, autostart=True)
-        async with app.run_test(size=(120, 40)) as pilot:
+        async with app.run_test(size=(120, 40)):
             c0, t0 = time.thread_time(), time.perf_counter()  # this coroutine runs on the UI thread
             while time.perf_counter() - t0 < timeout:
                 await asyncio.sleep(0.25)  # not pilot.pause(): it would poll every widget, adding UI work

@@ -8,9 +8,8 @@ the handlers below own every widget.
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
@@ -22,6 +21,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from fmtui.config import RunConfig
 from fmtui.messages import (EpochFinished, ExperimentProgress, RunResultsLoaded, TrainingFailed, TrainingFinished,
                             TrainingProgress, TrainingStarted)
+from fmtui.workers import error_message, run_experiment, run_training
 from fmtui.runs import RunRecord, default_runs_dir
 from fmtui.widgets.config_form import PRESETS, ConfigForm
 from fmtui.widgets.data_pane import DataPane
@@ -33,50 +33,6 @@ PANES = {"data": "Data", "model": "Model", "train": "Train", "errors": "Errors",
 LECTURE_NORMS = ("none", "unit", "symmetric", "zscore")
 LECTURE_LRS = (0.01, 1e-5)
 PANE_KEYS = Binding.Group("panes", compact=True)
-PROGRESS_INTERVAL = 0.5
-"""Seconds between BatchProgress events: twice a second, however fast the device. Each one costs the UI
-thread a redraw, and UI work holds the GIL that the training thread needs (measured: BENCHMARKS.md)."""
-
-
-def error_message(exc: BaseException) -> str:
-    """One line for the user: our own errors as they are, device errors with a hint, the rest named."""
-    name = type(exc).__name__
-    text = next(iter(str(exc).strip().splitlines()), "")
-    if name in ("DataError", "ConfigError"):
-        return text
-    if name == "OutOfMemoryError":
-        return f"out of GPU memory: try a smaller batch size or model ({text[:100]})"
-    return f"{name}: {text}" if text else name
-
-
-def run_training(cfg: RunConfig, runs_dir: Path, post: Callable[[Any], Any], should_stop: Callable[[], bool]) -> None:
-    """Train cfg, writing the run folder like the headless mode and posting one message per event."""
-    from fmtui.runs import RunWriter, new_run_dir
-
-    writer = None
-    try:
-        from fmtui.data import load_dataset
-        from fmtui.engine import train
-
-        ds = load_dataset(cfg.dataset, cfg.data_dir)
-        for event in train(cfg, dataset=ds, should_stop=should_stop, progress_interval=PROGRESS_INTERVAL):
-            if writer is None:  # Started: the run really begins, so its folder is made (as headless)
-                writer = RunWriter(new_run_dir(runs_dir, cfg), cfg)
-            writer.handle(event)
-            kind = type(event).__name__
-            if kind == "Started":
-                post(TrainingStarted(event, writer.path, ds.x_test, ds.classes))
-            elif kind == "BatchProgress":
-                post(TrainingProgress(event))
-            elif kind == "EpochEnd":
-                post(EpochFinished(event))
-            else:
-                post(TrainingFinished(event, writer.path))
-    except Exception as exc:  # any failure becomes a message on screen, never a crash
-        message = error_message(exc)
-        if writer is not None:
-            writer.fail(message)
-        post(TrainingFailed(message, writer.path if writer else None))
 
 
 class FmtuiApp(App):
@@ -372,36 +328,6 @@ class FmtuiApp(App):
         if results is not None and results is not self._shown_results and self._test_images is not None:
             self._shown_results = results
             self.query_one(ErrorsPane).show_results(results, self._test_images, self._class_names)
-
-
-def run_experiment(configs: list[RunConfig], runs_dir: Path, post: Callable[[Any], Any],
-                   should_stop: Callable[[], bool]) -> None:
-    """Train the configs as one sweep (stacked where possible); after every epoch, post what to show."""
-    from fmtui.batched import batch_groups
-    from fmtui.sweep import run_sweep
-
-    out = runs_dir / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
-    paths: dict[int, Path] = {}
-    finished: list[Any] = []
-    group_ends = {group[-1] for group in batch_groups(configs)}  # a stacked group reports its epochs together
-
-    def on_event(i: int, path: Path, event: Any) -> None:
-        paths[i] = path
-        if type(event).__name__ == "EpochEnd" and i in group_ends:
-            post(ExperimentProgress(list(paths.values()), f"lecture experiment: epoch {event.epoch}/{event.epochs}, "
-                                    f"{len(finished)} of {len(configs)} runs done", False))
-
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        for run in run_sweep(configs, out, should_stop=should_stop, on_event=on_event):
-            finished.append(run)
-        text = f"lecture experiment: {len(finished)} of {len(configs)} runs in {out.name}"
-        best = max((r for r in finished if r.rows), key=lambda r: r.rows[-1]["test_accuracy"], default=None)
-        if best is not None:
-            text += f"; best: {best.config.norm} lr {best.config.lr:g}, {best.rows[-1]['test_accuracy']:.2f}% test"
-    except Exception as exc:  # missing data, out of memory...: a message on screen, never a crash
-        text = f"lecture experiment failed: {error_message(exc)}"
-    post(ExperimentProgress(list(paths.values()), text, True))
 
 
 def make_app(config: RunConfig | None = None, *, runs_dir: Path | None = None, autostart: bool = False) -> FmtuiApp:

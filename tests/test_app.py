@@ -14,7 +14,8 @@ from textual.widgets import Button, Input, Select, Static, TabbedContent
 
 import pytest
 
-from fmtui.app import FmtuiApp, error_message, make_app, run_training
+from fmtui.app import FmtuiApp, make_app
+from fmtui.workers import error_message, run_training
 from fmtui.config import RunConfig
 from fmtui.messages import EpochFinished, TrainingFailed, TrainingFinished, TrainingProgress, TrainingStarted
 from fmtui.widgets.charts import BatchLossChart, downsample, finite
