@@ -174,6 +174,9 @@ class TrainPane(Widget):
     def show_error(self, message: str) -> None:
         self.query_one(RichLog).write(f"error: {message}")
         self.query_one("#train-stats", Static).update("")
+        state = self.query_one("#train-state", Static)
+        if str(state.render()).startswith("starting: "):
+            state.update("not started: see the message below")
         self._message(f"ERROR: {message}", "error")
 
     def replot(self) -> None:
