@@ -173,8 +173,8 @@ def train_batched(configs: list[RunConfig], *, dataset: Dataset | None = None,
         for i, bad in enumerate(first_bad.tolist()):
             if bad >= 0 and i not in diverged:
                 diverged[i] = f"diverged at epoch {epoch}, batch {bad}: the loss is not finite"
-        evals = _evaluate(stack, inputs, s.x_test, s.y_test, len(classes))
-        vals = _evaluate(stack, inputs, s.x_val, s.y_val, len(classes)) if s.x_val is not None else None
+        evals = _evaluate(stack, inputs, s.x_test, s.y_test)
+        vals = _evaluate(stack, inputs, s.x_val, s.y_val) if s.x_val is not None else None
         sums, rights = loss_sum.tolist(), correct.tolist()
         for i, c in enumerate(configs):
             if i in diverged:
@@ -210,7 +210,7 @@ def _sgd_step(params, grads, bufs, lr, momentum, decay) -> None:
 
 
 @torch.no_grad()
-def _evaluate(stack: Stack, inputs: Inputs, x: torch.Tensor, y: torch.Tensor, n_classes: int) -> list[Results]:
+def _evaluate(stack: Stack, inputs: Inputs, x: torch.Tensor, y: torch.Tensor) -> list[Results]:
     """Test/val results of every copy: probabilities, confusion matrix, loss and accuracy."""
     probs, loss_sum = [], 0.0
     for xb, yb in zip(x.split(4096), y.split(4096)):
@@ -218,12 +218,5 @@ def _evaluate(stack: Stack, inputs: Inputs, x: torch.Tensor, y: torch.Tensor, n_
         loss_sum = loss_sum + F.cross_entropy(out.transpose(1, 2), yb.expand(out.shape[0], -1), reduction="none").double().sum(1)
         probs.append(out.softmax(2))
     all_probs = torch.cat(probs, 1).cpu()
-    labels = y.cpu()
     losses = (loss_sum / max(len(y), 1)).tolist()
-    results = []
-    for i in range(all_probs.shape[0]):
-        preds = all_probs[i].argmax(1)
-        confusion = torch.bincount(labels * n_classes + preds, minlength=n_classes ** 2).view(n_classes, n_classes)
-        acc = 100.0 * float((preds == labels).sum()) / max(len(labels), 1)
-        results.append(Results(all_probs[i], labels, preds, confusion, losses[i], acc))
-    return results
+    return [Results.from_probs(all_probs[i], y, losses[i]) for i in range(all_probs.shape[0])]

@@ -74,6 +74,20 @@ class Results:
     loss: float
     accuracy: float
 
+    @classmethod
+    def from_probs(cls, probs: torch.Tensor, labels: torch.Tensor, loss: float | None = None) -> "Results":
+        """Predictions, confusion matrix and accuracy from (N, classes) probabilities and the labels.
+
+        loss defaults to the cross-entropy of the probabilities (for saved predictions)."""
+        probs, labels = probs.cpu(), labels.cpu()
+        k = probs.shape[1]
+        preds = probs.argmax(1)
+        confusion = torch.bincount(labels * k + preds, minlength=k * k).view(k, k)
+        if loss is None:
+            loss = float(-probs[torch.arange(len(labels)), labels].clamp_min(1e-12).log().mean())
+        accuracy = 100.0 * float((preds == labels).sum()) / max(len(labels), 1)
+        return cls(probs, labels, preds, confusion, loss, accuracy)
+
     @property
     def per_class_accuracy(self) -> list[float]:
         totals = self.confusion.sum(1).clamp_min(1)
@@ -208,13 +222,10 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, stats: NormStat
     return loss_sum.item() / n, 100.0 * correct.item() / n, torch.cat(probs).cpu() if keep_probs else None
 
 
-def test_results(model: nn.Module, x: torch.Tensor, y: torch.Tensor, stats: NormStats, n_classes: int) -> Results:
+def test_results(model: nn.Module, x: torch.Tensor, y: torch.Tensor, stats: NormStats) -> Results:
     """Evaluate on the test split and keep predictions, confusion matrix and probabilities."""
-    loss, acc, probs = evaluate(model, x, y, stats, keep_probs=True)
-    labels = y.cpu()
-    preds = probs.argmax(1)
-    confusion = torch.bincount(labels * n_classes + preds, minlength=n_classes * n_classes).view(n_classes, n_classes)
-    return Results(probs, labels, preds, confusion, loss, acc)
+    loss, _, probs = evaluate(model, x, y, stats, keep_probs=True)
+    return Results.from_probs(probs, y, loss)
 
 
 @dataclass
@@ -349,7 +360,7 @@ def _end_epoch(p: Prepared, epoch: int, batches: int, loss_sum: torch.Tensor, co
     val_loss = val_acc = None
     if s.x_val is not None:
         val_loss, val_acc, _ = evaluate(p.model, s.x_val, s.y_val, p.stats)
-    results = test_results(p.model, s.x_test, s.y_test, p.stats, len(p.dataset.classes))
+    results = test_results(p.model, s.x_test, s.y_test, p.stats)
     return EpochEnd(epoch, p.config.epochs, loss_sum.item() / max(batches, 1), 100.0 * correct.item() / n,
                     results.loss, results.accuracy, seconds, time.perf_counter() - t0, n / max(seconds, 1e-9),
                     opt.param_groups[0]["lr"], val_loss, val_acc, results)
@@ -376,5 +387,5 @@ def evaluate_saved(cfg: RunConfig, model_path, *, device: str | None = None,
         x_train = to_device(ds, torch.device("cpu"), cfg.val_split, cfg.seed).x_train
     stats = norm_stats(cfg.norm, x_train)
     t0 = time.perf_counter()
-    results = test_results(model, ds.x_test.to(dev), ds.y_test.to(dev), stats, len(ds.classes))
+    results = test_results(model, ds.x_test.to(dev), ds.y_test.to(dev), stats)
     return results, time.perf_counter() - t0

@@ -210,13 +210,7 @@ def load_results(path: Path):
     from fmtui.engine import Results
 
     saved = torch.load(Path(path) / "predictions.pt", weights_only=True)
-    probs, labels = saved["probs"], saved["labels"]
-    preds = probs.argmax(1)
-    k = probs.shape[1]
-    confusion = torch.bincount(labels * k + preds, minlength=k * k).view(k, k)
-    loss = float(-probs[torch.arange(len(labels)), labels].clamp_min(1e-12).log().mean())
-    acc = 100.0 * float((preds == labels).float().mean())
-    return Results(probs, labels, preds, confusion, loss, acc)
+    return Results.from_probs(saved["probs"], saved["labels"])
 
 
 def export_runs(records: list[RunRecord], dest: Path) -> tuple[Path, Path]:
