@@ -497,13 +497,11 @@ def help_time(repeats: int = 5) -> dict:
 
 # --- sweeps: several runs at once ---------------------------------------------------------------
 
-LECTURE_SWEEP = [(norm, lr) for norm in ("none", "unit", "symmetric", "zscore") for lr in (0.01, 1e-5)]
-
-
 def sweep_configs(data_dir: Path, device: str, epochs: int, threads: int) -> list[RunConfig]:
-    """The lecture's softmax regression experiment: 4 normalizations x lr 0.01 and 1e-5, batch 64."""
-    base = RunConfig(model="softmax", data_dir=str(data_dir), device=device, epochs=epochs, threads=threads)
-    return [base.replace(norm=norm, lr=lr) for norm, lr in LECTURE_SWEEP]
+    """The lecture's softmax regression experiment (the Runs pane's `L`): 4 normalizations x 2 lrs, batch 64."""
+    from fmtui.sweep import lecture_experiment
+
+    return lecture_experiment(RunConfig(data_dir=str(data_dir), device=device, epochs=epochs, threads=threads))
 
 
 def train_seconds(events) -> float:

@@ -23,6 +23,7 @@ from fmtui.messages import (EpochFinished, ExperimentProgress, RunResultsLoaded,
                             TrainingProgress, TrainingStarted)
 from fmtui.workers import error_message, run_experiment, run_training
 from fmtui.runs import RunRecord, default_runs_dir
+from fmtui.sweep import lecture_experiment
 from fmtui.widgets.config_form import PRESETS, ConfigForm
 from fmtui.widgets.data_pane import DataPane
 from fmtui.widgets.errors_pane import ErrorsPane
@@ -30,8 +31,6 @@ from fmtui.widgets.runs_pane import RunsPane
 from fmtui.widgets.train_pane import TrainPane
 
 PANES = {"data": "Data", "model": "Model", "train": "Train", "errors": "Errors", "runs": "Runs"}
-LECTURE_NORMS = ("none", "unit", "symmetric", "zscore")
-LECTURE_LRS = (0.01, 1e-5)
 PANE_KEYS = Binding.Group("panes", compact=True)
 
 
@@ -188,7 +187,7 @@ class FmtuiApp(App):
             self.notify(error or "training is running: stop it first", title="cannot start the experiment",
                         severity="warning")
             return
-        configs = [cfg.replace(model="softmax", norm=n, lr=lr) for n in LECTURE_NORMS for lr in LECTURE_LRS]
+        configs = lecture_experiment(cfg)
         self._stop = threading.Event()
         self._set_training(True)
         self.action_pane("runs")

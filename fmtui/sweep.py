@@ -22,6 +22,15 @@ from fmtui.runs import RunWriter, atomic_write, summarize
 CLI_NAMES = {f: f.replace("_", "-") for f in RunConfig.__dataclass_fields__ if f != "data_dir"}
 
 
+LECTURE_NORMS = ("none", "unit", "symmetric", "zscore")
+LECTURE_LRS = (0.01, 1e-5)
+
+
+def lecture_experiment(base: RunConfig) -> list[RunConfig]:
+    """The lecture's comparison: softmax regression with 4 normalizations x lr 0.01 and 1e-5 (8 runs)."""
+    return [base.replace(model="softmax", norm=n, lr=lr) for n in LECTURE_NORMS for lr in LECTURE_LRS]
+
+
 def expand_grid(base: RunConfig, lists: dict[str, list[str]]) -> list[RunConfig]:
     """The cartesian product of the given value lists (as typed), on top of base; validated."""
     parsed: dict[str, list[Any]] = {}
