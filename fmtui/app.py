@@ -19,8 +19,8 @@ from textual.widgets import Button, Footer, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from fmtui.config import RunConfig
-from fmtui.messages import (EpochFinished, ExperimentProgress, RunResultsLoaded, TrainingFailed, TrainingFinished,
-                            TrainingProgress, TrainingStarted)
+from fmtui.messages import (EpochFinished, ExperimentProgress, RunOpenFailed, RunResultsLoaded, TrainingFailed,
+                            TrainingFinished, TrainingProgress, TrainingStarted)
 from fmtui.workers import error_message, run_experiment, run_training
 from fmtui.runs import RunRecord, default_runs_dir
 from fmtui.sweep import lecture_experiment
@@ -206,10 +206,11 @@ class FmtuiApp(App):
             from fmtui.data import load_dataset
             from fmtui.runs import load_results
 
+            results = load_results(record.path)  # the small file first: a broken run fails before any data loads
             ds = load_dataset(record.config.dataset, record.config.data_dir or data_dir)
-            self.post_message(RunResultsLoaded(record.name, load_results(record.path), ds.x_test, ds.classes))
+            self.post_message(RunResultsLoaded(record.name, results, ds.x_test, ds.classes))
         except Exception as exc:  # a broken or foreign run folder: say so, never crash
-            self.post_message(TrainingFailed(f"cannot open {record.name}: {error_message(exc)}"))
+            self.post_message(RunOpenFailed(f"cannot open {record.name}: {error_message(exc)}"))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train")
     def _train(self, cfg: RunConfig, runs_dir: Path, stop: threading.Event) -> None:
@@ -274,13 +275,13 @@ class FmtuiApp(App):
     def on_training_failed(self, message: TrainingFailed) -> None:
         if not self.is_running:
             return
-        if message.message.startswith("cannot open "):
-            self.notify(message.message, title="run", severity="error", timeout=8)
-            return
         self._set_training(False)
         self.train_pane.show_error(message.message)
         self._tell(message.message, "training failed", "error")
         self.query_one(RunsPane).refresh_runs()
+
+    def on_run_open_failed(self, message: RunOpenFailed) -> None:
+        self.notify(message.message, title="run", severity="error", timeout=8)
 
     def on_runs_pane_open(self, message: RunsPane.Open) -> None:
         cfg = self.valid_config or self.initial_config

@@ -68,6 +68,13 @@ class RunResultsLoaded(Message):
 
 
 @dataclass
+class RunOpenFailed(Message):
+    """A past run could not be opened (a broken or foreign run folder); `message` is one line."""
+
+    message: str
+
+
+@dataclass
 class ExperimentProgress(Message):
     """The lecture experiment advanced (an epoch of its runs, or the end): runs to show and a status line."""
 

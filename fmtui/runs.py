@@ -209,8 +209,12 @@ def load_results(path: Path):
 
     from fmtui.engine import Results
 
-    saved = torch.load(Path(path) / "predictions.pt", weights_only=True)
-    return Results.from_probs(saved["probs"], saved["labels"])
+    file = Path(path) / "predictions.pt"
+    try:
+        saved = torch.load(file, weights_only=True)
+        return Results.from_probs(saved["probs"], saved["labels"])
+    except Exception as e:  # unpickling, a truncated file, missing keys: all mean "not usable predictions"
+        raise ValueError(f"{file} holds no readable predictions ({type(e).__name__})") from None
 
 
 def export_runs(records: list[RunRecord], dest: Path) -> tuple[Path, Path]:

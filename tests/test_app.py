@@ -358,3 +358,20 @@ async def test_lecture_experiment_from_one_key_fills_the_runs_charts(tiny_data, 
         assert {r.config.model for r in runs.records} == {"softmax"} and all(len(r.metrics) == 2 for r in runs.records)
         assert "8 of 8 runs" in str(app.query_one("#runs-status", Static).render())
         assert len(app.query_one("#runs-acc", RunsChart).runs) == 8
+
+
+@sync
+async def test_a_broken_run_folder_is_a_message_not_a_crash(tmp_path):
+    runs = tmp_path / "runs"
+    (runs / "broken").mkdir(parents=True)
+    (runs / "broken" / "config.json").write_text(json.dumps(RunConfig().to_dict()))
+    (runs / "broken" / "predictions.pt").write_bytes(b"not a torch file")
+    app = make_app(RunConfig(), runs_dir=runs)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("5")
+        await pilot.pause()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: bool(app._notifications))
+        (note,) = [n.message for n in app._notifications]
+        assert note == f"cannot open broken: ValueError: {runs / 'broken' / 'predictions.pt'} holds no readable predictions (UnpicklingError)"
+        assert not app.training and app.query_one(TabbedContent).active == "runs"
