@@ -69,11 +69,6 @@ class Dataset:
     def shape(self) -> tuple[int, int, int]:
         return tuple(self.x_train.shape[1:])  # type: ignore[return-value]
 
-    @property
-    def n_features(self) -> int:
-        c, h, w = self.shape
-        return c * h * w
-
     def class_counts(self, split: str = "train") -> list[int]:
         y = self.y_train if split == "train" else self.y_test
         return torch.bincount(y, minlength=len(self.classes)).tolist()
@@ -126,6 +121,13 @@ def parse_idx(raw: bytes, path: Path | str = "<bytes>") -> torch.Tensor:
 
 
 def _md5(path: Path) -> str:
+    """md5 of a file, hashed once per (path, mtime, size): the Data pane and every run load the same files."""
+    st = path.stat()
+    return _md5_of(str(path), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _md5_of(path: str, mtime_ns: int, size: int) -> str:
     h = hashlib.md5()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
