@@ -21,16 +21,15 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # train_speed, beside this file
 
-from train_speed import cpu_model, lecture_config  # noqa: E402
-
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from train_speed import cpu_model, lecture_config  # noqa: E402
 
 from fmtui.data import normalize  # noqa: E402
 from fmtui.engine import Prepared, prepare  # noqa: E402
@@ -117,8 +116,9 @@ def difference(a: dict, b: dict) -> str:
     return "bitwise" if worst == 0 else f"max |dw| {worst:.1e}"
 
 
-def measure(p: Prepared, names: list[str], repeats: int,
-            log: Callable[[str], None] = print) -> dict[str, list[tuple[float, float]]]:
+def measure(
+    p: Prepared, names: list[str], repeats: int, log: Callable[[str], None] = print
+) -> dict[str, list[tuple[float, float]]]:
     """Round-robin epochs of the named variants; returns (wall s, CPU s) per variant and repeat."""
     state = copy.deepcopy(p.model.state_dict())
     perm = torch.randperm(len(p.splits.y_train), generator=torch.Generator().manual_seed(0))
@@ -135,8 +135,10 @@ def measure(p: Prepared, names: list[str], repeats: int,
         same = difference(ref[0], finals[name][0]) if ref else "-"
         ratios = [e[1] / t[1] for e, t in zip(times.get("engine", times[name]), times[name])]
         wall, cpu = (statistics.median(t[i] for t in times[name]) for i in (0, 1))
-        log(f"{'batch ' + str(p.config.batch_size):<10} {name:<26} {wall:8.3f} {cpu:8.3f} "
-            f"{statistics.median(ratios):8.2f}x  loss {finals[name][1]:.5f}  {same}")
+        log(
+            f"{'batch ' + str(p.config.batch_size):<10} {name:<26} {wall:8.3f} {cpu:8.3f} "
+            f"{statistics.median(ratios):8.2f}x  loss {finals[name][1]:.5f}  {same}"
+        )
     return times
 
 
@@ -151,10 +153,13 @@ def main(argv: list[str] | None = None, log: Callable[[str], None] = print) -> N
     if args.data_dir is None:
         ap.error("--data-dir is required (or set FMTUI_DATA_DIR)")
     names = [n for n in args.variants.split(",") if n]
-    log(f"cpu {cpu_model()}, torch {torch.__version__}, {args.threads} thread(s), "
-        f"load average {os.getloadavg()[0]:.2f}")
-    log(f"{'config':<10} {'variant':<26} {'wall s':>8} {'CPU s':>8} {'speed-up':>9}  "
-        "final mean train loss, same result as engine (speed-up on CPU s)")
+    log(
+        f"cpu {cpu_model()}, torch {torch.__version__}, {args.threads} thread(s), load average {os.getloadavg()[0]:.2f}"
+    )
+    log(
+        f"{'config':<10} {'variant':<26} {'wall s':>8} {'CPU s':>8} {'speed-up':>9}  "
+        "final mean train loss, same result as engine (speed-up on CPU s)"
+    )
     for bs in [int(b) for b in args.batch_sizes.split(",")]:
         p = prepare(lecture_config(args.data_dir, "cpu", bs, 1, 0, args.threads))
         measure(p, names, args.repeats, log)

@@ -22,16 +22,15 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # train_speed, beside this file
 
-from train_speed import cpu_model, engine_run, lecture_config, other_load  # noqa: E402
-
 import torch  # noqa: E402
+from train_speed import cpu_model, engine_run, lecture_config, other_load  # noqa: E402
 
 from fmtui.data import load_dataset  # noqa: E402
 from fmtui.engine import default_threads  # noqa: E402
@@ -69,8 +68,16 @@ def spinners(n: int) -> Iterator[tuple[int, ...]]:
             proc.wait()
 
 
-def measure(data_dir: Path, threads: list[int], batch_sizes: list[int], loads: list[int], repeats: int,
-            epochs: int, quiet_wait: float = 0.0, log: Callable[[str], None] = print) -> list[Point]:
+def measure(
+    data_dir: Path,
+    threads: list[int],
+    batch_sizes: list[int],
+    loads: list[int],
+    repeats: int,
+    epochs: int,
+    quiet_wait: float = 0.0,
+    log: Callable[[str], None] = print,
+) -> list[Point]:
     """s/epoch of the lecture config in fmtui's engine for every (load, batch size, threads), alternated."""
     dataset = load_dataset("fashion-mnist", data_dir)
     points = []
@@ -86,8 +93,10 @@ def measure(data_dir: Path, threads: list[int], batch_sizes: list[int], loads: l
                         with other_load(pids) as busy:
                             seconds = engine_run(cfg, rep, dataset).seconds
                         points.append(Point(load, bs, t, rep, seconds, busy["cores"]))
-                        log(f"load {load} batch {bs:>5} threads {t} repeat {rep}: {seconds:.3f} s/epoch "
-                            f"(other load {busy['cores']:.2f})")
+                        log(
+                            f"load {load} batch {bs:>5} threads {t} repeat {rep}: {seconds:.3f} s/epoch "
+                            f"(other load {busy['cores']:.2f})"
+                        )
     return points
 
 
@@ -102,8 +111,9 @@ def background(p: Point) -> str:
 
 def table(points: list[Point], group: Callable[[Point], str] = background) -> list[str]:
     """Median s/epoch per (background load, batch size, threads); 'vs 1 thread' = ratio of the medians."""
-    lines = [f"{'background':>10} {'batch':>5} {'threads':>7} {'n':>2} {'s/epoch':>8} {'samples/s':>9} "
-             f"{'vs 1 thread':>11}"]
+    lines = [
+        f"{'background':>10} {'batch':>5} {'threads':>7} {'n':>2} {'s/epoch':>8} {'samples/s':>9} {'vs 1 thread':>11}"
+    ]
     cells: dict[tuple, list[float]] = {}
     for p in points:
         cells.setdefault((group(p), p.batch_size, p.threads), []).append(p.seconds)
@@ -136,31 +146,52 @@ def ints(text: str) -> list[int]:
 
 def main(argv: list[str] | None = None, log: Callable[[str], None] = print) -> list[Point]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data-dir", type=Path, default=os.environ.get("FMTUI_DATA_DIR"),
-                    help="folder with the four Fashion-MNIST .gz files [$FMTUI_DATA_DIR]")
+    ap.add_argument(
+        "--data-dir",
+        type=Path,
+        default=os.environ.get("FMTUI_DATA_DIR"),
+        help="folder with the four Fashion-MNIST .gz files [$FMTUI_DATA_DIR]",
+    )
     ap.add_argument("--threads", type=ints, default=[1, 2], help="thread counts [1,2]")
     ap.add_argument("--batch-sizes", type=ints, default=[64, 1024], help="[64,1024]")
     ap.add_argument("--loads", type=ints, default=[0, 1, 2], help="numbers of busy spin loops [0,1,2]")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=1)
-    ap.add_argument("--quiet-wait", type=float, default=30.0,
-                    help="before each no-spinner run, wait up to this many seconds for the machine to be idle [30]")
+    ap.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=30.0,
+        help="before each no-spinner run, wait up to this many seconds for the machine to be idle [30]",
+    )
     ap.add_argument("--json", type=Path, help="write the raw points to this JSON file")
     args = ap.parse_args(argv)
     if args.data_dir is None:
         ap.error("--data-dir is required (or set FMTUI_DATA_DIR)")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     omp = {k: v for k, v in os.environ.items() if k.startswith(("OMP_", "GOMP_", "KMP_", "MKL_"))}
-    log(f"cpu {cpu_model()} ({cores} cores), torch {torch.__version__}; fmtui default_threads() = {default_threads()}"
-        f"; environment {omp or 'no OMP_/GOMP_/KMP_/MKL_ variables'}")
-    points = measure(args.data_dir, args.threads, args.batch_sizes, args.loads, args.repeats, args.epochs,
-                     args.quiet_wait, log)
+    log(
+        f"cpu {cpu_model()} ({cores} cores), torch {torch.__version__}; fmtui default_threads() = {default_threads()}"
+        f"; environment {omp or 'no OMP_/GOMP_/KMP_/MKL_ variables'}"
+    )
+    points = measure(
+        args.data_dir, args.threads, args.batch_sizes, args.loads, args.repeats, args.epochs, args.quiet_wait, log
+    )
     log("")
     for line in table(points):
         log(line)
     if args.json:
-        args.json.write_text(json.dumps({"cpu": cpu_model(), "cores": cores, "torch": torch.__version__, "env": omp,
-                                         "points": [asdict(p) for p in points]}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "cpu": cpu_model(),
+                    "cores": cores,
+                    "torch": torch.__version__,
+                    "env": omp,
+                    "points": [asdict(p) for p in points],
+                },
+                indent=2,
+            )
+        )
     return points
 
 

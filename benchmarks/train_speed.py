@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gzip
 import hashlib
 import json
@@ -30,10 +31,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import torch
 from torch import nn, optim
@@ -45,12 +46,17 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere: import the fmtui
 from fmtui.config import RunConfig  # noqa: E402
 from fmtui.engine import EpochEnd, Finished, default_threads, prepare, resolve_device, run_prepared  # noqa: E402
 
-FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
-         "t10k-labels-idx1-ubyte.gz")
+FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
 SUBFOLDERS = ("", "fashion-mnist", "FashionMNIST/raw")
 
 
 # --- one measured run ---------------------------------------------------------------------------
+
 
 @dataclass
 class Run:
@@ -114,7 +120,7 @@ def lecture_epoch(model, trainloader, criterion, optimizer, device) -> tuple[flo
     """The lecture's training loop for one epoch (Addition 1): running loss and accuracy via .item()."""
     model.train()
     running_loss, correct, total = 0.0, 0, 0
-    for i, (inputs, labels) in enumerate(trainloader, 0):
+    for i, (inputs, labels) in enumerate(trainloader, 0):  # noqa: B007 (the lecture's loop, verbatim)
         inputs, labels = inputs.to(device), labels.to(device)
         optimizer.zero_grad()
         outputs = model(inputs)
@@ -159,9 +165,22 @@ def lecture_run(root: Path, device: torch.device, batch_size: int, epochs: int, 
 
 def lecture_config(data_dir: Path, device: str, batch_size: int, epochs: int, seed: int, threads: int) -> RunConfig:
     """The lecture's run as a RunConfig, every lecture-relevant field spelled out."""
-    return RunConfig(dataset="fashion-mnist", norm="symmetric", model="mlp", hidden=(256,), activation="relu",
-                     optimizer="sgd", lr=0.01, momentum=0.0, batch_size=batch_size, epochs=epochs, device=device,
-                     seed=seed, threads=threads, data_dir=str(data_dir))
+    return RunConfig(
+        dataset="fashion-mnist",
+        norm="symmetric",
+        model="mlp",
+        hidden=(256,),
+        activation="relu",
+        optimizer="sgd",
+        lr=0.01,
+        momentum=0.0,
+        batch_size=batch_size,
+        epochs=epochs,
+        device=device,
+        seed=seed,
+        threads=threads,
+        data_dir=str(data_dir),
+    )
 
 
 def engine_run(cfg: RunConfig, pair: int = 0, dataset=None) -> Run:
@@ -179,11 +198,21 @@ def engine_run(cfg: RunConfig, pair: int = 0, dataset=None) -> Run:
         elif isinstance(ev, Finished) and ev.status != "completed":
             raise RuntimeError(f"fmtui run did not complete: {ev.message}")
     last = history[-1]
-    return Run("fmtui", cfg.batch_size, pair, [e.seconds for e in history], [e.eval_seconds for e in history],
-               last.test_accuracy, last.train_accuracy, len(p.splits.y_train), setup)
+    return Run(
+        "fmtui",
+        cfg.batch_size,
+        pair,
+        [e.seconds for e in history],
+        [e.eval_seconds for e in history],
+        last.test_accuracy,
+        last.train_accuracy,
+        len(p.splits.y_train),
+        setup,
+    )
 
 
 # --- data staging for torchvision ---------------------------------------------------------------
+
 
 def find_files(data_dir: Path) -> Path:
     """The folder inside data_dir holding the four official .gz files (flat, fashion-mnist/ or torchvision's)."""
@@ -191,8 +220,10 @@ def find_files(data_dir: Path) -> Path:
         folder = data_dir / sub if sub else data_dir
         if all((folder / name).is_file() for name in FILES):
             return folder
-    raise SystemExit(f"error: the four Fashion-MNIST .gz files are not in {data_dir} (nor in its "
-                     f"{', '.join(s for s in SUBFOLDERS if s)} sub-folders)")
+    raise SystemExit(
+        f"error: the four Fashion-MNIST .gz files are not in {data_dir} (nor in its "
+        f"{', '.join(s for s in SUBFOLDERS if s)} sub-folders)"
+    )
 
 
 def official_md5s() -> dict[str, str]:
@@ -226,6 +257,7 @@ def stage_lecture_root(data_dir: Path, tmp: Path) -> tuple[Path, bool]:
 
 
 # --- load of the machine ------------------------------------------------------------------------
+
 
 def _cpu_jiffies() -> tuple[int, int] | None:
     """(busy, steal) jiffies of all CPUs from /proc/stat, None where there is none.
@@ -285,6 +317,7 @@ def measured(fn: Callable[[], Run]) -> Run:
 
 # --- the comparison -----------------------------------------------------------------------------
 
+
 @dataclass
 class Bench:
     """All runs of one benchmark invocation and what it ran on."""
@@ -297,9 +330,14 @@ class Bench:
 
 
 def machine_info(device: torch.device, threads: int) -> dict:
-    info = {"device": device.type, "threads": threads, "torch": torch.__version__, "python": platform.python_version(),
-            "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-            "cpu": cpu_model()}
+    info = {
+        "device": device.type,
+        "threads": threads,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cpu": cpu_model(),
+    }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
@@ -315,8 +353,16 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def compare(bench: Bench, data_dir: Path, device: str, batch_sizes: list[int], epochs: int, repeats: int,
-            threads: int, log: Callable[[str], None] = print) -> None:
+def compare(
+    bench: Bench,
+    data_dir: Path,
+    device: str,
+    batch_sizes: list[int],
+    epochs: int,
+    repeats: int,
+    threads: int,
+    log: Callable[[str], None] = print,
+) -> None:
     """Alternate (a) lecture and (b) fmtui `repeats` times per batch size; append the runs to bench."""
     dev = resolve_device(device)
     with tempfile.TemporaryDirectory(prefix="fmtui-bench-") as tmp:
@@ -327,27 +373,32 @@ def compare(bench: Bench, data_dir: Path, device: str, batch_sizes: list[int], e
             for pair in range(1, repeats + 1):
                 for name in ("lecture", "fmtui") if pair % 2 else ("fmtui", "lecture"):
                     torch.set_num_threads(threads)  # the same CPU threads for both pipelines
-                    run = measured(lambda: one_run(name, root, data_dir, dev, bs, epochs, pair, threads))
+                    run = measured(functools.partial(one_run, name, root, data_dir, dev, bs, epochs, pair, threads))
                     bench.runs.append(run)
                     log(row(run))
 
 
-def one_run(pipeline: str, root: Path, data_dir: Path, dev: torch.device, batch_size: int, epochs: int, pair: int,
-            threads: int) -> Run:
+def one_run(
+    pipeline: str, root: Path, data_dir: Path, dev: torch.device, batch_size: int, epochs: int, pair: int, threads: int
+) -> Run:
     """One run of either pipeline; pair n seeds both with n - 1, so a pair starts from the same weights."""
     if pipeline == "lecture":
         return lecture_run(root, dev, batch_size, epochs, pair - 1, pair)
     return engine_run(lecture_config(data_dir, dev.type, batch_size, epochs, pair - 1, threads), pair)
 
 
-HEADER = f"{'config':<10} {'pipeline':<8} {'pair':>4} {'s/epoch':>8} {'samples/s':>10} {'test acc':>8} " \
-         f"{'eval s':>7} {'other load':>10}"
+HEADER = (
+    f"{'config':<10} {'pipeline':<8} {'pair':>4} {'s/epoch':>8} {'samples/s':>10} {'test acc':>8} "
+    f"{'eval s':>7} {'other load':>10}"
+)
 
 
 def row(run: Run) -> str:
-    return (f"{'batch ' + str(run.batch_size):<10} {run.pipeline:<8} {run.pair:>4} {run.seconds:>8.3f} "
-            f"{run.samples_per_s:>10,.0f} {run.test_accuracy:>7.2f}% {statistics.fmean(run.eval_seconds):>7.3f} "
-            f"{run.other_load:>10.2f}")
+    return (
+        f"{'batch ' + str(run.batch_size):<10} {run.pipeline:<8} {run.pair:>4} {run.seconds:>8.3f} "
+        f"{run.samples_per_s:>10,.0f} {run.test_accuracy:>7.2f}% {statistics.fmean(run.eval_seconds):>7.3f} "
+        f"{run.other_load:>10.2f}"
+    )
 
 
 def pair_ratios(runs: list[Run], batch_size: int) -> list[float]:
@@ -368,22 +419,35 @@ def summary(bench: Bench) -> list[str]:
             rs = [r for r in bench.runs if r.batch_size == bs and r.pipeline == name]
             if rs:
                 med = statistics.median(r.seconds for r in rs)
-                lines.append(f"{'batch ' + str(bs):<10} {name:<8} {med:>14.3f} {rs[0].n_train / med:>10,.0f} "
-                             f"{statistics.fmean(r.test_accuracy for r in rs):>12.2f}%")
+                lines.append(
+                    f"{'batch ' + str(bs):<10} {name:<8} {med:>14.3f} {rs[0].n_train / med:>10,.0f} "
+                    f"{statistics.fmean(r.test_accuracy for r in rs):>12.2f}%"
+                )
         rs = pair_ratios(bench.runs, bs)
         if rs:
-            acc = {n: statistics.fmean(r.test_accuracy for r in bench.runs if r.batch_size == bs and r.pipeline == n)
-                   for n in ("lecture", "fmtui")}
-            ratios.append(f"batch {bs}: speed ratio fmtui/lecture per pair {', '.join(f'{x:.2f}' for x in rs)}"
-                          f" -> median {statistics.median(rs):.2f}x; test acc fmtui - lecture "
-                          f"{acc['fmtui'] - acc['lecture']:+.2f} points")
+            acc = {
+                n: statistics.fmean(r.test_accuracy for r in bench.runs if r.batch_size == bs and r.pipeline == n)
+                for n in ("lecture", "fmtui")
+            }
+            ratios.append(
+                f"batch {bs}: speed ratio fmtui/lecture per pair {', '.join(f'{x:.2f}' for x in rs)}"
+                f" -> median {statistics.median(rs):.2f}x; test acc fmtui - lecture "
+                f"{acc['fmtui'] - acc['lecture']:+.2f} points"
+            )
     loads = [r.other_load for r in bench.runs]
-    load = (f"load during the runs: other processes median {statistics.median(loads):.2f}, max {max(loads):.2f} "
-            f"cores; hypervisor steal max {max(r.steal for r in bench.runs):.2f} cores") if loads else ""
+    load = (
+        (
+            f"load during the runs: other processes median {statistics.median(loads):.2f}, max {max(loads):.2f} "
+            f"cores; hypervisor steal max {max(r.steal for r in bench.runs):.2f} cores"
+        )
+        if loads
+        else ""
+    )
     return lines + [""] + ratios + [load]
 
 
 # --- TUI vs headless ----------------------------------------------------------------------------
+
 
 def tui_run(cfg: RunConfig, runs_dir: Path, timeout: float = 600.0) -> dict:
     """Train cfg in the real app, headless (`App.run_test`), and read its run folder back.
@@ -410,8 +474,11 @@ def tui_run(cfg: RunConfig, runs_dir: Path, timeout: float = 600.0) -> dict:
     if used != cfg:
         raise RuntimeError(f"the TUI trained a different config: {used} instead of {cfg}")
     rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    return {"epoch_seconds": [r["seconds"] for r in rows], "test_accuracy": rows[-1]["test_accuracy"],
-            "ui_thread_cpu_share": ui_share}
+    return {
+        "epoch_seconds": [r["seconds"] for r in rows],
+        "test_accuracy": rows[-1]["test_accuracy"],
+        "ui_thread_cpu_share": ui_share,
+    }
 
 
 def finished_run(runs_dir: Path) -> Path | None:
@@ -428,8 +495,16 @@ def finished_run(runs_dir: Path) -> Path | None:
     return None
 
 
-def compare_tui(bench: Bench, data_dir: Path, device: str, batch_size: int, epochs: int, repeats: int,
-                threads: int, log: Callable[[str], None] = print) -> None:
+def compare_tui(
+    bench: Bench,
+    data_dir: Path,
+    device: str,
+    batch_size: int,
+    epochs: int,
+    repeats: int,
+    threads: int,
+    log: Callable[[str], None] = print,
+) -> None:
     """Alternate headless engine runs and TUI runs of the same config; ratio = TUI s/epoch / headless s/epoch."""
     dev = resolve_device(device)
     for pair in range(1, repeats + 1):
@@ -460,16 +535,20 @@ def tui_ratios(headless: list[float], tui: list[float]) -> dict:
 def tui_row(r: dict) -> str:
     h, t = r["headless"], r["tui"]
     later = f", after epoch 1 {r['ratio_after_epoch_1']:.2f}" if "ratio_after_epoch_1" in r else ""
-    return (f"batch {r['batch_size']} pair {r['pair']}: headless {' '.join(f'{s:.3f}' for s in h['epoch_seconds'])} "
-            f"s, TUI {' '.join(f'{s:.3f}' for s in t['epoch_seconds'])} s; TUI/headless {r['ratio']:.2f}{later}; "
-            f"UI thread {100 * t['ui_thread_cpu_share']:.0f}% of a core; test acc {h['test_accuracy']:.2f}/"
-            f"{t['test_accuracy']:.2f}; other load {h['other_load']:.2f}/{t['other_load']:.2f}")
+    return (
+        f"batch {r['batch_size']} pair {r['pair']}: headless {' '.join(f'{s:.3f}' for s in h['epoch_seconds'])} "
+        f"s, TUI {' '.join(f'{s:.3f}' for s in t['epoch_seconds'])} s; TUI/headless {r['ratio']:.2f}{later}; "
+        f"UI thread {100 * t['ui_thread_cpu_share']:.0f}% of a core; test acc {h['test_accuracy']:.2f}/"
+        f"{t['test_accuracy']:.2f}; other load {h['other_load']:.2f}/{t['other_load']:.2f}"
+    )
 
 
 def tui_summary(results: list[dict]) -> str:
     ratios = [r["ratio"] for r in results]
-    line = (f"TUI/headless s/epoch per pair {', '.join(f'{x:.2f}' for x in ratios)} "
-            f"-> median {statistics.median(ratios):.2f}")
+    line = (
+        f"TUI/headless s/epoch per pair {', '.join(f'{x:.2f}' for x in ratios)} "
+        f"-> median {statistics.median(ratios):.2f}"
+    )
     later = [r["ratio_after_epoch_1"] for r in results if "ratio_after_epoch_1" in r]
     if later:
         line += f"; after epoch 1: median {statistics.median(later):.2f}"
@@ -478,8 +557,10 @@ def tui_summary(results: list[dict]) -> str:
 
 # --- fmtui --help -------------------------------------------------------------------------------
 
+
 def help_time(repeats: int = 5) -> dict:
     """Wall time of `python -m fmtui --help` (median) against a bare `python -c pass`, and whether torch loads."""
+
     def wall(args: list[str]) -> float:
         t = time.perf_counter()
         subprocess.run([sys.executable, *args], cwd=ROOT, check=True, capture_output=True)
@@ -487,15 +568,22 @@ def help_time(repeats: int = 5) -> dict:
 
     bare = statistics.median(wall(["-c", "pass"]) for _ in range(repeats))
     helps = [wall(["-m", "fmtui", "--help"]) for _ in range(repeats)]
-    probe = ("import sys, runpy; sys.argv = ['fmtui', '--help']\n"
-             "try: runpy.run_module('fmtui', run_name='__main__')\nexcept SystemExit: pass\n"
-             "print(sorted(m for m in ('torch', 'textual', 'torchvision') if m in sys.modules))")
+    probe = (
+        "import sys, runpy; sys.argv = ['fmtui', '--help']\n"
+        "try: runpy.run_module('fmtui', run_name='__main__')\nexcept SystemExit: pass\n"
+        "print(sorted(m for m in ('torch', 'textual', 'torchvision') if m in sys.modules))"
+    )
     loaded = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, check=True, capture_output=True, text=True)
-    return {"median_s": statistics.median(helps), "runs_s": helps, "python_startup_s": bare,
-            "heavy_modules_imported": loaded.stdout.strip().splitlines()[-1]}
+    return {
+        "median_s": statistics.median(helps),
+        "runs_s": helps,
+        "python_startup_s": bare,
+        "heavy_modules_imported": loaded.stdout.strip().splitlines()[-1],
+    }
 
 
 # --- sweeps: several runs at once ---------------------------------------------------------------
+
 
 def sweep_configs(data_dir: Path, device: str, epochs: int, threads: int) -> list[RunConfig]:
     """The lecture's softmax regression experiment (the Runs pane's `L`): 4 normalizations x 2 lrs, batch 64."""
@@ -509,8 +597,9 @@ def train_seconds(events) -> float:
     return max(ev.seconds for ev in events if isinstance(ev, Finished))
 
 
-def compare_sweep(bench: Bench, data_dir: Path, device: str, epochs: int, repeats: int, threads: int,
-                  log: Callable[[str], None]) -> None:
+def compare_sweep(
+    bench: Bench, data_dir: Path, device: str, epochs: int, repeats: int, threads: int, log: Callable[[str], None]
+) -> None:
     """One run vs the 8-run sweep trained stacked vs the same 8 runs one after another, alternated."""
     from fmtui.batched import train_batched
     from fmtui.data import load_dataset
@@ -522,28 +611,46 @@ def compare_sweep(bench: Bench, data_dir: Path, device: str, epochs: int, repeat
         one = train_seconds(train(configs[4], dataset=ds))  # symmetric, lr 0.01: one run of the grid
         stacked = train_seconds(ev for _, ev in train_batched(configs, dataset=ds))
         sequential = sum(train_seconds(train(c, dataset=ds)) for c in configs)
-        r = {"repeat": rep, "one_s": one, "stacked_s": stacked, "sequential_s": sequential,
-             "stacked_over_one": stacked / one, "sequential_over_one": sequential / one}
+        r = {
+            "repeat": rep,
+            "one_s": one,
+            "stacked_s": stacked,
+            "sequential_s": sequential,
+            "stacked_over_one": stacked / one,
+            "sequential_over_one": sequential / one,
+        }
         bench.sweep.append(r)
-        log(f"sweep of {len(configs)} runs, {epochs} epochs, repeat {rep}: one run {one:.2f}s, stacked {stacked:.2f}s "
+        log(
+            f"sweep of {len(configs)} runs, {epochs} epochs, repeat {rep}: one run {one:.2f}s, stacked {stacked:.2f}s "
             f"({r['stacked_over_one']:.2f}x one run), one after another {sequential:.2f}s "
-            f"({r['sequential_over_one']:.2f}x)")
+            f"({r['sequential_over_one']:.2f}x)"
+        )
 
 
 def sweep_summary(results: list[dict]) -> str:
-    med = lambda key: statistics.median(r[key] for r in results)
-    return (f"8-run sweep, median over {len(results)} repeats: stacked {med('stacked_over_one'):.2f}x one run, "
-            f"one after another {med('sequential_over_one'):.2f}x; stacked is "
-            f"{med('sequential_s') / med('stacked_s'):.2f}x faster than one after another")
+    def med(key):
+        return statistics.median(r[key] for r in results)
+
+    return (
+        f"8-run sweep, median over {len(results)} repeats: stacked {med('stacked_over_one'):.2f}x one run, "
+        f"one after another {med('sequential_over_one'):.2f}x; stacked is "
+        f"{med('sequential_s') / med('stacked_s'):.2f}x faster than one after another"
+    )
 
 
 # --- command line -------------------------------------------------------------------------------
 
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data-dir", type=Path, default=os.environ.get("FMTUI_DATA_DIR"),
-                    help="folder with the four Fashion-MNIST .gz files [$FMTUI_DATA_DIR]")
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--data-dir",
+        type=Path,
+        default=os.environ.get("FMTUI_DATA_DIR"),
+        help="folder with the four Fashion-MNIST .gz files [$FMTUI_DATA_DIR]",
+    )
     ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     ap.add_argument("--epochs", type=int, default=2, help="epochs per run (accuracy compared after these) [2]")
     ap.add_argument("--repeats", type=int, default=3, help="pairs per batch size [3]")
@@ -554,8 +661,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--tui-batch-size", type=int, default=64)
     ap.add_argument("--tui-repeats", type=int, default=3)
     ap.add_argument("--help-time", action="store_true", help="also time `fmtui --help`")
-    ap.add_argument("--sweep", action="store_true",
-                    help="also time the lecture's 8-run sweep: stacked vs one run vs one after another")
+    ap.add_argument(
+        "--sweep",
+        action="store_true",
+        help="also time the lecture's 8-run sweep: stacked vs one run vs one after another",
+    )
     ap.add_argument("--sweep-repeats", type=int, default=3)
     ap.add_argument("--skip-compare", action="store_true", help="skip the lecture-vs-fmtui comparison")
     args = ap.parse_args(argv)
@@ -571,8 +681,10 @@ def main(argv: list[str] | None = None, log: Callable[[str], None] = print) -> B
     threads = args.threads or default_threads()
     bench = Bench(machine_info(dev, threads))
     m = bench.machine
-    log(f"device {dev.type}{' ' + m['gpu'] if 'gpu' in m else ''}, cpu {m['cpu']} ({m['cores']} cores), "
-        f"torch {m['torch']}, {threads} CPU thread{'s' * (threads != 1)} for both pipelines, {args.epochs} epochs")
+    log(
+        f"device {dev.type}{' ' + m['gpu'] if 'gpu' in m else ''}, cpu {m['cpu']} ({m['cores']} cores), "
+        f"torch {m['torch']}, {threads} CPU thread{'s' * (threads != 1)} for both pipelines, {args.epochs} epochs"
+    )
     log("s/epoch = training time per epoch, evaluation excluded for both; other load = cores busy with other processes")
     if not args.skip_compare:
         log(HEADER)
@@ -591,8 +703,10 @@ def main(argv: list[str] | None = None, log: Callable[[str], None] = print) -> B
     if args.help_time:
         bench.help_time = help_time()
         h = bench.help_time
-        log(f"\nfmtui --help: median {h['median_s']:.3f}s (python startup alone {h['python_startup_s']:.3f}s); "
-            f"heavy modules imported: {h['heavy_modules_imported']}")
+        log(
+            f"\nfmtui --help: median {h['median_s']:.3f}s (python startup alone {h['python_startup_s']:.3f}s); "
+            f"heavy modules imported: {h['heavy_modules_imported']}"
+        )
     if args.json:
         args.json.write_text(to_json(bench, args))
     return bench

@@ -8,8 +8,9 @@ the handlers below own every widget.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
@@ -19,9 +20,16 @@ from textual.widgets import Button, Footer, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from fmtui.config import RunConfig
-from fmtui.messages import (EpochFinished, ExperimentProgress, RunOpenFailed, RunResultsLoaded, TrainingFailed,
-                            TrainingFinished, TrainingProgress, TrainingStarted)
-from fmtui.workers import error_message, run_experiment, run_training
+from fmtui.messages import (
+    EpochFinished,
+    ExperimentProgress,
+    RunOpenFailed,
+    RunResultsLoaded,
+    TrainingFailed,
+    TrainingFinished,
+    TrainingProgress,
+    TrainingStarted,
+)
 from fmtui.runs import RunRecord, default_runs_dir
 from fmtui.sweep import lecture_experiment
 from fmtui.widgets.config_form import PRESETS, ConfigForm
@@ -29,6 +37,7 @@ from fmtui.widgets.data_pane import DataPane
 from fmtui.widgets.errors_pane import ErrorsPane
 from fmtui.widgets.runs_pane import RunsPane
 from fmtui.widgets.train_pane import TrainPane
+from fmtui.workers import error_message, run_experiment, run_training
 
 PANES = {"data": "Data", "model": "Model", "train": "Train", "errors": "Errors", "runs": "Runs"}
 PANE_KEYS = Binding.Group("panes", compact=True)
@@ -42,8 +51,10 @@ class FmtuiApp(App):
     trainer = staticmethod(run_training)
     """What the worker runs; tests swap in a fake that posts synthetic events."""
     BINDINGS = [
-        *(Binding(str(i), f"pane('{pane}')", title, group=PANE_KEYS)
-          for i, (pane, title) in enumerate(PANES.items(), 1)),
+        *(
+            Binding(str(i), f"pane('{pane}')", title, group=PANE_KEYS)
+            for i, (pane, title) in enumerate(PANES.items(), 1)
+        ),
         Binding("s", "start", "Start"),
         Binding("x", "stop", "Stop"),
         Binding("p", "presets", "Presets"),
@@ -68,8 +79,13 @@ class FmtuiApp(App):
         self._pending_results: Any = None
 
     def compose(self) -> ComposeResult:
-        panes = {"data": DataPane(), "model": ConfigForm(self.initial_config), "train": TrainPane(),
-                 "errors": ErrorsPane(), "runs": RunsPane(self.runs_dir or default_runs_dir())}
+        panes = {
+            "data": DataPane(),
+            "model": ConfigForm(self.initial_config),
+            "train": TrainPane(),
+            "errors": ErrorsPane(),
+            "runs": RunsPane(self.runs_dir or default_runs_dir()),
+        }
         with TabbedContent(initial="model"):
             for i, (pane, widget) in enumerate(panes.items(), 1):
                 with TabPane(f"{i} {PANES[pane]}", id=pane):
@@ -168,11 +184,15 @@ class FmtuiApp(App):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield SystemCommand("Start training", "Train the Model pane's configuration (s)", self.action_start)
         yield SystemCommand("Stop training", "Stop after the current batch (x)", self.action_stop)
-        yield SystemCommand("Lecture experiment", "Softmax regression: 4 normalizations x lr 0.01, 1e-5 (L in Runs)",
-                            self.action_lecture)
+        yield SystemCommand(
+            "Lecture experiment",
+            "Softmax regression: 4 normalizations x lr 0.01, 1e-5 (L in Runs)",
+            self.action_lecture,
+        )
         for i, (pane, title) in enumerate(PANES.items(), 1):
-            yield SystemCommand(f"Show {title}", f"Switch to the {title} pane ({i})",
-                                lambda p=pane: self.action_pane(p))
+            yield SystemCommand(
+                f"Show {title}", f"Switch to the {title} pane ({i})", lambda p=pane: self.action_pane(p)
+            )
         for name, (title, _) in PRESETS.items():
             yield SystemCommand(f"Preset: {title}", "Fill the Model pane", lambda n=name: self.action_preset(n))
         yield from super().get_system_commands(screen)
@@ -184,8 +204,9 @@ class FmtuiApp(App):
         cfg, _, error = self.form.read()
         if self.training or cfg is None:
             self.bell()
-            self.notify(error or "training is running: stop it first", title="cannot start the experiment",
-                        severity="warning")
+            self.notify(
+                error or "training is running: stop it first", title="cannot start the experiment", severity="warning"
+            )
             return
         configs = lecture_experiment(cfg)
         self._stop = threading.Event()

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -36,8 +36,12 @@ def can_batch(configs: list[RunConfig]) -> bool:
     first = configs[0]
     shared = {f: getattr(first, f) for f in first.__dataclass_fields__ if f not in PER_COPY}
     plain = first.model == "softmax" or (first.model == "mlp" and not first.batch_norm and first.dropout == 0)
-    return plain and first.optimizer == "sgd" and not first.nesterov and all(
-        getattr(c, f) == v for c in configs for f, v in shared.items())
+    return (
+        plain
+        and first.optimizer == "sgd"
+        and not first.nesterov
+        and all(getattr(c, f) == v for c in configs for f, v in shared.items())
+    )
 
 
 def batch_groups(configs: list[RunConfig]) -> list[list[int]]:
@@ -113,8 +117,9 @@ class Inputs:
         return out
 
 
-def train_batched(configs: list[RunConfig], *, dataset: Dataset | None = None,
-                  should_stop: Callable[[], bool] = lambda: False) -> Iterator[tuple[int, object]]:
+def train_batched(
+    configs: list[RunConfig], *, dataset: Dataset | None = None, should_stop: Callable[[], bool] = lambda: False
+) -> Iterator[tuple[int, object]]:
     """Yield (copy index, event) with the same events a sequential run of each config would yield."""
     assert can_batch(configs), "configs differ in more than " + ", ".join(PER_COPY)
     cfg, k = configs[0].validate(), len(configs)
@@ -137,9 +142,23 @@ def train_batched(configs: list[RunConfig], *, dataset: Dataset | None = None,
     total_steps = batches * cfg.epochs
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     for i, c in enumerate(configs):
-        yield i, Started(c, ds.title, classes, device_name(device, threads), models.describe(c, ds.shape, len(classes)),
-                         models.count_params(stack.module(0, c, ds.shape, len(classes))), n,
-                         0 if s.y_val is None else len(s.y_val), len(s.y_test), batches, inputs.stats[i], threads)
+        yield (
+            i,
+            Started(
+                c,
+                ds.title,
+                classes,
+                device_name(device, threads),
+                models.describe(c, ds.shape, len(classes)),
+                models.count_params(stack.module(0, c, ds.shape, len(classes))),
+                n,
+                0 if s.y_val is None else len(s.y_val),
+                len(s.y_test),
+                batches,
+                inputs.stats[i],
+                threads,
+            ),
+        )
 
     histories: list[list[EpochEnd]] = [[] for _ in configs]
     diverged: dict[int, str] = {}
@@ -176,24 +195,42 @@ def train_batched(configs: list[RunConfig], *, dataset: Dataset | None = None,
         evals = _evaluate(stack, inputs, s.x_test, s.y_test)
         vals = _evaluate(stack, inputs, s.x_val, s.y_val) if s.x_val is not None else None
         sums, rights = loss_sum.tolist(), correct.tolist()
-        for i, c in enumerate(configs):
+        for i in range(k):
             if i in diverged:
                 continue
             res = evals[i]
-            ev = EpochEnd(epoch, cfg.epochs, sums[i] / b, 100.0 * rights[i] / n, res.loss, res.accuracy, seconds, 0.0,
-                          n / max(seconds, 1e-9), float(scale[i]),
-                          vals[i].loss if vals else None, vals[i].accuracy if vals else None, res)
+            ev = EpochEnd(
+                epoch,
+                cfg.epochs,
+                sums[i] / b,
+                100.0 * rights[i] / n,
+                res.loss,
+                res.accuracy,
+                seconds,
+                0.0,
+                n / max(seconds, 1e-9),
+                float(scale[i]),
+                vals[i].loss if vals else None,
+                vals[i].accuracy if vals else None,
+                res,
+            )
             histories[i].append(ev)
             yield i, ev
     for i, c in enumerate(configs):
         status = "stopped" if stopped else "diverged" if i in diverged else "completed"
         done = len(histories[i])
-        message = diverged.get(i) or (f"stopped during epoch {done + 1} after {done} complete epoch{'s' * (done != 1)}"
-                                      if stopped else
-                                      f"finished {cfg.epochs} epochs in {train_time:.1f}s of training ({k} runs at once)")
+        message = diverged.get(i) or (
+            f"stopped during epoch {done + 1} after {done} complete epoch{'s' * (done != 1)}"
+            if stopped
+            else f"finished {cfg.epochs} epochs in {train_time:.1f}s of training ({k} runs at once)"
+        )
         model = stack.module(i, c, ds.shape, len(classes))
-        yield i, Finished(status, message, histories[i], histories[i][-1].results if histories[i] else None,
-                          train_time, model)
+        yield (
+            i,
+            Finished(
+                status, message, histories[i], histories[i][-1].results if histories[i] else None, train_time, model
+            ),
+        )
 
 
 @torch.no_grad()
@@ -215,7 +252,9 @@ def _evaluate(stack: Stack, inputs: Inputs, x: torch.Tensor, y: torch.Tensor) ->
     probs, loss_sum = [], 0.0
     for xb, yb in zip(x.split(4096), y.split(4096)):
         out = stack.forward(inputs(xb)).float()  # (K, B, classes)
-        loss_sum = loss_sum + F.cross_entropy(out.transpose(1, 2), yb.expand(out.shape[0], -1), reduction="none").double().sum(1)
+        loss_sum = loss_sum + F.cross_entropy(
+            out.transpose(1, 2), yb.expand(out.shape[0], -1), reduction="none"
+        ).double().sum(1)
         probs.append(out.softmax(2))
     all_probs = torch.cat(probs, 1).cpu()
     losses = (loss_sum / max(len(y), 1)).tolist()

@@ -9,14 +9,25 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
 from fmtui import __version__
-from fmtui.config import (ACTIVATIONS, DATASETS, DEVICES, MODELS, NORMS, OPTIMIZERS, SCHEDULES, ConfigError,
-                          RunConfig, parse_field)
+from fmtui.config import (
+    ACTIVATIONS,
+    DATASETS,
+    DEVICES,
+    MODELS,
+    NORMS,
+    OPTIMIZERS,
+    SCHEDULES,
+    ConfigError,
+    RunConfig,
+    parse_field,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -48,7 +59,12 @@ D = RunConfig()
 # (option, field, metavar, help) for every RunConfig field the command line sets.
 RUN_OPTIONS: list[tuple[str, str, str, str]] = [
     ("--dataset", "dataset", _choices(DATASETS), f"Dataset [{D.dataset}]"),
-    ("--norm", "norm", _choices(NORMS), f"Normalization: none=0..255, unit=x/255, symmetric=[-1,1], zscore, per-image [{D.norm}]"),
+    (
+        "--norm",
+        "norm",
+        _choices(NORMS),
+        f"Normalization: none=0..255, unit=x/255, symmetric=[-1,1], zscore, per-image [{D.norm}]",
+    ),
     ("--model", "model", _choices(MODELS), f"Model [{D.model}]"),
     ("--hidden", "hidden", "SIZES", "MLP hidden sizes, e.g. 256 or 512,256 [256]"),
     ("--activation", "activation", _choices(ACTIVATIONS), f"MLP/CNN activation [{D.activation}]"),
@@ -76,14 +92,18 @@ def run_options(multiple: bool = False) -> Callable:
         for opt, field, metavar, help_ in reversed(RUN_OPTIONS):
             if multiple:
                 more = "; repeat the option or use ';' between size lists" if field == "hidden" else ""
-                f = click.option(opt, field, metavar=f"{metavar}[,...]", multiple=True,
-                                 help=f"{help_} (a list to sweep{more})")(f)
+                f = click.option(
+                    opt, field, metavar=f"{metavar}[,...]", multiple=True, help=f"{help_} (a list to sweep{more})"
+                )(f)
             elif metavar == "yes|no":
                 f = click.option(f"{opt}/--no-{opt[2:]}", field, default=None, help=help_.replace(" [no]", ""))(f)
             else:
                 f = click.option(opt, field, type=FieldType(field, metavar), help=help_)(f)
-        return click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
-                            help="Folder with the dataset files [$FMTUI_DATA_DIR or the user cache]")(f)
+        return click.option(
+            "--data-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            help="Folder with the dataset files [$FMTUI_DATA_DIR or the user cache]",
+        )(f)
 
     return decorate
 
@@ -143,8 +163,14 @@ def leave(code: int) -> None:
 
 @cli.command()
 @run_options()
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder to write [RUNS_DIR/<date>-<config>]")
-@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), help="Where new run folders go [$FMTUI_RUNS_DIR or ./runs]")
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder to write [RUNS_DIR/<date>-<config>]"
+)
+@click.option(
+    "--runs-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where new run folders go [$FMTUI_RUNS_DIR or ./runs]",
+)
 @click.option("--json", "json_mode", is_flag=True, help="Print one JSON object per event instead of text.")
 @click.pass_context
 def train(ctx: click.Context, out: Path | None, runs_dir: Path | None, json_mode: bool, **values: Any) -> None:
@@ -173,13 +199,21 @@ def eval_cmd(ctx: click.Context, run_dir: Path, device: str | None, data_dir: Pa
 @cli.command()
 @run_options(multiple=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Sweep folder [RUNS_DIR/sweep-<date>]")
-@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), help="Where the sweep folder goes [$FMTUI_RUNS_DIR or ./runs]")
+@click.option(
+    "--runs-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the sweep folder goes [$FMTUI_RUNS_DIR or ./runs]",
+)
 @click.option("--json", "json_mode", is_flag=True, help="Print one JSON object per finished run, then the summary.")
-@click.option("--sequential", is_flag=True,
-              help="Train runs one by one even where they could train together as one stacked model.")
+@click.option(
+    "--sequential",
+    is_flag=True,
+    help="Train runs one by one even where they could train together as one stacked model.",
+)
 @click.pass_context
-def sweep(ctx: click.Context, out: Path | None, runs_dir: Path | None, json_mode: bool, sequential: bool,
-          **values: Any) -> None:
+def sweep(
+    ctx: click.Context, out: Path | None, runs_dir: Path | None, json_mode: bool, sequential: bool, **values: Any
+) -> None:
     """Train every combination of the listed values and compare them.
 
     \b

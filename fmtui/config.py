@@ -10,8 +10,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 DATASETS = ("fashion-mnist", "mnist", "kmnist", "cifar10")
 NORMS = ("none", "unit", "symmetric", "zscore", "per-image")
@@ -79,7 +80,7 @@ class RunConfig:
     data_dir: str | None = None
     """Folder with the dataset files; None = $FMTUI_DATA_DIR or the per-user cache."""
 
-    def validate(self) -> "RunConfig":
+    def validate(self) -> RunConfig:
         """Check every field and the combinations; raise ConfigError on the first problem."""
         for f in dataclasses.fields(self):
             parser = PARSERS.get(f.name)
@@ -98,7 +99,7 @@ class RunConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
         """Inverse of to_dict; unknown keys are ignored so older run folders still load."""
         names = {f.name for f in dataclasses.fields(cls)}
         kw = {k: v for k, v in d.items() if k in names}
@@ -109,7 +110,7 @@ class RunConfig:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
-    def replace(self, **changes: Any) -> "RunConfig":
+    def replace(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **changes)
 
     def summary(self) -> str:
@@ -144,13 +145,22 @@ def _choice(name: str, choices: tuple[str, ...]) -> Callable[[str], str]:
     return parse
 
 
-def _number(name: str, kind: type, *, low: float | None = None, high: float | None = None,
-            low_open: bool = False, high_open: bool = False) -> Callable[[str], Any]:
+def _number(
+    name: str,
+    kind: type,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> Callable[[str], Any]:
     def parse(text: str) -> Any:
         try:
             value = kind(str(text).strip())
         except ValueError:
-            raise ConfigError(f"--{name}: {str(text).strip()!r} is not {'an integer' if kind is int else 'a number'}") from None
+            raise ConfigError(
+                f"--{name}: {str(text).strip()!r} is not {'an integer' if kind is int else 'a number'}"
+            ) from None
         if kind is float and not math.isfinite(value):
             raise ConfigError(f"--{name}: must be a finite number, got {text}")
         if low is not None and (value < low or (low_open and value == low)):

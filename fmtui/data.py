@@ -15,9 +15,9 @@ import gzip
 import hashlib
 import os
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import torch
 
@@ -41,8 +41,12 @@ class DatasetSpec:
 
 
 SPECS = {
-    "fashion-mnist": DatasetSpec("fashion-mnist", "Fashion-MNIST", "FashionMNIST",
-                                 ("fashion-mnist", "fashion_mnist", "FashionMNIST/raw", "FashionMNIST")),
+    "fashion-mnist": DatasetSpec(
+        "fashion-mnist",
+        "Fashion-MNIST",
+        "FashionMNIST",
+        ("fashion-mnist", "fashion_mnist", "FashionMNIST/raw", "FashionMNIST"),
+    ),
     "mnist": DatasetSpec("mnist", "MNIST", "MNIST", ("mnist", "MNIST/raw", "MNIST")),
     "kmnist": DatasetSpec("kmnist", "KMNIST", "KMNIST", ("kmnist", "KMNIST/raw", "KMNIST")),
     "cifar10": DatasetSpec("cifar10", "CIFAR-10", "CIFAR10", ("cifar10", "cifar-10", "CIFAR10")),
@@ -91,6 +95,7 @@ def _tv_class(spec: DatasetSpec):
 
 # --- IDX files (MNIST family) ---------------------------------------------------------------
 
+
 def _read_bytes(path: Path) -> bytes:
     try:
         if path.suffix == ".gz":
@@ -112,7 +117,7 @@ def parse_idx(raw: bytes, path: Path | str = "<bytes>") -> torch.Tensor:
     header = 4 + 4 * ndim
     if ndim == 0 or len(raw) < header:
         raise DataError(f"{path} is truncated (incomplete IDX header)")
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     expected = header + int(torch.tensor(dims).prod().item())
     if len(raw) != expected:
         what = "truncated" if len(raw) < expected else "longer than its header says"
@@ -168,8 +173,10 @@ def _download_idx(spec: DatasetSpec, root: Path, searched: list[Path]) -> dict[s
     cls = _tv_class(spec)
     target = root / spec.folders[0]
     names = [name for name, _ in cls.resources]
-    missing_msg = (f"{spec.title} files not found (looked in {', '.join(str(p) for p in searched)}); "
-                   f"put {', '.join(names)} into {target} or pass --data-dir")
+    missing_msg = (
+        f"{spec.title} files not found (looked in {', '.join(str(p) for p in searched)}); "
+        f"put {', '.join(names)} into {target} or pass --data-dir"
+    )
     if os.environ.get("FMTUI_NO_DOWNLOAD"):
         raise DataError(missing_msg + " (downloads are off: FMTUI_NO_DOWNLOAD is set)")
     paths = {}
@@ -202,7 +209,9 @@ def _load_idx_dataset(spec: DatasetSpec, root: Path) -> Dataset:
     for name, md5 in cls.resources:
         actual = _md5(files[name]) if files[name].suffix == ".gz" else None
         if actual is not None and actual != md5 and official.get(actual, spec.title) != spec.title:
-            raise DataError(f"{files[name]} is a {official[actual]} file, not {spec.title}; check --dataset and --data-dir")
+            raise DataError(
+                f"{files[name]} is a {official[actual]} file, not {spec.title}; check --dataset and --data-dir"
+            )
         verified &= actual == md5
     key = tuple((name, str(p), p.stat().st_mtime, p.stat().st_size) for name, p in sorted(files.items()))
     by_name = dict(zip(sorted(files), _load_idx_cached(key)))
@@ -210,16 +219,28 @@ def _load_idx_dataset(spec: DatasetSpec, root: Path) -> Dataset:
     x_test, y_test = by_name["t10k-images-idx3-ubyte.gz"], by_name["t10k-labels-idx1-ubyte.gz"]
     for x, y, split in ((x_train, y_train, "train"), (x_test, y_test, "test")):
         if x.dim() != 3 or y.dim() != 1:
-            raise DataError(f"{spec.title} {split} files have shapes {tuple(x.shape)} and {tuple(y.shape)}; expected (N, H, W) and (N,)")
+            raise DataError(
+                f"{spec.title} {split} files have shapes {tuple(x.shape)} and {tuple(y.shape)}; expected (N, H, W) and (N,)"
+            )
         if len(x) != len(y):
             raise DataError(f"{spec.title} {split} split has {len(x)} images but {len(y)} labels")
         if len(y) and int(y.max()) >= len(cls.classes):
             raise DataError(f"{spec.title} {split} labels go up to {int(y.max())}; expected 0..{len(cls.classes) - 1}")
-    return Dataset(spec.name, spec.title, list(cls.classes), x_train.unsqueeze(1), y_train.long(),
-                   x_test.unsqueeze(1), y_test.long(), files["train-images-idx3-ubyte.gz"].parent, verified)
+    return Dataset(
+        spec.name,
+        spec.title,
+        list(cls.classes),
+        x_train.unsqueeze(1),
+        y_train.long(),
+        x_test.unsqueeze(1),
+        y_test.long(),
+        files["train-images-idx3-ubyte.gz"].parent,
+        verified,
+    )
 
 
 # --- CIFAR-10 (python pickles via torchvision) ------------------------------------------------
+
 
 def _load_cifar(spec: DatasetSpec, root: Path) -> Dataset:
     cls = _tv_class(spec)
@@ -231,11 +252,25 @@ def _load_cifar(spec: DatasetSpec, root: Path) -> Dataset:
         train = cls(str(base), train=True, download=download)
         test = cls(str(base), train=False, download=False)
     except Exception as e:  # torchvision raises RuntimeError/URLError/pickle errors; all mean "not usable"
-        raise DataError(f"CIFAR-10 not usable in {base} ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
-                        f"put the extracted {cls.base_folder}/ folder there or pass --data-dir") from None
-    to_tensor = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).contiguous()  # (N,H,W,C) -> (N,C,H,W)
-    return Dataset(spec.name, spec.title, list(CIFAR10_CLASSES), to_tensor(train.data), torch.tensor(train.targets),
-                   to_tensor(test.data), torch.tensor(test.targets), base, True)
+        raise DataError(
+            f"CIFAR-10 not usable in {base} ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
+            f"put the extracted {cls.base_folder}/ folder there or pass --data-dir"
+        ) from None
+
+    def to_tensor(a):
+        return torch.from_numpy(a).permute(0, 3, 1, 2).contiguous()  # (N,H,W,C) -> (N,C,H,W)
+
+    return Dataset(
+        spec.name,
+        spec.title,
+        list(CIFAR10_CLASSES),
+        to_tensor(train.data),
+        torch.tensor(train.targets),
+        to_tensor(test.data),
+        torch.tensor(test.targets),
+        base,
+        True,
+    )
 
 
 def load_dataset(name: str, data_dir: str | os.PathLike | None = None) -> Dataset:
@@ -248,6 +283,7 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None) -> Datase
 
 
 # --- normalization ----------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class NormStats:
@@ -319,7 +355,9 @@ def _affine(stats: NormStats, device: torch.device) -> tuple[torch.Tensor, torch
     return shift, (1.0 / scale).to(torch.float32).to(device)
 
 
-def pixel_stats(x: torch.Tensor, stats: NormStats | None = None, chunk: int = 8192) -> tuple[float, float, float, float]:
+def pixel_stats(
+    x: torch.Tensor, stats: NormStats | None = None, chunk: int = 8192
+) -> tuple[float, float, float, float]:
     """(mean, std, min, max) of uint8 images (N, C, H, W), after the normalization `stats` when given.
 
     Affine normalizations map each of the 256 pixel values to one number per channel, so a histogram
@@ -356,6 +394,7 @@ def _moments(parts) -> tuple[float, float, float, float]:
 
 # --- device-side splits and batches -------------------------------------------------------------
 
+
 @dataclass
 class DeviceSplits:
     """uint8 images and int64 labels of train / val / test, all on the training device."""
@@ -381,8 +420,15 @@ def to_device(ds: Dataset, device: torch.device, val_split: float = 0.0, seed: i
         val_index, index = perm[:n_val].sort().values, perm[n_val:].sort().values
         x_val, y_val = ds.x_train[val_index].to(device), ds.y_train[val_index].to(device)
     x_train = ds.x_train[index] if val_split > 0 else ds.x_train
-    return DeviceSplits(x_train.to(device), ds.y_train[index].to(device), x_val, y_val,
-                        ds.x_test.to(device), ds.y_test.to(device), index)
+    return DeviceSplits(
+        x_train.to(device),
+        ds.y_train[index].to(device),
+        x_val,
+        y_val,
+        ds.x_test.to(device),
+        ds.y_test.to(device),
+        index,
+    )
 
 
 def batch_indices(n: int, batch_size: int, generator: torch.Generator, device: torch.device) -> Iterator[torch.Tensor]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +25,7 @@ EVAL_BATCH = 4096
 
 
 # --- events -----------------------------------------------------------------------------------
+
 
 @dataclass
 class Started:
@@ -75,7 +76,7 @@ class Results:
     accuracy: float
 
     @classmethod
-    def from_probs(cls, probs: torch.Tensor, labels: torch.Tensor, loss: float | None = None) -> "Results":
+    def from_probs(cls, probs: torch.Tensor, labels: torch.Tensor, loss: float | None = None) -> Results:
         """Predictions, confusion matrix and accuracy from (N, classes) probabilities and the labels.
 
         loss defaults to the cross-entropy of the probabilities (for saved predictions)."""
@@ -134,8 +135,20 @@ class EpochEnd:
 
     def metrics(self) -> dict:
         """The JSON-able numbers (what metrics.jsonl stores)."""
-        keys = ("epoch", "epochs", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss",
-                "test_accuracy", "seconds", "eval_seconds", "samples_per_s", "lr")
+        keys = (
+            "epoch",
+            "epochs",
+            "train_loss",
+            "train_accuracy",
+            "val_loss",
+            "val_accuracy",
+            "test_loss",
+            "test_accuracy",
+            "seconds",
+            "eval_seconds",
+            "samples_per_s",
+            "lr",
+        )
         return {k: getattr(self, k) for k in keys}
 
 
@@ -155,6 +168,7 @@ Event = Started | BatchProgress | EpochEnd | Finished
 
 
 # --- device and threads -----------------------------------------------------------------------
+
 
 def resolve_device(name: str) -> torch.device:
     """auto -> cuda, else mps, else cpu; an explicit device that is not available is a ConfigError."""
@@ -193,18 +207,21 @@ def device_name(device: torch.device, threads: int) -> str:
 
 # --- building blocks ---------------------------------------------------------------------------
 
+
 def make_optimizer(cfg: RunConfig, params) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
-                               weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(
+            params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay
+        )
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, stats: NormStats,
-             keep_probs: bool = False) -> tuple[float, float, torch.Tensor | None]:
+def evaluate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, stats: NormStats, keep_probs: bool = False
+) -> tuple[float, float, torch.Tensor | None]:
     """Mean loss and accuracy (%) of model on uint8 images x; optionally the (N, C) probabilities."""
     was_training = model.training
     model.eval()
@@ -261,8 +278,14 @@ def prepare(cfg: RunConfig, dataset: Dataset | None = None) -> Prepared:
 
 # --- the loop ----------------------------------------------------------------------------------
 
-def train(cfg: RunConfig, *, dataset: Dataset | None = None, should_stop: Callable[[], bool] = lambda: False,
-          progress_interval: float = 0.1) -> Iterator[Event]:
+
+def train(
+    cfg: RunConfig,
+    *,
+    dataset: Dataset | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    progress_interval: float = 0.1,
+) -> Iterator[Event]:
     """Train as cfg says and yield Started, BatchProgress*, EpochEnd per epoch, then Finished.
 
     `should_stop` is polled between batches; when it returns True the current batch completes, the
@@ -273,16 +296,29 @@ def train(cfg: RunConfig, *, dataset: Dataset | None = None, should_stop: Callab
     yield from run_prepared(p, should_stop=should_stop, progress_interval=progress_interval)
 
 
-def run_prepared(p: Prepared, *, should_stop: Callable[[], bool] = lambda: False,
-                 progress_interval: float = 0.1) -> Iterator[Event]:
+def run_prepared(
+    p: Prepared, *, should_stop: Callable[[], bool] = lambda: False, progress_interval: float = 0.1
+) -> Iterator[Event]:
     cfg, device, s, model, opt = p.config, p.device, p.splits, p.model, p.optimizer
     n, classes = len(s.y_train), p.dataset.classes
     batches = math.ceil(n / cfg.batch_size)
     total_steps = batches * cfg.epochs
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps) if cfg.schedule == "cosine" else None
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
-    yield Started(cfg, p.dataset.title, classes, device_name(device, p.threads), models.describe(cfg, p.dataset.shape, len(classes)),
-                  models.count_params(model), n, 0 if s.y_val is None else len(s.y_val), len(s.y_test), batches, p.stats, p.threads)
+    yield Started(
+        cfg,
+        p.dataset.title,
+        classes,
+        device_name(device, p.threads),
+        models.describe(cfg, p.dataset.shape, len(classes)),
+        models.count_params(model),
+        n,
+        0 if s.y_val is None else len(s.y_val),
+        len(s.y_test),
+        batches,
+        p.stats,
+        p.threads,
+    )
 
     history: list[EpochEnd] = []
     started = time.perf_counter()
@@ -320,10 +356,19 @@ def run_prepared(p: Prepared, *, should_stop: Callable[[], bool] = lambda: False
                     status, message = "diverged", _diverged(epoch, losses, last_b, b)
                     break
                 elapsed = train_time + now - t0
-                yield BatchProgress(epoch, cfg.epochs, b, batches, recent,
-                                    100.0 * correct.item() / min(b * cfg.batch_size, n),
-                                    step * cfg.batch_size / max(elapsed, 1e-9), now - started,
-                                    (total_steps - step) * elapsed / step, step, _gpu_memory(device))
+                yield BatchProgress(
+                    epoch,
+                    cfg.epochs,
+                    b,
+                    batches,
+                    recent,
+                    100.0 * correct.item() / min(b * cfg.batch_size, n),
+                    step * cfg.batch_size / max(elapsed, 1e-9),
+                    now - started,
+                    (total_steps - step) * elapsed / step,
+                    step,
+                    _gpu_memory(device),
+                )
                 last_emit, last_b = time.perf_counter(), b
         loss_sum = losses[:b].sum()
         if status == "completed" and not math.isfinite(loss_sum.item()):
@@ -339,7 +384,9 @@ def run_prepared(p: Prepared, *, should_stop: Callable[[], bool] = lambda: False
 
     results = history[-1].results if history else None
     if status == "stopped":
-        message = f"stopped during epoch {len(history) + 1} after {len(history)} complete epoch{'s' * (len(history) != 1)}"
+        message = (
+            f"stopped during epoch {len(history) + 1} after {len(history)} complete epoch{'s' * (len(history) != 1)}"
+        )
     elif status == "completed":
         message = f"finished {cfg.epochs} epoch{'s' * (cfg.epochs != 1)} in {train_time:.1f}s of training"
     yield Finished(status, message, history, results, train_time, model)
@@ -352,8 +399,15 @@ def _diverged(epoch: int, losses: torch.Tensor, start: int, stop: int) -> str:
     return f"diverged at epoch {epoch}, batch {batch}: the loss is not finite"
 
 
-def _end_epoch(p: Prepared, epoch: int, batches: int, loss_sum: torch.Tensor, correct: torch.Tensor,
-               seconds: float, opt: torch.optim.Optimizer) -> EpochEnd:
+def _end_epoch(
+    p: Prepared,
+    epoch: int,
+    batches: int,
+    loss_sum: torch.Tensor,
+    correct: torch.Tensor,
+    seconds: float,
+    opt: torch.optim.Optimizer,
+) -> EpochEnd:
     """Read back the epoch's training metrics and evaluate on val (if any) and test."""
     s, n = p.splits, len(p.splits.y_train)
     t0 = time.perf_counter()
@@ -361,17 +415,30 @@ def _end_epoch(p: Prepared, epoch: int, batches: int, loss_sum: torch.Tensor, co
     if s.x_val is not None:
         val_loss, val_acc, _ = evaluate(p.model, s.x_val, s.y_val, p.stats)
     results = test_results(p.model, s.x_test, s.y_test, p.stats)
-    return EpochEnd(epoch, p.config.epochs, loss_sum.item() / max(batches, 1), 100.0 * correct.item() / n,
-                    results.loss, results.accuracy, seconds, time.perf_counter() - t0, n / max(seconds, 1e-9),
-                    opt.param_groups[0]["lr"], val_loss, val_acc, results)
+    return EpochEnd(
+        epoch,
+        p.config.epochs,
+        loss_sum.item() / max(batches, 1),
+        100.0 * correct.item() / n,
+        results.loss,
+        results.accuracy,
+        seconds,
+        time.perf_counter() - t0,
+        n / max(seconds, 1e-9),
+        opt.param_groups[0]["lr"],
+        val_loss,
+        val_acc,
+        results,
+    )
 
 
 def _gpu_memory(device: torch.device) -> int:
     return torch.cuda.max_memory_allocated(device) if device.type == "cuda" else 0
 
 
-def evaluate_saved(cfg: RunConfig, model_path, *, device: str | None = None,
-                   data_dir: str | None = None) -> tuple[Results, float]:
+def evaluate_saved(
+    cfg: RunConfig, model_path, *, device: str | None = None, data_dir: str | None = None
+) -> tuple[Results, float]:
     """Rebuild a saved run's model, load its state_dict and evaluate it on the test split."""
     cfg = cfg.replace(device=device or cfg.device, data_dir=data_dir or cfg.data_dir)
     dev = resolve_device(cfg.device)

@@ -11,9 +11,10 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import click
 
@@ -24,8 +25,10 @@ from fmtui.runs import RunWriter, default_runs_dir, new_run_dir, read_run
 
 def epoch_line(ev: Any) -> str:
     """`Epoch [1/5], Loss: 0.7866, Accuracy: 74.73%, Test Loss: 0.5817, Test Accuracy: 79.18%` (+ val, time)."""
-    line = (f"Epoch [{ev.epoch}/{ev.epochs}], Loss: {ev.train_loss:.4f}, Accuracy: {ev.train_accuracy:.2f}%, "
-            f"Test Loss: {ev.test_loss:.4f}, Test Accuracy: {ev.test_accuracy:.2f}%")
+    line = (
+        f"Epoch [{ev.epoch}/{ev.epochs}], Loss: {ev.train_loss:.4f}, Accuracy: {ev.train_accuracy:.2f}%, "
+        f"Test Loss: {ev.test_loss:.4f}, Test Accuracy: {ev.test_accuracy:.2f}%"
+    )
     if ev.val_accuracy is not None:
         line += f", Val Loss: {ev.val_loss:.4f}, Val Accuracy: {ev.val_accuracy:.2f}%"
     return line + f", Time: {ev.seconds:.2f}s"
@@ -34,8 +37,10 @@ def epoch_line(ev: Any) -> str:
 def header_line(ev: Any) -> str:
     cfg = ev.config
     split = f"{ev.n_train:,} train" + (f" / {ev.n_val:,} val" if ev.n_val else "") + f" / {ev.n_test:,} test"
-    return (f"{ev.dataset} ({split}) on {ev.device} | {ev.model}, {ev.params:,} parameters | "
-            f"{ev.norm.describe()} | {cfg.optimizer} lr {cfg.lr:g}, batch {cfg.batch_size}, {_plural(cfg.epochs, 'epoch')}")
+    return (
+        f"{ev.dataset} ({split}) on {ev.device} | {ev.model}, {ev.params:,} parameters | "
+        f"{ev.norm.describe()} | {cfg.optimizer} lr {cfg.lr:g}, batch {cfg.batch_size}, {_plural(cfg.epochs, 'epoch')}"
+    )
 
 
 def _plural(n: int, word: str) -> str:
@@ -46,18 +51,50 @@ def event_json(ev: Any, run_dir: Path | None) -> dict:
     """One JSON object per event, for --json."""
     kind = type(ev).__name__
     if kind == "Started":
-        return {"event": "started", "config": ev.config.to_dict(), "dataset": ev.dataset, "device": ev.device,
-                "model": ev.model, "params": ev.params, "n_train": ev.n_train, "n_val": ev.n_val,
-                "n_test": ev.n_test, "batches_per_epoch": ev.batches_per_epoch, "norm": ev.norm.describe(),
-                "run_dir": str(run_dir)}
+        return {
+            "event": "started",
+            "config": ev.config.to_dict(),
+            "dataset": ev.dataset,
+            "device": ev.device,
+            "model": ev.model,
+            "params": ev.params,
+            "n_train": ev.n_train,
+            "n_val": ev.n_val,
+            "n_test": ev.n_test,
+            "batches_per_epoch": ev.batches_per_epoch,
+            "norm": ev.norm.describe(),
+            "run_dir": str(run_dir),
+        }
     if kind == "BatchProgress":
-        return {"event": "progress", **{k: getattr(ev, k) for k in (
-            "epoch", "epochs", "batch", "batches", "loss", "accuracy", "samples_per_s", "elapsed", "eta", "step")}}
+        return {
+            "event": "progress",
+            **{
+                k: getattr(ev, k)
+                for k in (
+                    "epoch",
+                    "epochs",
+                    "batch",
+                    "batches",
+                    "loss",
+                    "accuracy",
+                    "samples_per_s",
+                    "elapsed",
+                    "eta",
+                    "step",
+                )
+            },
+        }
     if kind == "EpochEnd":
         return {"event": "epoch", **ev.metrics()}
-    return {"event": "finished", "status": ev.status, "message": ev.message, "seconds": ev.seconds,
-            "epochs_done": len(ev.history), "run_dir": str(run_dir),
-            "final": ev.history[-1].metrics() if ev.history else None}
+    return {
+        "event": "finished",
+        "status": ev.status,
+        "message": ev.message,
+        "seconds": ev.seconds,
+        "epochs_done": len(ev.history),
+        "run_dir": str(run_dir),
+        "final": ev.history[-1].metrics() if ev.history else None,
+    }
 
 
 class Reporter:
@@ -66,7 +103,7 @@ class Reporter:
     def __init__(self, out=None):
         self.out = out or sys.stdout
 
-    def __enter__(self) -> "Reporter":
+    def __enter__(self) -> Reporter:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -91,11 +128,17 @@ class JsonReporter(Reporter):
 class RichReporter(Reporter):
     """Epoch lines plus a live progress bar with loss, samples/s and ETA (stdout is a terminal)."""
 
-    def __enter__(self) -> "RichReporter":
+    def __enter__(self) -> RichReporter:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[info]}"), TimeRemainingColumn(), transient=True)
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeRemainingColumn(),
+            transient=True,
+        )
         self.progress.__enter__()
         self.task = None
         return self
@@ -112,8 +155,12 @@ class RichReporter(Reporter):
             self.task = self.progress.add_task("Epoch 1", total=ev.batches_per_epoch * ev.config.epochs, info="")
         elif kind == "BatchProgress":
             done = (ev.epoch - 1) * ev.batches + ev.batch
-            self.progress.update(self.task, completed=done, description=f"Epoch {ev.epoch}/{ev.epochs}",
-                                 info=f"loss {ev.loss:.4f}  acc {ev.accuracy:.1f}%  {ev.samples_per_s:,.0f} samples/s")
+            self.progress.update(
+                self.task,
+                completed=done,
+                description=f"Epoch {ev.epoch}/{ev.epochs}",
+                info=f"loss {ev.loss:.4f}  acc {ev.accuracy:.1f}%  {ev.samples_per_s:,.0f} samples/s",
+            )
         elif kind == "EpochEnd":
             self.progress.update(self.task, completed=ev.epoch * (self.progress.tasks[0].total // ev.epochs))
         super().handle(ev, run_dir)
@@ -159,8 +206,14 @@ def prepare_out(out: Path | None, runs_dir: Path | None, cfg: RunConfig) -> Path
     return out
 
 
-def run_training(cfg: RunConfig, *, out: Path | None = None, runs_dir: Path | None = None,
-                 json_mode: bool = False, reporter: Reporter | None = None) -> int:
+def run_training(
+    cfg: RunConfig,
+    *,
+    out: Path | None = None,
+    runs_dir: Path | None = None,
+    json_mode: bool = False,
+    reporter: Reporter | None = None,
+) -> int:
     """Train headless, write the run folder, report; return the exit code."""
     from fmtui import engine
     from fmtui.data import DataError
@@ -168,7 +221,7 @@ def run_training(cfg: RunConfig, *, out: Path | None = None, runs_dir: Path | No
     check_out(out)
     writer: RunWriter | None = None
     run_dir: Path | None = None
-    with stop_on_sigint() as stop, (reporter or make_reporter(json_mode)) as rep:
+    with stop_on_sigint() as stop, reporter or make_reporter(json_mode) as rep:
         try:
             for ev in engine.train(cfg, should_stop=stop.is_set):
                 if writer is None:  # Started: data and model are ready, so the run really begins
@@ -177,12 +230,11 @@ def run_training(cfg: RunConfig, *, out: Path | None = None, runs_dir: Path | No
                 writer.handle(ev)
                 rep.handle(ev, run_dir)
         except (ConfigError, DataError) as e:
-            raise click.UsageError(str(e)) if isinstance(e, ConfigError) else _data_error(e)
+            raise (click.UsageError(str(e)) if isinstance(e, ConfigError) else _data_error(e)) from None
         except KeyboardInterrupt:
             return _abort(writer, run_dir, "aborted by a second Ctrl+C")
         except Exception as e:  # device errors (CUDA out of memory, ...): one line, metrics kept
-            return _abort(writer, run_dir, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
-                          debug=e)
+            return _abort(writer, run_dir, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}", debug=e)
     return _closing(ev, run_dir, json_mode)
 
 
@@ -222,24 +274,37 @@ def run_eval(run_dir: Path, *, device: str | None = None, data_dir: Path | None 
         record = read_run(run_dir)
         if not (run_dir / "model.pt").is_file():
             raise ValueError(f"{run_dir} has no model.pt (the run saved no model)")
-        results, seconds = engine.evaluate_saved(record.config, run_dir / "model.pt", device=device,
-                                                 data_dir=str(data_dir) if data_dir else None)
+        results, seconds = engine.evaluate_saved(
+            record.config, run_dir / "model.pt", device=device, data_dir=str(data_dir) if data_dir else None
+        )
     except ValueError as e:  # ConfigError is a ValueError too
         raise click.UsageError(str(e)) from None
     except DataError as e:
         raise _data_error(e) from None
     recorded = record.metrics[-1]["test_accuracy"] if record.metrics else None
     if json_mode:
-        click.echo(json.dumps({"run_dir": str(run_dir), "test_loss": results.loss, "test_accuracy": results.accuracy,
-                               "recorded_test_accuracy": recorded, "seconds": seconds}))
+        click.echo(
+            json.dumps(
+                {
+                    "run_dir": str(run_dir),
+                    "test_loss": results.loss,
+                    "test_accuracy": results.accuracy,
+                    "recorded_test_accuracy": recorded,
+                    "seconds": seconds,
+                }
+            )
+        )
     else:
         note = f" (recorded at training: {recorded:.2f}%)" if recorded is not None else ""
-        click.echo(f"{record.config.summary()}\nTest Loss: {results.loss:.4f}, Test Accuracy: {results.accuracy:.2f}%{note}")
+        click.echo(
+            f"{record.config.summary()}\nTest Loss: {results.loss:.4f}, Test Accuracy: {results.accuracy:.2f}%{note}"
+        )
     return EXIT_OK
 
 
-def run_sweep_cli(configs: list[RunConfig], *, out: Path | None, runs_dir: Path | None, json_mode: bool,
-                  stacked: bool = True) -> int:
+def run_sweep_cli(
+    configs: list[RunConfig], *, out: Path | None, runs_dir: Path | None, json_mode: bool, stacked: bool = True
+) -> int:
     """Train a grid headless: one line (or JSON object) per finished run, then the ranked table."""
     import time
 
@@ -265,12 +330,16 @@ def run_sweep_cli(configs: list[RunConfig], *, out: Path | None, runs_dir: Path 
 
         together = sum(len(g) for g in batch_groups(configs) if len(g) > 1) if stacked else 0
         note = f"; {together} of them train together as stacked models" if together else ""
-        click.echo(f"Sweep of {_plural(len(configs), 'run')} over {', '.join(varying) or 'one config'} "
-                   f"({configs[0].summary()}) into {sweep_dir}{note}")
+        click.echo(
+            f"Sweep of {_plural(len(configs), 'run')} over {', '.join(varying) or 'one config'} "
+            f"({configs[0].summary()}) into {sweep_dir}{note}"
+        )
     rows: list[dict] = []
     with stop_on_sigint() as stop:
         try:
-            for run in run_sweep(configs, sweep_dir, should_stop=stop.is_set, on_event=lambda *a: None, stacked=stacked):
+            for run in run_sweep(
+                configs, sweep_dir, should_stop=stop.is_set, on_event=lambda *a: None, stacked=stacked
+            ):
                 rows.append(run.summary_row(varying))
                 write_summary(sweep_dir, rows)
                 _sweep_line(len(rows), len(configs), rows[-1], json_mode)
@@ -294,6 +363,8 @@ def _sweep_line(i: int, n: int, row: dict, json_mode: bool) -> None:
         return
     acc = "-" if row["test_accuracy"] is None else f"{row['test_accuracy']:.2f}%"
     status = "" if row["status"] == "completed" else f" [{row['status']}]"
-    click.echo(f"[{i}/{n}] {row['varying'] or row['run']}: test accuracy {acc}, test loss "
-               f"{row['test_loss'] if row['test_loss'] is None else format(row['test_loss'], '.4g')}, "
-               f"{row['seconds']:.1f}s{status}")
+    click.echo(
+        f"[{i}/{n}] {row['varying'] or row['run']}: test accuracy {acc}, test loss "
+        f"{row['test_loss'] if row['test_loss'] is None else format(row['test_loss'], '.4g')}, "
+        f"{row['seconds']:.1f}s{status}"
+    )

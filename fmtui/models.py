@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -45,11 +45,18 @@ def cnn(cfg: RunConfig, shape: tuple[int, int, int], n_classes: int) -> nn.Modul
     c, h, w = shape
     act = ACTIVATIONS[cfg.activation]
     return nn.Sequential(
-        nn.Conv2d(c, 32, 3, padding=1), nn.BatchNorm2d(32), act(), nn.MaxPool2d(2),  # -> (B, 32, H/2, W/2)
-        nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), act(), nn.MaxPool2d(2),  # -> (B, 64, H/4, W/4)
+        nn.Conv2d(c, 32, 3, padding=1),
+        nn.BatchNorm2d(32),
+        act(),
+        nn.MaxPool2d(2),  # -> (B, 32, H/2, W/2)
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.BatchNorm2d(64),
+        act(),
+        nn.MaxPool2d(2),  # -> (B, 64, H/4, W/4)
         nn.Flatten(),
         nn.Dropout(cfg.dropout) if cfg.dropout > 0 else nn.Identity(),
-        nn.Linear(64 * (h // 4) * (w // 4), 128), act(),
+        nn.Linear(64 * (h // 4) * (w // 4), 128),
+        act(),
         nn.Linear(128, n_classes),
     )
 
@@ -75,8 +82,11 @@ def describe(cfg: RunConfig, shape: tuple[int, int, int], n_classes: int) -> str
     if cfg.model == "softmax":
         return f"{c * h * w}-{n_classes} softmax regression"
     if cfg.model == "mlp":
-        extras = [cfg.activation] + (["batchnorm"] if cfg.batch_norm else []) + (
-            [f"dropout {cfg.dropout:g}"] if cfg.dropout else [])
+        extras = (
+            [cfg.activation]
+            + (["batchnorm"] if cfg.batch_norm else [])
+            + ([f"dropout {cfg.dropout:g}"] if cfg.dropout else [])
+        )
         sizes = "-".join(str(s) for s in (c * h * w, *cfg.hidden, n_classes))
         return f"{sizes} {' '.join(extras)}"
     return f"cnn {c}x{h}x{w} -> conv32-conv64-128-{n_classes} {cfg.activation}"

@@ -25,8 +25,19 @@ from typing import Any
 
 from fmtui.config import RunConfig, format_value
 
-METRIC_FIELDS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss",
-                 "test_accuracy", "seconds", "eval_seconds", "samples_per_s", "lr")
+METRIC_FIELDS = (
+    "epoch",
+    "train_loss",
+    "train_accuracy",
+    "val_loss",
+    "val_accuracy",
+    "test_loss",
+    "test_accuracy",
+    "seconds",
+    "eval_seconds",
+    "samples_per_s",
+    "lr",
+)
 
 
 def default_runs_dir() -> Path:
@@ -92,11 +103,22 @@ class RunWriter:
     def handle(self, event: Any) -> None:
         kind = type(event).__name__
         if kind == "Started":
-            self.info = {"dataset_title": event.dataset, "classes": event.classes, "device": event.device,
-                         "model_summary": event.model, "params": event.params, "n_train": event.n_train,
-                         "n_val": event.n_val, "n_test": event.n_test, "norm_shift": list(event.norm.shift),
-                         "norm_scale": list(event.norm.scale), "threads": event.threads}
-            atomic_write(self.path / "config.json", json.dumps({**self.config.to_dict(), "resolved": self.info}, indent=2))
+            self.info = {
+                "dataset_title": event.dataset,
+                "classes": event.classes,
+                "device": event.device,
+                "model_summary": event.model,
+                "params": event.params,
+                "n_train": event.n_train,
+                "n_val": event.n_val,
+                "n_test": event.n_test,
+                "norm_shift": list(event.norm.shift),
+                "norm_scale": list(event.norm.scale),
+                "threads": event.threads,
+            }
+            atomic_write(
+                self.path / "config.json", json.dumps({**self.config.to_dict(), "resolved": self.info}, indent=2)
+            )
             self._write_summary("running", "training", 0.0)
         elif kind == "EpochEnd":
             self.rows.append(event.metrics())
@@ -124,13 +146,20 @@ class RunWriter:
         conf = res.confidence
         for i in res.mislabeled():
             t, p = int(res.labels[i]), int(res.preds[i])
-            lines.append(f"{i},{t},{p},{conf[i]:.4f},{_csv(classes[t] if classes else t)},{_csv(classes[p] if classes else p)}")
+            lines.append(
+                f"{i},{t},{p},{conf[i]:.4f},{_csv(classes[t] if classes else t)},{_csv(classes[p] if classes else p)}"
+            )
         atomic_write(self.path / "mislabeled.csv", "\n".join(lines) + "\n")
 
     def _write_summary(self, status: str, message: str, seconds: float) -> None:
         summary = summarize(self.rows)
-        summary.update(status=status, message=message, seconds=seconds, started_at=self.started_at,
-                       updated_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        summary.update(
+            status=status,
+            message=message,
+            seconds=seconds,
+            started_at=self.started_at,
+            updated_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        )
         atomic_write(self.path / "summary.json", json.dumps(summary, indent=2))
 
 
@@ -146,8 +175,13 @@ def summarize(rows: list[dict]) -> dict:
     key = "val_accuracy" if rows[-1].get("val_accuracy") is not None else "test_accuracy"
     best = max(rows, key=lambda r: r[key])
     last = rows[-1]
-    return {"epochs_done": len(rows), "final": {k: last.get(k) for k in METRIC_FIELDS},
-            "best_by": key, "best_epoch": best["epoch"], "best": {k: best.get(k) for k in METRIC_FIELDS}}
+    return {
+        "epochs_done": len(rows),
+        "final": {k: last.get(k) for k in METRIC_FIELDS},
+        "best_by": key,
+        "best_epoch": best["epoch"],
+        "best": {k: best.get(k) for k in METRIC_FIELDS},
+    }
 
 
 @dataclass
@@ -223,8 +257,9 @@ def export_runs(records: list[RunRecord], dest: Path) -> tuple[Path, Path]:
     stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{len(records)}-runs"
     option_names = [f.replace("_", "-") for f in RunConfig.__dataclass_fields__ if f != "data_dir"]
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=["run", *option_names, "status", *METRIC_FIELDS], extrasaction="ignore",
-                            lineterminator="\n")
+    writer = csv.DictWriter(
+        out, fieldnames=["run", *option_names, "status", *METRIC_FIELDS], extrasaction="ignore", lineterminator="\n"
+    )
     writer.writeheader()
     for r in records:
         options = {k.replace("_", "-"): format_value(v) for k, v in r.config.to_dict().items() if k != "data_dir"}
@@ -232,6 +267,20 @@ def export_runs(records: list[RunRecord], dest: Path) -> tuple[Path, Path]:
             writer.writerow({"run": r.name, **options, "status": r.status, **row})
     csv_path, json_path = dest / f"{stem}.csv", dest / f"{stem}.json"
     atomic_write(csv_path, out.getvalue())
-    atomic_write(json_path, json.dumps([{"run": r.name, "path": str(r.path), "config": r.config.to_dict(),
-                                         "summary": r.summary, "metrics": r.metrics} for r in records], indent=2))
+    atomic_write(
+        json_path,
+        json.dumps(
+            [
+                {
+                    "run": r.name,
+                    "path": str(r.path),
+                    "config": r.config.to_dict(),
+                    "summary": r.summary,
+                    "metrics": r.metrics,
+                }
+                for r in records
+            ],
+            indent=2,
+        ),
+    )
     return csv_path, json_path

@@ -11,9 +11,10 @@ import io
 import itertools
 import json
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from fmtui.config import ConfigError, RunConfig, format_value, parse_field
 from fmtui.runs import RunWriter, atomic_write, summarize
@@ -67,14 +68,26 @@ class SweepRun:
     def summary_row(self, varying: list[str]) -> dict[str, Any]:
         final = summarize(self.rows).get("final", {})
         test_best = max(self.rows, key=lambda r: r["test_accuracy"]) if self.rows else {}
-        val_best = max(self.rows, key=lambda r: r["val_accuracy"]) if self.rows and self.rows[0].get("val_accuracy") is not None else {}
+        val_best = (
+            max(self.rows, key=lambda r: r["val_accuracy"])
+            if self.rows and self.rows[0].get("val_accuracy") is not None
+            else {}
+        )
         row = {"run": self.path.name}
         row.update({CLI_NAMES[f]: format_value(getattr(self.config, f)) for f in CLI_NAMES})
-        row.update(test_loss=final.get("test_loss"), test_accuracy=final.get("test_accuracy"),
-                   best_test_accuracy=test_best.get("test_accuracy"), best_test_epoch=test_best.get("epoch"),
-                   val_accuracy=final.get("val_accuracy"), best_val_accuracy=val_best.get("val_accuracy"),
-                   best_val_epoch=val_best.get("epoch"), diverged=self.status == "diverged", status=self.status,
-                   seconds=round(self.seconds, 3), varying=" ".join(f"{CLI_NAMES[f]}={format_value(getattr(self.config, f))}" for f in varying))
+        row.update(
+            test_loss=final.get("test_loss"),
+            test_accuracy=final.get("test_accuracy"),
+            best_test_accuracy=test_best.get("test_accuracy"),
+            best_test_epoch=test_best.get("epoch"),
+            val_accuracy=final.get("val_accuracy"),
+            best_val_accuracy=val_best.get("val_accuracy"),
+            best_val_epoch=val_best.get("epoch"),
+            diverged=self.status == "diverged",
+            status=self.status,
+            seconds=round(self.seconds, 3),
+            varying=" ".join(f"{CLI_NAMES[f]}={format_value(getattr(self.config, f))}" for f in varying),
+        )
         return row
 
 
@@ -95,8 +108,14 @@ def write_summary(out: Path, rows: list[dict]) -> None:
     atomic_write(out / "summary.json", json.dumps({"ranked_by": by, "runs": ranked}, indent=2))
 
 
-def run_sweep(configs: list[RunConfig], out: Path, *, should_stop: Callable[[], bool],
-              on_event: Callable[[int, Path, Any], None], stacked: bool = True) -> Iterator[SweepRun]:
+def run_sweep(
+    configs: list[RunConfig],
+    out: Path,
+    *,
+    should_stop: Callable[[], bool],
+    on_event: Callable[[int, Path, Any], None],
+    stacked: bool = True,
+) -> Iterator[SweepRun]:
     """Train every config (each with its run folder inside out), yielding a SweepRun as each one ends.
 
     With stacked=True, configs that differ only in normalization, lr, momentum or weight decay train
@@ -130,27 +149,43 @@ def varying_fields(configs: list[RunConfig]) -> list[str]:
 def format_table(rows: list[dict], varying: list[str]) -> str:
     """A plain-text table, best first, for terminals and logs alike."""
     ranked, by = rank(rows)
-    cols = [CLI_NAMES[f] for f in varying] + (["val best"] if by == "best_val_accuracy" else []) + [
-        "test final", "test best", "best ep", "diverged", "seconds"]
+    cols = (
+        [CLI_NAMES[f] for f in varying]
+        + (["val best"] if by == "best_val_accuracy" else [])
+        + ["test final", "test best", "best ep", "diverged", "seconds"]
+    )
     body = []
     for r in ranked:
         cells = [str(r[CLI_NAMES[f]]) for f in varying]
         if by == "best_val_accuracy":
             cells.append(_pct(r["best_val_accuracy"]))
-        cells += [_pct(r["test_accuracy"]), _pct(r["best_test_accuracy"]), str(r["best_test_epoch"] or "-"),
-                  "yes" if r["diverged"] else "no", f"{r['seconds']:.1f}"]
+        cells += [
+            _pct(r["test_accuracy"]),
+            _pct(r["best_test_accuracy"]),
+            str(r["best_test_epoch"] or "-"),
+            "yes" if r["diverged"] else "no",
+            f"{r['seconds']:.1f}",
+        ]
         body.append(cells)
-    widths = [max(len(c), *(len(row[i]) for row in body)) for i, c in enumerate(cols)] if body else [len(c) for c in cols]
-    line = lambda cells: "  ".join(c.rjust(w) if i >= len(varying) else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+    widths = (
+        [max(len(c), *(len(row[i]) for row in body)) for i, c in enumerate(cols)] if body else [len(c) for c in cols]
+    )
+
+    def line(cells):
+        return "  ".join(c.rjust(w) if i >= len(varying) else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
     out = [line(cols), line(["-" * w for w in widths])] + [line(b) for b in body]
     if ranked:
         best = ranked[0]
         if by == "best_val_accuracy":
-            out.append(f"Chosen by validation accuracy: {best['varying'] or best['run']} -> test accuracy "
-                       f"{_pct(best['test_accuracy'])} (val {_pct(best['best_val_accuracy'])})")
+            out.append(
+                f"Chosen by validation accuracy: {best['varying'] or best['run']} -> test accuracy "
+                f"{_pct(best['test_accuracy'])} (val {_pct(best['best_val_accuracy'])})"
+            )
         else:
-            out.append(f"Best: {best['varying'] or best['run']} (ranked on the test set; use --val-split for an "
-                       f"honest choice)")
+            out.append(
+                f"Best: {best['varying'] or best['run']} (ranked on the test set; use --val-split for an honest choice)"
+            )
     return "\n".join(out)
 
 

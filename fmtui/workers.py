@@ -7,12 +7,19 @@ here, so the app's handlers own all UI state. Nothing heavy is imported until a 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from fmtui.config import RunConfig
-from fmtui.messages import (EpochFinished, ExperimentProgress, TrainingFailed, TrainingFinished, TrainingProgress,
-                            TrainingStarted)
+from fmtui.messages import (
+    EpochFinished,
+    ExperimentProgress,
+    TrainingFailed,
+    TrainingFinished,
+    TrainingProgress,
+    TrainingStarted,
+)
 
 PROGRESS_INTERVAL = 0.5
 """Seconds between BatchProgress events: twice a second, however fast the device. Each one costs the UI
@@ -60,8 +67,9 @@ def run_training(cfg: RunConfig, runs_dir: Path, post: Callable[[Any], Any], sho
         post(TrainingFailed(message, writer.path if writer else None))
 
 
-def run_experiment(configs: list[RunConfig], runs_dir: Path, post: Callable[[Any], Any],
-                   should_stop: Callable[[], bool]) -> None:
+def run_experiment(
+    configs: list[RunConfig], runs_dir: Path, post: Callable[[Any], Any], should_stop: Callable[[], bool]
+) -> None:
     """Train the configs as one sweep (stacked where possible); after every epoch, post what to show."""
     from fmtui.batched import batch_groups
     from fmtui.sweep import run_sweep
@@ -74,8 +82,14 @@ def run_experiment(configs: list[RunConfig], runs_dir: Path, post: Callable[[Any
     def on_event(i: int, path: Path, event: Any) -> None:
         paths[i] = path
         if type(event).__name__ == "EpochEnd" and i in group_ends:
-            post(ExperimentProgress(list(paths.values()), f"lecture experiment: epoch {event.epoch}/{event.epochs}, "
-                                    f"{len(finished)} of {len(configs)} runs done", False))
+            post(
+                ExperimentProgress(
+                    list(paths.values()),
+                    f"lecture experiment: epoch {event.epoch}/{event.epochs}, "
+                    f"{len(finished)} of {len(configs)} runs done",
+                    False,
+                )
+            )
 
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -63,14 +63,21 @@ async def shoot(app: FmtuiApp, size: tuple[int, int], out: Path, timeout: float)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default=os.environ.get("FMTUI_DATA_DIR"),
-                        help="folder with the Fashion-MNIST files (default: $FMTUI_DATA_DIR)")
+    parser.add_argument(
+        "--data-dir",
+        default=os.environ.get("FMTUI_DATA_DIR"),
+        help="folder with the Fashion-MNIST files (default: $FMTUI_DATA_DIR)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "screenshots")
     parser.add_argument("--size", default="120x36", help="terminal size, COLSxROWS")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--runs-dir", type=Path, default=None,
-                        help="where the run folders go (default: a fresh temporary folder, shown as 'runs')")
+    parser.add_argument(
+        "--runs-dir",
+        type=Path,
+        default=None,
+        help="where the run folders go (default: a fresh temporary folder, shown as 'runs')",
+    )
     parser.add_argument("--timeout", type=float, default=900, help="seconds allowed for the training run")
     args = parser.parse_args()
     if not args.data_dir:

@@ -11,7 +11,12 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -32,7 +37,7 @@ def synthetic_split(n: int, seed: int, size: int = 28, classes: int = 10) -> tup
     images = rng.integers(0, 60, size=(n, size, size)).astype(np.uint8)
     band = size // classes
     for i, y in enumerate(labels):
-        images[i, y * band: y * band + band + 1, 2:-2] = rng.integers(180, 256)
+        images[i, y * band : y * band + band + 1, 2:-2] = rng.integers(180, 256)
     noisy = rng.random(n) < 0.1
     labels[noisy] = rng.integers(0, classes, size=int(noisy.sum()))
     return images, labels

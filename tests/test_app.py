@@ -10,24 +10,24 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from textual.widgets import Button, Input, Select, Static, TabbedContent
 
-import pytest
-
 from fmtui.app import FmtuiApp, make_app
-from fmtui.workers import error_message, run_training
 from fmtui.config import RunConfig
 from fmtui.messages import EpochFinished, TrainingFailed, TrainingFinished, TrainingProgress, TrainingStarted
 from fmtui.widgets.charts import BatchLossChart, downsample, finite
 from fmtui.widgets.errors_pane import ErrorsPane
 from fmtui.widgets.runs_pane import RunsChart, RunsPane
 from fmtui.widgets.train_pane import TrainPane, fmt_duration, fmt_rate
+from fmtui.workers import error_message, run_training
 
 SIZE = (100, 32)
 
 
 def sync(test):
     """Run an async Pilot test with asyncio.run (no pytest-asyncio needed)."""
+
     @functools.wraps(test)
     def run(*args, **kwargs):
         return asyncio.run(test(*args, **kwargs))
@@ -61,6 +61,7 @@ def summary(run: Path) -> dict:
 
 
 # --- no UI ----------------------------------------------------------------------------------------
+
 
 def test_app_module_imports_without_torch():
     code = "import sys, fmtui.app; assert 'torch' not in sys.modules, 'torch imported'; print('ok')"
@@ -116,8 +117,12 @@ def test_run_training_writes_the_run_folder_and_posts_every_event(tiny_data, tmp
     run_training(cfg, tmp_path / "runs", posted.append, lambda: False)
     kinds = [type(m) for m in posted]
     assert kinds[0] is TrainingStarted and kinds[-1] is TrainingFinished
-    assert kinds.count(EpochFinished) == 2 and set(kinds) <= {TrainingStarted, TrainingProgress, EpochFinished,
-                                                            TrainingFinished}
+    assert kinds.count(EpochFinished) == 2 and set(kinds) <= {
+        TrainingStarted,
+        TrainingProgress,
+        EpochFinished,
+        TrainingFinished,
+    }
     run = only_run(tmp_path / "runs")
     files = {p.name for p in run.iterdir()}
     assert {"config.json", "metrics.jsonl", "summary.json", "model.pt", "predictions.pt"} <= files
@@ -127,14 +132,16 @@ def test_run_training_writes_the_run_folder_and_posts_every_event(tiny_data, tmp
 
 def test_run_training_reports_missing_data(tmp_path):
     posted = []
-    run_training(RunConfig(data_dir=str(tmp_path / "empty"), device="cpu"), tmp_path / "runs", posted.append,
-                 lambda: False)
+    run_training(
+        RunConfig(data_dir=str(tmp_path / "empty"), device="cpu"), tmp_path / "runs", posted.append, lambda: False
+    )
     assert [type(m) for m in posted] == [TrainingFailed]
     assert "files not found" in posted[0].message
     assert not (tmp_path / "runs").exists()  # as headless: no run folder for a run that never started
 
 
 # --- the Model pane ---------------------------------------------------------------------------------
+
 
 @sync
 async def test_bad_learning_rate_shows_why_and_disables_start():
@@ -229,6 +236,7 @@ async def test_number_keys_switch_panes():
 
 # --- the Train pane ----------------------------------------------------------------------------------
 
+
 def long_config(data: Path) -> RunConfig:
     return RunConfig(data_dir=str(data), epochs=500, batch_size=16, device="cpu")
 
@@ -280,8 +288,12 @@ async def test_a_diverged_run_says_so():
 
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        app.post_message(TrainingFinished(Finished("diverged", "diverged at epoch 1, batch 3: the loss is not finite",
-                                                   [], None, 0.1, None), Path("runs/x")))
+        app.post_message(
+            TrainingFinished(
+                Finished("diverged", "diverged at epoch 1, batch 3: the loss is not finite", [], None, 0.1, None),
+                Path("runs/x"),
+            )
+        )
         await pilot.pause()
         assert text_of(app, "#train-message").startswith("DIVERGED: diverged at epoch 1, batch 3")
 
@@ -314,8 +326,10 @@ async def test_training_through_the_ui_fills_the_errors_pane(tiny_data, tmp_path
         results, images, classes = shown[-1]
         assert len(results.labels) == len(images) == 200 and len(classes) == 10
         assert results.mislabeled()  # the synthetic data has label noise, so there are errors to browse
-        assert results.accuracy == json.loads((only_run(tmp_path / "runs") / "summary.json").read_text())[
-            "final"]["test_accuracy"]  # the last epoch's predictions
+        assert (
+            results.accuracy
+            == json.loads((only_run(tmp_path / "runs") / "summary.json").read_text())["final"]["test_accuracy"]
+        )  # the last epoch's predictions
     run = only_run(tmp_path / "runs")
     assert summary(run)["status"] == "completed"
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
@@ -323,9 +337,11 @@ async def test_training_through_the_ui_fills_the_errors_pane(tiny_data, tmp_path
 
 # --- the Runs pane in the app -------------------------------------------------------------------------
 
+
 @sync
 async def test_opening_a_past_run_shows_its_errors_without_training(tiny_data, tmp_path, monkeypatch):
-    from fmtui.headless import Reporter, run_training as headless_training
+    from fmtui.headless import Reporter
+    from fmtui.headless import run_training as headless_training
 
     runs = tmp_path / "runs"
     cfg = RunConfig(data_dir=str(tiny_data), epochs=1, batch_size=32, device="cpu")
@@ -354,7 +370,8 @@ async def test_lecture_experiment_from_one_key_fills_the_runs_charts(tiny_data, 
         await wait_for(pilot, lambda: not app.training, timeout=60)
         assert len(runs.records) == 8 and len(runs.selected) == 8
         assert {(r.config.norm, r.config.lr) for r in runs.records} == {
-            (n, lr) for n in ("none", "unit", "symmetric", "zscore") for lr in (0.01, 1e-5)}
+            (n, lr) for n in ("none", "unit", "symmetric", "zscore") for lr in (0.01, 1e-5)
+        }
         assert {r.config.model for r in runs.records} == {"softmax"} and all(len(r.metrics) == 2 for r in runs.records)
         assert "8 of 8 runs" in str(app.query_one("#runs-status", Static).render())
         assert len(app.query_one("#runs-acc", RunsChart).runs) == 8
@@ -373,5 +390,8 @@ async def test_a_broken_run_folder_is_a_message_not_a_crash(tmp_path):
         await pilot.press("enter")
         await wait_for(pilot, lambda: bool(app._notifications))
         (note,) = [n.message for n in app._notifications]
-        assert note == f"cannot open broken: ValueError: {runs / 'broken' / 'predictions.pt'} holds no readable predictions (UnpicklingError)"
+        assert (
+            note
+            == f"cannot open broken: ValueError: {runs / 'broken' / 'predictions.pt'} holds no readable predictions (UnpicklingError)"
+        )
         assert not app.training and app.query_one(TabbedContent).active == "runs"

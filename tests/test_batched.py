@@ -15,9 +15,20 @@ def grid(tiny_data, norms=("none", "unit", "zscore", "per-image"), **kw):
 
 
 # tanh on raw 0..255 pixels saturates, and then float rounding (bmm vs mm) decides: MLPs use scaled inputs
-@pytest.mark.parametrize("kw", [dict(model="softmax"), dict(hidden=(32, 16), activation="tanh", momentum=0.9,
-                                                              weight_decay=1e-3, schedule="cosine",
-                                                              norms=("unit", "symmetric", "zscore", "per-image"))])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(model="softmax"),
+        dict(
+            hidden=(32, 16),
+            activation="tanh",
+            momentum=0.9,
+            weight_decay=1e-3,
+            schedule="cosine",
+            norms=("unit", "symmetric", "zscore", "per-image"),
+        ),
+    ],
+)
 def test_stacked_runs_equal_separate_runs(tiny_data, kw):
     configs = grid(tiny_data, **kw)
     assert can_batch(configs)
@@ -35,8 +46,9 @@ def test_stacked_runs_equal_separate_runs(tiny_data, kw):
 
 
 def test_a_diverging_copy_leaves_the_others_alone(tiny_data):
-    base = RunConfig(data_dir=str(tiny_data), norm="none", hidden=(256, 256, 256), activation="gelu", epochs=2,
-                     batch_size=16)
+    base = RunConfig(
+        data_dir=str(tiny_data), norm="none", hidden=(256, 256, 256), activation="gelu", epochs=2, batch_size=16
+    )
     configs = [base.replace(lr=100.0), base.replace(lr=0.001, norm="zscore")]
     events = list(train_batched(configs))
     done = {i: ev for i, ev in events if isinstance(ev, Finished)}

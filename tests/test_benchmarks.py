@@ -26,9 +26,25 @@ def run_main(main, argv: list[str]) -> tuple[object, str]:
 
 def test_lecture_and_fmtui_alternate_and_report_ratios(tiny_data, tmp_path):
     out = tmp_path / "bench.json"
-    bench, text = run_main(train_speed.main, ["--data-dir", str(tiny_data), "--device", "cpu", "--epochs", "1",
-                                              "--repeats", "1", "--batch-sizes", "64,1024", "--threads", "1",
-                                              "--json", str(out)])
+    bench, text = run_main(
+        train_speed.main,
+        [
+            "--data-dir",
+            str(tiny_data),
+            "--device",
+            "cpu",
+            "--epochs",
+            "1",
+            "--repeats",
+            "1",
+            "--batch-sizes",
+            "64,1024",
+            "--threads",
+            "1",
+            "--json",
+            str(out),
+        ],
+    )
     assert "not the official Fashion-MNIST files" in text  # synthetic data: extracted, not md5-verified
     assert train_speed.HEADER in text
     for bs in (64, 1024):
@@ -60,8 +76,23 @@ def test_pairs_alternate_their_order(tiny_data):
 
 
 def test_tui_section_trains_the_same_run_as_headless(tiny_data):
-    bench, text = run_main(train_speed.main, ["--data-dir", str(tiny_data), "--device", "cpu", "--epochs", "2",
-                                              "--skip-compare", "--tui", "--tui-repeats", "1", "--threads", "1"])
+    bench, text = run_main(
+        train_speed.main,
+        [
+            "--data-dir",
+            str(tiny_data),
+            "--device",
+            "cpu",
+            "--epochs",
+            "2",
+            "--skip-compare",
+            "--tui",
+            "--tui-repeats",
+            "1",
+            "--threads",
+            "1",
+        ],
+    )
     (result,) = bench.tui
     assert len(result["tui"]["epoch_seconds"]) == len(result["headless"]["epoch_seconds"]) == 2
     assert result["tui"]["test_accuracy"] == result["headless"]["test_accuracy"]  # same seed, same data, same steps
@@ -74,8 +105,23 @@ def test_help_time_reports_the_heavy_modules():
 
 
 def test_thread_table_covers_every_setting(tiny_data):
-    points, text = run_main(threads.main, ["--data-dir", str(tiny_data), "--threads", "1,2", "--batch-sizes", "64",
-                                           "--loads", "0,1", "--repeats", "1", "--quiet-wait", "0"])
+    points, text = run_main(
+        threads.main,
+        [
+            "--data-dir",
+            str(tiny_data),
+            "--threads",
+            "1,2",
+            "--batch-sizes",
+            "64",
+            "--loads",
+            "0,1",
+            "--repeats",
+            "1",
+            "--quiet-wait",
+            "0",
+        ],
+    )
     assert {(p.load, p.threads) for p in points} == {(0, 1), (0, 2), (1, 1), (1, 2)}
     assert "vs 1 thread" in text and "1.00x" in text
 
@@ -91,15 +137,39 @@ def test_spinners_are_always_stopped():
 
 
 def test_step_variants_reproduce_the_engine_bitwise(tiny_data):
-    _, text = run_main(step_variants.main, ["--data-dir", str(tiny_data), "--batch-sizes", "64", "--repeats", "1",
-                                            "--variants", "engine,index_select,prenorm,fused,no_first_bad"])
+    _, text = run_main(
+        step_variants.main,
+        [
+            "--data-dir",
+            str(tiny_data),
+            "--batch-sizes",
+            "64",
+            "--repeats",
+            "1",
+            "--variants",
+            "engine,index_select,prenorm,fused,no_first_bad",
+        ],
+    )
     rows = [line for line in text.splitlines() if line.startswith("batch 64")]
     assert len(rows) == 5 and all(line.endswith("bitwise") for line in rows)
 
 
 def test_sweep_section_times_stacked_one_and_sequential(tiny_data):
-    bench, text = run_main(train_speed.main, ["--data-dir", str(tiny_data), "--device", "cpu", "--epochs", "1",
-                                              "--skip-compare", "--sweep", "--sweep-repeats", "2"])
+    bench, text = run_main(
+        train_speed.main,
+        [
+            "--data-dir",
+            str(tiny_data),
+            "--device",
+            "cpu",
+            "--epochs",
+            "1",
+            "--skip-compare",
+            "--sweep",
+            "--sweep-repeats",
+            "2",
+        ],
+    )
     assert len(bench.sweep) == 2 and text.count("sweep of 8 runs, 1 epochs, repeat") == 2
     for r in bench.sweep:
         assert r["one_s"] > 0 and r["stacked_s"] > 0 and r["sequential_s"] > r["one_s"]

@@ -14,8 +14,10 @@ from click.testing import CliRunner
 
 from fmtui.cli import main
 
-EPOCH_LINE = re.compile(r"^Epoch \[(\d+)/(\d+)\], Loss: \d+\.\d{4}, Accuracy: \d+\.\d{2}%, "
-                        r"Test Loss: \d+\.\d{4}, Test Accuracy: \d+\.\d{2}%, Time: \d+\.\d{2}s$")
+EPOCH_LINE = re.compile(
+    r"^Epoch \[(\d+)/(\d+)\], Loss: \d+\.\d{4}, Accuracy: \d+\.\d{2}%, "
+    r"Test Loss: \d+\.\d{4}, Test Accuracy: \d+\.\d{2}%, Time: \d+\.\d{2}s$"
+)
 
 
 class Entry:
@@ -83,11 +85,18 @@ def test_eval_reproduces_the_saved_accuracy(tiny_data, tmp_path):
 
 
 BAD = [
-    (["--lr", "-1"], "--lr"), (["--lr", "abc"], "'abc' is not a number"), (["--epochs", "0"], "--epochs"),
-    (["--batch-size", "0"], "--batch-size"), (["--hidden", "12,x"], "'x' is not a positive integer"),
-    (["--dataset", "imagenet"], "unknown value 'imagenet'"), (["--model", "resnet"], "choose from softmax, mlp, cnn"),
-    (["--norm", "minmax"], "--norm"), (["--device", "tpu"], "--device"), (["--nesterov"], "--momentum > 0"),
-    (["--val-split", "0.95"], "--val-split"), (["--no-such-option"], "No such option"),
+    (["--lr", "-1"], "--lr"),
+    (["--lr", "abc"], "'abc' is not a number"),
+    (["--epochs", "0"], "--epochs"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--hidden", "12,x"], "'x' is not a positive integer"),
+    (["--dataset", "imagenet"], "unknown value 'imagenet'"),
+    (["--model", "resnet"], "choose from softmax, mlp, cnn"),
+    (["--norm", "minmax"], "--norm"),
+    (["--device", "tpu"], "--device"),
+    (["--nesterov"], "--momentum > 0"),
+    (["--val-split", "0.95"], "--val-split"),
+    (["--no-such-option"], "No such option"),
 ]
 
 
@@ -126,8 +135,24 @@ def test_eval_of_a_folder_that_is_no_run(tmp_path):
 
 
 def test_diverged_run_says_where_and_keeps_its_files(tiny_data, tmp_path):
-    result = fmtui("--no-ui", "train", "--data-dir", tiny_data, "--norm", "none", "--lr", "100", "--hidden",
-                   "256,256,256", "--activation", "gelu", "--batch-size", "16", "--out", tmp_path / "run")
+    result = fmtui(
+        "--no-ui",
+        "train",
+        "--data-dir",
+        tiny_data,
+        "--norm",
+        "none",
+        "--lr",
+        "100",
+        "--hidden",
+        "256,256,256",
+        "--activation",
+        "gelu",
+        "--batch-size",
+        "16",
+        "--out",
+        tmp_path / "run",
+    )
     assert result.exit_code == 1
     assert re.search(r"Diverged: Diverged at epoch 1, batch \d+", result.stderr)
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "diverged"
@@ -141,9 +166,27 @@ def test_no_ui_without_a_command_is_a_usage_error():
 def test_ctrl_c_stops_after_the_batch_keeps_metrics_and_exits_130(tiny_data, tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "fmtui", "--no-ui", "train", "--data-dir", str(tiny_data),
-                             "--epochs", "100000", "--batch-size", "8", "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fmtui",
+            "--no-ui",
+            "train",
+            "--data-dir",
+            str(tiny_data),
+            "--epochs",
+            "100000",
+            "--batch-size",
+            "8",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         for line in proc.stdout:
             if line.startswith("Epoch [1/"):

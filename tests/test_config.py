@@ -8,23 +8,46 @@ from fmtui.config import ConfigError, RunConfig, format_value, parse_field
 def test_defaults_are_the_lecture_step_by_step_config():
     cfg = RunConfig()
     assert (cfg.model, cfg.hidden, cfg.norm, cfg.optimizer, cfg.lr, cfg.batch_size, cfg.epochs) == (
-        "mlp", (256,), "symmetric", "sgd", 0.01, 64, 5)
+        "mlp",
+        (256,),
+        "symmetric",
+        "sgd",
+        0.01,
+        64,
+        5,
+    )
 
 
-@pytest.mark.parametrize("field,text,value", [
-    ("lr", "1e-5", 1e-5), ("hidden", "512, 256", (512, 256)), ("norm", "ZSCORE", "zscore"),
-    ("batch_size", "1024", 1024), ("batch_norm", "yes", True), ("val_split", "0.1", 0.1),
-])
+@pytest.mark.parametrize(
+    "field,text,value",
+    [
+        ("lr", "1e-5", 1e-5),
+        ("hidden", "512, 256", (512, 256)),
+        ("norm", "ZSCORE", "zscore"),
+        ("batch_size", "1024", 1024),
+        ("batch_norm", "yes", True),
+        ("val_split", "0.1", 0.1),
+    ],
+)
 def test_parsers_accept_what_users_type(field, text, value):
     assert parse_field(field, text) == value
 
 
-@pytest.mark.parametrize("field,text,reason", [
-    ("lr", "-1", "must be > 0"), ("lr", "abc", "not a number"), ("lr", "inf", "finite"),
-    ("epochs", "0", ">= 1"), ("batch_size", "0", ">= 1"), ("hidden", "12,x", "'x' is not a positive integer"),
-    ("hidden", "", "expected sizes"), ("dataset", "cifar100", "choose from"), ("dropout", "1", "< 1"),
-    ("epochs", "2.5", "not an integer"),
-])
+@pytest.mark.parametrize(
+    "field,text,reason",
+    [
+        ("lr", "-1", "must be > 0"),
+        ("lr", "abc", "not a number"),
+        ("lr", "inf", "finite"),
+        ("epochs", "0", ">= 1"),
+        ("batch_size", "0", ">= 1"),
+        ("hidden", "12,x", "'x' is not a positive integer"),
+        ("hidden", "", "expected sizes"),
+        ("dataset", "cifar100", "choose from"),
+        ("dropout", "1", "< 1"),
+        ("epochs", "2.5", "not an integer"),
+    ],
+)
 def test_parsers_reject_with_one_line_reason(field, text, reason):
     with pytest.raises(ConfigError, match=reason) as info:
         parse_field(field, text)

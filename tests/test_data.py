@@ -5,10 +5,9 @@ import shutil
 
 import pytest
 import torch
-
 from conftest import FILES, idx_bytes, synthetic_split, write_idx_dataset
-from fmtui.data import (DataError, batch_indices, load_dataset, norm_stats, normalize, parse_idx, pixel_stats,
-                        to_device)
+
+from fmtui.data import DataError, batch_indices, load_dataset, norm_stats, normalize, parse_idx, pixel_stats, to_device
 
 
 def test_flat_layout_loads_as_uint8_nchw(tiny_data):
@@ -18,7 +17,9 @@ def test_flat_layout_loads_as_uint8_nchw(tiny_data):
     assert ds.classes[0] == "T-shirt/top" and len(ds.classes) == 10
     assert ds.verified is False  # synthetic files do not match the published md5s
     xtr, ytr = synthetic_split(600, 0)
-    assert torch.equal(ds.x_train[:, 0], torch.from_numpy(xtr)) and torch.equal(ds.y_train, torch.from_numpy(ytr).long())
+    assert torch.equal(ds.x_train[:, 0], torch.from_numpy(xtr)) and torch.equal(
+        ds.y_train, torch.from_numpy(ytr).long()
+    )
 
 
 @pytest.mark.parametrize("sub", ["fashion-mnist", "FashionMNIST/raw"])
@@ -141,8 +142,14 @@ def test_data_dir_beats_environment_beats_user_cache(tiny_data, tmp_path, monkey
     assert len(load_dataset("fashion-mnist", tmp_path / "explicit").y_train) == 70  # the argument wins
 
 
-@pytest.mark.parametrize("name,files", [("mnist", "train-images-idx3-ubyte.gz"), ("kmnist", "train-images-idx3-ubyte.gz"),
-                                        ("cifar10", "cifar-10-batches-py")])
+@pytest.mark.parametrize(
+    "name,files",
+    [
+        ("mnist", "train-images-idx3-ubyte.gz"),
+        ("kmnist", "train-images-idx3-ubyte.gz"),
+        ("cifar10", "cifar-10-batches-py"),
+    ],
+)
 def test_every_dataset_explains_missing_files(tmp_path, name, files):
     with pytest.raises(DataError) as info:
         load_dataset(name, tmp_path)

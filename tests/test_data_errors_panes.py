@@ -49,6 +49,7 @@ class Host(App):
 
 def run(app: App, interact, size=SIZE) -> None:
     """Run `interact(pilot)` inside app.run_test (the project has no async test plugin)."""
+
     async def main():
         async with app.run_test(size=size) as pilot:
             await interact(pilot)
@@ -79,6 +80,7 @@ def tiny(tiny_data):
 
 
 # --- Data pane ----------------------------------------------------------------------------------
+
 
 def test_data_pane_loads_in_a_worker_and_shows_stats_before_and_after_normalization(tiny_data, tiny):
     app = Host(DataPane(), RunConfig(data_dir=str(tiny_data), norm="zscore"))
@@ -217,6 +219,7 @@ def test_data_pane_snapshot_80x24_filtered(snap_compare, tiny_data):
 
 
 # --- Errors pane --------------------------------------------------------------------------------
+
 
 def test_errors_pane_lists_mistakes_most_confident_first(tiny):
     results = fake_results(tiny.y_test)

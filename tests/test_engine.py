@@ -63,8 +63,15 @@ def test_stop_between_batches_keeps_finished_epochs(tiny_data):
 
 
 def test_nonfinite_loss_reports_where_it_diverged(tiny_data):
-    cfg = RunConfig(data_dir=str(tiny_data), norm="none", lr=100.0, hidden=(256, 256, 256), activation="gelu",
-                    epochs=3, batch_size=16)
+    cfg = RunConfig(
+        data_dir=str(tiny_data),
+        norm="none",
+        lr=100.0,
+        hidden=(256, 256, 256),
+        activation="gelu",
+        epochs=3,
+        batch_size=16,
+    )
     events = run(cfg)
     done = events[-1]
     assert done.status == "diverged"
@@ -80,11 +87,17 @@ def test_same_seed_same_result(tiny_data):
     assert a.train_loss == b.train_loss and a.test_accuracy == b.test_accuracy
 
 
-@pytest.mark.parametrize("changes", [
-    dict(model="softmax", norm="zscore"), dict(model="cnn", hidden=(16,)), dict(hidden=(32, 16), activation="gelu",
-    dropout=0.1, batch_norm=True), dict(optimizer="adamw", lr=1e-3, weight_decay=0.01, schedule="cosine"),
-    dict(optimizer="sgd", momentum=0.9, nesterov=True), dict(norm="per-image", val_split=0.1),
-])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        dict(model="softmax", norm="zscore"),
+        dict(model="cnn", hidden=(16,)),
+        dict(hidden=(32, 16), activation="gelu", dropout=0.1, batch_norm=True),
+        dict(optimizer="adamw", lr=1e-3, weight_decay=0.01, schedule="cosine"),
+        dict(optimizer="sgd", momentum=0.9, nesterov=True),
+        dict(norm="per-image", val_split=0.1),
+    ],
+)
 def test_every_model_optimizer_and_norm_trains(tiny_data, changes):
     done = run(tiny(tiny_data, **changes).replace(epochs=1))[-1]
     assert done.status == "completed" and 0 <= done.history[0].test_accuracy <= 100

@@ -70,10 +70,17 @@ def test_gray_ramp_stays_distinguishable_at_256_colours():
     assert brightness == sorted(brightness) and len(set(numbers)) >= 14
 
 
-@pytest.mark.parametrize(("system", "no_color", "mode"), [
-    ("truecolor", False, COLOR), ("256", False, COLOR), ("standard", False, ASCII),
-    ("windows", False, ASCII), (None, False, ASCII), ("truecolor", True, ASCII),
-])
+@pytest.mark.parametrize(
+    ("system", "no_color", "mode"),
+    [
+        ("truecolor", False, COLOR),
+        ("256", False, COLOR),
+        ("standard", False, ASCII),
+        ("windows", False, ASCII),
+        (None, False, ASCII),
+        ("truecolor", True, ASCII),
+    ],
+)
 def test_mode_follows_the_console_colours_and_no_color(monkeypatch, system, no_color, mode):
     monkeypatch.delenv("NO_COLOR", raising=False)
     app = SimpleNamespace(no_color=no_color, console=SimpleNamespace(color_system=system))
@@ -133,7 +140,9 @@ def test_image_view_picks_its_mode_from_the_app(monkeypatch, env, expected):
 
 def test_widget_modules_do_not_import_torch():
     """The first frame must not wait for torch: it is imported inside the loading worker only."""
-    code = ("import sys, fmtui.widgets.image, fmtui.widgets.data_pane, fmtui.widgets.errors_pane;"
-            "print('torch' in sys.modules)")
+    code = (
+        "import sys, fmtui.widgets.image, fmtui.widgets.data_pane, fmtui.widgets.errors_pane;"
+        "print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

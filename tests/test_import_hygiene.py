@@ -5,8 +5,12 @@ import sys
 
 
 def modules_after(code: str) -> set[str]:
-    out = subprocess.run([sys.executable, "-c", code + "\nimport sys; print(' '.join(sys.modules))"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code + "\nimport sys; print(' '.join(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return set(out.split())
 
 
@@ -17,7 +21,9 @@ def test_engine_imports_without_textual():
 
 
 def test_help_does_not_import_torch():
-    code = ("import sys\nfrom fmtui.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit as e:\n"
-            "    assert e.code == 0\n")
+    code = (
+        "import sys\nfrom fmtui.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit as e:\n"
+        "    assert e.code == 0\n"
+    )
     loaded = modules_after(code)
     assert "fmtui.cli" in loaded and "torch" not in loaded and "textual" not in loaded

@@ -1,6 +1,5 @@
 """On the real Fashion-MNIST files: the lecture's numbers hold (accuracy, and what normalization does)."""
 
-
 from fmtui import engine
 from fmtui.config import RunConfig
 from fmtui.data import load_dataset

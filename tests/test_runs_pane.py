@@ -85,7 +85,12 @@ def test_export_writes_every_epoch_of_the_selected_runs(trained_runs):
     run(app, interact)
     (csv_path,) = (trained_runs / "exports").glob("*.csv")
     rows = list(csv.DictReader(csv_path.open()))
-    assert [(r["run"], r["epoch"]) for r in rows] == [("c-zscore", "1"), ("c-zscore", "2"), ("b-unit", "1"), ("b-unit", "2")]
+    assert [(r["run"], r["epoch"]) for r in rows] == [
+        ("c-zscore", "1"),
+        ("c-zscore", "2"),
+        ("b-unit", "1"),
+        ("b-unit", "2"),
+    ]
     assert rows[0]["norm"] == "zscore" and float(rows[0]["test_accuracy"]) > 0
     data = json.loads(next((trained_runs / "exports").glob("*.json")).read_text())
     assert [d["run"] for d in data] == ["c-zscore", "b-unit"] and len(data[0]["metrics"]) == 2
@@ -121,8 +126,17 @@ def fake_run(path: Path, norm: str, lr: float, losses: list[float], accs: list[f
     path.mkdir(parents=True)
     cfg = RunConfig(model="softmax", norm=norm, lr=lr, epochs=len(losses))
     (path / "config.json").write_text(json.dumps(cfg.to_dict()))
-    rows = [{"epoch": i + 1, "train_loss": loss * 1.1, "train_accuracy": acc - 1, "test_loss": loss,
-             "test_accuracy": acc, "seconds": 1.0} for i, (loss, acc) in enumerate(zip(losses, accs))]
+    rows = [
+        {
+            "epoch": i + 1,
+            "train_loss": loss * 1.1,
+            "train_accuracy": acc - 1,
+            "test_loss": loss,
+            "test_accuracy": acc,
+            "seconds": 1.0,
+        }
+        for i, (loss, acc) in enumerate(zip(losses, accs))
+    ]
     (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (path / "summary.json").write_text(json.dumps({"status": "completed"}))
 

@@ -35,22 +35,52 @@ def synthetic_run(cfg: RunConfig, epochs: int = 4, batches: int = 938) -> list:
     from fmtui.data import NormStats
     from fmtui.engine import BatchProgress, EpochEnd, Finished, Started
 
-    started = Started(cfg, "Fashion-MNIST", [str(i) for i in range(10)], "cpu (1 thread)", "784-256-10 relu", 203530,
-                      60000, 0, 10000, batches, NormStats("symmetric", (127.5,), (127.5,)), 1)
+    started = Started(
+        cfg,
+        "Fashion-MNIST",
+        [str(i) for i in range(10)],
+        "cpu (1 thread)",
+        "784-256-10 relu",
+        203530,
+        60000,
+        0,
+        10000,
+        batches,
+        NormStats("symmetric", (127.5,), (127.5,)),
+        1,
+    )
     messages: list = [TrainingStarted(started, RUN_DIR, None, started.classes)]
     history = []
     for epoch in range(1, epochs + 1):
         for i in range(1, 31):
             step = (epoch - 1) * batches + i * batches // 30
             loss = 0.35 + 0.9 * math.exp(-step / 700) + 0.04 * math.sin(step / 37)
-            messages.append(TrainingProgress(BatchProgress(epoch, epochs, i * batches // 30, batches, loss,
-                                                           100 - 30 * loss, 21000.0, step / 330, 9.5, step)))
-        end = EpochEnd(epoch, epochs, 0.3 + 0.5 / epoch, 89 - 8 / epoch, 0.36 + 0.4 / epoch, 87 - 7 / epoch, 2.85,
-                       0.12, 21053.0, 0.01)
+            messages.append(
+                TrainingProgress(
+                    BatchProgress(
+                        epoch, epochs, i * batches // 30, batches, loss, 100 - 30 * loss, 21000.0, step / 330, 9.5, step
+                    )
+                )
+            )
+        end = EpochEnd(
+            epoch,
+            epochs,
+            0.3 + 0.5 / epoch,
+            89 - 8 / epoch,
+            0.36 + 0.4 / epoch,
+            87 - 7 / epoch,
+            2.85,
+            0.12,
+            21053.0,
+            0.01,
+        )
         history.append(end)
         messages.append(EpochFinished(end))
-    messages.append(TrainingFinished(Finished("completed", f"finished {epochs} epochs in 11.4s of training", history,
-                                              None, 11.4, None), RUN_DIR))
+    messages.append(
+        TrainingFinished(
+            Finished("completed", f"finished {epochs} epochs in 11.4s of training", history, None, 11.4, None), RUN_DIR
+        )
+    )
     return messages
 
 

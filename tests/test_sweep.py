@@ -4,17 +4,18 @@ import csv
 import json
 
 import pytest
+from test_cli import fmtui
 
 from fmtui.config import ConfigError, RunConfig
 from fmtui.sweep import expand_grid, split_list
-from test_cli import fmtui
 
 
 def test_grid_is_the_cartesian_product_of_typed_lists():
     configs = expand_grid(RunConfig(), {"norm": ["none", "unit"], "lr": ["0.01", "1e-5"], "hidden": ["256", "512,256"]})
     assert len(configs) == 8
     assert {(c.norm, c.lr, c.hidden) for c in configs} == {
-        (n, lr, h) for n in ("none", "unit") for lr in (0.01, 1e-5) for h in ((256,), (512, 256))}
+        (n, lr, h) for n in ("none", "unit") for lr in (0.01, 1e-5) for h in ((256,), (512, 256))
+    }
     assert split_list("hidden", "256;512,256") == ["256", "512,256"]
     with pytest.raises(ConfigError, match="--lr"):
         expand_grid(RunConfig(), {"lr": ["0.01", "-2"]})
@@ -24,41 +25,108 @@ def test_grid_is_the_cartesian_product_of_typed_lists():
 
 def test_sweep_end_to_end_with_validation_ranking(tiny_data, tmp_path):
     out = tmp_path / "sweep"
-    result = fmtui("--no-ui", "sweep", "--data-dir", tiny_data, "--model", "softmax", "--norm", "none,zscore",
-                   "--lr", "0.05,1e-5", "--epochs", 2, "--batch-size", 32, "--val-split", "0.2", "--out", out)
+    result = fmtui(
+        "--no-ui",
+        "sweep",
+        "--data-dir",
+        tiny_data,
+        "--model",
+        "softmax",
+        "--norm",
+        "none,zscore",
+        "--lr",
+        "0.05,1e-5",
+        "--epochs",
+        2,
+        "--batch-size",
+        32,
+        "--val-split",
+        "0.2",
+        "--out",
+        out,
+    )
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader((out / "summary.csv").open()))
     assert len(rows) == 4 and all((out / r["run"] / "model.pt").is_file() for r in rows)
-    assert {(r["norm"], r["lr"]) for r in rows} == {("none", "0.05"), ("none", "1e-05"), ("zscore", "0.05"), ("zscore", "1e-05")}
-    for key in ("test_loss", "test_accuracy", "best_test_accuracy", "best_test_epoch", "diverged", "seconds", "batch-size"):
+    assert {(r["norm"], r["lr"]) for r in rows} == {
+        ("none", "0.05"),
+        ("none", "1e-05"),
+        ("zscore", "0.05"),
+        ("zscore", "1e-05"),
+    }
+    for key in (
+        "test_loss",
+        "test_accuracy",
+        "best_test_accuracy",
+        "best_test_epoch",
+        "diverged",
+        "seconds",
+        "batch-size",
+    ):
         assert key in rows[0]
     vals = [float(r["best_val_accuracy"]) for r in rows]
     assert vals == sorted(vals, reverse=True)  # ranked by validation, not test
     summary = json.loads((out / "summary.json").read_text())
     assert summary["ranked_by"] == "best_val_accuracy"
     best = rows[0]
-    assert f"Chosen by validation accuracy: norm={best['norm']} lr={best['lr']} -> test accuracy " \
-           f"{float(best['test_accuracy']):.2f}%" in result.stdout
+    assert (
+        f"Chosen by validation accuracy: norm={best['norm']} lr={best['lr']} -> test accuracy "
+        f"{float(best['test_accuracy']):.2f}%" in result.stdout
+    )
     assert result.stdout.count("\n[") == 4 and "[4/4]" in result.stdout
     assert "4 of them train together as stacked models" in result.stdout.splitlines()[0]
 
 
 def test_sequential_sweep_gives_the_same_numbers(tiny_data, tmp_path):
-    args = ["--no-ui", "sweep", "--data-dir", tiny_data, "--model", "softmax", "--norm", "unit,zscore", "--epochs", 1,
-            "--batch-size", 32, "--json"]
+    args = [
+        "--no-ui",
+        "sweep",
+        "--data-dir",
+        tiny_data,
+        "--model",
+        "softmax",
+        "--norm",
+        "unit,zscore",
+        "--epochs",
+        1,
+        "--batch-size",
+        32,
+        "--json",
+    ]
     stacked = json.loads(fmtui(*args, "--out", tmp_path / "a").stdout.splitlines()[-1])["runs"]
     alone = json.loads(fmtui(*args, "--out", tmp_path / "b", "--sequential").stdout.splitlines()[-1])["runs"]
-    key = lambda r: r["norm"]
+
+    def key(r):
+        return r["norm"]
+
     for a, b in zip(sorted(stacked, key=key), sorted(alone, key=key)):
         assert a["norm"] == b["norm"] and a["test_loss"] == pytest.approx(b["test_loss"], rel=1e-4)
 
 
 def test_sweep_without_validation_says_it_ranks_on_test(tiny_data, tmp_path):
-    result = fmtui("--no-ui", "sweep", "--data-dir", tiny_data, "--hidden", "16", "--hidden", "32,16",
-                   "--epochs", 1, "--batch-size", 64, "--out", tmp_path / "s", "--json")
+    result = fmtui(
+        "--no-ui",
+        "sweep",
+        "--data-dir",
+        tiny_data,
+        "--hidden",
+        "16",
+        "--hidden",
+        "32,16",
+        "--epochs",
+        1,
+        "--batch-size",
+        64,
+        "--out",
+        tmp_path / "s",
+        "--json",
+    )
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["event"] for line in lines] == ["run", "run", "summary"]
-    assert lines[-1]["ranked_by"] == "best_test_accuracy" and {r["hidden"] for r in lines[-1]["runs"]} == {"16", "32,16"}
+    assert lines[-1]["ranked_by"] == "best_test_accuracy" and {r["hidden"] for r in lines[-1]["runs"]} == {
+        "16",
+        "32,16",
+    }
 
 
 def test_sweep_bad_values_and_missing_data(tiny_data, tmp_path):

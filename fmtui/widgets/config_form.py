@@ -19,12 +19,30 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static
 
-from fmtui.config import (ACTIVATIONS, DATASETS, DEVICES, MODELS, NORM_HELP, NORMS, OPTIMIZERS, SCHEDULES,
-                          ConfigError, RunConfig, format_value, parse_field)
+from fmtui.config import (
+    ACTIVATIONS,
+    DATASETS,
+    DEVICES,
+    MODELS,
+    NORM_HELP,
+    NORMS,
+    OPTIMIZERS,
+    SCHEDULES,
+    ConfigError,
+    RunConfig,
+    format_value,
+    parse_field,
+)
 
 CHOICES: dict[str, tuple[str, ...]] = {
-    "dataset": DATASETS, "norm": NORMS, "model": MODELS, "activation": ACTIVATIONS,
-    "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "device": DEVICES, "batch_norm": ("no", "yes"),
+    "dataset": DATASETS,
+    "norm": NORMS,
+    "model": MODELS,
+    "activation": ACTIVATIONS,
+    "optimizer": OPTIMIZERS,
+    "schedule": SCHEDULES,
+    "device": DEVICES,
+    "batch_norm": ("no", "yes"),
 }
 
 FIELDS: list[tuple[str, str, str]] = [  # (RunConfig field, label, hint shown while the value is valid)
@@ -138,8 +156,12 @@ class ConfigForm(Widget):
         with VerticalScroll(id="form-fields"):
             with Horizontal(classes="field-row"):
                 yield Label("preset", classes="field-label")
-                yield Select([(title, key) for key, (title, _) in PRESETS.items()], prompt="choose… (p)",
-                             id="preset", compact=True)
+                yield Select(
+                    [(title, key) for key, (title, _) in PRESETS.items()],
+                    prompt="choose… (p)",
+                    id="preset",
+                    compact=True,
+                )
             for name, label, _ in FIELDS:
                 with Horizontal(classes="field-row", id=f"row-{name}"):
                     yield Label(label, classes="field-label")
@@ -167,7 +189,7 @@ class ConfigForm(Widget):
         draft, errors = self._draft()
         if errors:
             name = next(iter(errors))
-            return None, errors, f"{dict((f, l) for f, l, _ in FIELDS)[name]}: {errors[name]}"
+            return None, errors, f"{dict((f, label) for f, label, _ in FIELDS)[name]}: {errors[name]}"
         try:
             return draft.validate(), errors, None
         except ConfigError as e:

@@ -9,8 +9,8 @@ from rich.text import Text
 from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.geometry import Size
 from textual.containers import Horizontal, Vertical
+from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.validation import Integer
@@ -245,8 +245,12 @@ class DataPane(Widget, can_focus=True):
             with Vertical(id="data-right"):
                 yield ThumbGrid(id="data-thumbs")
                 yield ClassCounts(id="data-counts")
-        yield JumpInput(placeholder="index, enter to go, esc to cancel", id="data-jump",
-                        validators=[Integer(minimum=0)], validate_on=["changed", "submitted"])
+        yield JumpInput(
+            placeholder="index, enter to go, esc to cancel",
+            id="data-jump",
+            validators=[Integer(minimum=0)],
+            validate_on=["changed", "submitted"],
+        )
 
     # --- loading ------------------------------------------------------------------------------
 
@@ -348,8 +352,9 @@ class DataPane(Widget, can_focus=True):
         stats.update(self._stats_text())
         stats.tooltip = f"{self.data.norm}: {NORM_HELP.get(self.data.norm, '')}"
         ds = self.data.dataset
-        self.query_one(ClassCounts).show(f"class counts ({self.split})", short_names(ds.classes),
-                                         ds.class_counts(self.split), self.class_filter)
+        self.query_one(ClassCounts).show(
+            f"class counts ({self.split})", short_names(ds.classes), ds.class_counts(self.split), self.class_filter
+        )
         self._update_selection()
 
     def _update_selection(self) -> None:

@@ -101,8 +101,10 @@ class ErrorsPane(Widget):
             with Vertical(id="err-matrix-box"):
                 yield Static("confusion: rows true, columns predicted", id="err-matrix-title")
                 yield MatrixTable(cursor_type="cell", id="err-matrix")
-                yield Static("enter on a cell lists exactly its samples; on acc%, all mistakes of that class",
-                             id="err-matrix-hint")
+                yield Static(
+                    "enter on a cell lists exactly its samples; on acc%, all mistakes of that class",
+                    id="err-matrix-hint",
+                )
 
     def on_mount(self) -> None:
         self.query_one("#err-list", DataTable).add_columns("#", "true", "pred", "conf")
@@ -143,8 +145,13 @@ class ErrorsPane(Widget):
         labels, preds = self.results.labels.tolist(), self.results.preds.tolist()
         table.clear()
         for i in self.rows[:LIST_CAP]:
-            table.add_row(Text(str(i), justify="right"), names[labels[i]], names[preds[i]],
-                          Text(f"{100 * float(conf[i]):.1f}%", justify="right"), key=str(i))
+            table.add_row(
+                Text(str(i), justify="right"),
+                names[labels[i]],
+                names[preds[i]],
+                Text(f"{100 * float(conf[i]):.1f}%", justify="right"),
+                key=str(i),
+            )
         shown = self.rows[:LIST_CAP]
         if previous in shown:
             row = shown.index(previous)
@@ -168,8 +175,10 @@ class ErrorsPane(Widget):
         diagonal = self.true_filter is not None and self.true_filter == self.pred_filter
         what = "correct" if diagonal else "mislabeled"
         more = f" (top {LIST_CAP} listed)" if len(self.rows) > LIST_CAP else ""
-        text = (f"{len(self.rows)} {what}{more} · true: {self._filter_name(self.true_filter)}"
-                f" · pred: {self._filter_name(self.pred_filter)} · test acc {self.results.accuracy:.1f}%")
+        text = (
+            f"{len(self.rows)} {what}{more} · true: {self._filter_name(self.true_filter)}"
+            f" · pred: {self._filter_name(self.pred_filter)} · test acc {self.results.accuracy:.1f}%"
+        )
         self.query_one("#err-bar", Static).update(Text(text, no_wrap=True, overflow="ellipsis"))
 
     def _show_sample(self) -> None:
@@ -181,8 +190,13 @@ class ErrorsPane(Widget):
             top3.update("")
             return
         true, pred = int(self.results.labels[i]), int(self.results.preds[i])
-        caption.update(Text.assemble((f"#{i}", "bold"), f"  true {self.class_names[true]}  pred ",
-                                     (self.class_names[pred], "bold" if true == pred else "bold red")))
+        caption.update(
+            Text.assemble(
+                (f"#{i}", "bold"),
+                f"  true {self.class_names[true]}  pred ",
+                (self.class_names[pred], "bold" if true == pred else "bold red"),
+            )
+        )
         top3.update(self._top3_text(i, true))
 
     def _top3_text(self, i: int, true: int) -> Text:

@@ -23,8 +23,16 @@ from fmtui.widgets.charts import ThrottledPlot
 
 # distinct, 256-colour-safe colours (plotext name, the same colour for rich); markers differ too so
 # curves stay apart with NO_COLOR
-PALETTE = [("cyan", "cyan"), ("orange", "color(208)"), ("green", "green"), ("magenta", "magenta"),
-           ("yellow", "yellow"), ("blue", "blue"), ("red", "red"), ("white", "white")]
+PALETTE = [
+    ("cyan", "cyan"),
+    ("orange", "color(208)"),
+    ("green", "green"),
+    ("magenta", "magenta"),
+    ("yellow", "yellow"),
+    ("blue", "blue"),
+    ("red", "red"),
+    ("white", "white"),
+]
 MARKERS = ["braille", "dot", "+", "x", "o", "*", "~", "#"]
 MARKER_CHARS = {"braille": "⣿", "dot": "•"}
 METRICS = ("test", "train", "val")
@@ -82,8 +90,12 @@ class RunsChart(ThrottledPlot):
             pts = [(x, y) for x, y in pts if y is not None and math.isfinite(y)]
             if pts:
                 values += [y for _, y in pts]
-                plt.plot([x for x, _ in pts], [y for _, y in pts],
-                         color=PALETTE[i % len(PALETTE)][0], marker=MARKERS[i % len(MARKERS)])
+                plt.plot(
+                    [x for x, _ in pts],
+                    [y for _, y in pts],
+                    color=PALETTE[i % len(PALETTE)][0],
+                    marker=MARKERS[i % len(MARKERS)],
+                )
         log = self.key == "loss" and values and min(values) > 0 and max(values) / min(values) > 100
         plt.yscale("log" if log else "linear")  # raw-pixel runs reach losses in the thousands; others stay below 3
         plt.title(self.chart_title + (" (log scale)" if log else ""))
@@ -169,8 +181,18 @@ class RunsPane(Widget):
             c = r.config
             model = c.model if c.model != "mlp" else f"mlp {','.join(map(str, c.hidden))}"
             key = self.run_key(r)
-            table.add_row("●" if key in self.selected else " ", started(r), c.dataset, model, c.norm,
-                          format_value(c.lr), str(len(r.metrics)), final_accuracy(r), r.status, key=key)
+            table.add_row(
+                "●" if key in self.selected else " ",
+                started(r),
+                c.dataset,
+                model,
+                c.norm,
+                format_value(c.lr),
+                str(len(r.metrics)),
+                final_accuracy(r),
+                r.status,
+                key=key,
+            )
         if self.records:
             table.move_cursor(row=min(max(row, 0), len(self.records) - 1))
         self._update()

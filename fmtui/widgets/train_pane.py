@@ -11,11 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich.console import RenderableType
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal
 from textual.reactive import reactive
 from textual.widget import Widget
-from rich.console import RenderableType
 from textual.widgets import Button, RichLog, Static
 
 from fmtui.headless import epoch_line, header_line
@@ -67,8 +67,10 @@ class RunProgress(Widget):
         from rich.table import Table
 
         grid = Table.grid(padding=(0, 1))
-        grid.add_row(Bar(total=self.total, completed=self.done, width=max(self.size.width - 6, 4)),
-                     "" if not self.total else f"{100 * self.done // self.total:3d}%")
+        grid.add_row(
+            Bar(total=self.total, completed=self.done, width=max(self.size.width - 6, 4)),
+            "" if not self.total else f"{100 * self.done // self.total:3d}%",
+        )
         return grid
 
 
@@ -143,13 +145,16 @@ class TrainPane(Widget):
         self.query_one("#train-stats", Static).update(
             f"epoch {ev.epoch}/{ev.epochs} batch {ev.batch}/{ev.batches} · loss {ev.loss:.4f}"
             f" · acc {ev.accuracy:.1f}%"
-            f" · {fmt_rate(ev.samples_per_s)} samples/s · ETA {fmt_duration(ev.eta)}{gpu}", layout=False)
+            f" · {fmt_rate(ev.samples_per_s)} samples/s · ETA {fmt_duration(ev.eta)}{gpu}",
+            layout=False,
+        )
         self.query_one(BatchLossChart).add(ev.epoch - 1 + ev.batch / ev.batches, ev.loss)
 
     def show_epoch(self, ev: EpochEnd) -> None:
         self.query_one("#loss-chart", EpochChart).add(ev.epoch, train=ev.train_loss, val=ev.val_loss, test=ev.test_loss)
         self.query_one("#accuracy-chart", EpochChart).add(
-            ev.epoch, train=ev.train_accuracy, val=ev.val_accuracy, test=ev.test_accuracy)
+            ev.epoch, train=ev.train_accuracy, val=ev.val_accuracy, test=ev.test_accuracy
+        )
         self.query_one(RichLog).write(epoch_line(ev))
 
     def show_stopping(self) -> None:
