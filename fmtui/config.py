@@ -1,14 +1,15 @@
 """RunConfig: the one description of a training run, shared by the CLI, the TUI form and the run folder.
 
-This module imports neither torch nor textual, so `fmtui --help` and the TUI's first frame stay fast.
-Every field has a parser that turns user text into a value or raises `ConfigError` with a one-line
-reason; the CLI's option types and the TUI's validate-as-you-type form both call these parsers.
+This module imports neither torch nor textual nor click, so `fmtui --help` and the TUI's first frame stay fast.
+Every option is declared once, as a RunConfig field whose metadata (an `Option`) holds its help text, form
+label, choices and parser; the CLI's options, the TUI form's rows and the sweep's columns are made from
+`OPTIONS`. A parser turns user text into a value or raises `ConfigError` with a one-line reason; the CLI's
+option types and the TUI's validate-as-you-type form both call them through `parse_field`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,60 +33,251 @@ NORM_HELP = {
 
 
 class ConfigError(ValueError):
-    """A bad value for a run option; the message is one line meant for the user."""
+    """A bad value for a run option: which field and why, for one line meant for the user.
+
+    `field` is the RunConfig field whose value is bad, or None when no single field is to blame (a bad
+    combination, an unavailable device); `reason` is the line without the option's name. str(e) is
+    "--lr: must be > 0, got 0" when there is a field, else the reason alone.
+    """
+
+    def __init__(self, reason: str, field: str | None = None) -> None:
+        self.reason, self.field = reason, field
+        super().__init__(f"--{cli_name(field)}: {reason}" if field else reason)
+
+
+def format_value(value: Any) -> str:
+    """Render a config value the way a user would type it (inverse of the parsers)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (tuple, list)):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+# --- parsers: user text -> value, or ConfigError(reason); parse_field names the field ----------------
+
+
+def choice(choices: tuple[str, ...]) -> Callable[[str], str]:
+    """A parser for one of `choices`, case-insensitive."""
+
+    def parse(text: str) -> str:
+        value = str(text).strip().lower()
+        if value not in choices:
+            raise ConfigError(f"unknown value {str(text).strip()!r}; choose from {', '.join(choices)}")
+        return value
+
+    return parse
+
+
+def number(
+    kind: type,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> Callable[[str], Any]:
+    """A parser for an int or float within bounds (closed unless low_open/high_open)."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(str(text).strip())
+        except ValueError:
+            raise ConfigError(f"{str(text).strip()!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if kind is float and not math.isfinite(value):
+            raise ConfigError(f"must be a finite number, got {text}")
+        if low is not None and (value < low or (low_open and value == low)):
+            raise ConfigError(f"must be {'>' if low_open else '>='} {low:g}, got {text}")
+        if high is not None and (value > high or (high_open and value == high)):
+            raise ConfigError(f"must be {'<' if high_open else '<='} {high:g}, got {text}")
+        return value
+
+    return parse
+
+
+def parse_hidden(text: str) -> tuple[int, ...]:
+    """'256' or '512,256' -> (512, 256); each size a positive integer."""
+    parts = [p.strip() for p in str(text).split(",")]
+    if not parts or any(p == "" for p in parts):
+        raise ConfigError(f"expected sizes like 256 or 512,256, got {text!r}")
+    sizes = []
+    for p in parts:
+        if not p.isdigit() or int(p) <= 0:
+            raise ConfigError(f"{p!r} is not a positive integer (in {text!r})")
+        sizes.append(int(p))
+    if any(s > 65536 for s in sizes):
+        raise ConfigError(f"layer sizes above 65536 are not supported, got {text!r}")
+    return tuple(sizes)
+
+
+def parse_bool(text: str) -> bool:
+    value = str(text).strip().lower()
+    if value in ("1", "yes", "y", "true", "on"):
+        return True
+    if value in ("0", "no", "n", "false", "off"):
+        return False
+    raise ConfigError(f"expected yes or no, got {text!r}")
+
+
+# --- the one declaration of every option ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Option:
+    """How users meet one RunConfig field: its command-line option, its form row and its parser."""
+
+    help: str
+    """What the field means, for --help (which appends the default: "Learning rate [0.01]")."""
+    parse: Callable[[str], Any]
+    """User text -> value; raises ConfigError(reason) (parse_field adds the field)."""
+    metavar: str
+    """The value's placeholder in --help: N, LR, a|b|c."""
+    choices: tuple[str, ...] = ()
+    """The allowed values in the order the form's drop-down lists them; () = free text."""
+    flag: bool = False
+    """A yes/no option: --name/--no-name for `train`, yes|no lists for `sweep`, a no/yes drop-down in the form."""
+    label: str | None = None
+    """The form row's label; None = no row (command line only)."""
+    hint: str = ""
+    """The form's note beside a valid value."""
+    form_after: str | None = None
+    """Put the form row right after this field's row (otherwise rows follow the field order, as --help does)."""
+    sep: str = ","
+    """What separates the values of a sweep list ("256;512,256" for hidden sizes, whose values hold commas)."""
+    name: str = ""
+    """The RunConfig field (filled in by OPTIONS)."""
+    cli: str = ""
+    """The option's name without dashes, also its column in summary.csv and exports (default: name with '-')."""
+
+
+def option(
+    default: Any,
+    help: str,
+    *,
+    parse: Callable[[str], Any] | None = None,
+    metavar: str = "",
+    choices: tuple[str, ...] = (),
+    flag: bool = False,
+    **more: Any,
+) -> Any:
+    """A RunConfig field with its Option; choices and flags bring their own parser and metavar."""
+    if flag:
+        parse, metavar, choices = parse_bool, "yes|no", ("no", "yes")
+    elif choices:
+        parse, metavar = choice(choices), "|".join(choices)
+    assert parse is not None and metavar, "an option needs a parser and a metavar"
+    opt = Option(help, parse, metavar, choices=choices, flag=flag, **more)
+    return dataclasses.field(default=default, metadata={"option": opt})
 
 
 @dataclass
 class RunConfig:
-    """Everything that defines a training run. Defaults reproduce the lecture's step-by-step MLP."""
+    """Everything that defines a training run. Defaults reproduce the lecture's step-by-step MLP.
 
-    dataset: str = "fashion-mnist"
-    """Dataset name: fashion-mnist, mnist, kmnist or cifar10."""
-    norm: str = "symmetric"
-    """Input normalization: none, unit, symmetric, zscore or per-image (see NORM_HELP)."""
-    model: str = "mlp"
+    Each field's Option (see `option`) is its documentation, its CLI option and its form row.
+    """
+
+    dataset: str = option("fashion-mnist", "Dataset", choices=DATASETS, label="dataset")
+    norm: str = option(
+        "symmetric",
+        "Normalization: none=0..255, unit=x/255, symmetric=[-1,1], zscore, per-image",
+        choices=NORMS,
+        label="normalization",
+    )
+    """Input normalization (see NORM_HELP, which the form shows as the note of the chosen value)."""
+    model: str = option("mlp", "Model", choices=MODELS, label="model", hint="softmax regression, MLP or CNN")
     """softmax (Flatten + Linear), mlp (hidden layers) or cnn (small conv net)."""
-    hidden: tuple[int, ...] = (256,)
+    hidden: tuple[int, ...] = option(
+        (256,),
+        "MLP hidden sizes, e.g. 256 or 512,256",
+        parse=parse_hidden,
+        metavar="SIZES",
+        label="hidden sizes",
+        hint="MLP layers: 256 or 512,256",
+        sep=";",
+    )
     """Hidden layer sizes of the MLP, input side first."""
-    activation: str = "relu"
-    """Activation between MLP layers: relu, sigmoid, tanh or gelu."""
-    dropout: float = 0.0
-    """Dropout probability after each hidden activation (0 = off)."""
-    batch_norm: bool = False
-    """BatchNorm1d after each hidden Linear layer."""
-    optimizer: str = "sgd"
-    """sgd, adam or adamw."""
-    lr: float = 0.01
-    """Learning rate."""
-    momentum: float = 0.0
+    activation: str = option("relu", "MLP/CNN activation", choices=ACTIVATIONS, label="activation", hint="MLP and CNN")
+    dropout: float = option(
+        0.0,
+        "Dropout after hidden layers",
+        parse=number(float, low=0.0, high=1.0, high_open=True),
+        metavar="P",
+        label="dropout",
+        hint="after hidden layers, 0 = off",
+    )
+    batch_norm: bool = option(
+        False, "BatchNorm after hidden Linear layers", flag=True, label="batch norm", hint="MLP only"
+    )
+    """BatchNorm1d after each hidden Linear layer of the MLP."""
+    optimizer: str = option("sgd", "Optimizer", choices=OPTIMIZERS, label="optimizer")
+    lr: float = option(
+        0.01,
+        "Learning rate",
+        parse=number(float, low=0.0, low_open=True, high=100.0),
+        metavar="LR",
+        label="learning rate",
+        hint="> 0, e.g. 0.01 or 1e-5",
+    )
+    momentum: float = option(
+        0.0,
+        "SGD momentum",
+        parse=number(float, low=0.0, high=1.0, high_open=True),
+        metavar="M",
+        label="momentum",
+        hint="SGD only, 0 = plain SGD",
+    )
     """SGD momentum (0 = plain SGD as in the lecture)."""
-    nesterov: bool = False
-    """Nesterov momentum for SGD (needs momentum > 0)."""
-    weight_decay: float = 0.0
+    nesterov: bool = option(False, "Nesterov momentum (sgd, momentum > 0)", flag=True)
+    weight_decay: float = option(
+        0.0, "Weight decay", parse=number(float, low=0.0), metavar="WD", label="weight decay", hint="L2, 0 = off"
+    )
     """L2 weight decay (decoupled for adamw)."""
-    schedule: str = "none"
+    schedule: str = option(
+        "none", "Learning-rate schedule", choices=SCHEDULES, label="lr schedule", hint="cosine: decay to 0 at the end"
+    )
     """Learning-rate schedule over all steps: none or cosine."""
-    batch_size: int = 64
-    """Training batch size."""
-    epochs: int = 5
+    batch_size: int = option(64, "Batch size", parse=number(int, low=1, high=1 << 20), metavar="N", label="batch size")
+    epochs: int = option(5, "Epochs", parse=number(int, low=1, high=100000), metavar="N", label="epochs")
     """Number of passes over the training split."""
-    device: str = "auto"
-    """auto (best available), cpu, cuda or mps."""
-    seed: int = 0
+    device: str = option(
+        "auto",
+        "Device; auto picks cuda, then mps, then cpu",
+        choices=DEVICES,
+        label="device",
+        hint="auto: CUDA, else MPS, else CPU",
+    )
+    seed: int = option(
+        0,
+        "Random seed",
+        parse=number(int, low=0, high=2**63 - 1),
+        metavar="N",
+        label="seed",
+        hint="weights, shuffling, validation",
+    )
     """Seed for weights, shuffling and the validation split."""
-    threads: int = 0
+    threads: int = option(0, "CPU threads; 0 = measured default", parse=number(int, low=0, high=4096), metavar="N")
     """CPU threads for torch; 0 picks the measured default (see fmtui.engine.default_threads)."""
-    val_split: float = 0.0
+    val_split: float = option(
+        0.0,
+        "Fraction of the training split held out for validation",
+        parse=number(float, low=0.0, high=0.9),
+        metavar="F",
+        label="validation",
+        hint="held-out fraction of train",
+        form_after="epochs",
+    )
     """Fraction of the training split held out for validation (0 = none), fixed by the seed."""
     data_dir: str | None = None
-    """Folder with the dataset files; None = $FMTUI_DATA_DIR or the per-user cache."""
+    """Folder with the dataset files; None = $FMTUI_DATA_DIR or the per-user cache (its own CLI option, no form row)."""
 
     def validate(self) -> RunConfig:
         """Check every field and the combinations; raise ConfigError on the first problem."""
-        for f in dataclasses.fields(self):
-            parser = PARSERS.get(f.name)
-            if parser is not None and getattr(self, f.name) is not None:
-                parser(format_value(getattr(self, f.name)))
+        for name in OPTIONS:
+            if getattr(self, name) is not None:
+                parse_field(name, format_value(getattr(self, name)))
         if self.nesterov and (self.optimizer != "sgd" or self.momentum <= 0):
             raise ConfigError("--nesterov needs --optimizer sgd and --momentum > 0")
         if self.model == "cnn" and self.batch_norm:
@@ -107,9 +299,6 @@ class RunConfig:
             kw["hidden"] = tuple(int(h) for h in kw["hidden"])
         return cls(**kw)
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
-
     def replace(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **changes)
 
@@ -124,101 +313,22 @@ class RunConfig:
         )
 
 
-def format_value(value: Any) -> str:
-    """Render a config value the way a user would type it (inverse of the parsers)."""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, (tuple, list)):
-        return ",".join(str(v) for v in value)
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
-def _choice(name: str, choices: tuple[str, ...]) -> Callable[[str], str]:
-    def parse(text: str) -> str:
-        value = text.strip().lower()
-        if value not in choices:
-            raise ConfigError(f"--{name}: unknown value {text.strip()!r}; choose from {', '.join(choices)}")
-        return value
-
-    return parse
-
-
-def _number(
-    name: str,
-    kind: type,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        try:
-            value = kind(str(text).strip())
-        except ValueError:
-            raise ConfigError(
-                f"--{name}: {str(text).strip()!r} is not {'an integer' if kind is int else 'a number'}"
-            ) from None
-        if kind is float and not math.isfinite(value):
-            raise ConfigError(f"--{name}: must be a finite number, got {text}")
-        if low is not None and (value < low or (low_open and value == low)):
-            raise ConfigError(f"--{name}: must be {'>' if low_open else '>='} {low:g}, got {text}")
-        if high is not None and (value > high or (high_open and value == high)):
-            raise ConfigError(f"--{name}: must be {'<' if high_open else '<='} {high:g}, got {text}")
-        return value
-
-    return parse
-
-
-def parse_hidden(text: str) -> tuple[int, ...]:
-    """'256' or '512,256' -> (512, 256); each size a positive integer."""
-    parts = [p.strip() for p in str(text).split(",")]
-    if not parts or any(p == "" for p in parts):
-        raise ConfigError(f"--hidden: expected sizes like 256 or 512,256, got {text!r}")
-    sizes = []
-    for p in parts:
-        if not p.isdigit() or int(p) <= 0:
-            raise ConfigError(f"--hidden: {p!r} is not a positive integer (in {text!r})")
-        sizes.append(int(p))
-    if any(s > 65536 for s in sizes):
-        raise ConfigError(f"--hidden: layer sizes above 65536 are not supported, got {text!r}")
-    return tuple(sizes)
-
-
-def parse_bool(text: str) -> bool:
-    value = str(text).strip().lower()
-    if value in ("1", "yes", "y", "true", "on"):
-        return True
-    if value in ("0", "no", "n", "false", "off"):
-        return False
-    raise ConfigError(f"expected yes or no, got {text!r}")
-
-
-PARSERS: dict[str, Callable[[str], Any]] = {
-    "dataset": _choice("dataset", DATASETS),
-    "norm": _choice("norm", NORMS),
-    "model": _choice("model", MODELS),
-    "hidden": parse_hidden,
-    "activation": _choice("activation", ACTIVATIONS),
-    "dropout": _number("dropout", float, low=0.0, high=1.0, high_open=True),
-    "batch_norm": parse_bool,
-    "optimizer": _choice("optimizer", OPTIMIZERS),
-    "lr": _number("lr", float, low=0.0, low_open=True, high=100.0),
-    "momentum": _number("momentum", float, low=0.0, high=1.0, high_open=True),
-    "nesterov": parse_bool,
-    "weight_decay": _number("weight-decay", float, low=0.0),
-    "schedule": _choice("schedule", SCHEDULES),
-    "batch_size": _number("batch-size", int, low=1, high=1 << 20),
-    "epochs": _number("epochs", int, low=1, high=100000),
-    "device": _choice("device", DEVICES),
-    "seed": _number("seed", int, low=0, high=2**63 - 1),
-    "threads": _number("threads", int, low=0, high=4096),
-    "val_split": _number("val-split", float, low=0.0, high=0.9),
+OPTIONS: dict[str, Option] = {
+    f.name: dataclasses.replace(opt, name=f.name, cli=opt.cli or f.name.replace("_", "-"))
+    for f in dataclasses.fields(RunConfig)
+    if (opt := f.metadata.get("option")) is not None
 }
+"""Every field users set (all but data_dir), in field order: the CLI's options, the form's rows, the sweep's columns."""
+
+
+def cli_name(field: str) -> str:
+    """The option name users type for a field, without dashes ('batch_size' -> 'batch-size')."""
+    return OPTIONS[field].cli if field in OPTIONS else field.replace("_", "-")
 
 
 def parse_field(name: str, text: str) -> Any:
-    """Parse one field from user text; raises ConfigError with a one-line reason."""
-    return PARSERS[name](text)
+    """Parse one field from user text; raises ConfigError naming the field, with a one-line reason."""
+    try:
+        return OPTIONS[name].parse(text)
+    except ConfigError as e:
+        raise ConfigError(e.reason, field=name) from None
