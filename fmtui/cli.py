@@ -17,15 +17,11 @@ import click
 
 from fmtui import __version__
 from fmtui.config import (
-    ACTIVATIONS,
-    DATASETS,
-    DEVICES,
-    MODELS,
-    NORMS,
-    OPTIMIZERS,
-    SCHEDULES,
+    OPTIONS,
     ConfigError,
+    Option,
     RunConfig,
+    format_value,
     parse_field,
 )
 
@@ -33,72 +29,49 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class FieldType(click.ParamType):
-    """A click type that parses with the same fmtui.config parser the TUI form uses."""
+    """A click type that parses with the option's own parser, the one the TUI form uses."""
 
-    def __init__(self, field: str, metavar: str):
-        self.field, self.name, self.metavar = field, field, metavar
+    def __init__(self, option: Option):
+        self.option, self.name = option, option.name
 
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
-        return self.metavar
+        return self.option.metavar
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if not isinstance(value, str):
             return value
         try:
-            return parse_field(self.field, value)
+            return parse_field(self.option.name, value)
         except ConfigError as e:
-            text = str(e)
-            self.fail(text.split(": ", 1)[1] if text.startswith("--") else text, param, ctx)
-
-
-def _choices(values: tuple[str, ...]) -> str:
-    return "|".join(values)
+            self.fail(e.reason, param, ctx)  # click names the option itself
 
 
 D = RunConfig()
-# (option, field, metavar, help) for every RunConfig field the command line sets.
-RUN_OPTIONS: list[tuple[str, str, str, str]] = [
-    ("--dataset", "dataset", _choices(DATASETS), f"Dataset [{D.dataset}]"),
-    (
-        "--norm",
-        "norm",
-        _choices(NORMS),
-        f"Normalization: none=0..255, unit=x/255, symmetric=[-1,1], zscore, per-image [{D.norm}]",
-    ),
-    ("--model", "model", _choices(MODELS), f"Model [{D.model}]"),
-    ("--hidden", "hidden", "SIZES", "MLP hidden sizes, e.g. 256 or 512,256 [256]"),
-    ("--activation", "activation", _choices(ACTIVATIONS), f"MLP/CNN activation [{D.activation}]"),
-    ("--dropout", "dropout", "P", "Dropout after hidden layers [0]"),
-    ("--batch-norm", "batch_norm", "yes|no", "BatchNorm after hidden Linear layers [no]"),
-    ("--optimizer", "optimizer", _choices(OPTIMIZERS), f"Optimizer [{D.optimizer}]"),
-    ("--lr", "lr", "LR", f"Learning rate [{D.lr:g}]"),
-    ("--momentum", "momentum", "M", "SGD momentum [0]"),
-    ("--nesterov", "nesterov", "yes|no", "Nesterov momentum (sgd, momentum > 0) [no]"),
-    ("--weight-decay", "weight_decay", "WD", "Weight decay [0]"),
-    ("--schedule", "schedule", _choices(SCHEDULES), "Learning-rate schedule [none]"),
-    ("--batch-size", "batch_size", "N", f"Batch size [{D.batch_size}]"),
-    ("--epochs", "epochs", "N", f"Epochs [{D.epochs}]"),
-    ("--device", "device", _choices(DEVICES), "Device; auto picks cuda, then mps, then cpu [auto]"),
-    ("--seed", "seed", "N", "Random seed [0]"),
-    ("--threads", "threads", "N", "CPU threads; 0 = measured default [0]"),
-    ("--val-split", "val_split", "F", "Fraction of the training split held out for validation [0]"),
-]
+
+
+def option_help(opt: Option) -> str:
+    """The option's help with the dataclass default, as --help shows it: "Learning rate [0.01]"."""
+    return f"{opt.help} [{format_value(getattr(D, opt.name))}]"
 
 
 def run_options(multiple: bool = False) -> Callable:
     """Decorate a command with every RunConfig option (as lists for sweeps when multiple=True)."""
 
     def decorate(f: Callable) -> Callable:
-        for opt, field, metavar, help_ in reversed(RUN_OPTIONS):
+        for opt in reversed(OPTIONS.values()):
             if multiple:
-                more = "; repeat the option or use ';' between size lists" if field == "hidden" else ""
+                more = f"; repeat the option or separate the values with '{opt.sep}'" if opt.sep != "," else ""
                 f = click.option(
-                    opt, field, metavar=f"{metavar}[,...]", multiple=True, help=f"{help_} (a list to sweep{more})"
+                    f"--{opt.cli}",
+                    opt.name,
+                    metavar=f"{opt.metavar}[,...]",
+                    multiple=True,
+                    help=f"{option_help(opt)} (a list to sweep{more})",
                 )(f)
-            elif metavar == "yes|no":
-                f = click.option(f"{opt}/--no-{opt[2:]}", field, default=None, help=help_.replace(" [no]", ""))(f)
+            elif opt.flag:  # --x/--no-x; not given = the dataclass default
+                f = click.option(f"--{opt.cli}/--no-{opt.cli}", opt.name, default=None, help=opt.help)(f)
             else:
-                f = click.option(opt, field, type=FieldType(field, metavar), help=help_)(f)
+                f = click.option(f"--{opt.cli}", opt.name, type=FieldType(opt), help=option_help(opt))(f)
         return click.option(
             "--data-dir",
             type=click.Path(file_okay=False, path_type=Path),
@@ -110,7 +83,7 @@ def run_options(multiple: bool = False) -> Callable:
 
 def config_from(values: dict[str, Any]) -> RunConfig:
     """A RunConfig from parsed options; options not given keep the lecture's defaults."""
-    fields = {k: v for k, v in values.items() if v is not None and hasattr(D, k)}
+    fields = {k: v for k, v in values.items() if k in OPTIONS and v is not None}
     if values.get("data_dir") is not None:
         fields["data_dir"] = str(values["data_dir"])
     return RunConfig(**fields).validate()
@@ -185,7 +158,7 @@ def train(ctx: click.Context, out: Path | None, runs_dir: Path | None, json_mode
 
 @cli.command(name="eval")
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--device", type=FieldType("device", _choices(DEVICES)), help="Device [auto]")
+@click.option("--device", type=FieldType(OPTIONS["device"]), help="Device [auto]")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Dataset folder [as trained]")
 @click.option("--json", "json_mode", is_flag=True, help="Print the result as one JSON object.")
 @click.pass_context
