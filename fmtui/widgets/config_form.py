@@ -1,4 +1,4 @@
-"""The Model & hyperparameter form: one row per RunConfig field, validated as you type.
+"""The Model & hyperparameter form: one row per RunConfig option that has a form label, validated as you type.
 
 Every keystroke re-parses the form with `fmtui.config.parse_field`; a bad field shows the parser's
 reason beside it and the form posts `ConfigForm.Changed(None, reason)`, which disables Start.
@@ -19,51 +19,23 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static
 
-from fmtui.config import (
-    ACTIVATIONS,
-    DATASETS,
-    DEVICES,
-    MODELS,
-    NORM_HELP,
-    NORMS,
-    OPTIMIZERS,
-    SCHEDULES,
-    ConfigError,
-    RunConfig,
-    format_value,
-    parse_field,
-)
+from fmtui.config import NORM_HELP, OPTIONS, ConfigError, Option, RunConfig, format_value, parse_field
 
-CHOICES: dict[str, tuple[str, ...]] = {
-    "dataset": DATASETS,
-    "norm": NORMS,
-    "model": MODELS,
-    "activation": ACTIVATIONS,
-    "optimizer": OPTIMIZERS,
-    "schedule": SCHEDULES,
-    "device": DEVICES,
-    "batch_norm": ("no", "yes"),
-}
 
-FIELDS: list[tuple[str, str, str]] = [  # (RunConfig field, label, hint shown while the value is valid)
-    ("dataset", "dataset", ""),
-    ("norm", "normalization", ""),
-    ("model", "model", "softmax regression, MLP or CNN"),
-    ("hidden", "hidden sizes", "MLP layers: 256 or 512,256"),
-    ("activation", "activation", "MLP and CNN"),
-    ("dropout", "dropout", "after hidden layers, 0 = off"),
-    ("batch_norm", "batch norm", "MLP only"),
-    ("optimizer", "optimizer", ""),
-    ("lr", "learning rate", "> 0, e.g. 0.01 or 1e-5"),
-    ("momentum", "momentum", "SGD only, 0 = plain SGD"),
-    ("weight_decay", "weight decay", "L2, 0 = off"),
-    ("schedule", "lr schedule", "cosine: decay to 0 at the end"),
-    ("batch_size", "batch size", ""),
-    ("epochs", "epochs", ""),
-    ("val_split", "validation", "held-out fraction of train"),
-    ("device", "device", "auto: CUDA, else MPS, else CPU"),
-    ("seed", "seed", "weights, shuffling, validation"),
-]
+def form_rows() -> tuple[Option, ...]:
+    """The options with a form label, in field order except where one asks to follow another (form_after)."""
+    rows = [o for o in OPTIONS.values() if o.label is not None and o.form_after is None]
+    for o in OPTIONS.values():
+        if o.label is not None and o.form_after is not None:
+            rows.insert([r.name for r in rows].index(o.form_after) + 1, o)
+    return tuple(rows)
+
+
+FIELDS: tuple[Option, ...] = form_rows()
+"""The form's rows, top to bottom (label, hint and parser from the option's declaration on RunConfig)."""
+
+CHOICES: dict[str, tuple[str, ...]] = {o.name: o.choices for o in FIELDS if o.choices}
+"""Fields shown as a drop-down, with their values; the others are typed."""
 
 SHAPES: dict[str, tuple[int, int, int]] = {"cifar10": (3, 32, 32)}
 """Image shape per dataset (default 1x28x28), so the parameter count needs no data."""
@@ -162,11 +134,11 @@ class ConfigForm(Widget):
                     id="preset",
                     compact=True,
                 )
-            for name, label, _ in FIELDS:
-                with Horizontal(classes="field-row", id=f"row-{name}"):
-                    yield Label(label, classes="field-label")
-                    yield self._field_widget(name)
-                    yield Static("", classes="field-note", id=f"note-{name}")
+            for opt in FIELDS:
+                with Horizontal(classes="field-row", id=f"row-{opt.name}"):
+                    yield Label(opt.label or "", classes="field-label")
+                    yield self._field_widget(opt.name)
+                    yield Static("", classes="field-note", id=f"note-{opt.name}")
             yield Static("", id="network")
 
     def _field_widget(self, name: str) -> Widget:
@@ -189,7 +161,7 @@ class ConfigForm(Widget):
         draft, errors = self._draft()
         if errors:
             name = next(iter(errors))
-            return None, errors, f"{dict((f, label) for f, label, _ in FIELDS)[name]}: {errors[name]}"
+            return None, errors, f"{OPTIONS[name].label}: {errors[name]}"
         try:
             return draft.validate(), errors, None
         except ConfigError as e:
@@ -199,13 +171,13 @@ class ConfigForm(Widget):
         """The form as a RunConfig, keeping the last good value of fields that do not parse, and their errors."""
         model, optimizer = self._text("model"), self._text("optimizer")
         values, errors = {}, {}
-        for name, _, _ in FIELDS:
+        for name in (o.name for o in FIELDS):
             if not applies(name, model, optimizer):
                 continue
             try:
                 values[name] = parse_field(name, self._text(name))
             except ConfigError as e:
-                errors[name] = str(e).split(": ", 1)[-1]
+                errors[name] = e.reason
         if model != "mlp":
             values["batch_norm"] = False
         return self._base.replace(**values), errors
@@ -217,8 +189,8 @@ class ConfigForm(Widget):
     def set_config(self, cfg: RunConfig) -> None:
         """Fill every field from cfg (presets, tests); fields not in the form are kept from cfg."""
         self._base = cfg
-        for name, _, _ in FIELDS:
-            self.query_one(f"#f-{name}").value = format_value(getattr(cfg, name))
+        for opt in FIELDS:
+            self.query_one(f"#f-{opt.name}").value = format_value(getattr(cfg, opt.name))
         self._refresh()
 
     def apply_preset(self, name: str) -> None:
@@ -249,8 +221,8 @@ class ConfigForm(Widget):
         """Re-read the form: notes, greyed-out fields, status line; post Changed and recount parameters."""
         cfg, errors, error = self.read()
         model, optimizer = self._text("model"), self._text("optimizer")
-        for name, _, hint in FIELDS:
-            self._show_note(name, errors.get(name), hint, applies(name, model, optimizer))
+        for opt in FIELDS:
+            self._show_note(opt.name, errors.get(opt.name), opt.hint, applies(opt.name, model, optimizer))
         status = self.query_one("#form-status", Static)
         status.update(f"✗ {error} (Start is disabled)" if error else "✓ valid: press s to train")
         status.set_class(bool(error), "-invalid")
