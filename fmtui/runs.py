@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fmtui.config import RunConfig, format_value
+from fmtui.config import OPTIONS, RunConfig, cli_name, format_value
 
 METRIC_FIELDS = (
     "epoch",
@@ -255,14 +255,14 @@ def export_runs(records: list[RunRecord], dest: Path) -> tuple[Path, Path]:
     """Write the selected runs' metrics as one CSV (a row per run and epoch) and one JSON file."""
     dest.mkdir(parents=True, exist_ok=True)
     stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{len(records)}-runs"
-    option_names = [f.replace("_", "-") for f in RunConfig.__dataclass_fields__ if f != "data_dir"]
+    option_names = [cli_name(f) for f in OPTIONS]
     out = io.StringIO()
     writer = csv.DictWriter(
         out, fieldnames=["run", *option_names, "status", *METRIC_FIELDS], extrasaction="ignore", lineterminator="\n"
     )
     writer.writeheader()
     for r in records:
-        options = {k.replace("_", "-"): format_value(v) for k, v in r.config.to_dict().items() if k != "data_dir"}
+        options = {cli_name(f): format_value(getattr(r.config, f)) for f in OPTIONS}
         for row in r.metrics:
             writer.writerow({"run": r.name, **options, "status": r.status, **row})
     csv_path, json_path = dest / f"{stem}.csv", dest / f"{stem}.json"

@@ -16,12 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fmtui.config import ConfigError, RunConfig, format_value, parse_field
+from fmtui.config import OPTIONS, ConfigError, RunConfig, cli_name, format_value, parse_field
 from fmtui.runs import RunWriter, atomic_write, summarize
-
-# RunConfig field -> the option name users type (and the summary.csv column)
-CLI_NAMES = {f: f.replace("_", "-") for f in RunConfig.__dataclass_fields__ if f != "data_dir"}
-
 
 LECTURE_NORMS = ("none", "unit", "symmetric", "zscore")
 LECTURE_LRS = (0.01, 1e-5)
@@ -38,7 +34,7 @@ def expand_grid(base: RunConfig, lists: dict[str, list[str]]) -> list[RunConfig]
     for field, texts in lists.items():
         values = [parse_field(field, t) for t in texts]
         if len(set(map(format_value, values))) != len(values):
-            raise ConfigError(f"--{CLI_NAMES[field]}: a value is listed twice ({', '.join(texts)})")
+            raise ConfigError(f"a value is listed twice ({', '.join(texts)})", field=field)
         parsed[field] = values
     configs = []
     for combo in itertools.product(*parsed.values()):
@@ -48,10 +44,9 @@ def expand_grid(base: RunConfig, lists: dict[str, list[str]]) -> list[RunConfig]
 
 def split_list(field: str, text: str) -> list[str]:
     """'0.01,1e-5' -> ['0.01', '1e-5'] (hidden sizes use ';' between alternatives: '256;512,256')."""
-    sep = ";" if field == "hidden" else ","
-    parts = [p.strip() for p in text.split(sep)]
+    parts = [p.strip() for p in text.split(OPTIONS[field].sep)]
     if any(not p for p in parts):
-        raise ConfigError(f"--{CLI_NAMES[field]}: empty item in {text!r}")
+        raise ConfigError(f"empty item in {text!r}", field=field)
     return parts
 
 
@@ -74,7 +69,7 @@ class SweepRun:
             else {}
         )
         row = {"run": self.path.name}
-        row.update({CLI_NAMES[f]: format_value(getattr(self.config, f)) for f in CLI_NAMES})
+        row.update({cli_name(f): format_value(getattr(self.config, f)) for f in OPTIONS})
         row.update(
             test_loss=final.get("test_loss"),
             test_accuracy=final.get("test_accuracy"),
@@ -86,7 +81,7 @@ class SweepRun:
             diverged=self.status == "diverged",
             status=self.status,
             seconds=round(self.seconds, 3),
-            varying=" ".join(f"{CLI_NAMES[f]}={format_value(getattr(self.config, f))}" for f in varying),
+            varying=" ".join(f"{cli_name(f)}={format_value(getattr(self.config, f))}" for f in varying),
         )
         return row
 
@@ -143,20 +138,20 @@ def run_sweep(
 
 
 def varying_fields(configs: list[RunConfig]) -> list[str]:
-    return [f for f in CLI_NAMES if len({format_value(getattr(c, f)) for c in configs}) > 1]
+    return [f for f in OPTIONS if len({format_value(getattr(c, f)) for c in configs}) > 1]
 
 
 def format_table(rows: list[dict], varying: list[str]) -> str:
     """A plain-text table, best first, for terminals and logs alike."""
     ranked, by = rank(rows)
     cols = (
-        [CLI_NAMES[f] for f in varying]
+        [cli_name(f) for f in varying]
         + (["val best"] if by == "best_val_accuracy" else [])
         + ["test final", "test best", "best ep", "diverged", "seconds"]
     )
     body = []
     for r in ranked:
-        cells = [str(r[CLI_NAMES[f]]) for f in varying]
+        cells = [str(r[cli_name(f)]) for f in varying]
         if by == "best_val_accuracy":
             cells.append(_pct(r["best_val_accuracy"]))
         cells += [
