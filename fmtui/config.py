@@ -313,11 +313,16 @@ class RunConfig:
         )
 
 
-OPTIONS: dict[str, Option] = {
-    f.name: dataclasses.replace(opt, name=f.name, cli=opt.cli or f.name.replace("_", "-"))
-    for f in dataclasses.fields(RunConfig)
-    if (opt := f.metadata.get("option")) is not None
-}
+def options_of(cls: type) -> dict[str, Option]:
+    """The Options declared on a dataclass's fields (see `option`), in field order, with name and cli filled in."""
+    return {
+        f.name: dataclasses.replace(opt, name=f.name, cli=opt.cli or f.name.replace("_", "-"))
+        for f in dataclasses.fields(cls)
+        if (opt := f.metadata.get("option")) is not None
+    }
+
+
+OPTIONS: dict[str, Option] = options_of(RunConfig)
 """Every field users set (all but data_dir), in field order: the CLI's options, the form's rows, the sweep's columns."""
 
 
