@@ -65,3 +65,20 @@ def test_validate_checks_combinations():
     with pytest.raises(ConfigError, match="nesterov"):
         RunConfig(nesterov=True).validate()
     RunConfig(nesterov=True, momentum=0.9).validate()
+
+
+def test_config_error_carries_the_field_and_the_reason():
+    with pytest.raises(ConfigError) as info:
+        parse_field("batch_size", "0")
+    assert (info.value.field, info.value.reason) == ("batch_size", "must be >= 1, got 0")
+    assert str(info.value) == "--batch-size: must be >= 1, got 0"
+    with pytest.raises(ConfigError) as info:
+        RunConfig(lr=0.0).validate()
+    assert (info.value.field, info.value.reason, str(info.value)) == (
+        "lr",
+        "must be > 0, got 0",
+        "--lr: must be > 0, got 0",
+    )
+    with pytest.raises(ConfigError) as info:
+        RunConfig(nesterov=True).validate()
+    assert info.value.field is None and str(info.value) == info.value.reason  # a combination: no single field

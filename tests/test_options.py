@@ -1,0 +1,82 @@
+"""Each option is declared once, on RunConfig: the CLI's options, the form's rows and the sweep/export columns
+are all made from that declaration (fmtui.config.OPTIONS)."""
+
+import csv
+import dataclasses
+
+import click
+from test_cli import fmtui
+
+from fmtui import cli
+from fmtui.config import OPTIONS, RunConfig, format_value, number, option, options_of, parse_field
+from fmtui.runs import RunRecord, export_runs
+from fmtui.sweep import SweepRun
+from fmtui.widgets import config_form
+
+DEFAULTS = RunConfig()
+
+
+def option_params(command: click.Command) -> list[click.Option]:
+    return [p for p in command.params if isinstance(p, click.Option) and p.name in OPTIONS]
+
+
+def test_every_field_but_data_dir_is_a_declared_option_whose_default_parses():
+    assert list(OPTIONS) == [f.name for f in dataclasses.fields(RunConfig) if f.name != "data_dir"]
+    for name, opt in OPTIONS.items():
+        assert opt.help and opt.metavar and opt.cli == name.replace("_", "-")
+        assert parse_field(name, format_value(getattr(DEFAULTS, name))) == getattr(DEFAULTS, name)
+
+
+def test_train_has_every_option_in_field_order_and_help_shows_the_dataclass_default():
+    params = option_params(cli.train)
+    assert [p.opts[0] for p in params] == [f"--{o.cli}" for o in OPTIONS.values()]
+    for p in params:
+        opt = OPTIONS[p.name]
+        if opt.flag:
+            assert p.secondary_opts == [f"--no-{opt.cli}"] and p.help == opt.help
+        else:
+            assert p.help == f"{opt.help} [{format_value(getattr(DEFAULTS, p.name))}]"
+            assert p.make_metavar(click.Context(cli.train)) == opt.metavar
+    assert next(p for p in params if p.name == "lr").help == "Learning rate [0.01]"
+
+
+def test_a_bad_value_is_named_once_by_click_and_explained_by_the_parser():
+    result = fmtui("--no-ui", "train", "--lr", "0")
+    assert result.exit_code == 2
+    assert result.stderr == "Error: Invalid value for '--lr': must be > 0, got 0 (see fmtui train --help)\n"
+
+
+def test_sweep_takes_a_list_of_every_option():
+    params = option_params(cli.sweep)
+    assert [p.opts[0] for p in params] == [f"--{o.cli}" for o in OPTIONS.values()]
+    assert all(p.multiple and p.metavar == f"{OPTIONS[p.name].metavar}[,...]" for p in params)
+    assert all(f"[{format_value(getattr(DEFAULTS, p.name))}] (a list to sweep" in p.help for p in params)
+
+
+def test_form_rows_are_the_options_with_a_label():
+    rows = [o.name for o in config_form.FIELDS]
+    assert set(rows) == {name for name, o in OPTIONS.items() if o.label}
+    assert rows.index("val_split") == rows.index("epochs") + 1  # form_after; the CLI keeps the field order
+    assert config_form.CHOICES["batch_norm"] == ("no", "yes")
+    assert config_form.CHOICES["norm"] == OPTIONS["norm"].choices
+
+
+def test_a_new_field_appears_on_the_command_line_in_the_form_and_in_the_sweep_and_export_columns(monkeypatch, tmp_path):
+    warmup = option(0, "Warm-up epochs", parse=number(int, low=0), metavar="N", label="warm-up", hint="at low lr")
+    Wider = dataclasses.make_dataclass("Wider", [("warmup", int, warmup)], bases=(RunConfig,))
+    monkeypatch.setitem(OPTIONS, "warmup", options_of(Wider)["warmup"])
+    monkeypatch.setattr(cli, "D", Wider())
+
+    for multiple in (False, True):
+        command = click.command()(cli.run_options(multiple=multiple)(lambda **values: None))
+        (param,) = [p for p in command.params if p.name == "warmup"]
+        assert param.opts == ["--warmup"] and param.help.startswith("Warm-up epochs [0]")
+    row = config_form.form_rows()[-1]
+    assert (row.name, row.label, row.hint) == ("warmup", "warm-up", "at low lr")
+    assert parse_field("warmup", "3") == 3
+
+    summary = SweepRun(Wider(warmup=2), tmp_path / "run", "completed", [], 1.0).summary_row(["warmup"])
+    assert summary["warmup"] == "2" and summary["varying"] == "warmup=2"
+    record = RunRecord(tmp_path / "run", Wider(warmup=2), metrics=[{"epoch": 1}])
+    csv_path, _ = export_runs([record], tmp_path / "export")
+    assert next(csv.DictReader(csv_path.open()))["warmup"] == "2"
