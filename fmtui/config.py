@@ -147,7 +147,7 @@ class Option:
     sep: str = ","
     """What separates the values of a sweep list ("256;512,256" for hidden sizes, whose values hold commas)."""
     name: str = ""
-    """The RunConfig field (filled in by OPTIONS)."""
+    """The RunConfig field (filled in by options_of)."""
     cli: str = ""
     """The option's name without dashes, also its column in summary.csv and exports (default: name with '-')."""
 
