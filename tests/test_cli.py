@@ -14,6 +14,8 @@ from click.testing import CliRunner
 
 from fmtui.cli import main
 
+pytestmark = pytest.mark.cli
+
 EPOCH_LINE = re.compile(
     r"^Epoch \[(\d+)/(\d+)\], Loss: \d+\.\d{4}, Accuracy: \d+\.\d{2}%, "
     r"Test Loss: \d+\.\d{4}, Test Accuracy: \d+\.\d{2}%, Time: \d+\.\d{2}s$"

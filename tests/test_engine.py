@@ -7,6 +7,8 @@ from fmtui import engine, models
 from fmtui.config import ConfigError, RunConfig
 from fmtui.engine import BatchProgress, EpochEnd, Finished, Started
 
+pytestmark = pytest.mark.engine
+
 
 def run(cfg, **kw):
     return list(engine.train(cfg, **kw))

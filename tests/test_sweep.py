@@ -9,6 +9,8 @@ from test_cli import fmtui
 from fmtui.config import ConfigError, RunConfig
 from fmtui.sweep import expand_grid, split_list
 
+pytestmark = pytest.mark.cli
+
 
 def test_grid_is_the_cartesian_product_of_typed_lists():
     configs = expand_grid(RunConfig(), {"norm": ["none", "unit"], "lr": ["0.01", "1e-5"], "hidden": ["256", "512,256"]})
