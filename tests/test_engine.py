@@ -1,5 +1,7 @@
 """The training engine on small IDX data: events, stopping, divergence, predictions, models."""
 
+import math
+
 import pytest
 import torch
 
@@ -100,9 +102,12 @@ def test_same_seed_same_result(tiny_data):
         dict(norm="per-image", val_split=0.1),
     ],
 )
-def test_every_model_optimizer_and_norm_trains(tiny_data, changes):
+def test_every_model_optimizer_and_norm_learns_above_chance(tiny_data, changes):
     done = run(tiny(tiny_data, **changes).replace(epochs=1))[-1]
-    assert done.status == "completed" and 0 <= done.history[0].test_accuracy <= 100
+    assert done.status == "completed"
+    epoch = done.history[0]
+    # 10 classes: chance is 10% and a loss of ln 10 = 2.30; one epoch reaches 75-91% here (seeds 0-2)
+    assert epoch.test_accuracy > 50 and epoch.test_loss < math.log(10)
 
 
 def test_validation_metrics_when_holding_out(tiny_data):
@@ -141,5 +146,14 @@ def test_evaluate_saved_matches_training(tiny_data, tmp_path):
     assert res.accuracy == done.history[-1].test_accuracy
 
 
-def test_default_threads_policy():
-    assert engine.default_threads() >= 1
+@pytest.mark.parametrize("cores,threads", [(1, 1), (2, 1), (3, 1), (4, 2), (6, 3), (8, 4), (16, 8), (17, 8), (64, 8)])
+@pytest.mark.parametrize("affinity", [True, False], ids=["sched_getaffinity", "cpu_count"])
+def test_default_threads_policy(monkeypatch, cores, threads, affinity):
+    """1 thread on up to 2 cores, else half the cores, at most 8; counting the cores this process may use."""
+    if affinity:
+        monkeypatch.setattr(engine.os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+        monkeypatch.setattr(engine.os, "cpu_count", lambda: 1000)  # more cores than the process may use
+    else:
+        monkeypatch.delattr(engine.os, "sched_getaffinity", raising=False)
+        monkeypatch.setattr(engine.os, "cpu_count", lambda: cores)
+    assert engine.default_threads() == threads
