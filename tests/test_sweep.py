@@ -80,29 +80,28 @@ def test_sweep_end_to_end_with_validation_ranking(tiny_data, tmp_path):
 
 
 def test_sequential_sweep_gives_the_same_numbers(tiny_data, tmp_path):
-    args = [
-        "--no-ui",
-        "sweep",
-        "--data-dir",
-        tiny_data,
-        "--model",
-        "softmax",
-        "--norm",
-        "unit,zscore",
-        "--epochs",
-        1,
-        "--batch-size",
-        32,
-        "--json",
-    ]
-    stacked = json.loads(fmtui(*args, "--out", tmp_path / "a").stdout.splitlines()[-1])["runs"]
-    alone = json.loads(fmtui(*args, "--out", tmp_path / "b", "--sequential").stdout.splitlines()[-1])["runs"]
+    args = ["--no-ui", "sweep", "--data-dir", tiny_data, "--model", "softmax", "--norm", "unit,zscore", "--epochs", 2]
+    stacked = fmtui(*args, "--batch-size", 32, "--out", tmp_path / "a")
+    alone = fmtui(*args, "--batch-size", 32, "--out", tmp_path / "b", "--sequential")
+    assert stacked.exit_code == alone.exit_code == 0, stacked.output + alone.output
+    assert "2 of them train together as stacked models" in stacked.stdout.splitlines()[0]
+    assert "stacked" not in alone.stdout.splitlines()[0]
 
-    def key(r):
-        return r["norm"]
+    def runs(out):
+        """norm -> the run's metrics.jsonl rows, for every run in the sweep's summary."""
+        names = {r["norm"]: r["run"] for r in json.loads((out / "summary.json").read_text())["runs"]}
+        return {
+            norm: [json.loads(line) for line in (out / run / "metrics.jsonl").open()] for norm, run in names.items()
+        }
 
-    for a, b in zip(sorted(stacked, key=key), sorted(alone, key=key)):
-        assert a["norm"] == b["norm"] and a["test_loss"] == pytest.approx(b["test_loss"], rel=1e-4)
+    a, b = runs(tmp_path / "a"), runs(tmp_path / "b")
+    assert sorted(a) == sorted(b) == ["unit", "zscore"]
+    for norm in a:
+        assert [r["epoch"] for r in a[norm]] == [r["epoch"] for r in b[norm]] == [1, 2]
+        for ra, rb in zip(a[norm], b[norm]):
+            for key in ("train_loss", "test_loss"):
+                assert ra[key] == pytest.approx(rb[key], rel=1e-4), (norm, ra["epoch"], key)
+            assert ra["test_accuracy"] == pytest.approx(rb["test_accuracy"], abs=0.5)  # one test image of 200
 
 
 def test_sweep_without_validation_says_it_ranks_on_test(tiny_data, tmp_path):
