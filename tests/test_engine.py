@@ -146,6 +146,19 @@ def test_evaluate_saved_matches_training(tiny_data, tmp_path):
     assert res.accuracy == done.history[-1].test_accuracy
 
 
+def test_evaluate_saved_with_zscore_takes_the_statistics_from_the_training_part(tiny_data, tmp_path):
+    """With a validation split, zscore's mean/std come from the training part only, at training and at re-evaluation.
+
+    Accuracy alone cannot tell (statistics of the whole split give the same 91% here); loss and probabilities can."""
+    cfg = tiny(tiny_data, norm="zscore", val_split=0.5)
+    done = run(cfg)[-1]
+    torch.save(done.model.state_dict(), tmp_path / "m.pt")
+    res, _ = engine.evaluate_saved(cfg, tmp_path / "m.pt")
+    assert res.accuracy == done.history[-1].test_accuracy
+    assert res.loss == pytest.approx(done.history[-1].test_loss, rel=1e-6)
+    assert torch.allclose(res.probs, done.results.probs, atol=1e-6)
+
+
 @pytest.mark.parametrize("cores,threads", [(1, 1), (2, 1), (3, 1), (4, 2), (6, 3), (8, 4), (16, 8), (17, 8), (64, 8)])
 @pytest.mark.parametrize("affinity", [True, False], ids=["sched_getaffinity", "cpu_count"])
 def test_default_threads_policy(monkeypatch, cores, threads, affinity):
