@@ -77,7 +77,10 @@ def real_data_dir() -> Path | None:
 
 
 @pytest.fixture
-def real_data() -> Path:
+def real_data(request) -> Path:
+    """The real data folder, for tests marked real_data (so that `pytest -m real_data` runs exactly them)."""
+    if request.node.get_closest_marker("real_data") is None:
+        pytest.fail("a test that uses the real_data fixture must be marked @pytest.mark.real_data")
     path = real_data_dir()
     if path is None:
         if os.environ.get("CI"):

@@ -8,6 +8,8 @@ from fmtui.batched import batch_groups, can_batch, train_batched
 from fmtui.config import RunConfig
 from fmtui.engine import EpochEnd, Finished
 
+pytestmark = pytest.mark.engine
+
 
 def grid(tiny_data, norms=("none", "unit", "zscore", "per-image"), **kw):
     base = RunConfig(data_dir=str(tiny_data), epochs=2, batch_size=32).replace(**kw)

@@ -17,6 +17,8 @@ import step_variants  # noqa: E402
 import threads  # noqa: E402
 import train_speed  # noqa: E402
 
+pytestmark = pytest.mark.engine
+
 
 def run_main(main, argv: list[str]) -> tuple[object, str]:
     lines: list[str] = []
@@ -73,30 +75,6 @@ def test_pairs_alternate_their_order(tiny_data):
     train_speed.compare(bench, tiny_data, "cpu", [64], 1, 2, 1, log=lambda _: None)
     assert [r.pipeline for r in bench.runs] == ["lecture", "fmtui", "fmtui", "lecture"]
     assert len(train_speed.pair_ratios(bench.runs, 64)) == 2
-
-
-def test_tui_section_trains_the_same_run_as_headless(tiny_data):
-    bench, text = run_main(
-        train_speed.main,
-        [
-            "--data-dir",
-            str(tiny_data),
-            "--device",
-            "cpu",
-            "--epochs",
-            "2",
-            "--skip-compare",
-            "--tui",
-            "--tui-repeats",
-            "1",
-            "--threads",
-            "1",
-        ],
-    )
-    (result,) = bench.tui
-    assert len(result["tui"]["epoch_seconds"]) == len(result["headless"]["epoch_seconds"]) == 2
-    assert result["tui"]["test_accuracy"] == result["headless"]["test_accuracy"]  # same seed, same data, same steps
-    assert "TUI/headless" in text and "-> median" in text and "ratio_after_epoch_1" in result
 
 
 def test_help_time_reports_the_heavy_modules():

@@ -1,6 +1,8 @@
-"""The headless CLI through click's CliRunner (and a subprocess where a real signal is needed)."""
+"""The command line: click's CliRunner, the entry point with a fake terminal and app factory, and real signals
+to subprocesses."""
 
 import csv
+import io
 import json
 import os
 import re
@@ -13,6 +15,9 @@ import torch
 from click.testing import CliRunner
 
 from fmtui.cli import main
+from fmtui.config import RunConfig
+
+pytestmark = pytest.mark.cli
 
 EPOCH_LINE = re.compile(
     r"^Epoch \[(\d+)/(\d+)\], Loss: \d+\.\d{4}, Accuracy: \d+\.\d{2}%, "
@@ -200,3 +205,169 @@ def test_ctrl_c_stops_after_the_batch_keeps_metrics_and_exits_130(tiny_data, tmp
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "stopped" and summary["epochs_done"] >= 1
     assert len((out / "metrics.jsonl").read_text().splitlines()) == summary["epochs_done"]
+
+
+# --- the dashboard from the command line --------------------------------------------------------
+
+
+class FakeApp:
+    return_code = 0
+
+    def run(self) -> None:
+        pass
+
+
+@pytest.fixture
+def app_factory(monkeypatch) -> list[tuple[RunConfig, dict]]:
+    """Replaces the app factory; each call is recorded as (config, keyword arguments)."""
+    import fmtui.app
+    import fmtui.cli
+
+    calls = []
+
+    def make_app(config, **kw):
+        calls.append((config, kw))
+        return FakeApp()
+
+    monkeypatch.setattr(fmtui.app, "make_app", make_app)
+    monkeypatch.setattr(fmtui.cli, "make_app", make_app, raising=False)  # should cli import it at the top
+    monkeypatch.setattr(os, "_exit", sys.exit)  # the CLI leaves with os._exit once torch is loaded
+    return calls
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def fmtui_in(monkeypatch, stdout: io.StringIO, *args) -> int:
+    """Run the real entry point with stdout replaced (a terminal or not); return the exit code."""
+    monkeypatch.setattr(sys, "stdout", stdout)
+    with pytest.raises(SystemExit) as done:
+        main([str(a) for a in args])
+    return done.value.code
+
+
+@pytest.mark.parametrize(
+    "args,config,autostart",
+    [
+        ([], RunConfig(), False),
+        (["--data-dir", "some/where"], RunConfig(data_dir="some/where"), False),
+        (["train"], RunConfig(), True),
+        (
+            ["train", "--norm", "zscore", "--lr", "0.05", "--hidden", "64,32", "--data-dir", "d"],
+            RunConfig(norm="zscore", lr=0.05, hidden=(64, 32), data_dir="d"),
+            True,
+        ),
+    ],
+)
+def test_without_no_ui_a_terminal_gets_the_dashboard(monkeypatch, app_factory, args, config, autostart):
+    assert fmtui_in(monkeypatch, Terminal(), *args) == 0
+    ((made, kw),) = app_factory
+    assert made == config and kw.get("autostart", False) is autostart
+
+
+def test_the_dashboard_without_a_terminal_is_refused_in_one_line(monkeypatch, capsys, app_factory):
+    assert fmtui_in(monkeypatch, io.StringIO()) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Error: the dashboard needs a terminal") and err.count("\n") == 1 and "--no-ui" in err
+    assert app_factory == []
+
+
+@pytest.mark.parametrize(
+    "stdout,extra,printed",
+    [(io.StringIO, [], "Epoch [1/1], Loss: "), (Terminal, ["--json"], '"event": "epoch"')],
+    ids=["no terminal", "json"],
+)
+def test_train_without_a_terminal_or_with_json_trains_headless(
+    monkeypatch, app_factory, tiny_data, stdout, extra, printed
+):
+    """As `fmtui train --help` says: the dashboard only in a terminal, and never for --json (or --out)."""
+    out = stdout()
+    args = ["train", "--data-dir", tiny_data, "--model", "softmax", "--epochs", 1, "--batch-size", 64, *extra]
+    assert fmtui_in(monkeypatch, out, *args) == 0
+    assert app_factory == [] and printed in out.getvalue()
+
+
+# --- Ctrl+C in a real process ---------------------------------------------------------------------
+
+# `fmtui ARGS` in a subprocess whose training batch number BLOCK_AT (a mean loss computed with gradients
+# on: evaluation runs without) waits until SIGNALS Ctrl+C have arrived, so that each signal lands at a
+# known point. Ctrl+C are counted by the interpreter's wakeup fd, whatever handler fmtui installs.
+DRIVER = """
+import os, signal, sys, time
+import torch
+import torch.nn.functional as F
+from fmtui.cli import main
+
+block_at, signals = int(sys.argv[1]), int(sys.argv[2])
+r, w = os.pipe()
+os.set_blocking(r, False)
+os.set_blocking(w, False)
+signal.set_wakeup_fd(w)
+real, calls = F.cross_entropy, [0]
+
+def cross_entropy(*args, **kw):
+    if torch.is_grad_enabled() and kw.get("reduction", "mean") == "mean":
+        calls[0] += 1
+        if calls[0] == block_at:
+            print("test: waiting in a training batch", file=sys.stderr, flush=True)
+            seen = 0
+            while seen < signals:
+                time.sleep(0.01)
+                try:
+                    seen += os.read(r, 64).count(signal.SIGINT)
+                except BlockingIOError:
+                    pass
+    return real(*args, **kw)
+
+F.cross_entropy = cross_entropy
+main(sys.argv[3:])
+"""
+
+
+def fmtui_process(block_at: int, signals: int, *args) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", DRIVER, str(block_at), str(signals), *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def read_until(stream, needle: str, lines: list[str]) -> None:
+    for line in stream:
+        lines.append(line)
+        if needle in line:
+            return
+    raise AssertionError(f"{needle!r} never came:\n{''.join(lines)}")
+
+
+def interrupt(proc: subprocess.Popen, times: int) -> tuple[str, str]:
+    """Ctrl+C `times` times once the process waits in its training batch (each after fmtui answered the
+    previous one); then its stdout and its whole stderr."""
+    err: list[str] = []
+    try:
+        read_until(proc.stderr, "test: waiting in a training batch", err)
+        for i in range(times):
+            if i:
+                read_until(proc.stderr, "Ctrl+C again", err)
+            proc.send_signal(signal.SIGINT)
+        stdout, rest = proc.communicate(timeout=300)  # a guard against a hang, not a speed limit
+    finally:
+        proc.kill()
+    return stdout, "".join(err) + rest
+
+
+def test_a_second_ctrl_c_aborts_at_once_keeps_finished_epochs_and_exits_130(tiny_data, tmp_path):
+    out = tmp_path / "run"
+    # 600 training images in batches of 200: batch 5 is the second of epoch 2, after one finished epoch
+    proc = fmtui_process(5, 2, "--no-ui", "train", "--data-dir", tiny_data, "--batch-size", 200, "--out", out)
+    stdout, stderr = interrupt(proc, 2)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "second Ctrl+C" in stderr.splitlines()[-1]
+    assert [line[:12] for line in stdout.splitlines() if line.startswith("Epoch [")] == ["Epoch [1/5],"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] not in ("running", "completed") and "Ctrl+C" in summary["message"]
+    assert summary["epochs_done"] == 1 and len((out / "metrics.jsonl").read_text().splitlines()) == 1

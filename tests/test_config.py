@@ -4,6 +4,8 @@ import pytest
 
 from fmtui.config import ConfigError, RunConfig, format_value, parse_field
 
+pytestmark = pytest.mark.engine
+
 
 def test_defaults_are_the_lecture_step_by_step_config():
     cfg = RunConfig()

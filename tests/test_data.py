@@ -9,6 +9,8 @@ from conftest import FILES, idx_bytes, synthetic_split, write_idx_dataset
 
 from fmtui.data import DataError, batch_indices, load_dataset, norm_stats, normalize, parse_idx, pixel_stats, to_device
 
+pytestmark = pytest.mark.engine
+
 
 def test_flat_layout_loads_as_uint8_nchw(tiny_data):
     ds = load_dataset("fashion-mnist", tiny_data)
@@ -85,6 +87,7 @@ def test_label_image_count_mismatch(tiny_data):
         load_dataset("fashion-mnist", tiny_data)
 
 
+@pytest.mark.real_data
 def test_swapped_official_dataset_is_caught(tmp_path, real_data):
     """MNIST's official files given as Fashion-MNIST are recognised by their md5."""
     for name in FILES:

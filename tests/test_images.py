@@ -16,6 +16,8 @@ from textual.app import App
 
 from fmtui.widgets.image import ASCII, COLOR, HALF, ImageView, fit_scale, image_mode, render_image, short_names
 
+pytestmark = pytest.mark.app
+
 
 def colors(text, index: int) -> tuple[str | None, str | None]:
     """(fg, bg) hex of the character at `index` of a rendered Text."""

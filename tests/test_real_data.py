@@ -1,8 +1,12 @@
 """On the real Fashion-MNIST files: the lecture's numbers hold (accuracy, and what normalization does)."""
 
+import pytest
+
 from fmtui import engine
 from fmtui.config import RunConfig
 from fmtui.data import load_dataset
+
+pytestmark = [pytest.mark.engine, pytest.mark.real_data]
 
 
 def final(cfg):

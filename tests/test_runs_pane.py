@@ -15,6 +15,8 @@ from fmtui.config import RunConfig
 from fmtui.headless import Reporter, run_training
 from fmtui.widgets.runs_pane import RunsChart, RunsPane, run_label
 
+pytestmark = pytest.mark.app
+
 SIZE = (100, 32)
 
 

@@ -4,10 +4,12 @@ import csv
 import json
 
 import pytest
-from test_cli import fmtui
+from test_cli import fmtui, fmtui_process, interrupt
 
 from fmtui.config import ConfigError, RunConfig
 from fmtui.sweep import expand_grid, split_list
+
+pytestmark = pytest.mark.cli
 
 
 def test_grid_is_the_cartesian_product_of_typed_lists():
@@ -78,29 +80,28 @@ def test_sweep_end_to_end_with_validation_ranking(tiny_data, tmp_path):
 
 
 def test_sequential_sweep_gives_the_same_numbers(tiny_data, tmp_path):
-    args = [
-        "--no-ui",
-        "sweep",
-        "--data-dir",
-        tiny_data,
-        "--model",
-        "softmax",
-        "--norm",
-        "unit,zscore",
-        "--epochs",
-        1,
-        "--batch-size",
-        32,
-        "--json",
-    ]
-    stacked = json.loads(fmtui(*args, "--out", tmp_path / "a").stdout.splitlines()[-1])["runs"]
-    alone = json.loads(fmtui(*args, "--out", tmp_path / "b", "--sequential").stdout.splitlines()[-1])["runs"]
+    args = ["--no-ui", "sweep", "--data-dir", tiny_data, "--model", "softmax", "--norm", "unit,zscore", "--epochs", 2]
+    stacked = fmtui(*args, "--batch-size", 32, "--out", tmp_path / "a")
+    alone = fmtui(*args, "--batch-size", 32, "--out", tmp_path / "b", "--sequential")
+    assert stacked.exit_code == alone.exit_code == 0, stacked.output + alone.output
+    assert "2 of them train together as stacked models" in stacked.stdout.splitlines()[0]
+    assert "stacked" not in alone.stdout.splitlines()[0]
 
-    def key(r):
-        return r["norm"]
+    def runs(out):
+        """norm -> the run's metrics.jsonl rows, for every run in the sweep's summary."""
+        names = {r["norm"]: r["run"] for r in json.loads((out / "summary.json").read_text())["runs"]}
+        return {
+            norm: [json.loads(line) for line in (out / run / "metrics.jsonl").open()] for norm, run in names.items()
+        }
 
-    for a, b in zip(sorted(stacked, key=key), sorted(alone, key=key)):
-        assert a["norm"] == b["norm"] and a["test_loss"] == pytest.approx(b["test_loss"], rel=1e-4)
+    a, b = runs(tmp_path / "a"), runs(tmp_path / "b")
+    assert sorted(a) == sorted(b) == ["unit", "zscore"]
+    for norm in a:
+        assert [r["epoch"] for r in a[norm]] == [r["epoch"] for r in b[norm]] == [1, 2]
+        for ra, rb in zip(a[norm], b[norm]):
+            for key in ("train_loss", "test_loss"):
+                assert ra[key] == pytest.approx(rb[key], rel=1e-4), (norm, ra["epoch"], key)
+            assert ra["test_accuracy"] == pytest.approx(rb["test_accuracy"], abs=0.5)  # one test image of 200
 
 
 def test_sweep_without_validation_says_it_ranks_on_test(tiny_data, tmp_path):
@@ -134,3 +135,36 @@ def test_sweep_bad_values_and_missing_data(tiny_data, tmp_path):
     assert bad.exit_code == 2 and "'abc' is not a number" in bad.stderr and bad.stderr.count("\n") == 1
     missing = fmtui("--no-ui", "sweep", "--data-dir", tmp_path / "none", "--lr", "0.1,0.01", "--out", tmp_path / "s")
     assert missing.exit_code == 2 and "files not found" in missing.stderr and not (tmp_path / "s").exists()
+
+
+def sweep_process(tiny_data, out, signals):
+    """Three runs of one epoch, trained one by one (3 batches of 200 each): batch 5 is inside the second run."""
+    args = ["--no-ui", "sweep", "--data-dir", tiny_data, "--model", "softmax", "--lr", "0.05,0.02,0.01"]
+    return fmtui_process(5, signals, *args, "--batch-size", 200, "--epochs", 1, "--sequential", "--out", out)
+
+
+def test_ctrl_c_during_a_sweep_keeps_the_finished_runs_and_exits_130(tiny_data, tmp_path):
+    out = tmp_path / "sweep"
+    proc = sweep_process(tiny_data, out, 1)
+    stdout, stderr = interrupt(proc, 1)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "finished runs are kept" in stderr
+    runs = {r["lr"]: r for r in json.loads((out / "summary.json").read_text())["runs"]}
+    assert runs["0.05"]["status"] == "completed" and (out / runs["0.05"]["run"] / "model.pt").is_file()
+    assert runs["0.02"]["status"] == "stopped" and "0.01" not in runs  # the third run never started
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == sorted(r["run"] for r in runs.values())
+    assert "[1/3] lr=0.05: test accuracy" in stdout
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known defect (a later issue): a second Ctrl+C in a sweep leaves the aborted run's summary.json 'running'",
+)
+def test_a_second_ctrl_c_during_a_sweep_leaves_no_run_running(tiny_data, tmp_path):
+    out = tmp_path / "sweep"
+    proc = sweep_process(tiny_data, out, 2)
+    stdout, stderr = interrupt(proc, 2)
+    assert proc.returncode == 130 and "Traceback" not in stderr, stderr
+    statuses = {p.name: json.loads((p / "summary.json").read_text())["status"] for p in out.iterdir() if p.is_dir()}
+    assert len(statuses) == 2 and "completed" in statuses.values()
+    assert "running" not in statuses.values(), statuses
