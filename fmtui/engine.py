@@ -1,4 +1,4 @@
-"""The training engine: `train(config)` yields events; the CLI and the TUI worker only consume them.
+"""The training engine: `train(config)` yields events (fmtui.events); the CLI and the TUI worker only consume them.
 
 No UI imports here. Data lives on the training device as uint8, batches are slices of a device-side
 permutation, normalization runs on the device per batch, and metrics are accumulated on the device
@@ -11,7 +11,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -19,152 +19,11 @@ from torch import nn
 
 from fmtui import models
 from fmtui.config import ConfigError, RunConfig
-from fmtui.data import Dataset, DeviceSplits, NormStats, batch_indices, load_dataset, norm_stats, normalize, to_device
+from fmtui.data import Dataset, DeviceSplits, batch_indices, load_dataset, norm_stats, normalize, to_device
+from fmtui.events import BatchProgress, EpochEnd, Event, Finished, NormStats, Started
+from fmtui.results import Results
 
 EVAL_BATCH = 4096
-
-
-# --- events -----------------------------------------------------------------------------------
-
-
-@dataclass
-class Started:
-    """Emitted once, after data and model are on the device."""
-
-    config: RunConfig
-    dataset: str
-    classes: list[str]
-    device: str
-    model: str
-    params: int
-    n_train: int
-    n_val: int
-    n_test: int
-    batches_per_epoch: int
-    norm: NormStats
-    threads: int
-
-
-@dataclass
-class BatchProgress:
-    """Throttled progress inside an epoch; `loss` is the mean batch loss since the previous event."""
-
-    epoch: int
-    epochs: int
-    batch: int
-    batches: int
-    loss: float
-    accuracy: float
-    samples_per_s: float
-    elapsed: float
-    eta: float
-    step: int
-    gpu_memory: int = 0
-
-
-@dataclass
-class Results:
-    """Test-set predictions of one evaluated model: everything the error browser needs (CPU tensors)."""
-
-    probs: torch.Tensor
-    """(N, classes) softmax probabilities."""
-    labels: torch.Tensor
-    preds: torch.Tensor
-    confusion: torch.Tensor
-    """(classes, classes) counts, rows = true class, columns = predicted class."""
-    loss: float
-    accuracy: float
-
-    @classmethod
-    def from_probs(cls, probs: torch.Tensor, labels: torch.Tensor, loss: float | None = None) -> Results:
-        """Predictions, confusion matrix and accuracy from (N, classes) probabilities and the labels.
-
-        loss defaults to the cross-entropy of the probabilities (for saved predictions)."""
-        probs, labels = probs.cpu(), labels.cpu()
-        k = probs.shape[1]
-        preds = probs.argmax(1)
-        confusion = torch.bincount(labels * k + preds, minlength=k * k).view(k, k)
-        if loss is None:
-            loss = float(-probs[torch.arange(len(labels)), labels].clamp_min(1e-12).log().mean())
-        accuracy = 100.0 * float((preds == labels).sum()) / max(len(labels), 1)
-        return cls(probs, labels, preds, confusion, loss, accuracy)
-
-    @property
-    def per_class_accuracy(self) -> list[float]:
-        totals = self.confusion.sum(1).clamp_min(1)
-        return (100.0 * self.confusion.diagonal() / totals).tolist()
-
-    @property
-    def confidence(self) -> torch.Tensor:
-        return self.probs.max(1).values
-
-    def mislabeled(self, true: int | None = None, pred: int | None = None) -> list[int]:
-        """Indices of wrong test predictions, most confident first, optionally for one true/pred class."""
-        wrong = self.preds != self.labels
-        if true is not None:
-            wrong &= self.labels == true
-        if pred is not None:
-            wrong &= self.preds == pred
-        idx = wrong.nonzero().flatten()
-        order = self.confidence[idx].argsort(descending=True, stable=True)
-        return idx[order].tolist()
-
-    def top_k(self, i: int, k: int = 3) -> list[tuple[int, float]]:
-        p, c = self.probs[i].topk(k)
-        return list(zip(c.tolist(), p.tolist()))
-
-
-@dataclass
-class EpochEnd:
-    """Metrics of one finished epoch, in the lecture's terms (train loss = mean batch loss)."""
-
-    epoch: int
-    epochs: int
-    train_loss: float
-    train_accuracy: float
-    test_loss: float
-    test_accuracy: float
-    seconds: float
-    """Training time of this epoch (evaluation excluded)."""
-    eval_seconds: float
-    samples_per_s: float
-    lr: float
-    val_loss: float | None = None
-    val_accuracy: float | None = None
-    results: Results | None = field(default=None, repr=False)
-
-    def metrics(self) -> dict:
-        """The JSON-able numbers (what metrics.jsonl stores)."""
-        keys = (
-            "epoch",
-            "epochs",
-            "train_loss",
-            "train_accuracy",
-            "val_loss",
-            "val_accuracy",
-            "test_loss",
-            "test_accuracy",
-            "seconds",
-            "eval_seconds",
-            "samples_per_s",
-            "lr",
-        )
-        return {k: getattr(self, k) for k in keys}
-
-
-@dataclass
-class Finished:
-    """The last event. status: completed, stopped (by the caller) or diverged (non-finite loss)."""
-
-    status: str
-    message: str
-    history: list[EpochEnd]
-    results: Results | None
-    seconds: float
-    model: nn.Module = field(repr=False)
-
-
-Event = Started | BatchProgress | EpochEnd | Finished
 
 
 # --- device and threads -----------------------------------------------------------------------

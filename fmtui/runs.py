@@ -238,10 +238,10 @@ def list_runs(base: Path | None = None) -> list[RunRecord]:
 
 
 def load_results(path: Path):
-    """The saved test predictions of a run as engine.Results (needs torch)."""
+    """The saved test predictions of a run as Results (needs torch)."""
     import torch
 
-    from fmtui.engine import Results
+    from fmtui.results import Results
 
     file = Path(path) / "predictions.pt"
     try:

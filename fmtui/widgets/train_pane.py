@@ -23,7 +23,7 @@ from fmtui.widgets.charts import BatchLossChart, EpochChart
 
 if TYPE_CHECKING:
     from fmtui.config import RunConfig
-    from fmtui.engine import BatchProgress, EpochEnd, Finished, Started
+    from fmtui.events import BatchProgress, EpochEnd, Finished, Started
 
 
 def fmt_duration(seconds: float) -> str:
