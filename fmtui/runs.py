@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from fmtui.config import RunConfig, format_value
+from fmtui.events import EpochEnd, Event, Finished, Started
 
 METRIC_FIELDS = (
     "epoch",
@@ -100,41 +101,43 @@ class RunWriter:
         self.rows: list[dict] = []
         self.started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
-    def handle(self, event: Any) -> None:
-        kind = type(event).__name__
-        if kind == "Started":
-            self.info = {
-                "dataset_title": event.dataset,
-                "classes": event.classes,
-                "device": event.device,
-                "model_summary": event.model,
-                "params": event.params,
-                "n_train": event.n_train,
-                "n_val": event.n_val,
-                "n_test": event.n_test,
-                "norm_shift": list(event.norm.shift),
-                "norm_scale": list(event.norm.scale),
-                "threads": event.threads,
-            }
-            atomic_write(
-                self.path / "config.json", json.dumps({**self.config.to_dict(), "resolved": self.info}, indent=2)
-            )
-            self._write_summary("running", "training", 0.0)
-        elif kind == "EpochEnd":
-            self.rows.append(event.metrics())
-            atomic_write(self.path / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in self.rows))
-            atomic_write(self.path / "metrics.csv", metrics_csv(self.rows))
-            self._write_summary("running", f"epoch {event.epoch}/{event.epochs}", sum(r["seconds"] for r in self.rows))
-        elif kind == "Finished":
-            if event.history or event.status != "stopped":
-                self._write_model(event)
-            self._write_summary(event.status, event.message, event.seconds)
+    def handle(self, event: Event) -> None:
+        match event:
+            case Started():
+                self._started(event)
+            case EpochEnd():
+                self.rows.append(event.metrics())
+                atomic_write(self.path / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in self.rows))
+                atomic_write(self.path / "metrics.csv", metrics_csv(self.rows))
+                seconds = sum(r["seconds"] for r in self.rows)
+                self._write_summary("running", f"epoch {event.epoch}/{event.epochs}", seconds)
+            case Finished():
+                if event.history or event.status != "stopped":
+                    self._write_model(event)
+                self._write_summary(event.status, event.message, event.seconds)
+
+    def _started(self, event: Started) -> None:
+        self.info = {
+            "dataset_title": event.dataset,
+            "classes": event.classes,
+            "device": event.device,
+            "model_summary": event.model,
+            "params": event.params,
+            "n_train": event.n_train,
+            "n_val": event.n_val,
+            "n_test": event.n_test,
+            "norm_shift": list(event.norm.shift),
+            "norm_scale": list(event.norm.scale),
+            "threads": event.threads,
+        }
+        atomic_write(self.path / "config.json", json.dumps({**self.config.to_dict(), "resolved": self.info}, indent=2))
+        self._write_summary("running", "training", 0.0)
 
     def fail(self, message: str) -> None:
         """Record an error that ended the run (the metrics so far stay)."""
         self._write_summary("error", message, sum(r["seconds"] for r in self.rows))
 
-    def _write_model(self, event: Any) -> None:
+    def _write_model(self, event: Finished) -> None:
         state = {k: v.detach().cpu() for k, v in event.model.state_dict().items()}
         atomic_write(self.path / "model.pt", _torch_bytes(state))
         res = event.results

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fmtui.config import ConfigError, RunConfig, format_value, parse_field
+from fmtui.events import Event, Finished
 from fmtui.runs import RunWriter, atomic_write, summarize
 
 # RunConfig field -> the option name users type (and the summary.csv column)
@@ -113,7 +114,7 @@ def run_sweep(
     out: Path,
     *,
     should_stop: Callable[[], bool],
-    on_event: Callable[[int, Path, Any], None],
+    on_event: Callable[[int, Path, Event], None],
     stacked: bool = True,
 ) -> Iterator[SweepRun]:
     """Train every config (each with its run folder inside out), yielding a SweepRun as each one ends.
@@ -138,56 +139,9 @@ def run_sweep(
         for i, ev in events:
             writers[i].handle(ev)
             on_event(i, writers[i].path, ev)
-            if type(ev).__name__ == "Finished":
+            if isinstance(ev, Finished):
                 yield SweepRun(configs[i], writers[i].path, ev.status, writers[i].rows, time.perf_counter() - t0)
 
 
 def varying_fields(configs: list[RunConfig]) -> list[str]:
     return [f for f in CLI_NAMES if len({format_value(getattr(c, f)) for c in configs}) > 1]
-
-
-def format_table(rows: list[dict], varying: list[str]) -> str:
-    """A plain-text table, best first, for terminals and logs alike."""
-    ranked, by = rank(rows)
-    cols = (
-        [CLI_NAMES[f] for f in varying]
-        + (["val best"] if by == "best_val_accuracy" else [])
-        + ["test final", "test best", "best ep", "diverged", "seconds"]
-    )
-    body = []
-    for r in ranked:
-        cells = [str(r[CLI_NAMES[f]]) for f in varying]
-        if by == "best_val_accuracy":
-            cells.append(_pct(r["best_val_accuracy"]))
-        cells += [
-            _pct(r["test_accuracy"]),
-            _pct(r["best_test_accuracy"]),
-            str(r["best_test_epoch"] or "-"),
-            "yes" if r["diverged"] else "no",
-            f"{r['seconds']:.1f}",
-        ]
-        body.append(cells)
-    widths = (
-        [max(len(c), *(len(row[i]) for row in body)) for i, c in enumerate(cols)] if body else [len(c) for c in cols]
-    )
-
-    def line(cells):
-        return "  ".join(c.rjust(w) if i >= len(varying) else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
-
-    out = [line(cols), line(["-" * w for w in widths])] + [line(b) for b in body]
-    if ranked:
-        best = ranked[0]
-        if by == "best_val_accuracy":
-            out.append(
-                f"Chosen by validation accuracy: {best['varying'] or best['run']} -> test accuracy "
-                f"{_pct(best['test_accuracy'])} (val {_pct(best['best_val_accuracy'])})"
-            )
-        else:
-            out.append(
-                f"Best: {best['varying'] or best['run']} (ranked on the test set; use --val-split for an honest choice)"
-            )
-    return "\n".join(out)
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}%"

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from fmtui.config import RunConfig
+from fmtui.events import BatchProgress, EpochEnd, Event, Finished, Started
 from fmtui.messages import (
     EpochFinished,
     ExperimentProgress,
@@ -20,21 +21,11 @@ from fmtui.messages import (
     TrainingProgress,
     TrainingStarted,
 )
+from fmtui.report import error_message
 
 PROGRESS_INTERVAL = 0.5
 """Seconds between BatchProgress events: twice a second, however fast the device. Each one costs the UI
 thread a redraw, and UI work holds the GIL that the training thread needs (measured: BENCHMARKS.md)."""
-
-
-def error_message(exc: BaseException) -> str:
-    """One line for the user: our own errors as they are, device errors with a hint, the rest named."""
-    name = type(exc).__name__
-    text = next(iter(str(exc).strip().splitlines()), "")
-    if name in ("DataError", "ConfigError"):
-        return text
-    if name == "OutOfMemoryError":
-        return f"out of GPU memory: try a smaller batch size or model ({text[:100]})"
-    return f"{name}: {text}" if text else name
 
 
 def run_training(cfg: RunConfig, runs_dir: Path, post: Callable[[Any], Any], should_stop: Callable[[], bool]) -> None:
@@ -51,20 +42,26 @@ def run_training(cfg: RunConfig, runs_dir: Path, post: Callable[[Any], Any], sho
             if writer is None:  # Started: the run really begins, so its folder is made (as headless)
                 writer = RunWriter(new_run_dir(runs_dir, cfg), cfg)
             writer.handle(event)
-            kind = type(event).__name__
-            if kind == "Started":
-                post(TrainingStarted(event, writer.path, ds.x_test, ds.classes))
-            elif kind == "BatchProgress":
-                post(TrainingProgress(event))
-            elif kind == "EpochEnd":
-                post(EpochFinished(event))
-            else:
-                post(TrainingFinished(event, writer.path))
+            post(_message(event, writer.path, ds))
     except Exception as exc:  # any failure becomes a message on screen, never a crash
         message = error_message(exc)
         if writer is not None:
             writer.fail(message)
         post(TrainingFailed(message, writer.path if writer else None))
+
+
+def _message(event: Event, run_dir: Path | None, ds: Any) -> Any:
+    """The app's message for one engine event."""
+    match event:
+        case Started():
+            return TrainingStarted(event, run_dir, ds.x_test, ds.classes)
+        case BatchProgress():
+            return TrainingProgress(event)
+        case EpochEnd():
+            return EpochFinished(event)
+        case Finished():
+            return TrainingFinished(event, run_dir)
+    raise TypeError(f"not a training event: {type(event).__name__}")
 
 
 def run_experiment(
@@ -81,7 +78,7 @@ def run_experiment(
 
     def on_event(i: int, path: Path, event: Any) -> None:
         paths[i] = path
-        if type(event).__name__ == "EpochEnd" and i in group_ends:
+        if isinstance(event, EpochEnd) and i in group_ends:
             post(
                 ExperimentProgress(
                     list(paths.values()),
