@@ -93,7 +93,11 @@ METRICS = (
 
 @dataclass
 class EpochEnd:
-    """Metrics of one finished epoch, in the lecture's terms (train loss = mean batch loss)."""
+    """Metrics of one finished epoch, in the lecture's terms (train loss = mean batch loss).
+
+    `results` (the test predictions) travel with the event as it is yielded; the copy kept in
+    Finished.history has none, so a long run holds one epoch's predictions, not one per epoch.
+    """
 
     epoch: int
     epochs: int
@@ -106,9 +110,10 @@ class EpochEnd:
     eval_seconds: float
     samples_per_s: float
     lr: float
+    """The learning rate after the epoch's last step (what the next step would use)."""
     val_loss: float | None = None
     val_accuracy: float | None = None
-    results: Results | None = field(default=None, repr=False)
+    results: Results | None = field(default=None, repr=False, compare=False)
 
     def metrics(self) -> dict:
         """The JSON-able numbers (what metrics.jsonl stores)."""
@@ -117,7 +122,11 @@ class EpochEnd:
 
 @dataclass
 class Finished:
-    """The last event. status: completed, stopped (by the caller) or diverged (non-finite loss)."""
+    """The last event. status: completed, stopped (by the caller) or diverged (non-finite loss).
+
+    `history` holds every finished epoch's metrics (without predictions); `results` are the test
+    predictions of the last finished epoch (None when no epoch finished).
+    """
 
     status: str
     message: str
