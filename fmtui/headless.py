@@ -36,7 +36,7 @@ from fmtui.report import (
     sweep_line,
     sweep_stopped,
 )
-from fmtui.runs import RunWriter, default_runs_dir, new_run_dir, read_run
+from fmtui.runs import RunRecorder, default_runs_dir, new_run_dir, new_sweep_dir, read_run
 
 
 class Reporter:
@@ -160,25 +160,21 @@ def run_training(
     from fmtui.data import DataError
 
     check_out(out)
-    writer: RunWriter | None = None
-    run_dir: Path | None = None
+    recorder = RunRecorder(lambda c: prepare_out(out, runs_dir, c))
     with stop_on_sigint() as stop, reporter or make_reporter(json_mode) as rep:
         try:
-            for ev in engine.train(cfg, should_stop=stop.is_set):
-                if writer is None:  # Started: data and model are ready, so the run really begins
-                    run_dir = prepare_out(out, runs_dir, cfg)
-                    writer = RunWriter(run_dir, cfg)
-                writer.handle(ev)
-                rep.handle(ev, run_dir)
+            with recorder:
+                for ev in engine.train(cfg, should_stop=stop.is_set):
+                    rep.handle(ev, recorder.handle(ev))
         except ConfigError as e:
             raise click.UsageError(str(e)) from None
         except DataError as e:
             raise _data_error(e) from None
         except KeyboardInterrupt as e:
-            return _abort(e, writer, run_dir, ExitCode.INTERRUPTED)
+            return _abort(e, recorder.path(), ExitCode.INTERRUPTED)
         except Exception as e:  # device errors (CUDA out of memory, ...): one line, metrics kept
-            return _abort(e, writer, run_dir, ExitCode.FAILED, debug=True)
-    return _closing(ev, run_dir, json_mode)
+            return _abort(e, recorder.path(), ExitCode.FAILED, debug=True)
+    return _closing(ev, recorder.path(), json_mode)
 
 
 def _data_error(e: Exception) -> click.ClickException:
@@ -187,16 +183,11 @@ def _data_error(e: Exception) -> click.ClickException:
     return err
 
 
-def _abort(
-    exc: BaseException, writer: RunWriter | None, run_dir: Path | None, code: ExitCode, debug: bool = False
-) -> ExitCode:
-    """An error ended the run: record it in the run folder and say so, in one line."""
-    message = error_message(exc)
-    if writer is not None:
-        writer.fail(message)
+def _abort(exc: BaseException, run_dir: Path | None, code: ExitCode, debug: bool = False) -> ExitCode:
+    """An error ended the run (the recorder has written it into the run folder): say so, in one line."""
     if debug and os.environ.get("FMTUI_DEBUG"):
         raise exc
-    click.echo(error_line(message, run_dir), err=True)
+    click.echo(error_line(error_message(exc), run_dir), err=True)
     return code
 
 
@@ -244,26 +235,26 @@ def run_sweep_cli(
     configs: list[RunConfig], *, out: Path | None, runs_dir: Path | None, json_mode: bool, stacked: bool = True
 ) -> int:
     """Train a grid headless: one line (or JSON object) per finished run, then the ranked table."""
-    import time
-
-    from fmtui.sweep import CLI_NAMES, rank, run_sweep, varying_fields, write_summary
+    from fmtui.sweep import CLI_NAMES, Tally, rank, run_sweep, varying_fields, write_summary
 
     check_out(out)
     _check_sweep_input(configs)
-    sweep_dir = out or (runs_dir or default_runs_dir()) / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
-    sweep_dir.mkdir(parents=True, exist_ok=True)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    sweep_dir = out or new_sweep_dir(runs_dir or default_runs_dir())
     varying = varying_fields(configs)
     if not json_mode:
         click.echo(sweep_header(len(configs), varying, configs[0].summary(), sweep_dir, _together(configs, stacked)))
     rows: list[dict] = []
+    tally = Tally(configs)
     with stop_on_sigint() as stop:
         try:
-            for run in run_sweep(
-                configs, sweep_dir, should_stop=stop.is_set, on_event=lambda *a: None, stacked=stacked
-            ):
-                rows.append(run.summary_row(varying))
-                write_summary(sweep_dir, rows)
-                click.echo(run_json(rows[-1]) if json_mode else sweep_line(len(rows), len(configs), rows[-1]))
+            for i, path, ev in run_sweep(configs, sweep_dir, should_stop=stop.is_set, stacked=stacked):
+                run = tally.add(i, path, ev)
+                if run is not None:
+                    rows.append(run.summary_row(varying))
+                    write_summary(sweep_dir, rows)
+                    click.echo(run_json(rows[-1]) if json_mode else sweep_line(len(rows), len(configs), rows[-1]))
         except KeyboardInterrupt:
             stop.set()
     ranked, by = rank(rows)

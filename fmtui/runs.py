@@ -19,12 +19,14 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fmtui.config import RunConfig, format_value
 from fmtui.events import EpochEnd, Event, Finished, Started
+from fmtui.report import error_message
 
 METRIC_FIELDS = (
     "epoch",
@@ -49,7 +51,17 @@ def default_runs_dir() -> Path:
 def new_run_dir(base: Path, cfg: RunConfig) -> Path:
     """base/<date-time>-<dataset>-<model>-<norm>-lr<lr>[-N], created and unique."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{stamp}-{cfg.dataset}-{cfg.model}-{cfg.norm}-lr{format_value(cfg.lr)}")
+    return _new_dir(base, f"{stamp}-{cfg.dataset}-{cfg.model}-{cfg.norm}-lr{format_value(cfg.lr)}")
+
+
+def new_sweep_dir(base: Path) -> Path:
+    """base/sweep-<date-time>[-N], created and unique (two sweeps started in the same second get two)."""
+    return _new_dir(base, f"sweep-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def _new_dir(base: Path, name: str) -> Path:
+    """Create base/name, or base/name-1, -2, ... when it exists: never a folder someone else made."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
     base.mkdir(parents=True, exist_ok=True)
     for i in range(1000):
         path = base / (name if i == 0 else f"{name}-{i}")
@@ -58,7 +70,7 @@ def new_run_dir(base: Path, cfg: RunConfig) -> Path:
             return path
         except FileExistsError:
             continue
-    raise FileExistsError(f"cannot create a new run folder in {base}")
+    raise FileExistsError(f"cannot create a new folder {name} in {base}")
 
 
 def atomic_write(path: Path, data: bytes | str) -> None:
@@ -90,8 +102,56 @@ def metrics_csv(rows: list[dict]) -> str:
     return out.getvalue()
 
 
+class RunRecorder:
+    """Events in, run folders out: the one place that makes a run's folder, keeps it up to date and
+    records how the run ended, for the headless CLI, the TUI worker and sweeps alike.
+
+    A run's folder is made by `make_folder(config)` when its Started event arrives (data and model
+    are ready, so the run really begins; bad input leaves no folder behind). Several runs trained
+    together (a stacked sweep group) are told apart by their index. Used as a context manager, an
+    exception that ends training is recorded as the error of every run that had not finished, and
+    passes on.
+    """
+
+    def __init__(self, make_folder: Callable[[RunConfig], Path]):
+        self.make_folder = make_folder
+        self.writers: dict[int, RunWriter] = {}
+        self.open: set[int] = set()
+        """Runs started and not finished."""
+
+    def path(self, run: int = 0) -> Path | None:
+        """The run's folder, once it has started."""
+        writer = self.writers.get(run)
+        return writer.path if writer else None
+
+    def handle(self, event: Event, run: int = 0) -> Path | None:
+        """Record one event of a run; return the run's folder (None before it started)."""
+        if isinstance(event, Started):
+            self.writers[run] = RunWriter(self.make_folder(event.config), event.config)
+            self.open.add(run)
+        elif isinstance(event, Finished):
+            self.open.discard(run)
+        writer = self.writers.get(run)
+        if writer is not None:
+            writer.handle(event)
+        return self.path(run)
+
+    def fail(self, message: str) -> None:
+        """Record an error that ended the runs still open (the metrics so far stay)."""
+        for run in sorted(self.open):
+            self.writers[run].fail(message)
+        self.open.clear()
+
+    def __enter__(self) -> RunRecorder:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if isinstance(exc, (Exception, KeyboardInterrupt)):  # not GeneratorExit: a consumer stopped listening
+            self.fail(error_message(exc))
+
+
 class RunWriter:
-    """Feed it every engine event; it keeps the run folder up to date after each one."""
+    """Feed it every engine event of one run; it keeps the run folder up to date after each one."""
 
     def __init__(self, path: Path, cfg: RunConfig):
         self.path = Path(path)
