@@ -2,16 +2,22 @@
 
 A sweep of softmax regressions or MLPs that differ only in normalization, learning rate, momentum or
 weight decay runs as one model of K stacked copies: every layer is one batched matmul (B, in) x K, so a
-GPU does K runs for little more than the launches of one. Each copy starts from the weights a sequential
-run with the same seed would build and sees the same batches in the same order, so the results are
-those of K separate runs (up to float rounding). Gradients of the copies are independent: a copy that
-diverges is marked and leaves the others untouched.
+GPU does K runs for little more than the launches of one. The copies train in the engine's own epoch
+loop (fmtui.engine.run_steps; only the step differs), so they get the same events, learning-rate
+schedule, evaluation and divergence checks as separate runs. Each copy starts from the weights a
+separate run with the same seed would build and sees the same batches in the same order. Gradients of
+the copies are independent: a copy that diverges finishes as diverged and leaves the others untouched.
+
+What holds, and what does not: the learning rates are exactly those of separate runs; the weights
+and metrics agree up to float rounding (a batched matmul adds in another order than a plain one).
+For a stable config that rounding stays at the last digits (the tests check the metrics to a relative
+1e-4). A chaotic config, such as softmax regression on raw 0..255 pixels (norm none) at lr 0.01,
+amplifies one ulp of difference within a few hundred steps: its curve then parts from a separate run's
+(a few points of accuracy after an epoch, measured), equally valid, but not the same numbers.
 """
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -21,8 +27,9 @@ from torch import nn
 
 from fmtui import models
 from fmtui.config import RunConfig
-from fmtui.data import Dataset, batch_indices, load_dataset, norm_stats, normalize, to_device
-from fmtui.engine import EpochEnd, Finished, Results, Started, default_threads, device_name, resolve_device
+from fmtui.data import Dataset, norm_stats, normalize
+from fmtui.engine import EVAL_BATCH, Placement, make_schedule, place, run_steps
+from fmtui.events import Event
 
 # Fields that may differ between the stacked copies; all others must be equal.
 PER_COPY = ("norm", "lr", "momentum", "weight_decay")
@@ -117,120 +124,94 @@ class Inputs:
         return out
 
 
+class StackedStep:
+    """The step of K stacked copies (see fmtui.engine.Step): one forward and backward for all, then
+    torch.optim.SGD's update with each copy's lr, momentum and weight decay."""
+
+    def __init__(self, configs: list[RunConfig], at: Placement):
+        cfg, ds, device = at.config, at.dataset, at.device
+        self.configs, self.at = configs, at
+        self.inputs = Inputs(configs, at.splits.x_train, device)
+        self.stats = self.inputs.stats
+        self.stack = build_stack(cfg, ds.shape, len(ds.classes), len(configs), device)
+        self.params = sum(p[0].numel() for p in self.stack.params())
+        self.momentum = torch.tensor([c.momentum for c in configs], device=device)
+        self.decay = torch.tensor([c.weight_decay for c in configs], device=device)
+        self.bufs: list[torch.Tensor | None] = [None] * len(self.stack.params())
+        # the learning rates: one parameter group per copy, stepped by the engine's schedule
+        self.groups = torch.optim.SGD([{"params": [torch.zeros(0, requires_grad=True)], "lr": c.lr} for c in configs])
+        self.schedule = make_schedule(self.groups, cfg, at.batches * cfg.epochs)
+        self.groups.step()  # no gradients, so no change: the schedule only checks that the optimizer stepped
+
+    def begin_epoch(self, batches: int) -> None:
+        device, k = self.at.device, len(self.configs)
+        self.losses = torch.empty(k, batches, device=device)
+        self.correct = torch.zeros(k, device=device, dtype=torch.int64)
+        self.lr = self._epoch_lrs(batches)
+
+    def _epoch_lrs(self, batches: int) -> torch.Tensor:
+        """(batches, K): each copy's learning rate at every step of the epoch, from the schedule."""
+        if self.schedule is None:
+            return torch.tensor(self.lrs(), device=self.at.device).expand(batches, -1)
+        rows = []
+        for _ in range(batches):
+            rows.append(self.lrs())
+            self.schedule.step()
+        return torch.tensor(rows, device=self.at.device)
+
+    def __call__(self, b: int, idx: torch.Tensor) -> None:
+        s, k = self.at.splits, len(self.configs)
+        yb = s.y_train[idx]
+        out = self.stack.forward(self.inputs(s.x_train[idx]))  # (K, B, classes)
+        losses = F.cross_entropy(out.flatten(0, 1), yb.repeat(k), reduction="none").view(k, -1).mean(1)
+        grads = torch.autograd.grad(losses.sum(), self.stack.params())
+        _sgd_step(self.stack.params(), grads, self.bufs, self.lr[b - 1], self.momentum, self.decay)
+        with torch.no_grad():
+            self.losses[:, b - 1] = losses.detach()
+            self.correct += (out.argmax(2) == yb).sum(1)
+
+    def lrs(self) -> list[float]:
+        return [g["lr"] for g in self.groups.param_groups]
+
+    def evaluate(
+        self, x: torch.Tensor, y: torch.Tensor, keep_probs: bool = False
+    ) -> list[tuple[float, float, torch.Tensor | None]]:
+        """(loss, accuracy %, probabilities if keep_probs) of every copy, EVAL_BATCH images at a time."""
+        probs, loss_sum, correct = [], 0.0, 0
+        with torch.no_grad():
+            for xb, yb in zip(x.split(EVAL_BATCH), y.split(EVAL_BATCH)):
+                out = self.stack.forward(self.inputs(xb)).float()  # (K, B, classes)
+                loss_sum = loss_sum + F.cross_entropy(
+                    out.transpose(1, 2), yb.expand(out.shape[0], -1), reduction="none"
+                ).double().sum(1)
+                correct = correct + (out.argmax(2) == yb).sum(1)
+                if keep_probs:
+                    probs.append(out.softmax(2))
+        n = max(len(y), 1)
+        losses, rights = (loss_sum / n).tolist(), correct.tolist()
+        kept = torch.cat(probs, 1).cpu() if keep_probs else None
+        return [(losses[i], 100.0 * rights[i] / n, kept[i] if kept is not None else None) for i in range(len(losses))]
+
+    def module(self, k: int) -> nn.Module:
+        ds = self.at.dataset
+        return self.stack.module(k, self.configs[k], ds.shape, len(ds.classes))
+
+
 def train_batched(
-    configs: list[RunConfig], *, dataset: Dataset | None = None, should_stop: Callable[[], bool] = lambda: False
-) -> Iterator[tuple[int, object]]:
+    configs: list[RunConfig],
+    *,
+    dataset: Dataset | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    progress_interval: float = 0.1,
+) -> Iterator[tuple[int, Event]]:
     """Yield (copy index, event) with the same events a sequential run of each config would yield."""
     assert can_batch(configs), "configs differ in more than " + ", ".join(PER_COPY)
-    cfg, k = configs[0].validate(), len(configs)
-    device = resolve_device(cfg.device)
-    threads = cfg.threads or default_threads()
-    if device.type == "cpu":
-        torch.set_num_threads(threads)
-    ds = dataset if dataset is not None else load_dataset(cfg.dataset, cfg.data_dir)
-    if ds.shape[0] != 1:
+    for c in configs:
+        c.validate()
+    at = place(configs[0], dataset)
+    if at.dataset.shape[0] != 1:
         raise ValueError("batched sweeps support one-channel datasets")
-    s = to_device(ds, device, cfg.val_split, cfg.seed)
-    inputs = Inputs(configs, s.x_train, device)
-    stack = build_stack(cfg, ds.shape, len(ds.classes), k, device)
-    lr = torch.tensor([c.lr for c in configs], device=device)
-    momentum = torch.tensor([c.momentum for c in configs], device=device)
-    decay = torch.tensor([c.weight_decay for c in configs], device=device)
-    bufs: list[torch.Tensor | None] = [None] * len(stack.params())
-    n, classes = len(s.y_train), ds.classes
-    batches = math.ceil(n / cfg.batch_size)
-    total_steps = batches * cfg.epochs
-    gen = torch.Generator(device=device).manual_seed(cfg.seed)
-    for i, c in enumerate(configs):
-        yield (
-            i,
-            Started(
-                c,
-                ds.title,
-                classes,
-                device_name(device, threads),
-                models.describe(c, ds.shape, len(classes)),
-                models.count_params(stack.module(0, c, ds.shape, len(classes))),
-                n,
-                0 if s.y_val is None else len(s.y_val),
-                len(s.y_test),
-                batches,
-                inputs.stats[i],
-                threads,
-            ),
-        )
-
-    histories: list[list[EpochEnd]] = [[] for _ in configs]
-    diverged: dict[int, str] = {}
-    stopped, train_time, step = False, 0.0, 0
-    for epoch in range(1, cfg.epochs + 1):
-        loss_sum = torch.zeros(k, device=device)
-        correct = torch.zeros(k, device=device, dtype=torch.int64)
-        first_bad = torch.full((k,), -1, device=device, dtype=torch.int64)
-        t0 = time.perf_counter()
-        b = 0
-        for b, idx in enumerate(batch_indices(n, cfg.batch_size, gen, device), 1):
-            if should_stop():
-                stopped = True
-                break
-            yb = s.y_train[idx]
-            out = stack.forward(inputs(s.x_train[idx]))  # (K, B, classes)
-            losses = F.cross_entropy(out.flatten(0, 1), yb.repeat(k), reduction="none").view(k, -1).mean(1)
-            grads = torch.autograd.grad(losses.sum(), stack.params())
-            scale = lr * (0.5 * (1 + math.cos(math.pi * step / total_steps)) if cfg.schedule == "cosine" else 1.0)
-            _sgd_step(stack.params(), grads, bufs, scale, momentum, decay)
-            step += 1
-            with torch.no_grad():
-                loss_sum += losses.detach()
-                correct += (out.argmax(2) == yb).sum(1)
-                bad = ~torch.isfinite(losses.detach())
-                first_bad = torch.where((first_bad < 0) & bad, b, first_bad)
-        seconds = time.perf_counter() - t0
-        train_time += seconds
-        if stopped:
-            break
-        for i, bad in enumerate(first_bad.tolist()):
-            if bad >= 0 and i not in diverged:
-                diverged[i] = f"diverged at epoch {epoch}, batch {bad}: the loss is not finite"
-        evals = _evaluate(stack, inputs, s.x_test, s.y_test)
-        vals = _evaluate(stack, inputs, s.x_val, s.y_val) if s.x_val is not None else None
-        sums, rights = loss_sum.tolist(), correct.tolist()
-        for i in range(k):
-            if i in diverged:
-                continue
-            res = evals[i]
-            ev = EpochEnd(
-                epoch,
-                cfg.epochs,
-                sums[i] / b,
-                100.0 * rights[i] / n,
-                res.loss,
-                res.accuracy,
-                seconds,
-                0.0,
-                n / max(seconds, 1e-9),
-                float(scale[i]),
-                vals[i].loss if vals else None,
-                vals[i].accuracy if vals else None,
-                res,
-            )
-            histories[i].append(ev)
-            yield i, ev
-    for i, c in enumerate(configs):
-        status = "stopped" if stopped else "diverged" if i in diverged else "completed"
-        done = len(histories[i])
-        message = diverged.get(i) or (
-            f"stopped during epoch {done + 1} after {done} complete epoch{'s' * (done != 1)}"
-            if stopped
-            else f"finished {cfg.epochs} epochs in {train_time:.1f}s of training ({k} runs at once)"
-        )
-        model = stack.module(i, c, ds.shape, len(classes))
-        yield (
-            i,
-            Finished(
-                status, message, histories[i], histories[i][-1].results if histories[i] else None, train_time, model
-            ),
-        )
+    yield from run_steps(at, StackedStep(configs, at), should_stop=should_stop, progress_interval=progress_interval)
 
 
 @torch.no_grad()
@@ -244,18 +225,3 @@ def _sgd_step(params, grads, bufs, lr, momentum, decay) -> None:
         else:
             bufs[j].mul_(momentum.view(shape)).add_(g)
         p.sub_(lr.view(shape) * torch.where(momentum.view(shape) > 0, bufs[j], g))
-
-
-@torch.no_grad()
-def _evaluate(stack: Stack, inputs: Inputs, x: torch.Tensor, y: torch.Tensor) -> list[Results]:
-    """Test/val results of every copy: probabilities, confusion matrix, loss and accuracy."""
-    probs, loss_sum = [], 0.0
-    for xb, yb in zip(x.split(4096), y.split(4096)):
-        out = stack.forward(inputs(xb)).float()  # (K, B, classes)
-        loss_sum = loss_sum + F.cross_entropy(
-            out.transpose(1, 2), yb.expand(out.shape[0], -1), reduction="none"
-        ).double().sum(1)
-        probs.append(out.softmax(2))
-    all_probs = torch.cat(probs, 1).cpu()
-    losses = (loss_sum / max(len(y), 1)).tolist()
-    return [Results.from_probs(all_probs[i], y, losses[i]) for i in range(all_probs.shape[0])]

@@ -24,8 +24,7 @@ from fmtui.config import (
     format_value,
     parse_field,
 )
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+from fmtui.report import ExitCode
 
 
 class FieldType(click.ParamType):
@@ -212,14 +211,14 @@ def main(argv: list[str] | None = None) -> None:
         code = e.exit_code
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
-        code = EXIT_INTERRUPTED
+        code = ExitCode.INTERRUPTED
     except click.ClickException as e:
         hint = f" (see {e.ctx.command_path} --help)" if isinstance(e, click.UsageError) and e.ctx else ""
         click.echo(f"Error: {e.format_message()}{hint}", err=True)
         code = e.exit_code
     except ConfigError as e:
         click.echo(f"Error: {e}", err=True)
-        code = EXIT_USAGE
+        code = ExitCode.USAGE
     sys.exit(code or 0)
 
 

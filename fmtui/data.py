@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from fmtui.config import DATASETS, ConfigError
+from fmtui.events import NormStats
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
@@ -65,7 +66,6 @@ class Dataset:
     y_train: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
-    source: Path
     verified: bool
     """True when every file matched torchvision's published md5."""
 
@@ -234,7 +234,6 @@ def _load_idx_dataset(spec: DatasetSpec, root: Path) -> Dataset:
         y_train.long(),
         x_test.unsqueeze(1),
         y_test.long(),
-        files["train-images-idx3-ubyte.gz"].parent,
         verified,
     )
 
@@ -268,7 +267,6 @@ def _load_cifar(spec: DatasetSpec, root: Path) -> Dataset:
         torch.tensor(train.targets),
         to_tensor(test.data),
         torch.tensor(test.targets),
-        base,
         True,
     )
 
@@ -283,26 +281,6 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None) -> Datase
 
 
 # --- normalization ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NormStats:
-    """The affine map x_float = (x_uint8 - shift) / scale of a normalization, per channel."""
-
-    norm: str
-    shift: tuple[float, ...]
-    scale: tuple[float, ...]
-
-    def describe(self) -> str:
-        if self.norm == "zscore":
-            return f"zscore: mean {_fmt(self.shift)}, std {_fmt(self.scale)} (from the training split)"
-        if self.norm == "per-image":
-            return "per-image: each image minus its mean, divided by its std"
-        return f"{self.norm}: (x - {_fmt(self.shift)}) / {_fmt(self.scale)}"
-
-
-def _fmt(values: tuple[float, ...]) -> str:
-    return "/".join(f"{v:.4g}" for v in values)
 
 
 def norm_stats(norm: str, x_train: torch.Tensor) -> NormStats:
@@ -405,8 +383,6 @@ class DeviceSplits:
     y_val: torch.Tensor | None
     x_test: torch.Tensor
     y_test: torch.Tensor
-    train_index: torch.Tensor
-    """Indices (into the dataset's training split) of the samples used for training."""
 
 
 def to_device(ds: Dataset, device: torch.device, val_split: float = 0.0, seed: int = 0) -> DeviceSplits:
@@ -427,7 +403,6 @@ def to_device(ds: Dataset, device: torch.device, val_split: float = 0.0, seed: i
         y_val,
         ds.x_test.to(device),
         ds.y_test.to(device),
-        index,
     )
 
 

@@ -1,8 +1,12 @@
-"""The training engine: `train(config)` yields events; the CLI and the TUI worker only consume them.
+"""The training engine: `train(config)` yields events (fmtui.events); the CLI and the TUI worker only consume them.
 
 No UI imports here. Data lives on the training device as uint8, batches are slices of a device-side
 permutation, normalization runs on the device per batch, and metrics are accumulated on the device
 and read back only when an event is emitted (a few times a second and at the end of an epoch).
+
+There is one epoch loop (`run_steps`) for single runs and for stacked sweeps (fmtui.batched); what
+differs is the `Step` it calls per batch. The schedule, evaluation, divergence checks, the events and
+their messages all come from here.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -19,152 +24,11 @@ from torch import nn
 
 from fmtui import models
 from fmtui.config import ConfigError, RunConfig
-from fmtui.data import Dataset, DeviceSplits, NormStats, batch_indices, load_dataset, norm_stats, normalize, to_device
+from fmtui.data import Dataset, DeviceSplits, batch_indices, load_dataset, norm_stats, normalize, to_device
+from fmtui.events import BatchProgress, EpochEnd, Event, Finished, NormStats, Started
+from fmtui.results import Results
 
 EVAL_BATCH = 4096
-
-
-# --- events -----------------------------------------------------------------------------------
-
-
-@dataclass
-class Started:
-    """Emitted once, after data and model are on the device."""
-
-    config: RunConfig
-    dataset: str
-    classes: list[str]
-    device: str
-    model: str
-    params: int
-    n_train: int
-    n_val: int
-    n_test: int
-    batches_per_epoch: int
-    norm: NormStats
-    threads: int
-
-
-@dataclass
-class BatchProgress:
-    """Throttled progress inside an epoch; `loss` is the mean batch loss since the previous event."""
-
-    epoch: int
-    epochs: int
-    batch: int
-    batches: int
-    loss: float
-    accuracy: float
-    samples_per_s: float
-    elapsed: float
-    eta: float
-    step: int
-    gpu_memory: int = 0
-
-
-@dataclass
-class Results:
-    """Test-set predictions of one evaluated model: everything the error browser needs (CPU tensors)."""
-
-    probs: torch.Tensor
-    """(N, classes) softmax probabilities."""
-    labels: torch.Tensor
-    preds: torch.Tensor
-    confusion: torch.Tensor
-    """(classes, classes) counts, rows = true class, columns = predicted class."""
-    loss: float
-    accuracy: float
-
-    @classmethod
-    def from_probs(cls, probs: torch.Tensor, labels: torch.Tensor, loss: float | None = None) -> Results:
-        """Predictions, confusion matrix and accuracy from (N, classes) probabilities and the labels.
-
-        loss defaults to the cross-entropy of the probabilities (for saved predictions)."""
-        probs, labels = probs.cpu(), labels.cpu()
-        k = probs.shape[1]
-        preds = probs.argmax(1)
-        confusion = torch.bincount(labels * k + preds, minlength=k * k).view(k, k)
-        if loss is None:
-            loss = float(-probs[torch.arange(len(labels)), labels].clamp_min(1e-12).log().mean())
-        accuracy = 100.0 * float((preds == labels).sum()) / max(len(labels), 1)
-        return cls(probs, labels, preds, confusion, loss, accuracy)
-
-    @property
-    def per_class_accuracy(self) -> list[float]:
-        totals = self.confusion.sum(1).clamp_min(1)
-        return (100.0 * self.confusion.diagonal() / totals).tolist()
-
-    @property
-    def confidence(self) -> torch.Tensor:
-        return self.probs.max(1).values
-
-    def mislabeled(self, true: int | None = None, pred: int | None = None) -> list[int]:
-        """Indices of wrong test predictions, most confident first, optionally for one true/pred class."""
-        wrong = self.preds != self.labels
-        if true is not None:
-            wrong &= self.labels == true
-        if pred is not None:
-            wrong &= self.preds == pred
-        idx = wrong.nonzero().flatten()
-        order = self.confidence[idx].argsort(descending=True, stable=True)
-        return idx[order].tolist()
-
-    def top_k(self, i: int, k: int = 3) -> list[tuple[int, float]]:
-        p, c = self.probs[i].topk(k)
-        return list(zip(c.tolist(), p.tolist()))
-
-
-@dataclass
-class EpochEnd:
-    """Metrics of one finished epoch, in the lecture's terms (train loss = mean batch loss)."""
-
-    epoch: int
-    epochs: int
-    train_loss: float
-    train_accuracy: float
-    test_loss: float
-    test_accuracy: float
-    seconds: float
-    """Training time of this epoch (evaluation excluded)."""
-    eval_seconds: float
-    samples_per_s: float
-    lr: float
-    val_loss: float | None = None
-    val_accuracy: float | None = None
-    results: Results | None = field(default=None, repr=False)
-
-    def metrics(self) -> dict:
-        """The JSON-able numbers (what metrics.jsonl stores)."""
-        keys = (
-            "epoch",
-            "epochs",
-            "train_loss",
-            "train_accuracy",
-            "val_loss",
-            "val_accuracy",
-            "test_loss",
-            "test_accuracy",
-            "seconds",
-            "eval_seconds",
-            "samples_per_s",
-            "lr",
-        )
-        return {k: getattr(self, k) for k in keys}
-
-
-@dataclass
-class Finished:
-    """The last event. status: completed, stopped (by the caller) or diverged (non-finite loss)."""
-
-    status: str
-    message: str
-    history: list[EpochEnd]
-    results: Results | None
-    seconds: float
-    model: nn.Module = field(repr=False)
-
-
-Event = Started | BatchProgress | EpochEnd | Finished
 
 
 # --- device and threads -----------------------------------------------------------------------
@@ -218,6 +82,19 @@ def make_optimizer(cfg: RunConfig, params) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
+def make_schedule(
+    optimizer: torch.optim.Optimizer, cfg: RunConfig, total_steps: int
+) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The learning-rate schedule over a run's steps, stepped after every optimizer step (None: constant).
+
+    Single runs step it on their optimizer; stacked runs on one parameter group per copy (fmtui.batched),
+    so that a copy follows, and records, the same learning rates as a single run of its config.
+    """
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+    return None
+
+
 @torch.no_grad()
 def evaluate(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, stats: NormStats, keep_probs: bool = False
@@ -245,22 +122,27 @@ def test_results(model: nn.Module, x: torch.Tensor, y: torch.Tensor, stats: Norm
     return Results.from_probs(probs, y, loss)
 
 
+# --- setup -------------------------------------------------------------------------------------
+
+
 @dataclass
-class Prepared:
-    """Data, model and optimizer on the device, ready for `train` (also used by the benchmark)."""
+class Placement:
+    """A run's data on its training device: what single and stacked runs set up alike."""
 
     config: RunConfig
     dataset: Dataset
     device: torch.device
     splits: DeviceSplits
-    stats: NormStats
-    model: nn.Module
-    optimizer: torch.optim.Optimizer
     threads: int
 
+    @property
+    def batches(self) -> int:
+        """Batches per epoch (the last one may be short)."""
+        return math.ceil(len(self.splits.y_train) / self.config.batch_size)
 
-def prepare(cfg: RunConfig, dataset: Dataset | None = None) -> Prepared:
-    """Validate, load the data, place it and a freshly seeded model on the device."""
+
+def place(cfg: RunConfig, dataset: Dataset | None = None) -> Placement:
+    """Validate, pick the device and CPU threads, load the data and put it on the device."""
     cfg.validate()
     device = resolve_device(cfg.device)
     threads = cfg.threads or default_threads()
@@ -269,11 +151,106 @@ def prepare(cfg: RunConfig, dataset: Dataset | None = None) -> Prepared:
     ds = dataset if dataset is not None else load_dataset(cfg.dataset, cfg.data_dir)
     if cfg.model == "cnn" and min(ds.shape[1:]) < 4:
         raise ConfigError("--model cnn needs images of at least 4x4 pixels")
-    splits = to_device(ds, device, cfg.val_split, cfg.seed)
-    stats = norm_stats(cfg.norm, splits.x_train)
+    return Placement(cfg, ds, device, to_device(ds, device, cfg.val_split, cfg.seed), threads)
+
+
+@dataclass
+class Prepared(Placement):
+    """Data, model and optimizer on the device, ready for `run_prepared` (also used by the benchmarks)."""
+
+    stats: NormStats
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+
+
+def prepare(cfg: RunConfig, dataset: Dataset | None = None) -> Prepared:
+    """Validate, load the data, place it and a freshly seeded model on the device."""
+    at = place(cfg, dataset)
+    stats = norm_stats(cfg.norm, at.splits.x_train)
     torch.manual_seed(cfg.seed)
-    model = models.build_model(cfg, ds.shape, len(ds.classes)).to(device)
-    return Prepared(cfg, ds, device, splits, stats, model, make_optimizer(cfg, model.parameters()), threads)
+    model = models.build_model(cfg, at.dataset.shape, len(at.dataset.classes)).to(at.device)
+    return Prepared(**vars(at), stats=stats, model=model, optimizer=make_optimizer(cfg, model.parameters()))
+
+
+# --- the step ----------------------------------------------------------------------------------
+
+
+class Step(Protocol):
+    """One training step of K models on one batch; K = 1 for a single run, K > 1 for stacked copies.
+
+    A step is the unit a CUDA graph would capture: gather the batch by index, normalize, forward, loss,
+    backward, optimizer and schedule step, and the metrics accumulated into device buffers that the
+    loop reads only when it emits an event.
+    """
+
+    configs: list[RunConfig]
+    """The K configs; they differ at most in what the step trains per copy."""
+    stats: list[NormStats]
+    params: int
+    """Parameters of one copy."""
+    losses: torch.Tensor
+    """(K, batches): every batch's mean loss in this epoch, per copy."""
+    correct: torch.Tensor
+    """(K,): right training predictions in this epoch, per copy."""
+
+    def begin_epoch(self, batches: int) -> None:
+        """Fresh metric buffers, training mode."""
+
+    def __call__(self, b: int, idx: torch.Tensor) -> None:
+        """Train on the training samples idx, batch b (1-based) of the epoch."""
+
+    def lrs(self) -> list[float]:
+        """Each copy's learning rate for the next step."""
+        ...
+
+    def evaluate(
+        self, x: torch.Tensor, y: torch.Tensor, keep_probs: bool = False
+    ) -> list[tuple[float, float, torch.Tensor | None]]:
+        """(loss, accuracy %, probabilities if keep_probs) of each copy on uint8 images x."""
+        ...
+
+    def module(self, k: int) -> nn.Module:
+        """Copy k as the ordinary model a single run trains."""
+        ...
+
+
+class ModelStep:
+    """The step of one nn.Module and its torch optimizer: the lecture's loop body, op for op."""
+
+    def __init__(self, p: Prepared):
+        self.p, self.configs, self.stats = p, [p.config], [p.stats]
+        self.params = models.count_params(p.model)
+        self.schedule = make_schedule(p.optimizer, p.config, p.batches * p.config.epochs)
+
+    def begin_epoch(self, batches: int) -> None:
+        self.p.model.train()
+        self.losses = torch.empty(1, batches, device=self.p.device)
+        self.correct = torch.zeros(1, device=self.p.device, dtype=torch.int64)
+
+    def __call__(self, b: int, idx: torch.Tensor) -> None:
+        p, s = self.p, self.p.splits
+        xb, yb = normalize(s.x_train.index_select(0, idx), p.stats), s.y_train.index_select(0, idx)
+        out = p.model(xb)
+        loss = F.cross_entropy(out, yb)
+        p.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        p.optimizer.step()
+        if self.schedule is not None:
+            self.schedule.step()
+        with torch.no_grad():
+            self.losses[0, b - 1] = loss.detach()
+            self.correct += (out.argmax(1) == yb).sum()
+
+    def lrs(self) -> list[float]:
+        return [self.p.optimizer.param_groups[0]["lr"]]
+
+    def evaluate(
+        self, x: torch.Tensor, y: torch.Tensor, keep_probs: bool = False
+    ) -> list[tuple[float, float, torch.Tensor | None]]:
+        return [evaluate(self.p.model, x, y, self.p.stats, keep_probs)]
+
+    def module(self, k: int) -> nn.Module:
+        return self.p.model
 
 
 # --- the loop ----------------------------------------------------------------------------------
@@ -299,137 +276,176 @@ def train(
 def run_prepared(
     p: Prepared, *, should_stop: Callable[[], bool] = lambda: False, progress_interval: float = 0.1
 ) -> Iterator[Event]:
-    cfg, device, s, model, opt = p.config, p.device, p.splits, p.model, p.optimizer
-    n, classes = len(s.y_train), p.dataset.classes
-    batches = math.ceil(n / cfg.batch_size)
-    total_steps = batches * cfg.epochs
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps) if cfg.schedule == "cosine" else None
-    gen = torch.Generator(device=device).manual_seed(cfg.seed)
-    yield Started(
-        cfg,
-        p.dataset.title,
-        classes,
-        device_name(device, p.threads),
-        models.describe(cfg, p.dataset.shape, len(classes)),
-        models.count_params(model),
-        n,
-        0 if s.y_val is None else len(s.y_val),
-        len(s.y_test),
-        batches,
-        p.stats,
-        p.threads,
-    )
+    """The events of one prepared run (see `train`)."""
+    for _, event in run_steps(p, ModelStep(p), should_stop=should_stop, progress_interval=progress_interval):
+        yield event
 
-    history: list[EpochEnd] = []
-    started = time.perf_counter()
-    train_time = 0.0
-    status, message = "completed", ""
-    step = 0
-    last_emit = time.perf_counter()  # progress events come every progress_interval, across epochs too
-    for epoch in range(1, cfg.epochs + 1):
-        model.train()
-        losses = torch.empty(batches, device=device)  # every batch's loss, read back only at events
-        correct = torch.zeros((), device=device, dtype=torch.int64)
-        last_b = 0
-        t0 = time.perf_counter()
-        b = 0
-        for b, idx in enumerate(batch_indices(n, cfg.batch_size, gen, device), 1):
-            if should_stop():
-                status, b = "stopped", b - 1
+
+def run_steps(
+    at: Placement, step: Step, *, should_stop: Callable[[], bool] = lambda: False, progress_interval: float = 0.1
+) -> Iterator[tuple[int, Event]]:
+    """The one epoch loop: yield (copy k, event), each copy's events as a single run of its config has them.
+
+    Every copy gets Started, BatchProgress*, an EpochEnd per epoch and Finished. A copy whose loss turns
+    non-finite finishes as diverged at the end of that epoch and the others go on; a stop finishes all.
+    """
+    yield from _Loop(at, step, should_stop, progress_interval).run()
+
+
+class _Loop:
+    """run_steps' state between events: the copies still training, their histories, the clock."""
+
+    def __init__(self, at: Placement, step: Step, should_stop: Callable[[], bool], progress_interval: float):
+        self.at, self.step, self.cfg = at, step, at.config
+        self.should_stop, self.progress_interval = should_stop, progress_interval
+        self.n, self.batches = len(at.splits.y_train), at.batches
+        self.live = list(range(len(step.configs)))
+        """Copies still training, in order."""
+        self.diverged: dict[int, str] = {}
+        """Copies found diverged in this epoch, with their message; they finish at its end."""
+        self.history: list[list[EpochEnd]] = [[] for _ in step.configs]
+        self.results: list[Results | None] = [None] * len(step.configs)
+        """Each copy's test predictions of its last finished epoch (only the last: they are large)."""
+        self.steps, self.train_time = 0, 0.0
+        self.started = self.last_emit = 0.0
+
+    def run(self) -> Iterator[tuple[int, Event]]:
+        gen = torch.Generator(device=self.at.device).manual_seed(self.cfg.seed)
+        for k in self.live:
+            yield k, self._started(k)
+        self.started = self.last_emit = time.perf_counter()  # progress comes every interval, across epochs too
+        status = "completed"
+        for epoch in range(1, self.cfg.epochs + 1):
+            b, seconds, stopped = yield from self._train_epoch(epoch, gen)
+            for k, message in sorted(self.diverged.items()):
+                yield k, self._finished(k, "diverged", message)
+            self.diverged.clear()
+            if stopped:
+                status = "stopped"
+            if stopped or not self.live:
                 break
-            xb, yb = normalize(s.x_train.index_select(0, idx), p.stats), s.y_train.index_select(0, idx)
-            out = model(xb)
-            loss = F.cross_entropy(out, yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if sched is not None:
-                sched.step()
-            step += 1
-            with torch.no_grad():
-                losses[b - 1] = loss.detach()
-                correct += (out.argmax(1) == yb).sum()
+            yield from self._end_epoch(epoch, b, seconds)
+        for k in self.live:
+            yield k, self._finished(k, status)
+
+    def _started(self, k: int) -> Started:
+        at, s, cfg = self.at, self.at.splits, self.step.configs[k]
+        shape, classes = at.dataset.shape, at.dataset.classes
+        return Started(
+            cfg,
+            at.dataset.title,
+            classes,
+            device_name(at.device, at.threads),
+            models.describe(cfg, shape, len(classes)),
+            self.step.params,
+            self.n,
+            0 if s.y_val is None else len(s.y_val),
+            len(s.y_test),
+            self.batches,
+            self.step.stats[k],
+            at.threads,
+        )
+
+    def _train_epoch(self, epoch: int, gen: torch.Generator) -> Iterator[tuple[int, Event]]:
+        """Train one epoch, yielding progress; return (batches done, seconds, stopped)."""
+        self.step.begin_epoch(self.batches)
+        last_b, b, stopped = 0, 0, False
+        t0 = time.perf_counter()
+        for b, idx in enumerate(batch_indices(self.n, self.cfg.batch_size, gen, self.at.device), 1):
+            if self.should_stop():
+                stopped, b = True, b - 1
+                break
+            self.step(b, idx)
+            self.steps += 1
             now = time.perf_counter()
-            if now - last_emit >= progress_interval:
-                recent = losses[last_b:b].mean().item()  # the one sync of this progress event
-                if not math.isfinite(recent):
-                    status, message = "diverged", _diverged(epoch, losses, last_b, b)
+            if now - self.last_emit >= self.progress_interval:
+                yield from self._progress(epoch, b, last_b, now, self.train_time + now - t0)
+                if not self.live:
                     break
-                elapsed = train_time + now - t0
-                yield BatchProgress(
+                self.last_emit, last_b = time.perf_counter(), b
+        if not stopped:
+            sums = self.step.losses[:, :b].sum(1).tolist()
+            for k in [k for k in self.live if not math.isfinite(sums[k])]:
+                self._diverge(k, epoch, b)
+        if self.at.device.type == "cuda":
+            torch.cuda.synchronize(self.at.device)
+        seconds = time.perf_counter() - t0
+        self.train_time += seconds
+        return b, seconds, stopped
+
+    def _progress(self, epoch: int, b: int, last_b: int, now: float, elapsed: float) -> Iterator[tuple[int, Event]]:
+        """BatchProgress for every copy still training, after marking those whose recent loss is not finite."""
+        recent = self.step.losses[:, last_b:b].mean(1).tolist()  # the one sync of this progress event
+        for k in [k for k in self.live if not math.isfinite(recent[k])]:
+            self._diverge(k, epoch, b)
+        if not self.live:
+            return
+        cfg, correct = self.cfg, self.step.correct.tolist()
+        total_steps = self.batches * cfg.epochs
+        for k in self.live:
+            yield (
+                k,
+                BatchProgress(
                     epoch,
                     cfg.epochs,
                     b,
-                    batches,
-                    recent,
-                    100.0 * correct.item() / min(b * cfg.batch_size, n),
-                    step * cfg.batch_size / max(elapsed, 1e-9),
-                    now - started,
-                    (total_steps - step) * elapsed / step,
-                    step,
-                    _gpu_memory(device),
-                )
-                last_emit, last_b = time.perf_counter(), b
-        loss_sum = losses[:b].sum()
-        if status == "completed" and not math.isfinite(loss_sum.item()):
-            status, message = "diverged", _diverged(epoch, losses, last_b, b)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        seconds = time.perf_counter() - t0
-        train_time += seconds
-        if status != "completed":
-            break
-        history.append(_end_epoch(p, epoch, b, loss_sum, correct, seconds, opt))
-        yield history[-1]
+                    self.batches,
+                    recent[k],
+                    100.0 * correct[k] / min(b * cfg.batch_size, self.n),
+                    self.steps * cfg.batch_size / max(elapsed, 1e-9),
+                    now - self.started,
+                    (total_steps - self.steps) * elapsed / self.steps,
+                    self.steps,
+                    _gpu_memory(self.at.device),
+                ),
+            )
 
-    results = history[-1].results if history else None
-    if status == "stopped":
-        message = (
-            f"stopped during epoch {len(history) + 1} after {len(history)} complete epoch{'s' * (len(history) != 1)}"
-        )
-    elif status == "completed":
-        message = f"finished {cfg.epochs} epoch{'s' * (cfg.epochs != 1)} in {train_time:.1f}s of training"
-    yield Finished(status, message, history, results, train_time, model)
+    def _diverge(self, k: int, epoch: int, b: int) -> None:
+        """Copy k's loss is not finite: it stops training and finishes as diverged at the end of the epoch."""
+        bad = (~torch.isfinite(self.step.losses[k, :b])).nonzero()
+        batch = int(bad[0]) + 1 if len(bad) else b
+        self.diverged[k] = f"diverged at epoch {epoch}, batch {batch}: the loss is not finite"
+        self.live.remove(k)
 
+    def _end_epoch(self, epoch: int, b: int, seconds: float) -> Iterator[tuple[int, Event]]:
+        """Evaluate every copy still training on val (if any) and test; yield their EpochEnd."""
+        s, step = self.at.splits, self.step
+        t0 = time.perf_counter()
+        vals = step.evaluate(s.x_val, s.y_val) if s.x_val is not None else None
+        tests = step.evaluate(s.x_test, s.y_test, keep_probs=True)
+        results = {k: Results.from_probs(tests[k][2], s.y_test, tests[k][0]) for k in self.live}
+        eval_seconds = time.perf_counter() - t0
+        sums, correct, lrs = step.losses[:, :b].sum(1).tolist(), step.correct.tolist(), step.lrs()
+        for k in self.live:
+            res = results[k]
+            event = EpochEnd(
+                epoch,
+                self.cfg.epochs,
+                sums[k] / max(b, 1),
+                100.0 * correct[k] / self.n,
+                res.loss,
+                res.accuracy,
+                seconds,
+                eval_seconds,
+                self.n / max(seconds, 1e-9),
+                lrs[k],
+                vals[k][0] if vals else None,
+                vals[k][1] if vals else None,
+                res,
+            )
+            self.history[k].append(replace(event, results=None))
+            self.results[k] = res
+            yield k, event
 
-def _diverged(epoch: int, losses: torch.Tensor, start: int, stop: int) -> str:
-    """Name the first batch (1-based) in losses[start:stop] whose loss is not finite."""
-    bad = (~torch.isfinite(losses[start:stop])).nonzero()
-    batch = start + int(bad[0]) + 1 if len(bad) else stop
-    return f"diverged at epoch {epoch}, batch {batch}: the loss is not finite"
-
-
-def _end_epoch(
-    p: Prepared,
-    epoch: int,
-    batches: int,
-    loss_sum: torch.Tensor,
-    correct: torch.Tensor,
-    seconds: float,
-    opt: torch.optim.Optimizer,
-) -> EpochEnd:
-    """Read back the epoch's training metrics and evaluate on val (if any) and test."""
-    s, n = p.splits, len(p.splits.y_train)
-    t0 = time.perf_counter()
-    val_loss = val_acc = None
-    if s.x_val is not None:
-        val_loss, val_acc, _ = evaluate(p.model, s.x_val, s.y_val, p.stats)
-    results = test_results(p.model, s.x_test, s.y_test, p.stats)
-    return EpochEnd(
-        epoch,
-        p.config.epochs,
-        loss_sum.item() / max(batches, 1),
-        100.0 * correct.item() / n,
-        results.loss,
-        results.accuracy,
-        seconds,
-        time.perf_counter() - t0,
-        n / max(seconds, 1e-9),
-        opt.param_groups[0]["lr"],
-        val_loss,
-        val_acc,
-        results,
-    )
+    def _finished(self, k: int, status: str, message: str = "") -> Finished:
+        done, runs = len(self.history[k]), len(self.step.configs)
+        if status == "stopped":
+            message = f"stopped during epoch {done + 1} after {done} complete epoch{'s' * (done != 1)}"
+        elif status == "completed":
+            epochs = self.cfg.epochs
+            message = f"finished {epochs} epoch{'s' * (epochs != 1)} in {self.train_time:.1f}s of training"
+            message += f" ({runs} runs at once)" if runs > 1 else ""
+        return Finished(status, message, self.history[k], self.results[k], self.train_time, self.step.module(k))
 
 
 def _gpu_memory(device: torch.device) -> int:

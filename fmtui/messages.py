@@ -1,8 +1,8 @@
 """Messages the training worker posts to the app: one small dataclass per engine event, plus failure.
 
 The worker thread only ever calls `post_message` (thread-safe, never blocks training); the app's
-handlers own all widget state. Engine types are named for readers only, so importing this module
-does not import torch.
+handlers own all widget state. Event types are named for readers only (fmtui.events), so this module
+imports neither torch nor the engine.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from textual.message import Message
 
 if TYPE_CHECKING:
-    from fmtui.engine import BatchProgress, EpochEnd, Finished, Started
+    from fmtui.events import BatchProgress, EpochEnd, Finished, Started
 
 
 @dataclass

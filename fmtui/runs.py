@@ -19,11 +19,14 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fmtui.config import OPTIONS, RunConfig, cli_name, format_value
+from fmtui.events import EpochEnd, Event, Finished, Started
+from fmtui.report import error_message
 
 METRIC_FIELDS = (
     "epoch",
@@ -48,7 +51,17 @@ def default_runs_dir() -> Path:
 def new_run_dir(base: Path, cfg: RunConfig) -> Path:
     """base/<date-time>-<dataset>-<model>-<norm>-lr<lr>[-N], created and unique."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{stamp}-{cfg.dataset}-{cfg.model}-{cfg.norm}-lr{format_value(cfg.lr)}")
+    return _new_dir(base, f"{stamp}-{cfg.dataset}-{cfg.model}-{cfg.norm}-lr{format_value(cfg.lr)}")
+
+
+def new_sweep_dir(base: Path) -> Path:
+    """base/sweep-<date-time>[-N], created and unique (two sweeps started in the same second get two)."""
+    return _new_dir(base, f"sweep-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def _new_dir(base: Path, name: str) -> Path:
+    """Create base/name, or base/name-1, -2, ... when it exists: never a folder someone else made."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
     base.mkdir(parents=True, exist_ok=True)
     for i in range(1000):
         path = base / (name if i == 0 else f"{name}-{i}")
@@ -57,7 +70,7 @@ def new_run_dir(base: Path, cfg: RunConfig) -> Path:
             return path
         except FileExistsError:
             continue
-    raise FileExistsError(f"cannot create a new run folder in {base}")
+    raise FileExistsError(f"cannot create a new folder {name} in {base}")
 
 
 def atomic_write(path: Path, data: bytes | str) -> None:
@@ -89,8 +102,56 @@ def metrics_csv(rows: list[dict]) -> str:
     return out.getvalue()
 
 
+class RunRecorder:
+    """Events in, run folders out: the one place that makes a run's folder, keeps it up to date and
+    records how the run ended, for the headless CLI, the TUI worker and sweeps alike.
+
+    A run's folder is made by `make_folder(config)` when its Started event arrives (data and model
+    are ready, so the run really begins; bad input leaves no folder behind). Several runs trained
+    together (a stacked sweep group) are told apart by their index. Used as a context manager, an
+    exception that ends training is recorded as the error of every run that had not finished, and
+    passes on.
+    """
+
+    def __init__(self, make_folder: Callable[[RunConfig], Path]):
+        self.make_folder = make_folder
+        self.writers: dict[int, RunWriter] = {}
+        self.open: set[int] = set()
+        """Runs started and not finished."""
+
+    def path(self, run: int = 0) -> Path | None:
+        """The run's folder, once it has started."""
+        writer = self.writers.get(run)
+        return writer.path if writer else None
+
+    def handle(self, event: Event, run: int = 0) -> Path | None:
+        """Record one event of a run; return the run's folder (None before it started)."""
+        if isinstance(event, Started):
+            self.writers[run] = RunWriter(self.make_folder(event.config), event.config)
+            self.open.add(run)
+        elif isinstance(event, Finished):
+            self.open.discard(run)
+        writer = self.writers.get(run)
+        if writer is not None:
+            writer.handle(event)
+        return self.path(run)
+
+    def fail(self, message: str) -> None:
+        """Record an error that ended the runs still open (the metrics so far stay)."""
+        for run in sorted(self.open):
+            self.writers[run].fail(message)
+        self.open.clear()
+
+    def __enter__(self) -> RunRecorder:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if isinstance(exc, (Exception, KeyboardInterrupt)):  # not GeneratorExit: a consumer stopped listening
+            self.fail(error_message(exc))
+
+
 class RunWriter:
-    """Feed it every engine event; it keeps the run folder up to date after each one."""
+    """Feed it every engine event of one run; it keeps the run folder up to date after each one."""
 
     def __init__(self, path: Path, cfg: RunConfig):
         self.path = Path(path)
@@ -100,41 +161,43 @@ class RunWriter:
         self.rows: list[dict] = []
         self.started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
-    def handle(self, event: Any) -> None:
-        kind = type(event).__name__
-        if kind == "Started":
-            self.info = {
-                "dataset_title": event.dataset,
-                "classes": event.classes,
-                "device": event.device,
-                "model_summary": event.model,
-                "params": event.params,
-                "n_train": event.n_train,
-                "n_val": event.n_val,
-                "n_test": event.n_test,
-                "norm_shift": list(event.norm.shift),
-                "norm_scale": list(event.norm.scale),
-                "threads": event.threads,
-            }
-            atomic_write(
-                self.path / "config.json", json.dumps({**self.config.to_dict(), "resolved": self.info}, indent=2)
-            )
-            self._write_summary("running", "training", 0.0)
-        elif kind == "EpochEnd":
-            self.rows.append(event.metrics())
-            atomic_write(self.path / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in self.rows))
-            atomic_write(self.path / "metrics.csv", metrics_csv(self.rows))
-            self._write_summary("running", f"epoch {event.epoch}/{event.epochs}", sum(r["seconds"] for r in self.rows))
-        elif kind == "Finished":
-            if event.history or event.status != "stopped":
-                self._write_model(event)
-            self._write_summary(event.status, event.message, event.seconds)
+    def handle(self, event: Event) -> None:
+        match event:
+            case Started():
+                self._started(event)
+            case EpochEnd():
+                self.rows.append(event.metrics())
+                atomic_write(self.path / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in self.rows))
+                atomic_write(self.path / "metrics.csv", metrics_csv(self.rows))
+                seconds = sum(r["seconds"] for r in self.rows)
+                self._write_summary("running", f"epoch {event.epoch}/{event.epochs}", seconds)
+            case Finished():
+                if event.history or event.status != "stopped":
+                    self._write_model(event)
+                self._write_summary(event.status, event.message, event.seconds)
+
+    def _started(self, event: Started) -> None:
+        self.info = {
+            "dataset_title": event.dataset,
+            "classes": event.classes,
+            "device": event.device,
+            "model_summary": event.model,
+            "params": event.params,
+            "n_train": event.n_train,
+            "n_val": event.n_val,
+            "n_test": event.n_test,
+            "norm_shift": list(event.norm.shift),
+            "norm_scale": list(event.norm.scale),
+            "threads": event.threads,
+        }
+        atomic_write(self.path / "config.json", json.dumps({**self.config.to_dict(), "resolved": self.info}, indent=2))
+        self._write_summary("running", "training", 0.0)
 
     def fail(self, message: str) -> None:
         """Record an error that ended the run (the metrics so far stay)."""
         self._write_summary("error", message, sum(r["seconds"] for r in self.rows))
 
-    def _write_model(self, event: Any) -> None:
+    def _write_model(self, event: Finished) -> None:
         state = {k: v.detach().cpu() for k, v in event.model.state_dict().items()}
         atomic_write(self.path / "model.pt", _torch_bytes(state))
         res = event.results
@@ -238,10 +301,10 @@ def list_runs(base: Path | None = None) -> list[RunRecord]:
 
 
 def load_results(path: Path):
-    """The saved test predictions of a run as engine.Results (needs torch)."""
+    """The saved test predictions of a run as Results (needs torch)."""
     import torch
 
-    from fmtui.engine import Results
+    from fmtui.results import Results
 
     file = Path(path) / "predictions.pt"
     try:

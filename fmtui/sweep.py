@@ -1,4 +1,4 @@
-"""Sweeps: a grid of RunConfigs from option lists, trained one after another, compared in one table.
+"""Sweeps: a grid of RunConfigs from option lists, trained (stacked where they can be), compared in one table.
 
 Ranking is honest: with a validation split the runs are ranked by their best validation accuracy and
 the chosen run's test accuracy is reported; without one the table says that it ranks on the test set.
@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from fmtui.config import OPTIONS, ConfigError, RunConfig, cli_name, format_value, parse_field
-from fmtui.runs import RunWriter, atomic_write, summarize
+from fmtui.events import Event, Finished, Started
+from fmtui.runs import RunRecorder, atomic_write, new_run_dir, summarize
 
 LECTURE_NORMS = ("none", "unit", "symmetric", "zscore")
 LECTURE_LRS = (0.01, 1e-5)
@@ -104,85 +105,52 @@ def write_summary(out: Path, rows: list[dict]) -> None:
 
 
 def run_sweep(
-    configs: list[RunConfig],
-    out: Path,
-    *,
-    should_stop: Callable[[], bool],
-    on_event: Callable[[int, Path, Any], None],
-    stacked: bool = True,
-) -> Iterator[SweepRun]:
-    """Train every config (each with its run folder inside out), yielding a SweepRun as each one ends.
+    configs: list[RunConfig], out: Path, *, should_stop: Callable[[], bool], stacked: bool = True
+) -> Iterator[tuple[int, Path, Event]]:
+    """Train every config, each with its run folder inside out; yield (run index, run folder, event) for
+    every event of every run.
 
     With stacked=True, configs that differ only in normalization, lr, momentum or weight decay train
-    together as one stacked model (fmtui.batched); their seconds are the shared time of the group.
+    together as one stacked model (fmtui.batched): their events come interleaved, each run's in order.
     """
     from fmtui import engine
     from fmtui.batched import batch_groups, train_batched
-    from fmtui.runs import new_run_dir
 
     groups = batch_groups(configs) if stacked else [[i] for i in range(len(configs))]
     for group in groups:
         if should_stop():
             return
-        writers = {i: RunWriter(new_run_dir(out, configs[i]), configs[i]) for i in group}
-        t0 = time.perf_counter()
         if len(group) > 1:
             events = ((group[j], ev) for j, ev in train_batched([configs[i] for i in group], should_stop=should_stop))
         else:
             events = ((group[0], ev) for ev in engine.train(configs[group[0]], should_stop=should_stop))
-        for i, ev in events:
-            writers[i].handle(ev)
-            on_event(i, writers[i].path, ev)
-            if type(ev).__name__ == "Finished":
-                yield SweepRun(configs[i], writers[i].path, ev.status, writers[i].rows, time.perf_counter() - t0)
+        with RunRecorder(lambda cfg: new_run_dir(out, cfg)) as recorder:
+            for i, ev in events:
+                yield i, recorder.handle(ev, i), ev
+
+
+class Tally:
+    """The runs of a sweep as they finish, from run_sweep's events; seconds count from each run's Started
+    (shared by the runs of a stacked group)."""
+
+    def __init__(self, configs: list[RunConfig]):
+        self.configs = configs
+        self.runs: list[SweepRun] = []
+        self.training: dict[int, float] = {}
+        """Runs started and not finished, with the time they started."""
+
+    def add(self, i: int, path: Path, event: Event) -> SweepRun | None:
+        """Take one event of run i; return the run's SweepRun when this event finished it."""
+        match event:
+            case Started():
+                self.training[i] = time.perf_counter()
+            case Finished():
+                rows = [epoch.metrics() for epoch in event.history]
+                seconds = time.perf_counter() - self.training.pop(i)
+                self.runs.append(SweepRun(self.configs[i], path, event.status, rows, seconds))
+                return self.runs[-1]
+        return None
 
 
 def varying_fields(configs: list[RunConfig]) -> list[str]:
     return [f for f in OPTIONS if len({format_value(getattr(c, f)) for c in configs}) > 1]
-
-
-def format_table(rows: list[dict], varying: list[str]) -> str:
-    """A plain-text table, best first, for terminals and logs alike."""
-    ranked, by = rank(rows)
-    cols = (
-        [cli_name(f) for f in varying]
-        + (["val best"] if by == "best_val_accuracy" else [])
-        + ["test final", "test best", "best ep", "diverged", "seconds"]
-    )
-    body = []
-    for r in ranked:
-        cells = [str(r[cli_name(f)]) for f in varying]
-        if by == "best_val_accuracy":
-            cells.append(_pct(r["best_val_accuracy"]))
-        cells += [
-            _pct(r["test_accuracy"]),
-            _pct(r["best_test_accuracy"]),
-            str(r["best_test_epoch"] or "-"),
-            "yes" if r["diverged"] else "no",
-            f"{r['seconds']:.1f}",
-        ]
-        body.append(cells)
-    widths = (
-        [max(len(c), *(len(row[i]) for row in body)) for i, c in enumerate(cols)] if body else [len(c) for c in cols]
-    )
-
-    def line(cells):
-        return "  ".join(c.rjust(w) if i >= len(varying) else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
-
-    out = [line(cols), line(["-" * w for w in widths])] + [line(b) for b in body]
-    if ranked:
-        best = ranked[0]
-        if by == "best_val_accuracy":
-            out.append(
-                f"Chosen by validation accuracy: {best['varying'] or best['run']} -> test accuracy "
-                f"{_pct(best['test_accuracy'])} (val {_pct(best['best_val_accuracy'])})"
-            )
-        else:
-            out.append(
-                f"Best: {best['varying'] or best['run']} (ranked on the test set; use --val-split for an honest choice)"
-            )
-    return "\n".join(out)
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}%"

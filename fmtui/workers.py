@@ -6,12 +6,12 @@ here, so the app's handlers own all UI state. Nothing heavy is imported until a 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from fmtui.config import RunConfig
+from fmtui.events import BatchProgress, EpochEnd, Event, Finished, Started
 from fmtui.messages import (
     EpochFinished,
     ExperimentProgress,
@@ -20,83 +20,65 @@ from fmtui.messages import (
     TrainingProgress,
     TrainingStarted,
 )
+from fmtui.report import error_message
+from fmtui.runs import RunRecorder, new_run_dir, new_sweep_dir
 
 PROGRESS_INTERVAL = 0.5
 """Seconds between BatchProgress events: twice a second, however fast the device. Each one costs the UI
 thread a redraw, and UI work holds the GIL that the training thread needs (measured: BENCHMARKS.md)."""
 
 
-def error_message(exc: BaseException) -> str:
-    """One line for the user: our own errors as they are, device errors with a hint, the rest named."""
-    name = type(exc).__name__
-    text = next(iter(str(exc).strip().splitlines()), "")
-    if name in ("DataError", "ConfigError"):
-        return text
-    if name == "OutOfMemoryError":
-        return f"out of GPU memory: try a smaller batch size or model ({text[:100]})"
-    return f"{name}: {text}" if text else name
-
-
 def run_training(cfg: RunConfig, runs_dir: Path, post: Callable[[Any], Any], should_stop: Callable[[], bool]) -> None:
     """Train cfg, writing the run folder like the headless mode and posting one message per event."""
-    from fmtui.runs import RunWriter, new_run_dir
-
-    writer = None
+    recorder = RunRecorder(lambda c: new_run_dir(runs_dir, c))
     try:
         from fmtui.data import load_dataset
         from fmtui.engine import train
 
         ds = load_dataset(cfg.dataset, cfg.data_dir)
-        for event in train(cfg, dataset=ds, should_stop=should_stop, progress_interval=PROGRESS_INTERVAL):
-            if writer is None:  # Started: the run really begins, so its folder is made (as headless)
-                writer = RunWriter(new_run_dir(runs_dir, cfg), cfg)
-            writer.handle(event)
-            kind = type(event).__name__
-            if kind == "Started":
-                post(TrainingStarted(event, writer.path, ds.x_test, ds.classes))
-            elif kind == "BatchProgress":
-                post(TrainingProgress(event))
-            elif kind == "EpochEnd":
-                post(EpochFinished(event))
-            else:
-                post(TrainingFinished(event, writer.path))
+        with recorder:
+            for event in train(cfg, dataset=ds, should_stop=should_stop, progress_interval=PROGRESS_INTERVAL):
+                post(_message(event, recorder.handle(event), ds))
     except Exception as exc:  # any failure becomes a message on screen, never a crash
-        message = error_message(exc)
-        if writer is not None:
-            writer.fail(message)
-        post(TrainingFailed(message, writer.path if writer else None))
+        post(TrainingFailed(error_message(exc), recorder.path()))
+
+
+def _message(event: Event, run_dir: Path | None, ds: Any) -> Any:
+    """The app's message for one engine event."""
+    match event:
+        case Started():
+            return TrainingStarted(event, run_dir, ds.x_test, ds.classes)
+        case BatchProgress():
+            return TrainingProgress(event)
+        case EpochEnd():
+            return EpochFinished(event)
+        case Finished():
+            return TrainingFinished(event, run_dir)
+    raise TypeError(f"not a training event: {type(event).__name__}")
 
 
 def run_experiment(
     configs: list[RunConfig], runs_dir: Path, post: Callable[[Any], Any], should_stop: Callable[[], bool]
 ) -> None:
-    """Train the configs as one sweep (stacked where possible); after every epoch, post what to show."""
-    from fmtui.batched import batch_groups
-    from fmtui.sweep import run_sweep
+    """Train the configs as one sweep (stacked where possible); after every epoch, post what to show.
 
-    out = runs_dir / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
+    An epoch of the experiment has ended when the last of the runs training right now (one run, or a
+    stacked group) reports its EpochEnd: the events say so, whatever the grouping.
+    """
+    from fmtui.sweep import Tally, run_sweep
+
     paths: dict[int, Path] = {}
-    finished: list[Any] = []
-    group_ends = {group[-1] for group in batch_groups(configs)}  # a stacked group reports its epochs together
-
-    def on_event(i: int, path: Path, event: Any) -> None:
-        paths[i] = path
-        if type(event).__name__ == "EpochEnd" and i in group_ends:
-            post(
-                ExperimentProgress(
-                    list(paths.values()),
-                    f"lecture experiment: epoch {event.epoch}/{event.epochs}, "
-                    f"{len(finished)} of {len(configs)} runs done",
-                    False,
-                )
-            )
-
+    tally = Tally(configs)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        for run in run_sweep(configs, out, should_stop=should_stop, on_event=on_event):
-            finished.append(run)
-        text = f"lecture experiment: {len(finished)} of {len(configs)} runs in {out.name}"
-        best = max((r for r in finished if r.rows), key=lambda r: r.rows[-1]["test_accuracy"], default=None)
+        out = new_sweep_dir(runs_dir)
+        for i, path, event in run_sweep(configs, out, should_stop=should_stop):
+            paths[i] = path
+            tally.add(i, path, event)
+            if isinstance(event, EpochEnd) and i == max(tally.training):
+                text = f"lecture experiment: epoch {event.epoch}/{event.epochs}, {len(tally.runs)} of {len(configs)}"
+                post(ExperimentProgress(list(paths.values()), text + " runs done", False))
+        text = f"lecture experiment: {len(tally.runs)} of {len(configs)} runs in {out.name}"
+        best = max((r for r in tally.runs if r.rows), key=lambda r: r.rows[-1]["test_accuracy"], default=None)
         if best is not None:
             text += f"; best: {best.config.norm} lr {best.config.lr:g}, {best.rows[-1]['test_accuracy']:.2f}% test"
     except Exception as exc:  # missing data, out of memory...: a message on screen, never a crash

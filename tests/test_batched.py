@@ -6,7 +6,7 @@ import torch
 from fmtui import engine
 from fmtui.batched import batch_groups, can_batch, train_batched
 from fmtui.config import RunConfig
-from fmtui.engine import EpochEnd, Finished
+from fmtui.engine import BatchProgress, EpochEnd, Finished, Started
 
 pytestmark = pytest.mark.engine
 
@@ -65,3 +65,46 @@ def test_groups_split_by_shape_and_leave_the_rest_alone(tiny_data):
     configs = grid(tiny_data, model="softmax")[:2] + grid(tiny_data)[:2] + [RunConfig(optimizer="adam")]
     assert batch_groups(configs) == [[0, 1], [2, 3], [4]]
     assert not can_batch([RunConfig(), RunConfig(dropout=0.5)])
+
+
+def test_stacked_and_separate_runs_share_the_schedule_and_the_evaluation(tiny_data):
+    base = RunConfig(data_dir=str(tiny_data), model="softmax", epochs=3, batch_size=32, schedule="cosine")
+    configs = [base.replace(norm=n, lr=lr) for n in ("zscore", "unit") for lr in (0.005, 0.05)]
+    finished = {i: ev for i, ev in train_batched(configs) if isinstance(ev, Finished)}
+    for i, cfg in enumerate(configs):
+        alone, together = list(engine.train(cfg))[-1].history, finished[i].history
+        assert len(together) == len(alone) == 3
+        assert [e.lr for e in together] == [e.lr for e in alone]  # the same schedule, read at the same step
+        assert alone[-1].lr == 0.0 and all(e.eval_seconds > 0 for e in together)
+        for a, b in zip(alone, together):
+            assert b.train_loss == pytest.approx(a.train_loss, rel=1e-4)
+            assert b.test_loss == pytest.approx(a.test_loss, rel=1e-4)
+            assert b.train_accuracy == pytest.approx(a.train_accuracy, abs=0.5)
+            assert b.test_accuracy == pytest.approx(a.test_accuracy, abs=0.5)
+
+
+def test_stacked_runs_report_like_single_runs(tiny_data):
+    configs = grid(tiny_data, norms=("unit", "zscore"), model="softmax")
+    events = list(train_batched(configs, progress_interval=0.0))
+    for i in range(len(configs)):
+        mine = [ev for j, ev in events if j == i]
+        assert isinstance(mine[0], Started) and isinstance(mine[-1], Finished)
+        assert [ev.epoch for ev in mine if isinstance(ev, EpochEnd)] == [1, 2]
+        assert sum(isinstance(ev, BatchProgress) for ev in mine) == 2 * 19  # every batch, as a single run at 0 s
+    done = [ev for _, ev in events if isinstance(ev, Finished)]
+    assert all(
+        ev.message.startswith("finished 2 epochs in ") and ev.message.endswith("(4 runs at once)") for ev in done
+    )
+
+
+def test_a_stop_finishes_every_copy(tiny_data):
+    calls = {"n": 0}
+
+    def should_stop():
+        calls["n"] += 1
+        return calls["n"] > 19 + 3
+
+    done = [ev for _, ev in train_batched(grid(tiny_data, model="softmax"), should_stop=should_stop)]
+    done = [ev for ev in done if isinstance(ev, Finished)]
+    assert len(done) == 8 and {ev.status for ev in done} == {"stopped"}
+    assert all(len(ev.history) == 1 and "after 1 complete epoch" in ev.message for ev in done)

@@ -371,3 +371,32 @@ def test_a_second_ctrl_c_aborts_at_once_keeps_finished_epochs_and_exits_130(tiny
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] not in ("running", "completed") and "Ctrl+C" in summary["message"]
     assert summary["epochs_done"] == 1 and len((out / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "error, code, message",
+    [
+        (KeyboardInterrupt(), 130, "aborted by a second Ctrl+C"),
+        (RuntimeError("not a Ctrl+C at all"), 1, "RuntimeError: not a Ctrl+C at all"),  # the text decides nothing
+    ],
+)
+def test_the_exit_code_of_an_error_comes_from_its_kind(tiny_data, tmp_path, monkeypatch, error, code, message):
+    from fmtui import engine
+    from fmtui.events import EpochEnd
+
+    real_train = engine.train
+
+    def train_then_fail(cfg, **kw):
+        for ev in real_train(cfg, **kw):
+            yield ev
+            if isinstance(ev, EpochEnd):
+                raise error
+
+    monkeypatch.setattr(engine, "train", train_then_fail)
+    result = train_tiny(tiny_data, "--out", tmp_path / "run")
+    assert (
+        result.exit_code == code
+        and result.stderr.strip() == f"Error: {message}; metrics so far are in {tmp_path / 'run'}"
+    )
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "error" and summary["message"] == message and summary["epochs_done"] == 1

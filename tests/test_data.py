@@ -121,8 +121,8 @@ def test_validation_split_is_fixed_by_the_seed_and_disjoint(tiny_data):
     a = to_device(ds, torch.device("cpu"), 0.2, seed=1)
     b = to_device(ds, torch.device("cpu"), 0.2, seed=1)
     assert len(a.y_val) == 120 and len(a.y_train) == 480
-    assert torch.equal(a.train_index, b.train_index)
-    assert not torch.equal(a.train_index, to_device(ds, torch.device("cpu"), 0.2, seed=2).train_index)
+    assert torch.equal(a.x_train, b.x_train) and torch.equal(a.x_val, b.x_val)
+    assert not torch.equal(a.x_val, to_device(ds, torch.device("cpu"), 0.2, seed=2).x_val)
 
 
 def test_batches_cover_every_sample_once():

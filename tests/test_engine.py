@@ -170,3 +170,12 @@ def test_default_threads_policy(monkeypatch, cores, threads, affinity):
         monkeypatch.delattr(engine.os, "sched_getaffinity", raising=False)
         monkeypatch.setattr(engine.os, "cpu_count", lambda: cores)
     assert engine.default_threads() == threads
+
+
+def test_only_the_last_epoch_keeps_its_predictions(tiny_data):
+    events = run(tiny(tiny_data, epochs=3))
+    epochs, done = [e for e in events if isinstance(e, EpochEnd)], events[-1]
+    assert all(e.results is not None for e in epochs)  # each epoch's predictions travel with its event
+    assert all(e.results is None for e in done.history)  # but the history holds metrics only
+    assert done.results is epochs[-1].results
+    assert [e.metrics() for e in done.history] == [e.metrics() for e in epochs]

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.engine
 
 ROOT = Path(__file__).resolve().parents[1]
 # The modules that must run without a terminal UI or click: the training side of fmtui.
-ENGINE_SIDE = ("batched", "data", "engine", "events", "models", "report", "runs", "sweep")
+ENGINE_SIDE = ("batched", "data", "engine", "events", "models", "report", "results", "runs", "sweep")
 UI_PACKAGES = ("textual", "textual_plotext", "plotext")
 
 
@@ -35,7 +35,7 @@ def modules_after(code: str) -> set[str]:
 
 
 def engine_side() -> list[str]:
-    """ENGINE_SIDE modules that exist in this tree (events and report are new in issue 8)."""
+    """ENGINE_SIDE modules that exist in this tree."""
     return [f"fmtui.{m}" for m in ENGINE_SIDE if (ROOT / "fmtui" / f"{m}.py").is_file()]
 
 
@@ -111,7 +111,6 @@ def test_cycle_finder_sees_late_imports_and_ignores_type_checking_ones(tmp_path,
     assert cycles({"x": {"y"}, "y": {"z"}, "z": set(), "s": {"s"}}) == [["s", "s"]]
 
 
-@pytest.mark.xfail(strict=True, reason="until the import cycle is broken (issue 8)")
 def test_no_import_cycle_in_fmtui():
     found = [" -> ".join(c) for c in cycles(import_graph())]
     assert not found, "import cycles in fmtui/:\n" + "\n".join(found)
@@ -128,7 +127,6 @@ def test_headless_imports_without_textual():
     assert not {m for m in loaded if m.split(".")[0] in UI_PACKAGES}
 
 
-@pytest.mark.xfail(strict=True, reason="until the import cycle is broken (issue 8)")
 def test_app_does_not_import_click():
     assert "click" not in modules_after("import fmtui.app")
 

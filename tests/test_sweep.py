@@ -7,7 +7,9 @@ import pytest
 from test_cli import fmtui, fmtui_process, interrupt
 
 from fmtui.config import ConfigError, RunConfig
-from fmtui.sweep import expand_grid, split_list
+from fmtui.events import Finished, Started
+from fmtui.runs import read_run
+from fmtui.sweep import Tally, expand_grid, run_sweep, split_list
 
 pytestmark = pytest.mark.cli
 
@@ -156,10 +158,6 @@ def test_ctrl_c_during_a_sweep_keeps_the_finished_runs_and_exits_130(tiny_data, 
     assert "[1/3] lr=0.05: test accuracy" in stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect (a later issue): a second Ctrl+C in a sweep leaves the aborted run's summary.json 'running'",
-)
 def test_a_second_ctrl_c_during_a_sweep_leaves_no_run_running(tiny_data, tmp_path):
     out = tmp_path / "sweep"
     proc = sweep_process(tiny_data, out, 2)
@@ -168,3 +166,54 @@ def test_a_second_ctrl_c_during_a_sweep_leaves_no_run_running(tiny_data, tmp_pat
     statuses = {p.name: json.loads((p / "summary.json").read_text())["status"] for p in out.iterdir() if p.is_dir()}
     assert len(statuses) == 2 and "completed" in statuses.values()
     assert "running" not in statuses.values(), statuses
+
+
+def softmax_grid(tiny_data, **kw):
+    base = RunConfig(data_dir=str(tiny_data), model="softmax", epochs=2, batch_size=32).replace(**kw)
+    return [base.replace(norm=n) for n in ("unit", "zscore")] + [base.replace(model="mlp", hidden=(16,))]
+
+
+def test_run_sweep_yields_every_event_of_every_run_with_its_folder(tiny_data, tmp_path):
+    configs = softmax_grid(tiny_data)
+    events = list(run_sweep(configs, tmp_path / "s", should_stop=lambda: False))
+    for i in range(3):
+        mine = [(path, ev) for j, path, ev in events if j == i]
+        assert isinstance(mine[0][1], Started) and isinstance(mine[-1][1], Finished)
+        assert len({path for path, _ in mine}) == 1 and mine[0][0].parent == tmp_path / "s"
+        assert read_run(mine[0][0]).status == "completed"
+    tally = Tally(configs)
+    finished = [run for i, path, ev in events if (run := tally.add(i, path, ev))]
+    assert [r.config for r in finished] == configs and all(r.status == "completed" and r.seconds > 0 for r in finished)
+    assert [len(r.rows) for r in finished] == [2, 2, 2]
+
+
+def test_a_failure_in_a_sweep_is_recorded_in_the_runs_it_ended(tiny_data, tmp_path):
+    calls = {"n": 0}
+
+    def should_stop():
+        calls["n"] += 1
+        if calls["n"] > 25:
+            raise RuntimeError("device lost")
+        return False
+
+    with pytest.raises(RuntimeError):
+        list(run_sweep(softmax_grid(tiny_data), tmp_path / "s", should_stop=should_stop))
+    records = [read_run(p) for p in sorted((tmp_path / "s").iterdir())]
+    assert len(records) == 2 and all(r.summary["message"] == "RuntimeError: device lost" for r in records)
+    assert {r.status for r in records} == {"error"}
+
+
+def test_the_experiment_reports_each_epoch_once_from_the_events(tiny_data, tmp_path):
+    from fmtui.workers import run_experiment
+
+    posted = []
+    run_experiment(softmax_grid(tiny_data), tmp_path, posted.append, lambda: False)
+    texts = [m.text for m in posted]
+    assert texts[:4] == [
+        "lecture experiment: epoch 1/2, 0 of 3 runs done",  # the stacked pair, together
+        "lecture experiment: epoch 2/2, 0 of 3 runs done",
+        "lecture experiment: epoch 1/2, 2 of 3 runs done",  # then the MLP alone
+        "lecture experiment: epoch 2/2, 2 of 3 runs done",
+    ]
+    assert len(posted) == 5 and posted[-1].done and texts[-1].startswith("lecture experiment: 3 of 3 runs in sweep-")
+    assert len(posted[-1].run_dirs) == 3

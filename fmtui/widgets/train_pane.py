@@ -18,26 +18,12 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Button, RichLog, Static
 
-from fmtui.headless import epoch_line, header_line
+from fmtui.report import epoch_line, fmt_duration, fmt_rate, header_line
 from fmtui.widgets.charts import BatchLossChart, EpochChart
 
 if TYPE_CHECKING:
     from fmtui.config import RunConfig
-    from fmtui.engine import BatchProgress, EpochEnd, Finished, Started
-
-
-def fmt_duration(seconds: float) -> str:
-    """0:42, 12:03 or 1:02:03."""
-    s = max(int(round(seconds)), 0)
-    h, m, s = s // 3600, s // 60 % 60, s % 60
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-def fmt_rate(per_s: float) -> str:
-    """Samples per second, short: 950, 15.2k, 1.3M."""
-    if per_s >= 1e6:
-        return f"{per_s / 1e6:.1f}M"
-    return f"{per_s / 1e3:.1f}k" if per_s >= 1e4 else f"{per_s:,.0f}"
+    from fmtui.events import BatchProgress, EpochEnd, Finished, Started
 
 
 class RunProgress(Widget):

@@ -1,0 +1,139 @@
+"""What a training run reports, as it goes: Started, BatchProgress*, EpochEnd per epoch, then Finished.
+
+The engine yields these; the headless CLI, the TUI worker, the run recorder and the sweep consume them
+and tell them apart by type (`match` / `isinstance`), never by name. This module imports neither torch
+nor textual: the tensors an event may carry (test predictions, the trained model) are named for readers
+only, so a consumer that formats or records events can be imported without the engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from fmtui.config import RunConfig
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from fmtui.results import Results
+
+
+@dataclass(frozen=True)
+class NormStats:
+    """The affine map x_float = (x_uint8 - shift) / scale of a normalization, per channel."""
+
+    norm: str
+    shift: tuple[float, ...]
+    scale: tuple[float, ...]
+
+    def describe(self) -> str:
+        if self.norm == "zscore":
+            return f"zscore: mean {_fmt(self.shift)}, std {_fmt(self.scale)} (from the training split)"
+        if self.norm == "per-image":
+            return "per-image: each image minus its mean, divided by its std"
+        return f"{self.norm}: (x - {_fmt(self.shift)}) / {_fmt(self.scale)}"
+
+
+def _fmt(values: tuple[float, ...]) -> str:
+    return "/".join(f"{v:.4g}" for v in values)
+
+
+@dataclass
+class Started:
+    """Emitted once, after data and model are on the device."""
+
+    config: RunConfig
+    dataset: str
+    classes: list[str]
+    device: str
+    model: str
+    params: int
+    n_train: int
+    n_val: int
+    n_test: int
+    batches_per_epoch: int
+    norm: NormStats
+    threads: int
+
+
+@dataclass
+class BatchProgress:
+    """Throttled progress inside an epoch; `loss` is the mean batch loss since the previous event."""
+
+    epoch: int
+    epochs: int
+    batch: int
+    batches: int
+    loss: float
+    accuracy: float
+    samples_per_s: float
+    elapsed: float
+    eta: float
+    step: int
+    gpu_memory: int = 0
+
+
+METRICS = (
+    "epoch",
+    "epochs",
+    "train_loss",
+    "train_accuracy",
+    "val_loss",
+    "val_accuracy",
+    "test_loss",
+    "test_accuracy",
+    "seconds",
+    "eval_seconds",
+    "samples_per_s",
+    "lr",
+)
+"""The JSON-able numbers of an EpochEnd, in the order metrics.jsonl stores them."""
+
+
+@dataclass
+class EpochEnd:
+    """Metrics of one finished epoch, in the lecture's terms (train loss = mean batch loss).
+
+    `results` (the test predictions) travel with the event as it is yielded; the copy kept in
+    Finished.history has none, so a long run holds one epoch's predictions, not one per epoch.
+    """
+
+    epoch: int
+    epochs: int
+    train_loss: float
+    train_accuracy: float
+    test_loss: float
+    test_accuracy: float
+    seconds: float
+    """Training time of this epoch (evaluation excluded)."""
+    eval_seconds: float
+    samples_per_s: float
+    lr: float
+    """The learning rate after the epoch's last step (what the next step would use)."""
+    val_loss: float | None = None
+    val_accuracy: float | None = None
+    results: Results | None = field(default=None, repr=False, compare=False)
+
+    def metrics(self) -> dict:
+        """The JSON-able numbers (what metrics.jsonl stores)."""
+        return {k: getattr(self, k) for k in METRICS}
+
+
+@dataclass
+class Finished:
+    """The last event. status: completed, stopped (by the caller) or diverged (non-finite loss).
+
+    `history` holds every finished epoch's metrics (without predictions); `results` are the test
+    predictions of the last finished epoch (None when no epoch finished).
+    """
+
+    status: str
+    message: str
+    history: list[EpochEnd]
+    results: Results | None
+    seconds: float
+    model: nn.Module = field(repr=False)
+
+
+Event = Started | BatchProgress | EpochEnd | Finished
