@@ -20,6 +20,7 @@ import click
 
 from fmtui.config import ConfigError, RunConfig
 from fmtui.events import BatchProgress, EpochEnd, Event, Finished, Started
+from fmtui.recorder import RunRecorder, new_run_dir, new_sweep_dir
 from fmtui.report import (
     ExitCode,
     closing_line,
@@ -36,7 +37,7 @@ from fmtui.report import (
     sweep_line,
     sweep_stopped,
 )
-from fmtui.runs import RunRecorder, default_runs_dir, new_run_dir, new_sweep_dir, read_run
+from fmtui.runs import default_runs_dir, read_run
 
 
 class Reporter:

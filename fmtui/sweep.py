@@ -18,7 +18,8 @@ from typing import Any
 
 from fmtui.config import OPTIONS, ConfigError, RunConfig, cli_name, format_value, parse_field
 from fmtui.events import Event, Finished, Started
-from fmtui.runs import RunRecorder, atomic_write, new_run_dir, summarize
+from fmtui.recorder import RunRecorder, new_run_dir
+from fmtui.runs import atomic_write, summarize
 
 LECTURE_NORMS = ("none", "unit", "symmetric", "zscore")
 LECTURE_LRS = (0.01, 1e-5)

@@ -20,8 +20,8 @@ from fmtui.messages import (
     TrainingProgress,
     TrainingStarted,
 )
+from fmtui.recorder import RunRecorder, new_run_dir, new_sweep_dir
 from fmtui.report import error_message
-from fmtui.runs import RunRecorder, new_run_dir, new_sweep_dir
 
 PROGRESS_INTERVAL = 0.5
 """Seconds between BatchProgress events: twice a second, however fast the device. Each one costs the UI

@@ -9,7 +9,8 @@ from torch import nn
 
 from fmtui import runs
 from fmtui.events import Finished
-from fmtui.runs import RunRecorder, new_sweep_dir, read_run
+from fmtui.recorder import RunRecorder, new_sweep_dir
+from fmtui.runs import read_run
 
 
 def folders(tmp_path):
