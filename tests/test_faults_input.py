@@ -105,3 +105,78 @@ def test_limits_are_printed_as_users_type_them(tiny_data, args, line):
 def test_a_sweep_with_an_absurd_weight_decay_is_refused_up_front(tiny_data, tmp_path):
     result = fmtui("--no-ui", "sweep", "--data-dir", tiny_data, "--weight-decay", "0,1e39", "--out", tmp_path / "s")
     assert "--weight-decay" in one_line_error(result) and not (tmp_path / "s").exists()
+
+
+# --- 9. Degenerate and hostile dataset files ----------------------------------------------------------------
+
+
+def write_images(folder, name: str, header: bytes, payload: bytes = b"", members: int = 0) -> None:
+    """Replace one images file with an IDX header and payload, followed by `members` gzip members of 1 MiB of
+    zeros each (a multi-member gzip file decompresses to their concatenation: a cheap gzip bomb)."""
+    import gzip
+
+    zeros = gzip.compress(bytes(1 << 20))
+    (folder / name).write_bytes(gzip.compress(header + payload) + zeros * members)
+
+
+def idx_header(*dims: int) -> bytes:
+    import struct
+
+    return bytes([0, 0, 0x08, len(dims)]) + b"".join(struct.pack(">I", d) for d in dims)
+
+
+@cli
+@pytest.mark.parametrize(
+    "name,dims,labels",
+    [
+        ("train-images-idx3-ubyte.gz", (0, 28, 28), "train-labels-idx1-ubyte.gz"),  # 0 images
+        ("t10k-images-idx3-ubyte.gz", (200, 0, 0), None),  # images of 0x0 pixels
+        ("t10k-images-idx3-ubyte.gz", (200, 28, 0), None),
+    ],
+)
+def test_an_idx_file_without_pixels_is_a_data_error_naming_the_file(tiny_data, name, dims, labels):
+    import gzip
+
+    write_images(tiny_data, name, idx_header(*dims))
+    if labels:  # as many labels as images, so that only the emptiness is wrong
+        (tiny_data / labels).write_bytes(gzip.compress(idx_header(0)))
+    line = one_line_error(train_tiny(tiny_data))
+    assert f"{tiny_data / name} holds no pixels: shape {dims}" in line
+
+
+@engine
+def test_a_gzip_bomb_is_never_decompressed_beyond_what_its_header_announces(tiny_data):
+    import tracemalloc
+
+    from conftest import synthetic_split
+
+    from fmtui.data import DataError, load_dataset
+
+    images, _ = synthetic_split(600, 0)
+    name = "train-images-idx3-ubyte.gz"
+    write_images(tiny_data, name, idx_header(600, 28, 28), images.tobytes(), members=256)  # + 256 MiB of zeros
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError) as info:
+            load_dataset("fashion-mnist", tiny_data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(info.value).startswith(f"{tiny_data / name} is longer than its header says")
+    assert peak < 32 << 20, f"{peak:,} bytes allocated while reading a 256 MiB gzip bomb"
+
+
+@cli
+def test_a_header_that_claims_gigabytes_is_refused_before_reading(tiny_data):
+    name = "train-images-idx3-ubyte.gz"
+    write_images(tiny_data, name, idx_header(4_000_000_000, 28, 28), members=4)
+    line = one_line_error(train_tiny(tiny_data))
+    assert f"{tiny_data / name}: its IDX header claims shape (4000000000, 28, 28)" in line
+
+
+@cli
+def test_a_truncated_file_is_a_data_error_naming_the_file(tiny_data):
+    name = "t10k-labels-idx1-ubyte.gz"
+    raw = (tiny_data / name).read_bytes()
+    (tiny_data / name).write_bytes(raw[: len(raw) // 2])
+    assert f"{tiny_data / name} is truncated" in one_line_error(train_tiny(tiny_data))
