@@ -109,12 +109,12 @@ def cli(ctx: click.Context, no_ui: bool, data_dir: Path | None) -> None:
         launch_tui(RunConfig(data_dir=str(data_dir) if data_dir else None))
 
 
-def launch_tui(cfg: RunConfig, autostart: bool = False) -> None:
+def launch_tui(cfg: RunConfig, autostart: bool = False, runs_dir: Path | None = None) -> None:
     if not sys.stdout.isatty():
         raise click.UsageError("the dashboard needs a terminal; use fmtui --no-ui train ... for scripts")
     from fmtui.app import make_app
 
-    app = make_app(cfg, autostart=autostart)
+    app = make_app(cfg, runs_dir=runs_dir, autostart=autostart)
     app.run()
     leave(app.return_code or 0)
 
@@ -149,9 +149,10 @@ def train(ctx: click.Context, out: Path | None, runs_dir: Path | None, json_mode
     """Train one model. Without --no-ui (and in a terminal) the dashboard opens and starts it."""
     cfg = config_from(values)
     if not ctx.obj["no_ui"] and sys.stdout.isatty() and not json_mode and out is None:
-        return launch_tui(cfg, autostart=True)
-    from fmtui.headless import run_training
+        return launch_tui(cfg, autostart=True, runs_dir=runs_dir)
+    from fmtui.headless import check_out, run_training
 
+    check_out(out, runs_dir)  # before the data is loaded
     ctx.exit(run_training(cfg, out=out, runs_dir=runs_dir, json_mode=json_mode))
 
 

@@ -180,3 +180,100 @@ def test_a_truncated_file_is_a_data_error_naming_the_file(tiny_data):
     raw = (tiny_data / name).read_bytes()
     (tiny_data / name).write_bytes(raw[: len(raw) // 2])
     assert f"{tiny_data / name} is truncated" in one_line_error(train_tiny(tiny_data))
+
+
+# --- 4 and 9. Destinations that cannot take a run are refused before the data is loaded ------------------------
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """An empty folder on a read-only file system (a tiny tmpfs mounted read-only: root only, else skipped).
+    chmod would not do: root writes through any mode bits."""
+    import subprocess
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)], capture_output=True)
+    if mount.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs here ({mount.stderr.decode().strip() or mount.returncode})")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def no_data(tmp_path):
+    """A data folder without the files: a command that loaded the data first would fail on that instead."""
+    return ["--data-dir", tmp_path / "no-data"]
+
+
+@cli
+@pytest.mark.parametrize(
+    "command,where,line",
+    [
+        ("train", ["--out", "{ro}"], "Invalid value for '--out': {ro} is on a read-only file system"),
+        ("train", ["--out", "{ro}/a/run"], "'--out': {ro}/a/run cannot be made: {ro} is on a read-only file system"),
+        ("train", ["--runs-dir", "{ro}/runs"], "'--runs-dir': {ro}/runs cannot be made: {ro} is on a read-only"),
+        ("sweep", ["--out", "{ro}", "--lr", "0.1,0.2"], "'--out': {ro} is on a read-only file system"),
+        ("sweep", ["--runs-dir", "{ro}"], "'--runs-dir': {ro} is on a read-only file system"),
+    ],
+    ids=["train out", "train out below", "train runs-dir", "sweep out", "sweep runs-dir"],
+)
+def test_a_read_only_destination_is_refused_up_front(read_only, tmp_path, command, where, line):
+    args = [a.format(ro=read_only) for a in where]
+    result = fmtui("--no-ui", command, *args, *no_data(tmp_path))
+    assert line.format(ro=read_only) in one_line_error(result)
+
+
+@cli
+def test_the_default_runs_folder_on_a_read_only_file_system_is_refused_up_front(read_only, tmp_path, monkeypatch):
+    monkeypatch.setenv("FMTUI_RUNS_DIR", str(read_only / "runs"))
+    line = one_line_error(fmtui("--no-ui", "train", *no_data(tmp_path)))
+    assert line.startswith(f"Error: the runs folder {read_only}/runs cannot be made: {read_only} is on a read-only")
+
+
+@cli
+def test_a_folder_without_write_permission_is_refused_up_front(tmp_path, monkeypatch):
+    """What a non-root user meets in someone else's folder (simulated: root passes every permission check)."""
+    import os
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: str(p) != str(locked) and real_access(p, mode, **kw))
+    result = train_tiny(tmp_path / "no-data", "--out", locked / "run")
+    assert f"{locked}/run cannot be made: {locked} is not writable (permission denied)" in one_line_error(result)
+
+
+@cli
+@pytest.mark.parametrize(
+    "out,line",
+    [
+        ("/dev/null", "Invalid value for '--out': /dev/null is not a folder"),
+        (
+            "{tmp}/" + "x" * 300,
+            "the name 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...' is 300 bytes long; names may have at",
+        ),
+        ("{tmp}/" + "é" * 200 + "/run", "is 400 bytes long"),  # the limit counts bytes, not characters
+        ("{tmp}/file/run", "{tmp}/file is not a folder"),
+    ],
+    ids=["a device", "300 characters", "400 bytes", "inside a file"],
+)
+def test_an_out_that_cannot_be_a_run_folder_is_refused_up_front(tmp_path, out, line):
+    (tmp_path / "file").write_text("mine")
+    result = fmtui("--no-ui", "train", "--out", out.format(tmp=tmp_path), *no_data(tmp_path))
+    assert line.format(tmp=tmp_path) in one_line_error(result)
+    assert (tmp_path / "file").read_text() == "mine"
+
+
+@cli
+def test_the_dashboard_gets_the_runs_folder_given_to_train(monkeypatch, tmp_path):
+    from test_cli import FakeApp, Terminal, fmtui_in
+
+    import fmtui.app
+
+    made = []
+    monkeypatch.setattr(fmtui.app, "make_app", lambda config, **kw: made.append(kw) or FakeApp())
+    monkeypatch.setattr("os._exit", __import__("sys").exit)
+    assert fmtui_in(monkeypatch, Terminal(), "train", "--runs-dir", tmp_path / "elsewhere") == 0
+    assert made == [{"runs_dir": tmp_path / "elsewhere", "autostart": True}]
