@@ -33,6 +33,7 @@ from fmtui.report import (
     header_line,
     run_json,
     summary_json,
+    sweep_failed,
     sweep_header,
     sweep_line,
     sweep_stopped,
@@ -282,7 +283,7 @@ def run_sweep_cli(
 ) -> int:
     """Train a grid headless: one line (or JSON object) per finished run, then the ranked table."""
     from fmtui.config import cli_name
-    from fmtui.sweep import Tally, rank, run_sweep, varying_fields, write_summary
+    from fmtui.sweep import Tally, rank, run_sweep, varying_fields
 
     check_out(out, runs_dir)
     _check_sweep_input(configs)
@@ -294,13 +295,14 @@ def run_sweep_cli(
         click.echo(sweep_header(len(configs), varying, configs[0].summary(), sweep_dir, _together(configs, stacked)))
     rows: list[dict] = []
     tally = Tally(configs)
+    unsaved = None  # why summary.csv could not be written (a full disk, ...); the sweep goes on
     with stop_on_sigint() as stop:
         try:
             for i, path, ev in run_sweep(configs, sweep_dir, should_stop=stop.is_set, stacked=stacked):
                 run = tally.add(i, path, ev)
                 if run is not None:
                     rows.append(run.summary_row(varying))
-                    write_summary(sweep_dir, rows)
+                    unsaved = _write_summary(sweep_dir, rows)
                     click.echo(run_json(rows[-1]) if json_mode else sweep_line(len(rows), len(configs), rows[-1]))
         except KeyboardInterrupt:
             stop.set()
@@ -309,11 +311,30 @@ def run_sweep_cli(
         click.echo(summary_json(ranked, by, sweep_dir))
     elif rows:
         click.echo(format_table(ranked, by, [cli_name(f) for f in varying]))
-        click.echo(f"Summary: {sweep_dir / 'summary.csv'}")
+        if not unsaved:
+            click.echo(f"Summary: {sweep_dir / 'summary.csv'}")
+    if unsaved:
+        click.echo(f"Error: {unsaved}", err=True)
     if stop.is_set():
-        click.echo(sweep_stopped(len(rows), len(configs)), err=True)
+        click.echo(
+            sweep_stopped(sum(r.status in ("completed", "diverged") for r in tally.runs), len(configs)), err=True
+        )
         return ExitCode.INTERRUPTED
-    return ExitCode.OK
+    failed = [row for row in rows if row["status"] == "error"]
+    if failed:
+        click.echo(sweep_failed(failed, len(configs), sweep_dir / "summary.csv"), err=True)
+    return ExitCode.FAILED if failed or unsaved else ExitCode.OK
+
+
+def _write_summary(sweep_dir: Path, rows: list[dict]) -> str | None:
+    """Write summary.csv and .json; None, or why they could not be written (one line)."""
+    from fmtui.sweep import write_summary
+
+    try:
+        write_summary(sweep_dir, rows)
+    except OSError as e:
+        return f"cannot write the sweep summary in {sweep_dir} ({e.strerror or type(e).__name__})"
+    return None
 
 
 def _check_sweep_input(configs: list[RunConfig]) -> None:

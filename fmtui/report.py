@@ -160,17 +160,36 @@ def sweep_header(runs: int, varying: list[str], summary: str, sweep_dir: Path, t
 
 
 def sweep_line(i: int, n: int, row: dict) -> str:
-    """`[3/8] norm=zscore lr=0.01: test accuracy 84.12%, test loss 0.4521, 12.3s` (+ [status] unless completed)."""
-    loss = "None" if row["test_loss"] is None else format(row["test_loss"], ".4g")
+    """`[3/8] norm=zscore lr=0.01: test accuracy 84.12%, test loss 0.4521, 12.3s` (+ [status] unless completed,
+    with the error of a failed run)."""
+    loss = "-" if row["test_loss"] is None else format(row["test_loss"], ".4g")
     status = "" if row["status"] == "completed" else f" [{row['status']}]"
+    if row["status"] == "error":
+        status = f" [error: {row.get('message') or 'unknown'}]"
     return (
-        f"[{i}/{n}] {row['varying'] or row['run']}: test accuracy {_pct(row['test_accuracy'])}, "
+        f"[{i}/{n}] {_name(row)}: test accuracy {_pct(row['test_accuracy'])}, "
         f"test loss {loss}, {row['seconds']:.1f}s{status}"
     )
 
 
-def sweep_stopped(done: int, total: int) -> str:
-    return f"Stopped after {plural(done, 'run')} of {total}; finished runs are kept."
+def sweep_stopped(finished: int, total: int) -> str:
+    """What a Ctrl+C left of a sweep: `finished` runs completed or diverged (a stopped run keeps its epochs)."""
+    if not finished:
+        return f"Stopped before any of the {plural(total, 'run')} finished."
+    return f"Stopped after {finished} of {plural(total, 'run')} finished; finished runs are kept."
+
+
+def sweep_failed(failed: list[dict], total: int, summary: Path) -> str:
+    """`Error: 1 of 3 runs failed: lr=0.02 (RuntimeError: ...); every run's status is in <summary.csv>`."""
+    names = ", ".join(_name(r) for r in failed[:3]) + (f" and {len(failed) - 3} more" if len(failed) > 3 else "")
+    return (
+        f"Error: {len(failed)} of {plural(total, 'run')} failed: {names} ({failed[0].get('message') or 'unknown'}); "
+        f"every run's status is in {summary}"
+    )
+
+
+def _name(row: dict) -> str:
+    return row["varying"] or row["run"] or "the run"
 
 
 def run_json(row: dict) -> str:
@@ -196,7 +215,7 @@ def format_table(ranked: list[dict], by: str, columns: list[str]) -> str:
             _pct(r["test_accuracy"]),
             _pct(r["best_test_accuracy"]),
             str(r["best_test_epoch"] or "-"),
-            "yes" if r["diverged"] else "no",
+            "yes" if r["diverged"] else "no" if r["status"] == "completed" else r["status"],
             f"{r['seconds']:.1f}",
         ]
         body.append(cells)
@@ -206,13 +225,13 @@ def format_table(ranked: list[dict], by: str, columns: list[str]) -> str:
         return "  ".join(c.rjust(w) if i >= len(columns) else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
 
     out = [line(cols), line(["-" * w for w in widths])] + [line(b) for b in body]
-    if ranked:
+    if ranked and ranked[0][by] is not None:  # no "Best:" when no run has a result
         out.append(_choice_line(ranked[0], by_val))
     return "\n".join(out)
 
 
 def _choice_line(best: dict, by_val: bool) -> str:
-    name = best["varying"] or best["run"]
+    name = _name(best)
     if by_val:
         return (
             f"Chosen by validation accuracy: {name} -> test accuracy "

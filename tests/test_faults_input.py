@@ -277,3 +277,68 @@ def test_the_dashboard_gets_the_runs_folder_given_to_train(monkeypatch, tmp_path
     monkeypatch.setattr("os._exit", __import__("sys").exit)
     assert fmtui_in(monkeypatch, Terminal(), "train", "--runs-dir", tmp_path / "elsewhere") == 0
     assert made == [{"runs_dir": tmp_path / "elsewhere", "autostart": True}]
+
+
+# --- 5. One failing run does not end a sweep ----------------------------------------------------------------
+
+
+@cli
+def test_a_failing_run_is_recorded_and_the_sweep_goes_on_then_exits_1(tiny_data, tmp_path, monkeypatch):
+    """lr 0.02 fails after its first epoch (a device error, say), lr 0.03 before it starts; 0.05 and 0.01 train."""
+    import csv
+    import json
+
+    from fmtui import engine
+    from fmtui.events import EpochEnd
+
+    real_train = engine.train
+
+    def train(cfg, **kw):
+        if cfg.lr == 0.03:
+            raise RuntimeError("no device left")
+        for ev in real_train(cfg, **kw):
+            yield ev
+            if cfg.lr == 0.02 and isinstance(ev, EpochEnd):
+                raise RuntimeError("device lost")
+
+    monkeypatch.setattr(engine, "train", train)
+    out = tmp_path / "sweep"
+    args = ["--model", "softmax", "--lr", "0.05,0.02,0.03,0.01", "--epochs", 2, "--sequential", "--out", out]
+    result = fmtui("--no-ui", "sweep", "--data-dir", tiny_data, *args)
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert result.stderr.splitlines()[-1] == (
+        "Error: 2 of 4 runs failed: lr=0.02, lr=0.03 (RuntimeError: device lost); "
+        f"every run's status is in {out / 'summary.csv'}"
+    )
+    lines = result.stdout.splitlines()
+    assert "[2/4] lr=0.02: test accuracy " in lines[2] and lines[2].endswith("[error: RuntimeError: device lost]")
+    assert lines[3] == "[3/4] lr=0.03: test accuracy -, test loss -, 0.0s [error: RuntimeError: no device left]"
+    assert lines[4].startswith("[4/4] lr=0.01: test accuracy ") and "None" not in result.stdout
+    rows = {r["lr"]: r for r in csv.DictReader((out / "summary.csv").open())}
+    assert {lr: r["status"] for lr, r in rows.items()} == {
+        "0.05": "completed",
+        "0.02": "error",
+        "0.03": "error",
+        "0.01": "completed",
+    }
+    assert rows["0.02"]["message"] == "RuntimeError: device lost" and rows["0.03"]["run"] == ""  # it never started
+    failed = json.loads((out / rows["0.02"]["run"] / "summary.json").read_text())
+    assert failed["status"] == "error" and failed["epochs_done"] == 1  # the folder says error, not running
+    assert {p.name for p in out.iterdir() if p.is_dir()} == {rows[lr]["run"] for lr in ("0.05", "0.02", "0.01")}
+    saved = json.loads((out / "summary.json").read_text())["runs"]
+    assert [r["status"] for r in saved] == ["completed", "completed", "error", "error"]  # ranked, failures last
+
+
+@cli
+def test_a_sweep_where_every_run_failed_names_no_best_run(tiny_data, tmp_path, monkeypatch):
+    from fmtui import engine
+
+    def train(cfg, **kw):
+        raise RuntimeError("no device left")
+        yield
+
+    monkeypatch.setattr(engine, "train", train)
+    result = fmtui("--no-ui", "sweep", "--data-dir", tiny_data, "--lr", "0.1,0.2", "--sequential")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "Best:" not in result.stdout and "test loss None" not in result.stdout
+    assert result.stderr.startswith("Error: 2 of 2 runs failed: lr=0.1, lr=0.2 (RuntimeError: no device left)")
