@@ -7,9 +7,11 @@ Every user error ends in one line on stderr and exit code 2 (see `main`).
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from fmtui.config import (
     parse_field,
 )
 from fmtui.report import ExitCode
+from fmtui.streams import guarded_output
 
 
 class FieldType(click.ParamType):
@@ -115,6 +118,8 @@ def launch_tui(cfg: RunConfig, autostart: bool = False, runs_dir: Path | None = 
     from fmtui.app import make_app
 
     app = make_app(cfg, runs_dir=runs_dir, autostart=autostart)
+    if threading.current_thread() is threading.main_thread():  # Ctrl+C is a key in the dashboard; SIGINT as before
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     app.run()
     leave(app.return_code or 0)
 
@@ -205,22 +210,57 @@ def sweep(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run click without its own error printing, so every error is one line."""
+    """Entry point: run click without its own error printing, so every error is one line.
+
+    Until a command takes Ctrl+C over (training stops after the batch), Ctrl+C ends fmtui at once with 130;
+    a closed stdout never ends it (see fmtui.streams)."""
+    with quit_on_ctrl_c(), guarded_output():
+        code = run_cli(argv)
+    sys.exit(code or 0)
+
+
+def run_cli(argv: list[str] | None) -> int:
     try:
-        code = cli.main(args=argv, prog_name="fmtui", standalone_mode=False)
+        return cli.main(args=argv, prog_name="fmtui", standalone_mode=False) or 0
     except click.exceptions.Exit as e:
-        code = e.exit_code
+        return e.exit_code
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
-        code = ExitCode.INTERRUPTED
+        return ExitCode.INTERRUPTED
     except click.ClickException as e:
         hint = f" (see {e.ctx.command_path} --help)" if isinstance(e, click.UsageError) and e.ctx else ""
         click.echo(f"Error: {e.format_message()}{hint}", err=True)
-        code = e.exit_code
+        return e.exit_code
     except ConfigError as e:
         click.echo(f"Error: {e}", err=True)
-        code = ExitCode.USAGE
-    sys.exit(code or 0)
+        return ExitCode.USAGE
+
+
+@contextmanager
+def quit_on_ctrl_c() -> Iterator[None]:
+    """Ctrl+C quits at once with exit code 130, whatever the program is doing (importing torch, loading data).
+
+    Python's own KeyboardInterrupt can land inside library code that swallows it (a Ctrl+C during
+    `import torch` used to vanish, and the run then trained to the end) or leaves a module half-imported;
+    nothing is lost by quitting here, because commands that write run folders install their own handler
+    (fmtui.headless.stop_on_sigint) before they write anything, and the dashboard takes Ctrl+C as a key."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, _quit_now)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _quit_now(signum: int, frame: Any) -> None:
+    try:
+        sys.stdout.flush()
+    except Exception:  # the main thread may be inside a write to the same stream: its bytes are not ours to save
+        pass
+    os.write(2, b"\nInterrupted by Ctrl+C.\n")
+    os._exit(ExitCode.INTERRUPTED)
 
 
 if __name__ == "__main__":  # pragma: no cover

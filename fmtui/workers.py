@@ -72,7 +72,8 @@ def run_experiment(
     try:
         out = new_sweep_dir(runs_dir)
         for i, path, event in run_sweep(configs, out, should_stop=should_stop):
-            paths[i] = path
+            if path is not None:  # a run that failed before it started has no folder
+                paths[i] = path
             tally.add(i, path, event)
             if isinstance(event, EpochEnd) and i == max(tally.training):
                 text = f"lecture experiment: epoch {event.epoch}/{event.epochs}, {len(tally.runs)} of {len(configs)}"

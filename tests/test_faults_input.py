@@ -342,3 +342,230 @@ def test_a_sweep_where_every_run_failed_names_no_best_run(tiny_data, tmp_path, m
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "Best:" not in result.stdout and "test loss None" not in result.stdout
     assert result.stderr.startswith("Error: 2 of 2 runs failed: lr=0.1, lr=0.2 (RuntimeError: no device left)")
+
+
+# --- 11. A closed stdout never ends a run -------------------------------------------------------------------
+
+# `python -m fmtui ARGS` whose training batch number BLOCK_AT waits until the file GO exists: the test closes the
+# reading end of stdout first, so the next line fmtui prints meets a closed reader, at a known point.
+PAUSE_AT_BATCH = """
+import runpy, sys, time
+from pathlib import Path
+import torch
+import torch.nn.functional as F
+
+block_at, go = int(sys.argv[1]), Path(sys.argv[2])
+real, calls = F.cross_entropy, [0]
+
+def cross_entropy(*args, **kw):
+    if torch.is_grad_enabled() and kw.get("reduction", "mean") == "mean":
+        calls[0] += 1
+        while calls[0] == block_at and not go.exists():
+            time.sleep(0.01)
+    return real(*args, **kw)
+
+F.cross_entropy = cross_entropy
+sys.argv = ["fmtui", *sys.argv[3:]]
+runpy.run_module("fmtui", run_name="__main__", alter_sys=True)
+"""
+
+
+def paused_fmtui(go, *args, **popen):
+    import os
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-c", PAUSE_AT_BATCH, "2", str(go), *map(str, args)]
+    return subprocess.Popen(command, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"}, **popen)
+
+
+def finish(proc, timeout: float = 300) -> str:
+    """The whole stderr of a process once it ended (the timeout guards against a hang, it measures nothing)."""
+    try:
+        err = proc.communicate(timeout=timeout)[1].decode()
+    finally:
+        proc.kill()
+    return err
+
+
+def assert_run_completed(out, epochs: int) -> None:
+    import json
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["epochs_done"] == epochs, summary
+    assert (out / "model.pt").is_file() and len((out / "metrics.jsonl").read_text().splitlines()) == epochs
+
+
+TRAIN = ["--no-ui", "train", "--model", "softmax", "--epochs", 3, "--batch-size", 200]
+
+
+@cli
+@pytest.mark.parametrize("extra", [[], ["--json"]], ids=["lines", "json"])
+def test_a_reader_that_closes_the_pipe_early_does_not_end_the_training_run(tiny_data, tmp_path, extra):
+    """`fmtui --no-ui train | head -1`: the run trains to the end, exits 0, and says once that stdout is gone."""
+    import subprocess
+
+    out, go = tmp_path / "run", tmp_path / "go"
+    proc = paused_fmtui(go, *TRAIN, "--data-dir", tiny_data, "--out", out, *extra, stdout=subprocess.PIPE)
+    first = proc.stdout.readline().decode()  # the header (or the started event), printed before batch 1
+    assert first.startswith("Fashion-MNIST (600 train" if not extra else '{"event": "started"')
+    proc.stdout.close()  # the reader goes away, as `head -1` does
+    go.touch()
+    err = finish(proc)
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    assert err.count("Note: stdout cannot be written (Broken pipe); fmtui goes on without printing to it") == 1
+    assert_run_completed(out, 3)
+
+
+@cli
+def test_a_terminal_that_goes_away_does_not_end_the_run_under_the_progress_bar(tiny_data, tmp_path):
+    """stdout is a terminal (so the Rich progress bar draws) and its other end closes: writes then fail with EIO."""
+    import os
+
+    out, go = tmp_path / "run", tmp_path / "go"
+    master, slave = os.openpty()
+    proc = paused_fmtui(go, *TRAIN, "--data-dir", tiny_data, "--out", out, stdout=slave)
+    os.close(slave)
+    seen = b""
+    while b"Fashion-MNIST (600 train" not in seen:
+        chunk = os.read(master, 4096)
+        assert chunk, seen
+        seen += chunk
+    os.close(master)
+    go.touch()
+    err = finish(proc)
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    assert "Note: stdout cannot be written (Input/output error)" in err
+    assert_run_completed(out, 3)
+
+
+@cli
+def test_a_sweep_whose_reader_closes_early_trains_every_run_and_writes_its_summary(tiny_data, tmp_path):
+    import csv
+    import subprocess
+
+    out, go = tmp_path / "sweep", tmp_path / "go"
+    args = ["--no-ui", "sweep", "--model", "softmax", "--lr", "0.1,0.05", "--epochs", 2, "--batch-size", 200]
+    proc = paused_fmtui(go, *args, "--data-dir", tiny_data, "--out", out, "--sequential", stdout=subprocess.PIPE)
+    assert proc.stdout.readline().startswith(b"Sweep of 2 runs")
+    proc.stdout.close()
+    go.touch()
+    err = finish(proc)
+    assert proc.returncode == 0 and "Traceback" not in err and "Note: stdout cannot be written" in err, err
+    assert [r["status"] for r in csv.DictReader((out / "summary.csv").open())] == ["completed", "completed"]
+
+
+@cli
+@pytest.mark.parametrize("extra", [[], ["--json"]], ids=["lines", "json"])
+def test_a_stdout_closed_before_the_start_trains_and_says_so(tiny_data, tmp_path, extra):
+    """`fmtui --no-ui train >&-`: Python starts with sys.stdout = None."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "fmtui", *map(str, TRAIN), "--data-dir", tiny_data, "--out", out, *extra]
+    proc = subprocess.run(command, stderr=subprocess.PIPE, text=True, preexec_fn=lambda: os.close(1))
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith("Note: stdout was closed before fmtui started; fmtui goes on without printing")
+    assert_run_completed(out, 3)
+
+
+# --- 12. Ctrl+C at any moment quits with 130 ------------------------------------------------------------------
+
+# `python -m fmtui ARGS` that reports reaching STAGE on stderr: "main" (fmtui.cli.main has begun: the click
+# group is about to parse), or the import of a module ("torch"; "torch.nn", imported from inside torch's own
+# __init__). With `wait:` it then waits there for a Ctrl+C (so the signal lands exactly at that stage), with
+# `go:` it carries on (the test then sends Ctrl+C some time later, wherever the program has got to).
+AT_STAGE = """
+import importlib.abc, runpy, sys, time
+
+mode, stage = sys.argv[1].split(":")
+
+def reached():
+    print(f"test: reached {stage}", file=sys.stderr, flush=True)
+    if mode == "wait":
+        for _ in range(12000):  # 120 s: a guard against a hang, not a timing
+            time.sleep(0.01)
+        print("test: no Ctrl+C arrived", file=sys.stderr, flush=True)
+
+class Importing(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == stage:
+            sys.meta_path.remove(self)
+            reached()
+        return None
+
+if stage == "main":
+    import fmtui.cli
+    group_main = fmtui.cli.cli.main
+    def main(*args, **kw):
+        reached()
+        return group_main(*args, **kw)
+    fmtui.cli.cli.main = main
+else:
+    sys.meta_path.insert(0, Importing())
+sys.argv = ["fmtui", *sys.argv[2:]]
+runpy.run_module("fmtui", run_name="__main__", alter_sys=True)
+"""
+
+
+def interrupted_at(stage: str, delay: float, tiny_data, out) -> tuple[int, str]:
+    """Start fmtui at STAGE (see AT_STAGE), send one Ctrl+C `delay` seconds after it got there; (exit code, stderr)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = ["--no-ui", "train", "--data-dir", tiny_data, "--epochs", 100000, "--batch-size", 8, "--out", out]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", AT_STAGE, stage, *map(str, args)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        err = [proc.stderr.readline()]
+        assert err[0].startswith(f"test: reached {stage.split(':')[1]}"), err[0] + proc.stderr.read()
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        err.append(proc.communicate(timeout=300)[1])  # a guard against a hang (a swallowed Ctrl+C), not a timing
+    finally:
+        proc.kill()
+    return proc.returncode, "".join(err)
+
+
+@cli
+@pytest.mark.parametrize("stage", ["wait:main", "wait:torch", "wait:torch.nn"])
+def test_ctrl_c_at_an_early_stage_quits_at_once_with_130(tiny_data, tmp_path, stage):
+    """Before a run begins there is nothing to keep: fmtui quits at once (torch used to swallow this Ctrl+C
+    and train the whole run, or fail with a RecursionError)."""
+    code, err = interrupted_at(stage, 0, tiny_data, tmp_path / "run")
+    assert code == 130 and "Traceback" not in err and "Error" not in err, err
+    assert err.splitlines()[-1] == "Interrupted by Ctrl+C." and not (tmp_path / "run").exists()
+
+
+@cli
+@pytest.mark.parametrize("delay", [0, 0.2, 0.5, 1.0])
+def test_ctrl_c_any_time_after_the_start_ends_with_130(tiny_data, tmp_path, delay):
+    """Wherever the program has got to (imports, data, training), one Ctrl+C ends it with 130 and no traceback;
+    once training began, the run folder says stopped."""
+    import json
+
+    code, err = interrupted_at("go:main", delay, tiny_data, tmp_path / "run")
+    assert code == 130 and "Traceback" not in err and "Error" not in err, err
+    if (tmp_path / "run" / "summary.json").exists():
+        assert json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "stopped"
+
+
+# --- 13. Words that say what happened ----------------------------------------------------------------------
+
+
+@engine
+def test_a_stopped_sweep_says_how_many_runs_finished():
+    from fmtui.report import sweep_stopped
+
+    assert sweep_stopped(0, 3) == "Stopped before any of the 3 runs finished."
+    assert sweep_stopped(1, 3) == "Stopped after 1 of 3 runs finished; finished runs are kept."
