@@ -208,7 +208,7 @@ def train_batched(
     assert can_batch(configs), "configs differ in more than " + ", ".join(PER_COPY)
     for c in configs:
         c.validate()
-    at = place(configs[0], dataset)
+    at = place(configs[0], dataset, copies=len(configs))
     if at.dataset.shape[0] != 1:
         raise ValueError("batched sweeps support one-channel datasets")
     yield from run_steps(at, StackedStep(configs, at), should_stop=should_stop, progress_interval=progress_interval)

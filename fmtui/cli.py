@@ -27,6 +27,7 @@ from fmtui.config import (
     parse_field,
 )
 from fmtui.report import ExitCode
+from fmtui.resources import available_cores
 from fmtui.streams import guarded_output
 
 
@@ -158,6 +159,7 @@ def train(ctx: click.Context, out: Path | None, runs_dir: Path | None, json_mode
     from fmtui.headless import check_out, run_training
 
     check_out(out, runs_dir)  # before the data is loaded
+    note_threads([cfg])
     ctx.exit(run_training(cfg, out=out, runs_dir=runs_dir, json_mode=json_mode))
 
 
@@ -204,9 +206,17 @@ def sweep(
     lists = {f: [item for text in texts for item in split_list(f, text)] for f, texts in values.items() if texts}
     base = RunConfig(data_dir=str(data_dir) if data_dir else None)
     configs = expand_grid(base, lists)
+    note_threads(configs)
     from fmtui.headless import run_sweep_cli
 
     ctx.exit(run_sweep_cli(configs, out=out, runs_dir=runs_dir, json_mode=json_mode, stacked=not sequential))
+
+
+def note_threads(configs: list[RunConfig]) -> None:
+    """--threads above the cores fmtui may use is capped (fmtui.resources.usable_threads): say so, once."""
+    asked, cores = max(c.threads for c in configs), available_cores()
+    if asked > cores:
+        click.echo(f"Note: --threads {asked} is more than the {cores} cores here; CPU training uses {cores}", err=True)
 
 
 def main(argv: list[str] | None = None) -> None:

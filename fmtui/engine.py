@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fmtui import models
+from fmtui import models, resources
 from fmtui.config import ConfigError, RunConfig
 from fmtui.data import Dataset, DeviceSplits, batch_indices, load_dataset, norm_stats, normalize, to_device
 from fmtui.events import BatchProgress, EpochEnd, Event, Finished, NormStats, Started
@@ -141,16 +141,18 @@ class Placement:
         return math.ceil(len(self.splits.y_train) / self.config.batch_size)
 
 
-def place(cfg: RunConfig, dataset: Dataset | None = None) -> Placement:
-    """Validate, pick the device and CPU threads, load the data and put it on the device."""
+def place(cfg: RunConfig, dataset: Dataset | None = None, copies: int = 1) -> Placement:
+    """Validate, pick the device and CPU threads, load the data, check that `copies` runs of cfg fit in the
+    device's memory (fmtui.resources) and put the data on the device."""
     cfg.validate()
     device = resolve_device(cfg.device)
-    threads = cfg.threads or default_threads()
+    threads = resources.usable_threads(cfg.threads) if cfg.threads else default_threads()
     if device.type == "cpu":
         torch.set_num_threads(threads)
     ds = dataset if dataset is not None else load_dataset(cfg.dataset, cfg.data_dir)
     if cfg.model == "cnn" and min(ds.shape[1:]) < 4:
         raise ConfigError("--model cnn needs images of at least 4x4 pixels")
+    resources.check_memory(cfg, ds.shape, len(ds.classes), (len(ds.y_train), len(ds.y_test)), device, copies)
     return Placement(cfg, ds, device, to_device(ds, device, cfg.val_split, cfg.seed), threads)
 
 

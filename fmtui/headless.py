@@ -286,7 +286,7 @@ def run_sweep_cli(
     from fmtui.sweep import Tally, rank, run_sweep, varying_fields
 
     check_out(out, runs_dir)
-    _check_sweep_input(configs)
+    _check_sweep_input(configs, stacked)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     sweep_dir = out or new_sweep_dir(runs_dir or default_runs_dir())
@@ -337,16 +337,21 @@ def _write_summary(sweep_dir: Path, rows: list[dict]) -> str | None:
     return None
 
 
-def _check_sweep_input(configs: list[RunConfig]) -> None:
-    """Fail on missing data or devices before any folder is made."""
+def _check_sweep_input(configs: list[RunConfig], stacked: bool) -> None:
+    """Fail on missing data, devices or memory before any folder is made."""
     from fmtui import engine
+    from fmtui.batched import batch_groups
     from fmtui.data import DataError, load_dataset
+    from fmtui.resources import check_memory
 
     try:
-        for dataset, data_dir in {(c.dataset, c.data_dir) for c in configs}:
-            load_dataset(dataset, data_dir)
-        for device in {c.device for c in configs}:
-            engine.resolve_device(device)
+        data = {(c.dataset, c.data_dir): load_dataset(c.dataset, c.data_dir) for c in configs}
+        devices = {c.device: engine.resolve_device(c.device) for c in configs}
+        for group in batch_groups(configs) if stacked else [[i] for i in range(len(configs))]:
+            cfg = configs[group[0]]
+            ds = data[cfg.dataset, cfg.data_dir]
+            images = len(ds.y_train), len(ds.y_test)
+            check_memory(cfg, ds.shape, len(ds.classes), images, devices[cfg.device], len(group))
     except ConfigError as e:
         raise click.UsageError(str(e)) from None
     except DataError as e:

@@ -569,3 +569,80 @@ def test_a_stopped_sweep_says_how_many_runs_finished():
 
     assert sweep_stopped(0, 3) == "Stopped before any of the 3 runs finished."
     assert sweep_stopped(1, 3) == "Stopped after 1 of 3 runs finished; finished runs are kept."
+
+
+# --- 10. Resources refused (or capped) up front ---------------------------------------------------------------
+
+GiB = 1 << 30
+
+
+@pytest.fixture
+def ram_8gb(monkeypatch):
+    """The CPU has 8 GiB free, whatever this machine has."""
+    from fmtui import resources
+
+    monkeypatch.setattr(resources, "_ram_available", lambda: 8 * GiB)
+
+
+@cli
+def test_a_model_that_cannot_fit_in_memory_is_refused_before_anything_is_allocated(tiny_data, tmp_path, ram_8gb):
+    """--hidden 65536,65536: 4.3 G parameters, 35 GB with gradients, used to die in the allocator."""
+    line = one_line_error(train_tiny(tiny_data, "--hidden", "65536,65536", "--device", "cpu"))
+    assert line.startswith("Error: the run would need about 3") and "GB on cpu but 8.6 GB is free: 4,347," in line
+    assert "use smaller --hidden sizes" in line
+    assert not (tmp_path / "runs").exists()  # no run folder: nothing began
+
+
+@cli
+def test_a_batch_that_cannot_fit_is_refused_with_its_own_advice(tiny_data, monkeypatch):
+    """With 200 MB free: the CNN's activations for a batch of all 600 images take about 600 MB; softmax fits."""
+    from fmtui import resources
+
+    monkeypatch.setattr(resources, "_ram_available", lambda: 200_000_000)
+    line = one_line_error(train_tiny(tiny_data, "--model", "cnn", "--batch-size", 1 << 20, "--device", "cpu"))
+    assert (
+        "on cpu but 200 MB is free: 421,834 parameters" in line
+        and "; use a smaller --batch-size (see fmtui train --help)" in line
+    )
+    result = train_tiny(tiny_data, "--model", "softmax", "--device", "cpu", "--epochs", 1)
+    assert result.exit_code == 0, result.output
+
+
+@cli
+def test_a_stacked_sweep_group_that_cannot_fit_is_refused_up_front(tiny_data, tmp_path, ram_8gb):
+    out = tmp_path / "s"
+    args = ["--hidden", "30000,30000", "--lr", "0.1,0.2,0.3", "--device", "cpu", "--out", out]
+    line = one_line_error(fmtui("--no-ui", "sweep", "--data-dir", tiny_data, *args))
+    assert line.startswith("Error: 3 stacked runs would need about ") and not out.exists()
+
+
+@engine
+def test_on_a_gpu_the_free_device_memory_and_the_dataset_count(monkeypatch):
+    """The check on CUDA, without a GPU: torch's answers about the device are replaced."""
+    import torch
+
+    from fmtui.config import ConfigError, RunConfig
+    from fmtui.resources import check_memory
+
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (1 * GiB, 80 * GiB))
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device: 3 * GiB)  # torch's cache: free for this run
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device: 1 * GiB)
+    cuda, shape = torch.device("cuda"), (1, 28, 28)
+    check_memory(RunConfig(hidden=(16384,)), shape, 10, (60000, 10000), cuda)  # 0.7 GB: fits in the 3 GiB free
+    with pytest.raises(ConfigError) as info:
+        check_memory(RunConfig(hidden=(16384, 16384, 16384)), shape, 10, (60000, 10000), cuda)
+    assert "GB on cuda but 3.2 GB is free" in str(info.value) and "the dataset (55 MB)" in str(info.value)
+
+
+@cli
+def test_threads_above_the_cores_are_capped_with_a_note(tiny_data, tmp_path, monkeypatch):
+    import json
+    import os
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    out = tmp_path / "run"
+    result = train_tiny(tiny_data, "--threads", 999, "--device", "cpu", "--model", "softmax", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines()[0] == "Note: --threads 999 is more than the 2 cores here; CPU training uses 2"
+    assert "on cpu (2 threads)" in result.stdout.splitlines()[0]
+    assert json.loads((out / "config.json").read_text())["resolved"]["threads"] == 2
