@@ -476,7 +476,7 @@ class Check:
         self.report["figures"]["cli"] = results
         done = results.get("device", {})
         return ("passed" if ok else "failed"), (
-            f"{epochs} epochs on {self.device}: {done.get('train_s', float('nan')):.2f} s training, "
+            f"{epochs} epoch{'s' * (epochs != 1)} on {self.device}: {done.get('train_s', float('nan')):.2f} s training, "
             f"{done.get('wall_s', float('nan')):.2f} s the whole command, test acc {done.get('test_accuracy')}"
         )
 

@@ -10,6 +10,9 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.cli
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = ("install", "env", "cli", "screenshot", "bench", "tests")
 
