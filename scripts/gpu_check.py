@@ -773,8 +773,8 @@ def screenshot(args: argparse.Namespace) -> None:
     from fmtui.app import make_app
     from fmtui.config import RunConfig
 
-    cfg = RunConfig(device=args.device, epochs=200)
-    app = make_app(cfg, runs_dir=Path(tempfile.mkdtemp(prefix="gpu-shot-")), autostart=True)
+    runs = tempfile.TemporaryDirectory(prefix="gpu-shot-", ignore_cleanup_errors=True)
+    app = make_app(RunConfig(device=args.device, epochs=200), runs_dir=Path(runs.name), autostart=True)
     info: dict = {"during_run": False, "gpu_line": False}
     svg = Path(args.svg)
 
@@ -802,7 +802,8 @@ def screenshot(args: argparse.Namespace) -> None:
             info["after_stop"] = texts()["message"]
 
     info["want_gpu"] = args.device == "cuda"
-    asyncio.run(shoot())
+    with runs:
+        asyncio.run(shoot())
     print("SHOT " + json.dumps(info), flush=True)
 
 
