@@ -61,9 +61,16 @@ def header_line(ev: Started) -> str:
     cfg = ev.config
     split = f"{ev.n_train:,} train" + (f" / {ev.n_val:,} val" if ev.n_val else "") + f" / {ev.n_test:,} test"
     return (
-        f"{ev.dataset} ({split}) on {ev.device} | {ev.model}, {ev.params:,} parameters | "
+        f"{ev.dataset} ({split}) on {ev.device}{_step(ev)} | {ev.model}, {ev.params:,} parameters | "
         f"{ev.norm.describe()} | {cfg.optimizer} lr {cfg.lr:g}, batch {cfg.batch_size}, {plural(cfg.epochs, 'epoch')}"
     )
+
+
+def _step(ev: Started) -> str:
+    """', CUDA graphs' for a graphed step; why not, for an eager step on a GPU; nothing on the CPU."""
+    if ev.step == "graphed":
+        return ", CUDA graphs"
+    return f", eager step ({ev.step_note})" if ev.step_note else ""
 
 
 def epoch_line(ev: EpochEnd) -> str:
@@ -129,6 +136,8 @@ def event_json(ev: Event, run_dir: Path | None) -> dict[str, Any]:
                 "n_test": ev.n_test,
                 "batches_per_epoch": ev.batches_per_epoch,
                 "norm": ev.norm.describe(),
+                "step": ev.step,
+                "step_note": ev.step_note,
                 "run_dir": str(run_dir),
             }
         case BatchProgress():

@@ -593,7 +593,8 @@ def cli_figures(lines: list[str], out: Path, wall: float, rc: int) -> dict:
             fig["test_accuracy"] = done["final"]["test_accuracy"]
     config = out / "config.json"
     if config.is_file():
-        fig["config_step"] = json.loads(config.read_text()).get("step")
+        saved = json.loads(config.read_text())
+        fig["config_step"] = saved.get("step") or saved.get("resolved", {}).get("step")
     return fig
 
 
