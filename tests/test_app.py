@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from pilot import sync, text_of, wait_for
 from textual.widgets import Button, Input, Select, Static, TabbedContent
 
 from fmtui.app import FmtuiApp, make_app
@@ -22,32 +20,9 @@ from fmtui.widgets.runs_pane import RunsChart, RunsPane
 from fmtui.widgets.train_pane import TrainPane, fmt_duration, fmt_rate
 from fmtui.workers import error_message, run_training
 
+pytestmark = pytest.mark.app
+
 SIZE = (100, 32)
-
-
-def sync(test):
-    """Run an async Pilot test with asyncio.run (no pytest-asyncio needed)."""
-
-    @functools.wraps(test)
-    def run(*args, **kwargs):
-        return asyncio.run(test(*args, **kwargs))
-
-    return run
-
-
-async def wait_for(pilot, condition, timeout: float = 20.0) -> None:
-    """Let the app run until condition() holds (training runs in a thread, so poll)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            app = pilot.app
-            state = [text_of(app, sel) for sel in ("#train-state", "#train-stats", "#train-message")]
-            raise AssertionError(f"timed out waiting for the app; training={app.training}, train pane: {state}")
-        await pilot.pause(0.05)
-
-
-def text_of(app, selector: str) -> str:
-    return str(app.query_one(selector, Static).render())
 
 
 def only_run(runs: Path) -> Path:
@@ -252,7 +227,7 @@ async def test_start_then_stop_within_a_batch(tiny_data, tmp_path):
         await wait_for(pilot, lambda: "samples/s" in text_of(app, "#train-stats"))
         assert "ETA" in text_of(app, "#train-stats") and app.query_one("#batch-chart").xs
         app.query_one("#stop", Button).press()  # pilot.click would wait for an idle CPU, never true while training
-        await wait_for(pilot, lambda: not app.training, timeout=60)
+        await wait_for(pilot, lambda: not app.training)
         assert "Stopped" in text_of(app, "#train-message")
         assert not app.query_one("#start", Button).disabled
     assert summary(only_run(tmp_path / "runs"))["status"] == "stopped"
@@ -367,7 +342,7 @@ async def test_lecture_experiment_from_one_key_fills_the_runs_charts(tiny_data, 
         await pilot.press("5")
         await pilot.press("L")
         runs = app.query_one(RunsPane)
-        await wait_for(pilot, lambda: not app.training, timeout=60)
+        await wait_for(pilot, lambda: not app.training)
         assert len(runs.records) == 8 and len(runs.selected) == 8
         assert {(r.config.norm, r.config.lr) for r in runs.records} == {
             (n, lr) for n in ("none", "unit", "symmetric", "zscore") for lr in (0.01, 1e-5)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 import torch
+from pilot import run, settle
 from textual.app import App, ComposeResult
 from textual.widget import Widget
 from textual.widgets import DataTable, Footer
@@ -15,6 +14,8 @@ from fmtui.data import load_dataset, norm_stats, pixel_stats
 from fmtui.engine import Results
 from fmtui.widgets.data_pane import DataPane, JumpInput, ThumbGrid
 from fmtui.widgets.errors_pane import LIST_CAP, ErrorsPane, MatrixTable
+
+pytestmark = pytest.mark.app
 
 SIZE = (100, 32)
 
@@ -45,23 +46,6 @@ class Host(App):
 
     def on_data_pane_ready(self, message: DataPane.Ready) -> None:
         self.ready.append(message.dataset)
-
-
-def run(app: App, interact, size=SIZE) -> None:
-    """Run `interact(pilot)` inside app.run_test (the project has no async test plugin)."""
-
-    async def main():
-        async with app.run_test(size=size) as pilot:
-            await interact(pilot)
-
-    asyncio.run(main())
-
-
-async def settle(pilot) -> None:
-    """Wait for the loading worker and the messages it posted."""
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-    await pilot.pause()
 
 
 def fake_results(labels: torch.Tensor, seed: int = 0, noise: float = 1.5) -> Results:
