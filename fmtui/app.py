@@ -8,13 +8,14 @@ the handlers below own every widget.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
@@ -42,14 +43,15 @@ from fmtui.workers import error_message, run_experiment, run_training
 PANES = {"data": "Data", "model": "Model", "train": "Train", "errors": "Errors", "runs": "Runs"}
 PANE_KEYS = Binding.Group("panes", compact=True)
 
+Trainer = Callable[[RunConfig, Path, Callable[[Message], object], Callable[[], bool]], None]
+"""What the training worker runs: (config, runs folder, post, should_stop); posts fmtui.messages."""
+
 
 class FmtuiApp(App):
     """Data, Model, Train, Errors and Runs panes; keys 1-5 switch, s starts, x stops."""
 
     CSS_PATH = "app.tcss"
     TITLE = "fmtui"
-    trainer = staticmethod(run_training)
-    """What the worker runs; tests swap in a fake that posts synthetic events."""
     BINDINGS = [
         *(
             Binding(str(i), f"pane('{pane}')", title, group=PANE_KEYS)
@@ -62,10 +64,11 @@ class FmtuiApp(App):
         Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(self, config: RunConfig, *, runs_dir: Path | None = None, autostart: bool = False) -> None:
+    def __init__(self, config: RunConfig, runs_dir: Path, trainer: Trainer, *, autostart: bool = False) -> None:
         super().__init__()
         self.initial_config = config
         self.runs_dir = runs_dir
+        self.trainer = trainer
         self.autostart = autostart
         self.training = False
         self.valid_config: RunConfig | None = None
@@ -84,7 +87,7 @@ class FmtuiApp(App):
             "model": ConfigForm(self.initial_config),
             "train": TrainPane(),
             "errors": ErrorsPane(),
-            "runs": RunsPane(self.runs_dir or default_runs_dir()),
+            "runs": RunsPane(self.runs_dir),
         }
         with TabbedContent(initial="model"):
             for i, (pane, widget) in enumerate(panes.items(), 1):
@@ -168,7 +171,7 @@ class FmtuiApp(App):
         self._set_training(True)
         self.train_pane.show_starting(cfg)
         self.action_pane("train")
-        self._train(cfg, self.runs_dir or default_runs_dir(), self._stop)
+        self._train(cfg, self._stop)
 
     def action_stop(self) -> None:
         if self.training:
@@ -213,12 +216,12 @@ class FmtuiApp(App):
         self._set_training(True)
         self.action_pane("runs")
         self.query_one(RunsPane).show_note(f"lecture experiment: {len(configs)} runs starting...")
-        self._experiment(configs, self.runs_dir or default_runs_dir(), self._stop)
+        self._experiment(configs, self._stop)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train")
-    def _experiment(self, configs: list[RunConfig], runs_dir: Path, stop: threading.Event) -> None:
+    def _experiment(self, configs: list[RunConfig], stop: threading.Event) -> None:
         worker = get_current_worker()
-        run_experiment(configs, runs_dir, self.post_message, lambda: stop.is_set() or worker.is_cancelled)
+        run_experiment(configs, self.runs_dir, self.post_message, lambda: stop.is_set() or worker.is_cancelled)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="open")
     def _open_run(self, record: RunRecord, data_dir: str | None) -> None:
@@ -234,9 +237,9 @@ class FmtuiApp(App):
             self.post_message(RunOpenFailed(f"cannot open {record.name}: {error_message(exc)}"))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train")
-    def _train(self, cfg: RunConfig, runs_dir: Path, stop: threading.Event) -> None:
+    def _train(self, cfg: RunConfig, stop: threading.Event) -> None:
         worker = get_current_worker()
-        self.trainer(cfg, runs_dir, self.post_message, lambda: stop.is_set() or worker.is_cancelled)
+        self.trainer(cfg, self.runs_dir, self.post_message, lambda: stop.is_set() or worker.is_cancelled)
 
     def _set_training(self, training: bool) -> None:
         self.training = training
@@ -351,6 +354,12 @@ class FmtuiApp(App):
             self.query_one(ErrorsPane).show_results(results, self._test_images, self._class_names)
 
 
-def make_app(config: RunConfig | None = None, *, runs_dir: Path | None = None, autostart: bool = False) -> FmtuiApp:
-    """The one factory behind the CLI, the tests and the screenshot script."""
-    return FmtuiApp(config or RunConfig(), runs_dir=runs_dir, autostart=autostart)
+def make_app(
+    config: RunConfig | None = None,
+    *,
+    runs_dir: Path | None = None,
+    autostart: bool = False,
+    trainer: Trainer = run_training,
+) -> FmtuiApp:
+    """The one factory behind the CLI, the tests and the screenshot script (tests pass a fake `trainer`)."""
+    return FmtuiApp(config or RunConfig(), runs_dir or default_runs_dir(), trainer, autostart=autostart)

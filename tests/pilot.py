@@ -122,3 +122,9 @@ def synthetic_run(cfg: RunConfig, epochs: int = 4, batches: int = 938) -> list:
         )
     )
     return messages
+
+
+def replay(cfg: RunConfig, runs_dir: Path, post, should_stop) -> None:
+    """A trainer for make_app: posts a synthetic 4-epoch run from the worker thread."""
+    for message in synthetic_run(cfg):
+        post(message)

@@ -11,7 +11,7 @@ import pytest
 from pilot import sync, text_of, wait_for
 from textual.widgets import Button, Input, Select, Static, TabbedContent
 
-from fmtui.app import FmtuiApp, make_app
+from fmtui.app import make_app
 from fmtui.config import RunConfig
 from fmtui.messages import EpochFinished, TrainingFailed, TrainingFinished, TrainingProgress, TrainingStarted
 from fmtui.widgets.charts import BatchLossChart, downsample, finite
@@ -314,15 +314,14 @@ async def test_training_through_the_ui_fills_the_errors_pane(tiny_data, tmp_path
 
 
 @sync
-async def test_opening_a_past_run_shows_its_errors_without_training(tiny_data, tmp_path, monkeypatch):
+async def test_opening_a_past_run_shows_its_errors_without_training(tiny_data, tmp_path):
     from fmtui.headless import Reporter
     from fmtui.headless import run_training as headless_training
 
     runs = tmp_path / "runs"
     cfg = RunConfig(data_dir=str(tiny_data), epochs=1, batch_size=32, device="cpu")
     assert headless_training(cfg, out=runs / "past", reporter=Reporter(open("/dev/null", "w"))) == 0
-    monkeypatch.setattr(FmtuiApp, "trainer", staticmethod(lambda *a: pytest.fail("no training expected")))
-    app = make_app(cfg, runs_dir=runs)
+    app = make_app(cfg, runs_dir=runs, trainer=lambda *a: pytest.fail("no training expected"))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("5")
         await pilot.pause()

@@ -7,10 +7,9 @@ SVGs in tests/__snapshots__/ before committing them.
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
-from pilot import synthetic_run, text_of, wait_for
+from pilot import replay, text_of, wait_for
 from textual.widgets import Input
 
 from fmtui.app import make_app
@@ -41,29 +40,20 @@ def test_model_pane_with_a_bad_learning_rate(snap_compare, tiny_data):
     assert snap_compare(app, terminal_size=SIZE, run_before=bad_lr)
 
 
-def fake_trainer(cfg, runs_dir, post, should_stop) -> None:
-    """Stands in for fmtui.app.run_training: posts a synthetic run from the worker thread."""
-    for message in synthetic_run(cfg):
-        post(message)
-
-
 async def train_synthetic(pilot) -> None:
+    """Start a run of the replaying trainer and wait for its end, then draw the charts now."""
     app = pilot.app
-    app.trainer = fake_trainer
     await pilot.press("s")
-    deadline = time.monotonic() + 20
-    while app.training:
-        assert time.monotonic() < deadline, "the synthetic run never finished"
-        await pilot.pause(0.05)
+    await wait_for(pilot, lambda: not app.training)
     app.query_one(TrainPane).replot()
     await pilot.pause()
 
 
 def test_train_pane_after_a_run(snap_compare, tiny_data):
-    app = make_app(RunConfig(data_dir=str(tiny_data), epochs=4))
+    app = make_app(RunConfig(data_dir=str(tiny_data), epochs=4), trainer=replay)
     assert snap_compare(app, terminal_size=SIZE, run_before=train_synthetic)
 
 
 def test_train_pane_at_80x24(snap_compare, tiny_data):
-    app = make_app(RunConfig(data_dir=str(tiny_data), epochs=4))
+    app = make_app(RunConfig(data_dir=str(tiny_data), epochs=4), trainer=replay)
     assert snap_compare(app, terminal_size=(80, 24), run_before=train_synthetic)
