@@ -1,8 +1,8 @@
-"""FmtuiApp: four panes over the training engine, one worker thread that trains, handlers that display.
+"""FmtuiApp: five panes over the training engine, one worker thread that trains, handlers that hand data down.
 
 Nothing here imports torch at import time: the engine and the data loader are imported inside the
 worker, so the first frame never waits for them. The worker only posts messages (fmtui.messages);
-the handlers below own every widget.
+the handlers below pass each one to the pane that shows it, and the panes own what they show.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
@@ -74,12 +73,6 @@ class FmtuiApp(App):
         self.valid_config: RunConfig | None = None
         """The Model pane's configuration while it is valid (kept up to date by ConfigForm.Changed)."""
         self._stop = threading.Event()
-        self._data_key: tuple | None = None
-        self._data_cfg = config
-        self._test_images: Any = None
-        self._class_names: list[str] = []
-        self._shown_results: Any = None
-        self._pending_results: Any = None
 
     def compose(self) -> ComposeResult:
         panes = {
@@ -96,7 +89,7 @@ class FmtuiApp(App):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self._show_data(self.initial_config)
+        self.query_one(DataPane).show_config(self.initial_config)
         if self.autostart:
             self.call_after_refresh(self.action_start)
 
@@ -136,10 +129,6 @@ class FmtuiApp(App):
     def _focus_now(self, pane: str) -> None:
         if self.query_one(TabbedContent).active != pane:
             return
-        if pane == "data":
-            self._show_data(self._data_cfg)
-        elif pane == "errors":
-            self._show_results()
         widgets = {"data": DataPane, "errors": ErrorsPane, "train": TrainPane}
         if pane in widgets:
             self.query_one(widgets[pane]).focus()
@@ -256,22 +245,13 @@ class FmtuiApp(App):
         self.valid_config = message.config
         self.train_pane.show_config(message.config, message.error)
         if message.config is not None:
-            self._show_data(message.config)
+            self.query_one(DataPane).show_config(message.config)
         self.refresh_bindings()
-
-    def _show_data(self, cfg: RunConfig) -> None:
-        """Point the Data pane at cfg's dataset, loading it only once the pane is on screen (its
-        statistics cost a few seconds of CPU that training started at once should not share)."""
-        self._data_cfg = cfg
-        key = (cfg.dataset, cfg.norm, cfg.data_dir)
-        if key != self._data_key and self.query_one(TabbedContent).active == "data":
-            self._data_key = key
-            self.query_one(DataPane).show_config(cfg)
 
     def on_training_started(self, message: TrainingStarted) -> None:
         if not self.is_running:
             return  # shutting down: the worker's last messages find no widgets
-        self._test_images, self._class_names = message.images, message.classes
+        self.query_one(ErrorsPane).set_test_split(message.images, message.classes)
         self.train_pane.show_started(message.event, message.run_dir)
 
     def on_training_progress(self, message: TrainingProgress) -> None:
@@ -283,7 +263,7 @@ class FmtuiApp(App):
         if not self.is_running:
             return
         self.train_pane.show_epoch(message.event)
-        self._show_results(message.event.results)
+        self.query_one(ErrorsPane).show_results(message.event.results)
 
     def on_training_finished(self, message: TrainingFinished) -> None:
         if not self.is_running:
@@ -291,7 +271,7 @@ class FmtuiApp(App):
         event = message.event
         self._set_training(False)
         self.train_pane.show_finished(event)
-        self._show_results(event.results)
+        self.query_one(ErrorsPane).show_results(event.results)
         self.query_one(RunsPane).refresh_runs()
         severity = "error" if event.status == "diverged" else "information"
         self._tell(event.message, f"training {event.status}", severity)
@@ -315,10 +295,10 @@ class FmtuiApp(App):
         self.action_lecture()
 
     def on_run_results_loaded(self, message: RunResultsLoaded) -> None:
-        self._test_images, self._class_names = message.images, message.classes
-        self._shown_results = None
         self.action_pane("errors")
-        self._show_results(message.results)
+        errors = self.query_one(ErrorsPane)
+        errors.set_test_split(message.images, message.classes)
+        errors.show_results(message.results)
         self.notify(f"mistakes of {message.name} (from its saved predictions)", title="run opened")
 
     def on_experiment_progress(self, message: ExperimentProgress) -> None:
@@ -340,18 +320,6 @@ class FmtuiApp(App):
         """A toast about the run, unless the Train pane, which already says it, is on screen."""
         if self.query_one(TabbedContent).active != "train":
             self.notify(text, title=title, severity=severity, timeout=8)
-
-    def _show_results(self, results: Any = None) -> None:
-        """Hand new test predictions to the Errors pane, but only while it is on screen: filling its list
-        takes ~85 ms of UI time that training would wait for. Hidden, the newest results wait their turn."""
-        if results is not None:
-            self._pending_results = results
-        results = self._pending_results
-        if self.query_one(TabbedContent).active != "errors":
-            return
-        if results is not None and results is not self._shown_results and self._test_images is not None:
-            self._shown_results = results
-            self.query_one(ErrorsPane).show_results(results, self._test_images, self._class_names)
 
 
 def make_app(

@@ -15,6 +15,7 @@ from fmtui.app import make_app
 from fmtui.config import RunConfig
 from fmtui.messages import EpochFinished, TrainingFailed, TrainingFinished, TrainingProgress, TrainingStarted
 from fmtui.widgets.charts import BatchLossChart, downsample, finite
+from fmtui.widgets.data_pane import DataPane
 from fmtui.widgets.errors_pane import ErrorsPane
 from fmtui.widgets.runs_pane import RunsChart, RunsPane
 from fmtui.widgets.train_pane import TrainPane, fmt_duration, fmt_rate
@@ -274,15 +275,7 @@ async def test_a_diverged_run_says_so():
 
 
 @sync
-async def test_training_through_the_ui_fills_the_errors_pane(tiny_data, tmp_path, monkeypatch):
-    shown = []
-    original = ErrorsPane.show_results
-
-    def spy(self, results, images, classes):
-        shown.append((results, images, classes))
-        original(self, results, images, classes)
-
-    monkeypatch.setattr(ErrorsPane, "show_results", spy)
+async def test_training_through_the_ui_fills_the_errors_pane(tiny_data, tmp_path):
     cfg = RunConfig(data_dir=str(tiny_data), epochs=2, batch_size=32, device="cpu")
     app = make_app(cfg, runs_dir=tmp_path / "runs")
     async with app.run_test(size=SIZE) as pilot:
@@ -294,20 +287,41 @@ async def test_training_through_the_ui_fills_the_errors_pane(tiny_data, tmp_path
         assert "Epoch [2/2], Loss: " in log and "run folder " in log  # the headless mode's lines
         pane = app.query_one(TrainPane)
         assert len(pane.query_one("#loss-chart").series["test"]) == 2
-        assert not shown  # the hidden Errors pane is not rebuilt while training runs
+        errors = app.query_one(ErrorsPane)
+        assert errors.results is None  # the hidden Errors pane is not filled while training runs
         await pilot.press("4")
-        await wait_for(pilot, lambda: bool(shown))
-        assert app.query_one(TabbedContent).active == "errors"
-        results, images, classes = shown[-1]
+        await wait_for(pilot, lambda: errors.results is not None)
+        assert app.query_one(TabbedContent).active == "errors" and errors.has_class("-ready")
+        results, images, classes = errors.results, errors.images, errors.class_names
         assert len(results.labels) == len(images) == 200 and len(classes) == 10
         assert results.mislabeled()  # the synthetic data has label noise, so there are errors to browse
         assert (
             results.accuracy
             == json.loads((only_run(tmp_path / "runs") / "summary.json").read_text())["final"]["test_accuracy"]
         )  # the last epoch's predictions
-    run = only_run(tmp_path / "runs")
-    assert summary(run)["status"] == "completed"
-    assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
+    folder = only_run(tmp_path / "runs")
+    assert summary(folder)["status"] == "completed"
+    assert len((folder / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+@sync
+async def test_the_data_pane_loads_only_when_shown(tiny_data):
+    app = make_app(RunConfig(data_dir=str(tiny_data)))
+    async with app.run_test(size=SIZE) as pilot:
+        pane = app.query_one(DataPane)
+        await wait_for(pilot, lambda: app.valid_config is not None)
+        await pilot.pause()
+        assert text_of(app, "#data-message") == "no dataset yet"  # hidden: no loading, no statistics
+        await pilot.press("1")
+        await wait_for(pilot, lambda: pane.has_class("-ready"))
+        assert pane.data.norm == "symmetric"
+        await pilot.press("2")
+        app.query_one("#f-norm", Select).value = "zscore"
+        await wait_for(pilot, lambda: pane.cfg.norm == "zscore")
+        await pilot.pause()
+        assert pane.data.norm == "symmetric"  # hidden again: the new normalization waits
+        await pilot.press("1")
+        await wait_for(pilot, lambda: pane.data.norm == "zscore")
 
 
 # --- the Runs pane in the app -------------------------------------------------------------------------
