@@ -128,3 +128,19 @@ def replay(cfg: RunConfig, runs_dir: Path, post, should_stop) -> None:
     """A trainer for make_app: posts a synthetic 4-epoch run from the worker thread."""
     for message in synthetic_run(cfg):
         post(message)
+
+
+def until_stopped(cfg: RunConfig, runs_dir: Path, post, should_stop) -> None:
+    """A trainer for make_app: starts, reports progress until should_stop() says so, then ends as stopped."""
+    from fmtui.engine import Finished
+
+    started, progress = synthetic_run(cfg, epochs=1)[:2]
+    post(started)
+    while not should_stop():
+        post(progress)
+        time.sleep(0.02)
+    post(
+        TrainingFinished(
+            Finished("stopped", "stopped during epoch 1 after 0 complete epochs", [], None, 0.0, None), RUN_DIR
+        )
+    )

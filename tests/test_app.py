@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from pilot import sync, text_of, wait_for
+from pilot import run, sync, synthetic_run, text_of, until_stopped, wait_for
 from textual.widgets import Button, Input, Select, Static, TabbedContent
 
 from fmtui.app import make_app
@@ -217,9 +217,24 @@ def long_config(data: Path) -> RunConfig:
     return RunConfig(data_dir=str(data), epochs=500, batch_size=16, device="cpu")
 
 
+def polled(trainer):
+    """The trainer, plus the list of what its should_stop() answered: the engine polls it before each batch."""
+    answers: list[bool] = []
+
+    def spied(cfg, runs_dir, post, should_stop):
+        def poll() -> bool:
+            answers.append(should_stop())
+            return answers[-1]
+
+        trainer(cfg, runs_dir, post, poll)
+
+    return spied, answers
+
+
 @sync
 async def test_start_then_stop_within_a_batch(tiny_data, tmp_path):
-    app = make_app(long_config(tiny_data), runs_dir=tmp_path / "runs")
+    trainer, answers = polled(run_training)
+    app = make_app(long_config(tiny_data), runs_dir=tmp_path / "runs", trainer=trainer)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await pilot.press("s")
@@ -228,23 +243,86 @@ async def test_start_then_stop_within_a_batch(tiny_data, tmp_path):
         await wait_for(pilot, lambda: "samples/s" in text_of(app, "#train-stats"))
         assert "ETA" in text_of(app, "#train-stats") and app.query_one("#batch-chart").xs
         app.query_one("#stop", Button).press()  # pilot.click would wait for an idle CPU, never true while training
+        await wait_for(pilot, lambda: app.train_pane.phase != "running")
+        polls_at_stop = len(answers)  # the worker was cancelled in the same UI step that set the phase
         await wait_for(pilot, lambda: not app.training)
-        assert "Stopped" in text_of(app, "#train-message")
+        assert "Stopped: stopped during epoch" in text_of(app, "#train-message")
         assert not app.query_one("#start", Button).disabled
+    # the first poll after Stop ended the run: no further batch was trained, whatever the epoch
+    assert answers[polls_at_stop:] in ([], [True]) and answers[-1] and not any(answers[:-1])
     assert summary(only_run(tmp_path / "runs"))["status"] == "stopped"
 
 
 @sync
-async def test_quit_while_training_stops_the_worker_quickly(tiny_data, tmp_path):
-    app = make_app(long_config(tiny_data), runs_dir=tmp_path / "runs", autostart=True)
+async def test_the_x_key_stops_training(tiny_data, tmp_path):
+    app = make_app(long_config(tiny_data), runs_dir=tmp_path / "runs")
     async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("s")
+        await wait_for(pilot, lambda: "samples/s" in text_of(app, "#train-stats"))
+        await pilot.press("x")
+        await wait_for(pilot, lambda: not app.training)
+        assert app.train_pane.phase == "finished" and text_of(app, "#train-message").startswith("Stopped: ")
+        await pilot.press("x")  # nothing to stop: nothing happens
+        assert app.train_pane.phase == "finished"
+    folder = only_run(tmp_path / "runs")
+    assert summary(folder)["status"] == "stopped" and summary(folder)["epochs_done"] < 500
+
+
+def test_quit_while_training_stops_and_records_the_run(tiny_data, tmp_path):
+    app = make_app(long_config(tiny_data), runs_dir=tmp_path / "runs", autostart=True)
+
+    async def quit_while_training(pilot):
         await wait_for(pilot, lambda: "samples/s" in text_of(app, "#train-stats"))
         await pilot.press("q")
-    # No clock here (shared machines are noisy; the benchmark and the notes measure seconds): once the
-    # app has exited, its worker is done and the 500-epoch run was stopped, not finished, and recorded.
-    assert all(w.is_finished for w in app.workers)
-    run = only_run(tmp_path / "runs")
-    assert summary(run)["status"] == "stopped" and summary(run)["epochs_done"] < 500
+
+    run(app, quit_while_training)  # returns once the app and its worker thread have both ended
+    # Quitting cancels the worker (Textual does so for every worker of an exiting app), which the loop
+    # polls between batches: the 500-epoch run ends after its batch and is recorded as stopped. Were the
+    # cancellation not polled, the run would go on to complete all 500 epochs.
+    folder = only_run(tmp_path / "runs")
+    assert summary(folder)["status"] == "stopped" and summary(folder)["epochs_done"] < 500
+
+
+def failing(after_start: bool):
+    """A trainer for make_app that fails, before or after the engine started the run."""
+
+    def fail(cfg, runs_dir, post, should_stop):
+        if after_start:
+            post(synthetic_run(cfg, epochs=1)[0])
+        post(TrainingFailed("boom"))
+
+    return fail
+
+
+@pytest.mark.parametrize(
+    ("trainer", "phases", "state"),
+    [
+        (until_stopped, ["starting", "running", "stopping", "finished"], "784-256-10 relu"),
+        (failing(after_start=False), ["starting", "failed"], "not started: see the message below"),
+        (failing(after_start=True), ["starting", "running", "failed"], "784-256-10 relu"),
+    ],
+    ids=["stopped", "failed-to-start", "failed-while-running"],
+)
+@sync
+async def test_the_train_pane_phase_follows_the_run(trainer, phases, state):
+    app = make_app(RunConfig(device="cpu"), trainer=trainer)
+    seen: list[str] = []
+    async with app.run_test(size=SIZE) as pilot:
+        pane = app.train_pane
+        app.watch(pane, "phase", lambda phase: seen.append(phase), init=False)
+        assert pane.phase == "idle" and not pane.training
+        await pilot.pause()
+        await pilot.press("s")
+        if trainer is until_stopped:
+            await wait_for(pilot, lambda: pane.phase == "running")
+            assert pane.training  # the app's reactive, bound to the pane
+            assert pane.run_dir is not None and not app.query_one("#stop", Button).disabled
+            await pilot.press("x")
+        await wait_for(pilot, lambda: not app.training)
+        assert not pane.training and not app.query_one("#start", Button).disabled
+        assert state in text_of(app, "#train-state")
+    assert seen == phases
 
 
 @sync

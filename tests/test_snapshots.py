@@ -44,7 +44,7 @@ async def train_synthetic(pilot) -> None:
     """Start a run of the replaying trainer and wait for its end, then draw the charts now."""
     app = pilot.app
     await pilot.press("s")
-    await wait_for(pilot, lambda: not app.training)
+    await wait_for(pilot, lambda: app.train_pane.phase == "finished")
     app.query_one(TrainPane).replot()
     await pilot.pause()
 
