@@ -16,6 +16,7 @@ from textual.app import App
 from textual.widgets import Static
 
 from fmtui.config import RunConfig
+from fmtui.events import BatchProgress, EpochEnd, Finished, NormStats, Started
 from fmtui.messages import EpochFinished, TrainingFinished, TrainingProgress, TrainingStarted
 
 HANG = 120.0
@@ -72,9 +73,6 @@ async def settle(pilot) -> None:
 
 def synthetic_run(cfg: RunConfig, epochs: int = 4, batches: int = 938) -> list:
     """The messages a short run would post, with smooth made-up numbers (no training, no clock)."""
-    from fmtui.data import NormStats
-    from fmtui.engine import BatchProgress, EpochEnd, Finished, Started
-
     started = Started(
         cfg,
         "Fashion-MNIST",
@@ -132,8 +130,6 @@ def replay(cfg: RunConfig, runs_dir: Path, post, should_stop) -> None:
 
 def until_stopped(cfg: RunConfig, runs_dir: Path, post, should_stop) -> None:
     """A trainer for make_app: starts, reports progress until should_stop() says so, then ends as stopped."""
-    from fmtui.engine import Finished
-
     started, progress = synthetic_run(cfg, epochs=1)[:2]
     post(started)
     while not should_stop():

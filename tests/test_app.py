@@ -13,6 +13,7 @@ from textual.widgets import Button, Input, Select, Static, TabbedContent
 
 from fmtui.app import make_app
 from fmtui.config import RunConfig
+from fmtui.events import Finished
 from fmtui.messages import EpochFinished, TrainingFailed, TrainingFinished, TrainingProgress, TrainingStarted
 from fmtui.widgets.charts import BatchLossChart, downsample, finite
 from fmtui.widgets.data_pane import DataPane
@@ -338,8 +339,6 @@ async def test_missing_data_is_a_message_not_a_crash(tmp_path):
 
 @sync
 async def test_a_diverged_run_says_so():
-    from fmtui.engine import Finished
-
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         app.post_message(

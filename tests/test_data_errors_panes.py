@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Footer, Input
 from fmtui.app import FmtuiApp
 from fmtui.config import RunConfig
 from fmtui.data import load_dataset, norm_stats, pixel_stats
-from fmtui.engine import Results
+from fmtui.results import Results
 from fmtui.widgets.data_pane import DataPane, JumpInput, ThumbGrid
 from fmtui.widgets.errors_pane import LIST_CAP, ErrorsPane, MatrixTable
 
