@@ -17,10 +17,12 @@ changes every step on the host), dropout (its random masks), or a capture that f
 from __future__ import annotations
 
 import contextlib
+from typing import TYPE_CHECKING
 
 import torch
 
-from fmtui.engine import EagerStep, Placement, Step
+if TYPE_CHECKING:  # the engine imports this module to pick its step
+    from fmtui.engine import EagerStep, Placement, Step
 
 CHUNK = 32
 """Training steps per graph replay: enough that the host's per-replay work (index copy, replay, metric
