@@ -268,6 +268,15 @@ def snapshot_of(tensors: list[torch.Tensor], state: Callable[[], list[torch.Tens
     return restore
 
 
+def normalized_on_gpu(x: torch.Tensor, stats: NormStats, device: torch.device) -> torch.Tensor | None:
+    """On a GPU, x normalized once as float32 (elementwise: exactly what normalizing each batch gives);
+    None elsewhere (on the CPU a batch's normalization costs what the copy would, and memory is scarcer).
+    Per-image normalization reduces over each image, so it stays per batch (its sums may round otherwise)."""
+    if device.type != "cuda" or stats.norm == "per-image":
+        return None
+    return torch.cat([normalize(part, stats) for part in x.split(8192)])
+
+
 class ModelStep(EagerStep):
     """The step of one nn.Module and its torch optimizer: the lecture's loop body, op for op."""
 
@@ -275,6 +284,8 @@ class ModelStep(EagerStep):
         self.p, self.configs, self.stats = p, [p.config], [p.stats]
         self.params = models.count_params(p.model)
         self.schedule = make_schedule(p.optimizer, p.config, p.batches * p.config.epochs)
+        self.x_norm = normalized_on_gpu(p.splits.x_train, p.stats, p.device)
+        """The training images normalized once, on a GPU (the same numbers, three kernels fewer a step)."""
 
     def begin_epoch(self, batches: int) -> None:
         self.p.model.train()
@@ -283,7 +294,11 @@ class ModelStep(EagerStep):
 
     def train(self, b: int, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         p, s = self.p, self.p.splits
-        xb, yb = normalize(s.x_train.index_select(0, idx), p.stats), s.y_train.index_select(0, idx)
+        if self.x_norm is not None:
+            xb = self.x_norm.index_select(0, idx)
+        else:
+            xb = normalize(s.x_train.index_select(0, idx), p.stats)
+        yb = s.y_train.index_select(0, idx)
         out = p.model(xb)
         loss = F.cross_entropy(out, yb)
         p.optimizer.zero_grad(set_to_none=True)

@@ -72,3 +72,22 @@ def test_cuda_training_matches_the_cpu_accuracy(real_data):
     assert started.device.startswith("cuda")
     assert gpu.history[-1].test_accuracy == pytest.approx(cpu.history[-1].test_accuracy, abs=0.5)
     assert gpu.history[-1].train_accuracy == pytest.approx(cpu.history[-1].train_accuracy, abs=0.5)
+
+
+@cuda
+@pytest.mark.parametrize(
+    "kw",
+    [{}, {"momentum": 0.9}, {"optimizer": "adam", "lr": 1e-3}, {"model": "softmax", "norm": "zscore"}],
+    ids=["sgd", "momentum", "adam", "softmax"],
+)
+def test_the_graphed_step_trains_as_the_eager_step_on_the_gpu(tiny_data, kw):
+    """CUDA graphs replay the eager step's kernels: the same weights and metrics, graphed or not (Adam's
+    capturable update may round differently from its host-side one, hence the tolerance)."""
+    cfg = RunConfig(data_dir=str(tiny_data), epochs=2, batch_size=16, device="cuda", **kw)
+    graphed_start, graphed = finished(cfg, None)
+    eager_start, eager = finished(cfg.replace(graphs=False), None)
+    assert (graphed_start.step, eager_start.step, eager_start.step_note) == ("graphed", "eager", "--no-graphs")
+    for a, b in zip(graphed.history, eager.history, strict=True):
+        assert a.train_loss == pytest.approx(b.train_loss, rel=1e-5) and a.test_accuracy == b.test_accuracy
+    for p, q in zip(graphed.model.state_dict().values(), eager.model.state_dict().values(), strict=True):
+        assert torch.allclose(p, q, rtol=1e-5, atol=1e-6)
