@@ -302,7 +302,7 @@ class FmtuiApp(App):
         self.query_one(RunsPane).refresh_runs()
 
     def on_run_open_failed(self, message: RunOpenFailed) -> None:
-        self.notify(message.message, title="run", severity="error", timeout=8)
+        self.notify(message.message, title="run", severity="error", timeout=8, markup=False)  # paths are data
 
     def on_runs_pane_open(self, message: RunsPane.Open) -> None:
         cfg = self.valid_config or self.initial_config

@@ -28,6 +28,7 @@ import socket
 import stat
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -360,7 +361,7 @@ def _check_row(row: Any, previous: int) -> str | None:
     if not _is_int(epoch) or epoch < 1:
         return f"epoch is {_kind(epoch)}, expected a positive integer"
     if epoch <= previous:
-        return f"epoch {epoch} comes after epoch {previous}"
+        return f"epoch {epoch} does not follow epoch {previous}"
     for key in (*ROW_NUMBERS, *ROW_ACCURACIES):
         value = row.get(key)
         if value is None and key not in ROW_REQUIRED:
@@ -539,7 +540,8 @@ class RunsFolder:
     down) as RunRecord or BrokenRun, newest first.
 
     Each scan lists the folder and stats each run folder; a folder whose own mtime did not change (files
-    are replaced by rename, which changes it) and whose run is not running is not looked into again. A
+    are replaced by rename, which changes it) and whose run is neither running nor broken (a file fixed in
+    place) is not looked into again; the others' files are stat'ed and read only if they changed. A
     record whose files and liveness did not change is returned as the same object, so a consumer can
     tell what changed with `is`."""
 
@@ -611,7 +613,7 @@ class RunsFolder:
         """The folder's run, re-read unless it is unchanged and not running; None when it vanished."""
         cached = self.runs.get(folder)
         settled = now - mtime >= self.SETTLE_NS
-        if cached and cached[0] == mtime and settled and cached[1].status != "running":
+        if cached and cached[0] == mtime and settled and cached[1].status not in ("running", "broken"):
             return cached[1]
         try:
             run: Run = read_run(folder, self.files)
@@ -654,7 +656,9 @@ def load_results(path: Path):
 
     file = Path(path) / "predictions.pt"
     try:
-        saved = torch.load(file, weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            saved = torch.load(file, weights_only=True)
         return Results.from_probs(saved["probs"], saved["labels"])
     except Exception as e:  # unpickling, a truncated file, missing keys: all mean "not usable predictions"
         raise RunError(file, f"no readable predictions ({type(e).__name__})") from None
@@ -670,11 +674,14 @@ def load_state_dict(file: Path) -> dict:
         raise RunError(file, "no such file (the run saved no model)")
     if not file.is_file():
         raise RunError(file, "a folder, not a file" if file.is_dir() else "not a regular file")
+    if file.stat().st_size == 0:
+        raise RunError(file, "empty file")
     try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as e:  # UnpicklingError, EOFError, a zip error, RuntimeError: not a saved model
-        first = next(iter(str(e).strip().splitlines()), "")
-        raise RunError(file, f"not a saved model ({type(e).__name__}: {_short(first, 80)})") from None
+        with warnings.catch_warnings():  # torch warns about pickle protocols of files it then refuses
+            warnings.simplefilter("ignore")
+            state = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as e:  # UnpicklingError (refused or garbage), EOFError, a zip error: not a saved model
+        raise RunError(file, f"not a saved model ({type(e).__name__})") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise RunError(file, "not a saved model (not a state_dict of tensors)")
     return state

@@ -345,6 +345,8 @@ class RunsPane(Widget):
         self._tell(f"{len(runs)} runs exported to {csv_path} and {json_path.name}", "information", "export")
 
     def action_refresh(self) -> None:
+        """Read every run folder again (the hidden `r`: polling sees changes by themselves)."""
+        self.folder = RunsFolder(self.runs_dir)
         self.refresh_runs()
 
     def action_lecture(self) -> None:
