@@ -208,19 +208,10 @@ class FileCache:
 
     def load(self, file: Path, parse: Callable[[Path, bytes], Any]) -> Any:
         """The parsed file, or None when there is none; RunError when it is no regular file or does not parse."""
-        try:
-            st = os.stat(file)
-        except FileNotFoundError:
+        st = _stat(file)
+        if st is None:
             self.entries.pop(file, None)
             return None
-        except OSError as e:
-            raise RunError(file, f"cannot be read ({e.strerror})") from None
-        if stat.S_ISDIR(st.st_mode):
-            raise RunError(file, "a folder, not a file")
-        if not stat.S_ISREG(st.st_mode):
-            raise RunError(file, "not a regular file")
-        if st.st_size > MAX_BYTES.get(file.name, 1 << 20):
-            raise RunError(file, f"too large for a run's file ({st.st_size:,} bytes)")
         key = (st.st_mtime_ns, st.st_size, st.st_ino)
         hit = self.entries.get(file)
         if hit is None or hit[0] != key:
@@ -233,9 +224,46 @@ class FileCache:
             raise hit[1]
         return hit[1]
 
+    def load_metrics(self, file: Path) -> list[dict] | None:
+        """metrics.jsonl's rows, like load(), except that a file that only grew (appended, as a live writer
+        does) is read from where the last read ended: a long run costs one new line per epoch, not all."""
+        st = _stat(file)
+        if st is None:
+            self.entries.pop(file, None)
+            return None
+        key = (st.st_mtime_ns, st.st_size, st.st_ino)
+        hit = self.entries.get(file)
+        if hit is None or hit[0] != key:
+            before = hit[1] if hit is not None and isinstance(hit[1], Appended) else None
+            try:
+                value: Appended | RunError = _read_metrics(file, st, before)
+            except RunError as e:
+                value = e
+            hit = self.entries[file] = (key, value)
+        if isinstance(hit[1], RunError):
+            raise hit[1]
+        return hit[1].rows
+
     def forget(self, keep: Callable[[Path], bool]) -> None:
         """Drop the entries of files for which keep(path) is false (folders that disappeared)."""
         self.entries = {p: v for p, v in self.entries.items() if keep(p)}
+
+
+def _stat(file: Path) -> os.stat_result | None:
+    """A run file's stat, None when it does not exist; RunError when it is a folder, no regular file or huge."""
+    try:
+        st = os.stat(file)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise RunError(file, f"cannot be read ({e.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise RunError(file, "a folder, not a file")
+    if not stat.S_ISREG(st.st_mode):  # a fifo would block the reader forever
+        raise RunError(file, "not a regular file")
+    if st.st_size > MAX_BYTES.get(file.name, 1 << 20):
+        raise RunError(file, f"too large for a run's file ({st.st_size:,} bytes)")
+    return st
 
 
 def _read_bytes(file: Path) -> bytes:
@@ -373,14 +401,49 @@ def _check_row(row: Any, previous: int) -> str | None:
     return None
 
 
-def parse_metrics(file: Path, data: bytes) -> list[dict]:
-    """metrics.jsonl: one checked row per complete line. A last line without its newline is one a live
+@dataclass(frozen=True)
+class Appended:
+    """metrics.jsonl as read so far: its rows and where its complete lines end (to read on from there)."""
+
+    rows: list[dict]
+    inode: int
+    end: int
+    """Bytes of complete lines read."""
+    lines: int
+    last: bytes = b""
+    """The last complete line read (with its newline): still there = the file was only appended to."""
+
+
+def _read_metrics(file: Path, st: os.stat_result, before: Appended | None) -> Appended:
+    """Read on from `before` when the file only grew since, else from the start."""
+    try:
+        with open(file, "rb") as f:
+            if before and before.inode == st.st_ino and before.end <= st.st_size:
+                f.seek(before.end - len(before.last))
+                data = f.read()
+                if data.startswith(before.last):
+                    return _extend(file, before, data[len(before.last) :])
+                f.seek(0)
+            return _extend(file, Appended([], st.st_ino, 0, 0), f.read())
+    except OSError as e:
+        raise RunError(file, f"cannot be read ({e.strerror})") from None
+
+
+def _extend(file: Path, state: Appended, data: bytes) -> Appended:
+    """state plus the checked rows of data's complete lines. A last line without its newline is one a live
     writer is still appending: it is not yet written, not broken, and is left for the next read."""
-    lines = _text(file, data).split("\n")[:-1]
-    rows: list[dict] = []
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
+    complete = data.split(b"\n")[:-1]
+    if not complete:
+        return state  # nothing new: the same rows, so readers see no change
+    rows, n = list(state.rows), state.lines
+    for raw in complete:
+        n += 1
+        if not raw.strip():
             continue
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise RunError(file, f"line {n} is not UTF-8 text") from None
         row = _loads(file, line, where=f"line {n}")
         problem = _check_row(row, rows[-1]["epoch"] if rows else 0)
         if problem:
@@ -388,7 +451,13 @@ def parse_metrics(file: Path, data: bytes) -> list[dict]:
                 file, f"line {n} {problem}" if problem.startswith(("is ", "has ")) else f"line {n}: {problem}"
             )
         rows.append(row)
-    return rows
+    end = state.end + sum(len(raw) + 1 for raw in complete)
+    return Appended(rows, state.inode, end, n, complete[-1] + b"\n")
+
+
+def parse_metrics(file: Path, data: bytes) -> list[dict]:
+    """metrics.jsonl's checked rows, one per complete line (see _extend)."""
+    return _extend(file, Appended([], 0, 0, 0), data).rows
 
 
 SUMMARY_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
@@ -523,7 +592,7 @@ def read_run(path: Path, files: FileCache | None = None) -> RunRecord:
     if loaded is None:
         raise RunError(path, "not a fmtui run folder (no config.json)")
     config, resolved = loaded
-    metrics = files.load(path / "metrics.jsonl", parse_metrics) or []
+    metrics = files.load_metrics(path / "metrics.jsonl") or []
     summary = files.load(path / "summary.json", parse_summary) or {}
     record = RunRecord(path, config, resolved, metrics, summary)
     if record.summary.get("status", "running") == "running":
@@ -551,31 +620,39 @@ class RunsFolder:
     def __init__(self, base: Path) -> None:
         self.base = Path(base)
         self.files = FileCache()
-        self.runs: dict[Path, tuple[int, Run]] = {}
-        self.kinds: dict[Path, tuple[int, str]] = {}
+        self.runs: dict[str, tuple[int, Run]] = {}
+        """run folder -> (its mtime_ns, its run); keyed by the path as listed (Path objects cost per tick)."""
+        self.kinds: dict[str, tuple[int, str]] = {}
         """folder -> (its mtime_ns, "run" | "sweep" | "other")."""
         self.error = ""
         """Why the runs folder itself could not be listed at the last scan ("" when it could, or is absent)."""
+        self._listed: list[Run] = []
+        """The runs of the last scan as listed, and sorted (newest first): unchanged runs are not sorted again."""
+        self._order: list[Run] = []
 
     def scan(self) -> list[Run]:
         """Every run folder under base, read again only where something changed; [] when base is absent."""
         now = time.time_ns()
         self.error = ""
         try:
-            found = self._folders(self.base, now, top=True)
+            found = self._folders(str(self.base), now, top=True)
         except FileNotFoundError:
             found = []
         except OSError as e:
             self.error = f"cannot list {self.base}: {e.strerror or e}"
             found = []
         runs = [run for folder, mtime in found if (run := self._run(folder, mtime, now)) is not None]
-        seen = {folder for folder, _ in found}
-        self.runs = {p: v for p, v in self.runs.items() if p in seen}
-        self.kinds = {p: v for p, v in self.kinds.items() if p in seen or p.parent == self.base}
-        self.files.forget(lambda p: p.parent in seen)
-        return sorted(runs, key=lambda r: (r.name, str(r.path)), reverse=True)
+        if len(runs) != len(self.runs):  # runs vanished: forget them and their files
+            seen = {str(r.path) for r in runs}
+            self.runs = {p: v for p, v in self.runs.items() if p in seen}
+            self.kinds = {p: v for p, v in self.kinds.items() if p in seen or os.path.dirname(p) == str(self.base)}
+            self.files.forget(lambda p: str(p.parent) in seen)
+        if len(runs) != len(self._listed) or any(a is not b for a, b in zip(runs, self._listed)):
+            self._listed = runs
+            self._order = sorted(runs, key=lambda r: (r.name, str(r.path)), reverse=True)
+        return list(self._order)
 
-    def _folders(self, base: Path, now: int, top: bool) -> list[tuple[Path, int]]:
+    def _folders(self, base: str, now: int, top: bool) -> list[tuple[str, int]]:
         """(run folder, its mtime_ns) directly in base, and in base's sweep folders when top."""
         out = []
         with os.scandir(base) as entries:
@@ -586,16 +663,16 @@ class RunsFolder:
                     if not entry.is_dir():
                         continue
                     mtime = entry.stat().st_mtime_ns
-                    kind = self._kind(Path(entry.path), mtime, now, top)
+                    kind = self._kind(entry.path, mtime, now, top)
                     if kind == "sweep":
-                        out.extend(self._folders(Path(entry.path), now, top=False))
+                        out.extend(self._folders(entry.path, now, top=False))
                 except OSError:
                     continue  # vanished while listing: the next scan will tell
                 if kind == "run":
-                    out.append((Path(entry.path), mtime))
+                    out.append((entry.path, mtime))
         return out
 
-    def _kind(self, folder: Path, mtime: int, now: int, top: bool) -> str:
+    def _kind(self, folder: str, mtime: int, now: int, top: bool) -> str:
         """A run folder (it holds a run's files), a sweep folder (top level, may hold runs) or neither."""
         cached = self.kinds.get(folder)
         if cached is None or cached[0] != mtime or now - mtime < self.SETTLE_NS:
@@ -609,18 +686,19 @@ class RunsFolder:
             cached = self.kinds[folder] = (mtime, "run" if is_run else "sweep" if top else "other")
         return cached[1]
 
-    def _run(self, folder: Path, mtime: int, now: int) -> Run | None:
+    def _run(self, folder: str, mtime: int, now: int) -> Run | None:
         """The folder's run, re-read unless it is unchanged and not running; None when it vanished."""
         cached = self.runs.get(folder)
         settled = now - mtime >= self.SETTLE_NS
         if cached and cached[0] == mtime and settled and cached[1].status not in ("running", "broken"):
             return cached[1]
+        path = Path(folder)
         try:
-            run: Run = read_run(folder, self.files)
+            run: Run = read_run(path, self.files)
         except RunError as e:
-            if not folder.exists():
+            if not path.exists():
                 return None
-            run = BrokenRun.of(folder, e)
+            run = BrokenRun.of(path, e)
         if cached and _same(cached[1], run):
             run = cached[1]
         self.runs[folder] = (mtime, run)

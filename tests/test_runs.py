@@ -139,10 +139,17 @@ def test_list_runs_finds_sweep_runs_and_broken_folders_but_not_exports(tmp_path)
     assert list_runs(tmp_path / "missing") == []
 
 
-def test_following_a_folder_reads_only_what_changed(tmp_path, monkeypatch):
+def count_reads(monkeypatch) -> list[str]:
+    """The names of the files fmtui.runs reads from now on."""
     reads = []
-    original = runs._read_bytes
-    monkeypatch.setattr(runs, "_read_bytes", lambda file: reads.append(file.name) or original(file))
+    read_bytes, read_metrics = runs._read_bytes, runs._read_metrics
+    monkeypatch.setattr(runs, "_read_bytes", lambda file: reads.append(file.name) or read_bytes(file))
+    monkeypatch.setattr(runs, "_read_metrics", lambda file, *a: reads.append(file.name) or read_metrics(file, *a))
+    return reads
+
+
+def test_following_a_folder_reads_only_what_changed(tmp_path, monkeypatch):
+    reads = count_reads(monkeypatch)
     monkeypatch.setattr(RunsFolder, "SETTLE_NS", 0)  # the folders were just written; do not wait for them
     for name in ("a", "b", "c"):
         write_run(tmp_path / name, done=1, status="running")
@@ -164,9 +171,7 @@ def test_following_a_folder_reads_only_what_changed(tmp_path, monkeypatch):
 
 
 def test_a_broken_file_is_not_read_again_until_it_changes(tmp_path, monkeypatch):
-    reads = []
-    original = runs._read_bytes
-    monkeypatch.setattr(runs, "_read_bytes", lambda file: reads.append(file.name) or original(file))
+    reads = count_reads(monkeypatch)
     monkeypatch.setattr(RunsFolder, "SETTLE_NS", 0)
     path = write_run(tmp_path / "r", done=1, status="running")
     (path / "metrics.jsonl").write_text("[1]\n")
@@ -185,3 +190,29 @@ def test_a_runs_folder_that_cannot_be_listed_says_so(tmp_path, monkeypatch):
     monkeypatch.setattr(runs.os, "scandir", refuse)
     folder = RunsFolder(tmp_path)
     assert folder.scan() == [] and folder.error == f"cannot list {tmp_path}: Permission denied"
+
+
+def test_appended_metrics_are_read_from_where_the_last_read_ended(tmp_path, monkeypatch):
+    """A live run's metrics.jsonl grows by a line per epoch: only the new line is parsed."""
+    path = write_run(tmp_path / "r", epochs=300, done=200, status="running")
+    files = runs.FileCache()
+    assert len(files.load_metrics(path / "metrics.jsonl")) == 200
+    parsed = []
+    loads = runs._loads
+    monkeypatch.setattr(runs, "_loads", lambda file, text, where="": parsed.append(where) or loads(file, text, where))
+    with open(path / "metrics.jsonl", "a") as f:
+        f.write(json.dumps(row(201)) + "\n" + json.dumps(row(202))[:10])  # one line and the start of the next
+    assert [r["epoch"] for r in files.load_metrics(path / "metrics.jsonl")[-2:]] == [200, 201]
+    assert parsed == ["line 201"]
+
+
+def test_metrics_rewritten_in_place_are_read_again_from_the_start(tmp_path):
+    """A resume may truncate metrics.jsonl and append again (same file, maybe larger): not an append."""
+    path = write_run(tmp_path / "r", epochs=5, done=3, status="running")
+    files = runs.FileCache()
+    assert len(files.load_metrics(path / "metrics.jsonl")) == 3
+    rows = [{**row(e), "test_accuracy": 50.0 + e} for e in (1, 2, 3, 4)]
+    with open(path / "metrics.jsonl", "r+") as f:  # the same inode, truncated, then rewritten longer
+        f.truncate(0)
+        f.write("".join(json.dumps(r) + "\n" for r in rows))
+    assert [r["test_accuracy"] for r in files.load_metrics(path / "metrics.jsonl")] == [51.0, 52.0, 53.0, 54.0]

@@ -225,7 +225,8 @@ def test_a_run_written_by_another_process_appears_advances_and_turns_interrupted
 def test_a_headless_training_run_appears_and_completes_without_a_key(tiny_data, tmp_path, fast_polling):
     runs = tmp_path / "runs"
     app = Host(runs)
-    args = ["--no-ui", "train", "--data-dir", tiny_data, "--model", "softmax", "--epochs", 3, "--runs-dir", runs]
+    # small batches: epochs slow enough (a few tenths of a second) for the pane to see the run while it trains
+    args = ["--no-ui", "train", "--data-dir", tiny_data, "--batch-size", 4, "--epochs", 3, "--runs-dir", runs]
     seen = []
 
     async def interact(pilot):

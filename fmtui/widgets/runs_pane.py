@@ -176,6 +176,9 @@ class RunsPane(Widget):
         """Keys (run_key) of the runs whose curves are shown."""
         self.split = "test"
         self.note = ""
+        self._keys: dict[str, str] = {}
+        self._marked: set[str] = set()
+        """The rows whose selection marker is on."""
         self._charted: tuple[str, list[RunRecord]] = ("", [])
         """What the charts show (split, runs): they are redrawn only when it changes."""
 
@@ -204,11 +207,15 @@ class RunsPane(Widget):
 
     def run_key(self, record_or_path: Run | Path) -> str:
         """A run's folder relative to the runs folder: unique, also for runs inside sweep folders."""
-        path = Path(getattr(record_or_path, "path", record_or_path))
-        try:
-            return str(path.relative_to(self.runs_dir))
-        except ValueError:
-            return str(path)
+        text = str(getattr(record_or_path, "path", record_or_path))  # str of a Path is cached: cheap per tick
+        key = self._keys.get(text)
+        if key is None:
+            try:
+                key = str(Path(text).relative_to(self.runs_dir))
+            except ValueError:
+                key = text
+            self._keys[text] = key
+        return key
 
     def show_note(self, text: str) -> None:
         """A line about work in progress (the lecture experiment), shown above the list."""
@@ -245,6 +252,7 @@ class RunsPane(Widget):
         table.clear()
         for key, record in zip(keys, records):
             table.add_row(*cells(record), key=key)
+        self._marked = set()  # new rows carry no marker: _update sets them
         if records:
             table.move_cursor(row=keys.index(cursor_key) if cursor_key in keys else min(max(row, 0), len(keys) - 1))
         return True
@@ -262,9 +270,10 @@ class RunsPane(Widget):
     def _update(self) -> None:
         table = self.query_one(DataTable)
         marker = table.ordered_columns[0].key
-        for r in self.records:
-            key = self.run_key(r)
-            table.update_cell(key, marker, "●" if key in self.selected else " ")
+        for key in self._marked ^ self.selected:  # only the markers that change
+            if key in table.rows:
+                table.update_cell(key, marker, "●" if key in self.selected else " ")
+        self._marked = set(self.selected)
         runs = self.selected_records
         split, charted = self._charted
         if split != self.split or len(runs) != len(charted) or any(a is not b for a, b in zip(runs, charted)):
