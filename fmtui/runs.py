@@ -22,7 +22,6 @@ import csv
 import dataclasses
 import io
 import json
-import math
 import os
 import socket
 import stat
@@ -61,6 +60,8 @@ STALE_AFTER = 600.0
 folder without live.json or .lock: its last write) is taken for dead. Generous: an epoch can be long."""
 MAX_BYTES = {"config.json": 1 << 20, "summary.json": 1 << 20, "live.json": 1 << 20, "metrics.jsonl": 256 << 20}
 """Larger files are refused unread (a run writes a few kB; 256 MiB of metrics is over 500,000 epochs)."""
+MAX_EPOCH = 10_000_000
+"""Epoch numbers above this are no run's (the CLI allows 100,000 epochs)."""
 RUN_MARKERS = frozenset({"config.json", "metrics.jsonl", "model.pt", "predictions.pt", ".lock", "live.json"})
 """A folder holding any of these is a run folder (readable or broken); others may be sweep folders."""
 
@@ -168,7 +169,7 @@ class RunRecord:
 
 @dataclass(frozen=True)
 class BrokenRun:
-    """A run folder that cannot be read; `reason` names the file inside it ("config.json: is empty")."""
+    """A run folder that cannot be read; `reason` names the file inside it ("config.json: empty file")."""
 
     path: Path
     reason: str
@@ -280,7 +281,7 @@ def _kind(value: Any) -> str:
     if isinstance(value, bool):
         return f"a boolean ({str(value).lower()})"
     if isinstance(value, (int, float)):
-        return f"a number ({value!r})"
+        return f"a number ({_short(repr(value))})"
     if isinstance(value, str):
         return f"a string ({_short(value)!r})"
     return "a list" if isinstance(value, list) else "an object"
@@ -386,8 +387,8 @@ def _check_row(row: Any, previous: int) -> str | None:
     if missing:
         return f"has no {', '.join(missing)}"
     epoch = row["epoch"]
-    if not _is_int(epoch) or epoch < 1:
-        return f"epoch is {_kind(epoch)}, expected a positive integer"
+    if not _is_int(epoch) or not 1 <= epoch <= MAX_EPOCH:
+        return f"epoch is {_kind(epoch)}, expected a positive integer up to {MAX_EPOCH:,}"
     if epoch <= previous:
         return f"epoch {epoch} does not follow epoch {previous}"
     for key in (*ROW_NUMBERS, *ROW_ACCURACIES):
@@ -396,8 +397,10 @@ def _check_row(row: Any, previous: int) -> str | None:
             continue
         if not _is_number(value):
             return f"{key} is {_kind(value)}, expected a number"
-        if key in ROW_ACCURACIES and not (math.isfinite(value) and 0 <= value <= 100):
-            return f"{key} is {value!r}, expected a percentage from 0 to 100"
+        if abs(value) > 1e300:  # (NaN passes: a diverged run's loss)
+            return f"{key} is {_kind(value)}, too large"
+        if key in ROW_ACCURACIES and not 0 <= value <= 100:  # NaN and inf fail too
+            return f"{key} is {_short(repr(value))}, expected a percentage from 0 to 100"
     return None
 
 
@@ -487,8 +490,9 @@ def parse_summary(file: Path, data: bytes) -> dict:
 def parse_live(file: Path, data: bytes) -> dict:
     """live.json: the fields liveness uses must have their types (else the file is ignored as unreadable)."""
     live = parse_object(file, data)
-    checks = {"host": isinstance(live.get("host"), str), "pid": _is_int(live.get("pid"))}
-    checks["heartbeat"] = _is_number(live.get("heartbeat")) and math.isfinite(live["heartbeat"])
+    pid, heartbeat = live.get("pid"), live.get("heartbeat")
+    checks = {"host": isinstance(live.get("host"), str), "pid": _is_int(pid) and 0 < pid < 1 << 31}
+    checks["heartbeat"] = _is_number(heartbeat) and 0 <= heartbeat < 1e11  # unix time: seconds since 1970
     bad = [k for k, ok in checks.items() if not ok]
     if bad:
         raise RunError(file, f"no valid {', '.join(bad)}")
