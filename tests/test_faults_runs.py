@@ -182,3 +182,22 @@ def test_eval_of_a_broken_model_is_one_line_and_never_unpickles_it(tmp_path, nam
 @pytest.mark.cli
 def test_eval_of_no_such_folder_says_so(tmp_path):
     assert_one_line(fmtui("--no-ui", "eval", tmp_path / "nope"), 2, f"{tmp_path / 'nope'}: no such folder")
+
+
+@pytest.mark.app
+def test_a_chart_never_gives_plotext_text_or_non_finite_numbers(tmp_path):
+    """Whatever records reach it (the reader refuses these rows), a chart draws only finite numbers."""
+    from fmtui.runs import RunRecord
+    from fmtui.widgets.runs_pane import RunsChart
+
+    bad = [row(1), {**row(2), "epoch": "two"}, {**row(3), "test_loss": float("nan")}, {**row(4), "test_loss": "x"}]
+    record = RunRecord(tmp_path, read_run(write_run(tmp_path / "r")).config, metrics=bad)
+
+    async def interact(pilot, app):
+        for chart in app.query(RunsChart):
+            chart.show([record], "test")
+            chart.replot()
+        await pilot.pause()
+        assert app.query_one("#runs-loss", RunsChart).plt  # drew, did not raise
+
+    run_app(tmp_path / "runs", interact)
