@@ -61,7 +61,7 @@ class Host(App):
         yield RunsPane(self.runs_dir)
 
 
-async def pane_ticks(base: Path, live: list[Path], ticks: int) -> tuple[list[float], list[float]]:
+async def pane_ticks(base: Path, live: list[Path], ticks: int, epochs: int) -> tuple[list[float], list[float]]:
     app = Host(base)
     idle, advancing = [], []
     async with app.run_test(size=(120, 40)) as pilot:
@@ -73,7 +73,7 @@ async def pane_ticks(base: Path, live: list[Path], ticks: int) -> tuple[list[flo
             idle.append(time.perf_counter() - t0)
         for i in range(ticks):
             with open(live[0] / "metrics.jsonl", "a") as f:
-                epoch = 1000 + i
+                epoch = epochs + 1 + i
                 f.write(json.dumps({"epoch": epoch, "train_loss": 0.5, "train_accuracy": 80.0, "test_loss": 0.6,
                                     "test_accuracy": 80.0}) + "\n")  # fmt: skip
             t0 = time.perf_counter()
@@ -81,6 +81,12 @@ async def pane_ticks(base: Path, live: list[Path], ticks: int) -> tuple[list[flo
             advancing.append(time.perf_counter() - t0)
             await pilot.pause()  # let the table redraw between ticks, as the real timer does
     return idle, advancing
+
+
+def pane_rows(base: Path, run: Path) -> int:
+    from fmtui.runs import read_run
+
+    return read_run(run).epochs_done
 
 
 def main() -> None:
@@ -104,12 +110,13 @@ def main() -> None:
             t0 = time.perf_counter()
             folder.scan()
             scans.append(time.perf_counter() - t0)
-        idle, advancing = asyncio.run(pane_ticks(base, live, args.ticks))
+        idle, advancing = asyncio.run(pane_ticks(base, live, args.ticks, args.epochs))
         print(f"{args.runs} run folders ({args.running} running, {args.epochs} epochs each), {args.ticks} ticks")
         print(f"first scan (reads every file):          {first * 1e3:.1f} ms")
         print(f"RunsFolder.scan, nothing changed:       {ms(scans)}")
         print(f"pane tick, nothing changed:             {ms(idle)}")
         print(f"pane tick, a running run added an epoch: {ms(advancing)}")
+        assert pane_rows(base, live[0]) == args.epochs + args.ticks, "the running run was not followed"
         for lock in locks:
             lock.close()
 

@@ -194,12 +194,13 @@ class RunsPane(Widget):
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         table.add_columns(" ", "started", "dataset", "model", "norm", "lr", "ep", "test acc", "status")
-        self.refresh_runs()
         self._update()
         self.set_interval(POLL_INTERVAL, self._poll)
 
     def on_show(self) -> None:
-        self.refresh_runs()  # hidden, the pane did not look: catch up at once
+        """The first look at the runs folder is when the pane is first shown (not at the dashboard's start,
+        which it would delay); after the pane was hidden, it catches up at once."""
+        self.refresh_runs()
 
     def _poll(self) -> None:
         if self.is_on_screen:  # a hidden pane costs a training run in the same app nothing
