@@ -159,7 +159,7 @@ class FmtuiApp(App):
         if self.training or cfg is None:
             self.bell()
             if error:
-                self.notify(error, title="fix the Model pane first", severity="warning")
+                self.notify(error, title="fix the Model pane first", severity="warning", markup=False)
             return
         self.training = True
         self.train_pane.show_starting(cfg)
@@ -178,7 +178,10 @@ class FmtuiApp(App):
         if self.training or cfg is None:
             self.bell()
             self.notify(
-                error or "training is running: stop it first", title="cannot start the experiment", severity="warning"
+                error or "training is running: stop it first",
+                title="cannot start the experiment",
+                severity="warning",
+                markup=False,
             )
             return
         configs = lecture_experiment(cfg)
@@ -284,7 +287,7 @@ class FmtuiApp(App):
         runs.show_note(message.text)
         if message.done:
             self.training = False
-            self.notify(message.text, title="lecture experiment")
+            self.notify(message.text, title="lecture experiment", markup=False)
 
     def on_runs_pane_open(self, message: RunsPane.Open) -> None:
         self._open_run(message.record, (self.valid_config or self.initial_config).data_dir)
@@ -297,15 +300,15 @@ class FmtuiApp(App):
         errors = self.query_one(ErrorsPane)
         errors.set_test_split(message.images, message.classes)
         errors.show_results(message.results)
-        self.notify(f"mistakes of {message.name} (from its saved predictions)", title="run opened")
+        self.notify(f"mistakes of {message.name} (from its saved predictions)", title="run opened", markup=False)
 
     def on_run_open_failed(self, message: RunOpenFailed) -> None:
-        self.notify(message.message, title="run", severity="error", timeout=8)
+        self.notify(message.message, title="run", severity="error", timeout=8, markup=False)  # paths are data
 
     def _tell(self, text: str, title: str, severity: str) -> None:
         """A toast about the run, unless the Train pane, which already says it, is on screen."""
         if self.query_one(TabbedContent).active != "train":
-            self.notify(text, title=title, severity=severity, timeout=8)
+            self.notify(text, title=title, severity=severity, timeout=8, markup=False)
 
 
 def make_app(

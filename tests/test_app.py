@@ -457,6 +457,6 @@ async def test_a_broken_run_folder_is_a_message_not_a_crash(tmp_path):
         (note,) = [n.message for n in app._notifications]
         assert (
             note
-            == f"cannot open broken: ValueError: {runs / 'broken' / 'predictions.pt'} holds no readable predictions (UnpicklingError)"
+            == f"cannot open broken: {runs / 'broken' / 'predictions.pt'}: no readable predictions (UnpicklingError)"
         )
         assert not app.training and app.query_one(TabbedContent).active == "runs"
