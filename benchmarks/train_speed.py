@@ -7,7 +7,7 @@ time only, for both: the wall time of the epoch's batch loop, evaluation exclude
 `EpochEnd.seconds`; for the lecture the loop is timed the same way, with a device sync at its end).
 
     .venv/bin/python benchmarks/train_speed.py --data-dir DIR [--device auto|cpu|cuda] [--epochs 2]
-        [--repeats 3] [--batch-sizes 64,1024] [--threads N] [--json OUT] [--tui] [--help-time]
+        [--repeats 3] [--batch-sizes 64,1024] [--threads N] [--json OUT] [--tui] [--help-time] [--no-graphs]
 
 (a) lecture: FashionMNIST(root, download=True, transform=Compose([ToTensor(), Normalize])), a
     DataLoader(batch_size, shuffle=True), the loop with `.item()` per batch and `evaluate()` on a
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import functools
 import gzip
 import hashlib
@@ -44,7 +45,15 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere: import the fmtui
     sys.path.insert(0, str(ROOT))
 
 from fmtui.config import RunConfig  # noqa: E402
-from fmtui.engine import EpochEnd, Finished, default_threads, prepare, resolve_device, run_prepared  # noqa: E402
+from fmtui.engine import (  # noqa: E402
+    EpochEnd,
+    Finished,
+    Started,
+    default_threads,
+    prepare,
+    resolve_device,
+    run_prepared,
+)
 
 FILES = (
     "train-images-idx3-ubyte.gz",
@@ -53,6 +62,13 @@ FILES = (
     "t10k-labels-idx1-ubyte.gz",
 )
 SUBFOLDERS = ("", "fashion-mnist", "FashionMNIST/raw")
+CONFIG_OVERRIDES: dict = {}
+"""RunConfig fields set on every fmtui run of this invocation beyond the lecture's (main's --no-graphs)."""
+
+
+def graphs_supported() -> bool:
+    """Whether this fmtui has a graphed training step that a RunConfig field `graphs` switches off."""
+    return any(f.name == "graphs" for f in dataclasses.fields(RunConfig))
 
 
 # --- one measured run ---------------------------------------------------------------------------
@@ -79,6 +95,8 @@ class Run:
     steal: float = 0.0
     """Average cores' worth of time the hypervisor gave to other guests during the run."""
     loadavg: float = 0.0
+    step: str | None = None
+    """fmtui's training step as its Started event names it (graphed or eager), None where it names none."""
 
     @property
     def seconds(self) -> float:
@@ -180,6 +198,7 @@ def lecture_config(data_dir: Path, device: str, batch_size: int, epochs: int, se
         seed=seed,
         threads=threads,
         data_dir=str(data_dir),
+        **CONFIG_OVERRIDES,
     )
 
 
@@ -192,8 +211,11 @@ def engine_run(cfg: RunConfig, pair: int = 0, dataset=None) -> Run:
     p = prepare(cfg, dataset)
     setup = time.perf_counter() - t0
     history: list[EpochEnd] = []
+    step = None
     for ev in run_prepared(p):
-        if isinstance(ev, EpochEnd):
+        if isinstance(ev, Started):
+            step = getattr(ev, "step", None)
+        elif isinstance(ev, EpochEnd):
             history.append(ev)
         elif isinstance(ev, Finished) and ev.status != "completed":
             raise RuntimeError(f"fmtui run did not complete: {ev.message}")
@@ -208,6 +230,7 @@ def engine_run(cfg: RunConfig, pair: int = 0, dataset=None) -> Run:
         last.train_accuracy,
         len(p.splits.y_train),
         setup,
+        step=step,
     )
 
 
@@ -589,7 +612,8 @@ def sweep_configs(data_dir: Path, device: str, epochs: int, threads: int) -> lis
     """The lecture's softmax regression experiment (the Runs pane's `L`): 4 normalizations x 2 lrs, batch 64."""
     from fmtui.sweep import lecture_experiment
 
-    return lecture_experiment(RunConfig(data_dir=str(data_dir), device=device, epochs=epochs, threads=threads))
+    base = RunConfig(data_dir=str(data_dir), device=device, epochs=epochs, threads=threads, **CONFIG_OVERRIDES)
+    return lecture_experiment(base)
 
 
 def train_seconds(events) -> float:
@@ -668,6 +692,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--sweep-repeats", type=int, default=3)
     ap.add_argument("--skip-compare", action="store_true", help="skip the lecture-vs-fmtui comparison")
+    ap.add_argument(
+        "--no-graphs",
+        action="store_true",
+        help="fmtui's eager step only, where it has a graphed one (ignored, with a note, where it has none)",
+    )
     args = ap.parse_args(argv)
     if args.data_dir is None:
         ap.error("--data-dir is required (or set FMTUI_DATA_DIR)")
@@ -681,6 +710,12 @@ def main(argv: list[str] | None = None, log: Callable[[str], None] = print) -> B
     threads = args.threads or default_threads()
     bench = Bench(machine_info(dev, threads))
     m = bench.machine
+    CONFIG_OVERRIDES.clear()
+    m["graphs_supported"], m["no_graphs"] = graphs_supported(), args.no_graphs
+    if args.no_graphs and m["graphs_supported"]:
+        CONFIG_OVERRIDES["graphs"] = False
+    elif args.no_graphs:
+        log("note: this fmtui has no graphed step (no RunConfig field `graphs`); --no-graphs changes nothing")
     log(
         f"device {dev.type}{' ' + m['gpu'] if 'gpu' in m else ''}, cpu {m['cpu']} ({m['cores']} cores), "
         f"torch {m['torch']}, {threads} CPU thread{'s' * (threads != 1)} for both pipelines, {args.epochs} epochs"

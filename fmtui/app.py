@@ -1,20 +1,24 @@
-"""FmtuiApp: four panes over the training engine, one worker thread that trains, handlers that display.
+"""FmtuiApp: five panes over the training engine, one worker thread that trains, handlers that hand data down.
 
 Nothing here imports torch at import time: the engine and the data loader are imported inside the
 worker, so the first frame never waits for them. The worker only posts messages (fmtui.messages);
-the handlers below own every widget.
+the handlers below pass each one to the pane that shows it, and the panes own what they show.
+
+Stopping has one mechanism: cancelling the "train" worker, whose loop polls `is_cancelled` between
+batches. Stop (x) cancels it; quitting does too, as Textual cancels every worker when the app exits,
+so the run ends after its batch and its folder is written.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.message import Message
+from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Button, Footer, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
@@ -42,14 +46,15 @@ from fmtui.workers import error_message, run_experiment, run_training
 PANES = {"data": "Data", "model": "Model", "train": "Train", "errors": "Errors", "runs": "Runs"}
 PANE_KEYS = Binding.Group("panes", compact=True)
 
+Trainer = Callable[[RunConfig, Path, Callable[[Message], object], Callable[[], bool]], None]
+"""What the training worker runs: (config, runs folder, post, should_stop); posts fmtui.messages."""
+
 
 class FmtuiApp(App):
     """Data, Model, Train, Errors and Runs panes; keys 1-5 switch, s starts, x stops."""
 
     CSS_PATH = "app.tcss"
     TITLE = "fmtui"
-    trainer = staticmethod(run_training)
-    """What the worker runs; tests swap in a fake that posts synthetic events."""
     BINDINGS = [
         *(
             Binding(str(i), f"pane('{pane}')", title, group=PANE_KEYS)
@@ -62,29 +67,25 @@ class FmtuiApp(App):
         Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(self, config: RunConfig, *, runs_dir: Path | None = None, autostart: bool = False) -> None:
+    training: reactive[bool] = reactive(False, bindings=True)
+    """A run or the lecture experiment is in progress (Start off, Stop on); bound to TrainPane.training."""
+    valid_config: reactive[RunConfig | None] = reactive(None, bindings=True)
+    """The Model pane's configuration while it is valid (kept up to date by ConfigForm.Changed)."""
+
+    def __init__(self, config: RunConfig, runs_dir: Path, trainer: Trainer, *, autostart: bool = False) -> None:
         super().__init__()
         self.initial_config = config
         self.runs_dir = runs_dir
+        self.trainer = trainer
         self.autostart = autostart
-        self.training = False
-        self.valid_config: RunConfig | None = None
-        """The Model pane's configuration while it is valid (kept up to date by ConfigForm.Changed)."""
-        self._stop = threading.Event()
-        self._data_key: tuple | None = None
-        self._data_cfg = config
-        self._test_images: Any = None
-        self._class_names: list[str] = []
-        self._shown_results: Any = None
-        self._pending_results: Any = None
 
     def compose(self) -> ComposeResult:
         panes = {
             "data": DataPane(),
             "model": ConfigForm(self.initial_config),
-            "train": TrainPane(),
+            "train": TrainPane().data_bind(FmtuiApp.training),
             "errors": ErrorsPane(),
-            "runs": RunsPane(self.runs_dir or default_runs_dir()),
+            "runs": RunsPane(self.runs_dir),
         }
         with TabbedContent(initial="model"):
             for i, (pane, widget) in enumerate(panes.items(), 1):
@@ -93,7 +94,7 @@ class FmtuiApp(App):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self._show_data(self.initial_config)
+        self.query_one(DataPane).show_config(self.initial_config)
         if self.autostart:
             self.call_after_refresh(self.action_start)
 
@@ -133,10 +134,6 @@ class FmtuiApp(App):
     def _focus_now(self, pane: str) -> None:
         if self.query_one(TabbedContent).active != pane:
             return
-        if pane == "data":
-            self._show_data(self._data_cfg)
-        elif pane == "errors":
-            self._show_results()
         widgets = {"data": DataPane, "errors": ErrorsPane, "train": TrainPane}
         if pane in widgets:
             self.query_one(widgets[pane]).focus()
@@ -162,24 +159,36 @@ class FmtuiApp(App):
         if self.training or cfg is None:
             self.bell()
             if error:
-                self.notify(error, title="fix the Model pane first", severity="warning")
+                self.notify(error, title="fix the Model pane first", severity="warning", markup=False)
             return
-        self._stop = threading.Event()
-        self._set_training(True)
+        self.training = True
         self.train_pane.show_starting(cfg)
         self.action_pane("train")
-        self._train(cfg, self.runs_dir or default_runs_dir(), self._stop)
+        self._train(cfg)
 
     def action_stop(self) -> None:
+        """Stop after the current batch: the worker's loop sees its cancellation before the next one."""
         if self.training:
-            self._stop.set()
+            self.workers.cancel_group(self, "train")
             self.train_pane.show_stopping()
 
-    async def action_quit(self) -> None:
-        """Stop the worker first: it finishes its batch, writes the run folder and ends with the app."""
-        self._stop.set()
-        self.workers.cancel_group(self, "train")
-        self.exit()
+    def action_lecture(self) -> None:
+        """The lecture's experiment: softmax regression, 4 normalizations x lr 0.01 and 1e-5, as 8 runs."""
+        cfg, _, error = self.form.read()
+        if self.training or cfg is None:
+            self.bell()
+            self.notify(
+                error or "training is running: stop it first",
+                title="cannot start the experiment",
+                severity="warning",
+                markup=False,
+            )
+            return
+        configs = lecture_experiment(cfg)
+        self.training = True
+        self.action_pane("runs")
+        self.query_one(RunsPane).show_note(f"lecture experiment: {len(configs)} runs starting...")
+        self._experiment(configs)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield SystemCommand("Start training", "Train the Model pane's configuration (s)", self.action_start)
@@ -197,28 +206,17 @@ class FmtuiApp(App):
             yield SystemCommand(f"Preset: {title}", "Fill the Model pane", lambda n=name: self.action_preset(n))
         yield from super().get_system_commands(screen)
 
-    # --- the worker ---------------------------------------------------------------------------------
-
-    def action_lecture(self) -> None:
-        """The lecture's experiment: softmax regression, 4 normalizations x lr 0.01 and 1e-5, as 8 runs."""
-        cfg, _, error = self.form.read()
-        if self.training or cfg is None:
-            self.bell()
-            self.notify(
-                error or "training is running: stop it first", title="cannot start the experiment", severity="warning"
-            )
-            return
-        configs = lecture_experiment(cfg)
-        self._stop = threading.Event()
-        self._set_training(True)
-        self.action_pane("runs")
-        self.query_one(RunsPane).show_note(f"lecture experiment: {len(configs)} runs starting...")
-        self._experiment(configs, self.runs_dir or default_runs_dir(), self._stop)
+    # --- the workers --------------------------------------------------------------------------------
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train")
-    def _experiment(self, configs: list[RunConfig], runs_dir: Path, stop: threading.Event) -> None:
+    def _train(self, cfg: RunConfig) -> None:
         worker = get_current_worker()
-        run_experiment(configs, runs_dir, self.post_message, lambda: stop.is_set() or worker.is_cancelled)
+        self.trainer(cfg, self.runs_dir, self.post_message, lambda: worker.is_cancelled)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="train")
+    def _experiment(self, configs: list[RunConfig]) -> None:
+        worker = get_current_worker()
+        run_experiment(configs, self.runs_dir, self.post_message, lambda: worker.is_cancelled)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="open")
     def _open_run(self, record: RunRecord, data_dir: str | None) -> None:
@@ -233,17 +231,12 @@ class FmtuiApp(App):
         except Exception as exc:  # a broken or foreign run folder: say so, never crash
             self.post_message(RunOpenFailed(f"cannot open {record.name}: {error_message(exc)}"))
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="train")
-    def _train(self, cfg: RunConfig, runs_dir: Path, stop: threading.Event) -> None:
-        worker = get_current_worker()
-        self.trainer(cfg, runs_dir, self.post_message, lambda: stop.is_set() or worker.is_cancelled)
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Safety net: a worker that died without posting TrainingFailed must not leave Start disabled."""
+        if event.worker.group == "train" and event.state == WorkerState.ERROR and self.training:
+            self.post_message(TrainingFailed(error_message(event.worker.error)))
 
-    def _set_training(self, training: bool) -> None:
-        self.training = training
-        self.train_pane.running = training
-        self.refresh_bindings()
-
-    # --- messages -----------------------------------------------------------------------------------
+    # --- messages: each goes to the pane that shows it ----------------------------------------------
 
     async def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id in ("start", "stop"):
@@ -253,70 +246,38 @@ class FmtuiApp(App):
         self.valid_config = message.config
         self.train_pane.show_config(message.config, message.error)
         if message.config is not None:
-            self._show_data(message.config)
-        self.refresh_bindings()
-
-    def _show_data(self, cfg: RunConfig) -> None:
-        """Point the Data pane at cfg's dataset, loading it only once the pane is on screen (its
-        statistics cost a few seconds of CPU that training started at once should not share)."""
-        self._data_cfg = cfg
-        key = (cfg.dataset, cfg.norm, cfg.data_dir)
-        if key != self._data_key and self.query_one(TabbedContent).active == "data":
-            self._data_key = key
-            self.query_one(DataPane).show_config(cfg)
+            self.query_one(DataPane).show_config(message.config)
 
     def on_training_started(self, message: TrainingStarted) -> None:
-        if not self.is_running:
-            return  # shutting down: the worker's last messages find no widgets
-        self._test_images, self._class_names = message.images, message.classes
-        self.train_pane.show_started(message.event, message.run_dir)
+        if self.is_running:  # else shutting down: the worker's last messages find no widgets
+            self.query_one(ErrorsPane).set_test_split(message.images, message.classes)
+            self.train_pane.show_started(message.event, message.run_dir)
 
     def on_training_progress(self, message: TrainingProgress) -> None:
-        if not self.is_running:
-            return
-        self.train_pane.show_progress(message.event)
+        if self.is_running:
+            self.train_pane.show_progress(message.event)
 
     def on_epoch_finished(self, message: EpochFinished) -> None:
-        if not self.is_running:
-            return
-        self.train_pane.show_epoch(message.event)
-        self._show_results(message.event.results)
+        if self.is_running:
+            self.train_pane.show_epoch(message.event)
+            self.query_one(ErrorsPane).show_results(message.event.results)
 
     def on_training_finished(self, message: TrainingFinished) -> None:
         if not self.is_running:
             return
         event = message.event
-        self._set_training(False)
+        self.training = False
         self.train_pane.show_finished(event)
-        self._show_results(event.results)
+        self.query_one(ErrorsPane).show_results(event.results)
         self.query_one(RunsPane).refresh_runs()
-        severity = "error" if event.status == "diverged" else "information"
-        self._tell(event.message, f"training {event.status}", severity)
+        self._tell(event.message, f"training {event.status}", "error" if event.status == "diverged" else "information")
 
     def on_training_failed(self, message: TrainingFailed) -> None:
-        if not self.is_running:
-            return
-        self._set_training(False)
-        self.train_pane.show_error(message.message)
-        self._tell(message.message, "training failed", "error")
-        self.query_one(RunsPane).refresh_runs()
-
-    def on_run_open_failed(self, message: RunOpenFailed) -> None:
-        self.notify(message.message, title="run", severity="error", timeout=8)
-
-    def on_runs_pane_open(self, message: RunsPane.Open) -> None:
-        cfg = self.valid_config or self.initial_config
-        self._open_run(message.record, cfg.data_dir)
-
-    def on_runs_pane_launch_experiment(self, message: RunsPane.LaunchExperiment) -> None:
-        self.action_lecture()
-
-    def on_run_results_loaded(self, message: RunResultsLoaded) -> None:
-        self._test_images, self._class_names = message.images, message.classes
-        self._shown_results = None
-        self.action_pane("errors")
-        self._show_results(message.results)
-        self.notify(f"mistakes of {message.name} (from its saved predictions)", title="run opened")
+        if self.is_running:
+            self.training = False
+            self.train_pane.show_error(message.message)
+            self._tell(message.message, "training failed", "error")
+            self.query_one(RunsPane).refresh_runs()
 
     def on_experiment_progress(self, message: ExperimentProgress) -> None:
         if not self.is_running:
@@ -325,32 +286,37 @@ class FmtuiApp(App):
         runs.refresh_runs(select=message.run_dirs)
         runs.show_note(message.text)
         if message.done:
-            self._set_training(False)
-            self.notify(message.text, title="lecture experiment")
+            self.training = False
+            self.notify(message.text, title="lecture experiment", markup=False)
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """Safety net: a worker that died without posting TrainingFailed must not leave Start disabled."""
-        if event.worker.group == "train" and event.state == WorkerState.ERROR and self.training:
-            self.post_message(TrainingFailed(error_message(event.worker.error)))
+    def on_runs_pane_open(self, message: RunsPane.Open) -> None:
+        self._open_run(message.record, (self.valid_config or self.initial_config).data_dir)
+
+    def on_runs_pane_launch_experiment(self, message: RunsPane.LaunchExperiment) -> None:
+        self.action_lecture()
+
+    def on_run_results_loaded(self, message: RunResultsLoaded) -> None:
+        self.action_pane("errors")
+        errors = self.query_one(ErrorsPane)
+        errors.set_test_split(message.images, message.classes)
+        errors.show_results(message.results)
+        self.notify(f"mistakes of {message.name} (from its saved predictions)", title="run opened", markup=False)
+
+    def on_run_open_failed(self, message: RunOpenFailed) -> None:
+        self.notify(message.message, title="run", severity="error", timeout=8, markup=False)  # paths are data
 
     def _tell(self, text: str, title: str, severity: str) -> None:
         """A toast about the run, unless the Train pane, which already says it, is on screen."""
         if self.query_one(TabbedContent).active != "train":
-            self.notify(text, title=title, severity=severity, timeout=8)
-
-    def _show_results(self, results: Any = None) -> None:
-        """Hand new test predictions to the Errors pane, but only while it is on screen: filling its list
-        takes ~85 ms of UI time that training would wait for. Hidden, the newest results wait their turn."""
-        if results is not None:
-            self._pending_results = results
-        results = self._pending_results
-        if self.query_one(TabbedContent).active != "errors":
-            return
-        if results is not None and results is not self._shown_results and self._test_images is not None:
-            self._shown_results = results
-            self.query_one(ErrorsPane).show_results(results, self._test_images, self._class_names)
+            self.notify(text, title=title, severity=severity, timeout=8, markup=False)
 
 
-def make_app(config: RunConfig | None = None, *, runs_dir: Path | None = None, autostart: bool = False) -> FmtuiApp:
-    """The one factory behind the CLI, the tests and the screenshot script."""
-    return FmtuiApp(config or RunConfig(), runs_dir=runs_dir, autostart=autostart)
+def make_app(
+    config: RunConfig | None = None,
+    *,
+    runs_dir: Path | None = None,
+    autostart: bool = False,
+    trainer: Trainer = run_training,
+) -> FmtuiApp:
+    """The one factory behind the CLI, the tests and the screenshot script (tests pass a fake `trainer`)."""
+    return FmtuiApp(config or RunConfig(), runs_dir or default_runs_dir(), trainer, autostart=autostart)

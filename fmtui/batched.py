@@ -28,7 +28,7 @@ from torch import nn
 from fmtui import models
 from fmtui.config import RunConfig
 from fmtui.data import Dataset, norm_stats, normalize
-from fmtui.engine import EVAL_BATCH, Placement, make_schedule, place, run_steps
+from fmtui.engine import EVAL_BATCH, EagerStep, Placement, make_schedule, place, run_steps, snapshot_of
 from fmtui.events import Event
 
 # Fields that may differ between the stacked copies; all others must be equal.
@@ -124,7 +124,7 @@ class Inputs:
         return out
 
 
-class StackedStep:
+class StackedStep(EagerStep):
     """The step of K stacked copies (see fmtui.engine.Step): one forward and backward for all, then
     torch.optim.SGD's update with each copy's lr, momentum and weight decay."""
 
@@ -143,6 +143,9 @@ class StackedStep:
         self.schedule = make_schedule(self.groups, cfg, at.batches * cfg.epochs)
         self.groups.step()  # no gradients, so no change: the schedule only checks that the optimizer stepped
 
+        self.constant_lr = torch.tensor(self.lrs(), device=at.device)
+        """(K,) the learning rates when there is no schedule: made once, so a CUDA graph may read it."""
+
     def begin_epoch(self, batches: int) -> None:
         device, k = self.at.device, len(self.configs)
         self.losses = torch.empty(k, batches, device=device)
@@ -152,23 +155,26 @@ class StackedStep:
     def _epoch_lrs(self, batches: int) -> torch.Tensor:
         """(batches, K): each copy's learning rate at every step of the epoch, from the schedule."""
         if self.schedule is None:
-            return torch.tensor(self.lrs(), device=self.at.device).expand(batches, -1)
+            return self.constant_lr.expand(batches, -1)
         rows = []
         for _ in range(batches):
             rows.append(self.lrs())
             self.schedule.step()
         return torch.tensor(rows, device=self.at.device)
 
-    def __call__(self, b: int, idx: torch.Tensor) -> None:
+    def train(self, b: int, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         s, k = self.at.splits, len(self.configs)
         yb = s.y_train[idx]
         out = self.stack.forward(self.inputs(s.x_train[idx]))  # (K, B, classes)
         losses = F.cross_entropy(out.flatten(0, 1), yb.repeat(k), reduction="none").view(k, -1).mean(1)
         grads = torch.autograd.grad(losses.sum(), self.stack.params())
-        _sgd_step(self.stack.params(), grads, self.bufs, self.lr[b - 1], self.momentum, self.decay)
+        lr = self.constant_lr if self.schedule is None else self.lr[b - 1]
+        _sgd_step(self.stack.params(), grads, self.bufs, lr, self.momentum, self.decay)
         with torch.no_grad():
-            self.losses[:, b - 1] = losses.detach()
-            self.correct += (out.argmax(2) == yb).sum(1)
+            return losses.detach(), (out.argmax(2) == yb).sum(1)
+
+    def snapshot(self) -> Callable[[], None]:
+        return snapshot_of(self.stack.params(), lambda: [b for b in self.bufs if b is not None])
 
     def lrs(self) -> list[float]:
         return [g["lr"] for g in self.groups.param_groups]
@@ -211,7 +217,10 @@ def train_batched(
     at = place(configs[0], dataset, copies=len(configs))
     if at.dataset.shape[0] != 1:
         raise ValueError("batched sweeps support one-channel datasets")
-    yield from run_steps(at, StackedStep(configs, at), should_stop=should_stop, progress_interval=progress_interval)
+    from fmtui.graphs import fastest
+
+    step = fastest(StackedStep(configs, at), at)
+    yield from run_steps(at, step, should_stop=should_stop, progress_interval=progress_interval)
 
 
 @torch.no_grad()

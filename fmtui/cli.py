@@ -105,11 +105,12 @@ def cli(ctx: click.Context, no_ui: bool, data_dir: Path | None) -> None:
     fmtui --no-ui train [OPTIONS]    train headless (defaults = the lecture's MLP)
     fmtui --no-ui eval RUN_DIR       re-evaluate a saved run on the test split
     fmtui --no-ui sweep [OPTIONS]    train a grid of configs and compare them
+    fmtui --no-ui runs [RUNS_DIR]    list the runs: status, epochs, accuracy
     """
     ctx.obj = {"no_ui": no_ui}
     if ctx.invoked_subcommand is None:
         if no_ui:
-            raise click.UsageError("--no-ui needs a command: train, eval or sweep")
+            raise click.UsageError("--no-ui needs a command: train, eval, sweep or runs")
         launch_tui(RunConfig(data_dir=str(data_dir) if data_dir else None))
 
 
@@ -174,6 +175,18 @@ def eval_cmd(ctx: click.Context, run_dir: Path, device: str | None, data_dir: Pa
     from fmtui.headless import run_eval
 
     ctx.exit(run_eval(run_dir, device=device, data_dir=data_dir, json_mode=json_mode))
+
+
+@cli.command(name="runs")
+@click.argument("runs_dir", required=False, type=click.Path(path_type=Path))
+@click.option("--json", "json_mode", is_flag=True, help="Print one JSON object per run.")
+@click.pass_context
+def runs_cmd(ctx: click.Context, runs_dir: Path | None, json_mode: bool) -> None:
+    """List the runs in RUNS_DIR [$FMTUI_RUNS_DIR or ./runs]: status (interrupted, broken), epochs, accuracy."""
+    from fmtui.headless import run_list
+    from fmtui.runs import default_runs_dir
+
+    ctx.exit(run_list(runs_dir or default_runs_dir(), json_mode=json_mode))
 
 
 @cli.command()

@@ -276,6 +276,8 @@ class RunConfig:
         hint="weights, shuffling, validation",
     )
     """Seed for weights, shuffling and the validation split."""
+    graphs: bool = option(True, "CUDA graphs for the training step on a GPU (off: the eager step)", flag=True)
+    """Replay the training step as CUDA graphs where it can (fmtui.graphs); ignored off CUDA."""
     threads: int = option(0, "CPU threads; 0 = measured default", parse=number(int, low=0, high=4096), metavar="N")
     """CPU threads for torch; 0 picks the measured default (see fmtui.engine.default_threads)."""
     val_split: float = option(

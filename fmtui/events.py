@@ -55,6 +55,10 @@ class Started:
     batches_per_epoch: int
     norm: NormStats
     threads: int
+    step: str = "eager"
+    """How the training step runs: "eager", or "graphed" (replayed as CUDA graphs, fmtui.graphs)."""
+    step_note: str = ""
+    """Why an eager step was kept where graphs were possible in principle ("" when graphed or off CUDA)."""
 
 
 @dataclass

@@ -7,6 +7,7 @@ batch, keep the metrics, exit 130), one-line errors and exit codes (fmtui.report
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import sys
@@ -27,18 +28,23 @@ from fmtui.report import (
     epoch_line,
     error_line,
     error_message,
+    eval_diverged,
+    eval_note,
     eval_text,
     event_json,
     format_table,
     header_line,
+    printable,
+    run_facts,
     run_json,
+    runs_table,
     summary_json,
     sweep_failed,
     sweep_header,
     sweep_line,
     sweep_stopped,
 )
-from fmtui.runs import default_runs_dir, read_run
+from fmtui.runs import RunError, RunsFolder, default_runs_dir, load_state_dict, read_run
 
 
 class Reporter:
@@ -245,28 +251,43 @@ def _closing(ev: Finished, run_dir: Path | None, json_mode: bool) -> ExitCode:
 
 
 def run_eval(run_dir: Path, *, device: str | None = None, data_dir: Path | None = None, json_mode: bool = False) -> int:
-    """Load a run folder's model and evaluate it on the test split; print loss and accuracy."""
+    """Evaluate a run folder's model.pt on the test split; print loss and accuracy (and the recorded one).
+
+    Exit codes: 0 evaluated (an interrupted or running run too: model.pt holds its last complete epoch);
+    1 the run diverged (its weights are not a trained model) or the evaluation failed on the device;
+    2 no such folder, not a run, or a file of it broken (one line naming the file). model.pt is only ever
+    loaded with weights_only=True."""
     from fmtui import engine
     from fmtui.data import DataError
 
     try:
         record = read_run(run_dir)
-        if not (run_dir / "model.pt").is_file():
-            raise ValueError(f"{run_dir} has no model.pt (the run saved no model)")
+        if record.status == "interrupted" and not (run_dir / "model.pt").exists():
+            raise RunError(run_dir, f"{record.message}, before it saved a model (no model.pt)")
+        load_state_dict(run_dir / "model.pt")  # checked here, so that what fails is named
+        note = eval_note(record.status, record.message, record.epochs_done)
+        if note and not json_mode:
+            click.echo(note, err=True)
         results, seconds = engine.evaluate_saved(
             record.config, run_dir / "model.pt", device=device, data_dir=str(data_dir) if data_dir else None
         )
-    except ValueError as e:  # ConfigError is a ValueError too
-        raise click.UsageError(str(e)) from None
+    except (RunError, ConfigError) as e:  # ConfigError: model.pt does not fit config.json, no such device
+        raise _bad_run(e) from None
     except DataError as e:
         raise _data_error(e) from None
-    recorded = record.metrics[-1]["test_accuracy"] if record.metrics else None
+    except Exception as e:  # the device failed (out of memory, ...): one line
+        return _abort(e, None, ExitCode.FAILED, debug=True)
+    diverged = record.status == "diverged" or not math.isfinite(results.loss)
+    recorded = record.final_accuracy
     if json_mode:
         click.echo(
             json.dumps(
                 {
                     "run_dir": str(run_dir),
-                    "test_loss": results.loss,
+                    "status": record.status,
+                    "epochs_done": record.epochs_done,
+                    "diverged": diverged,
+                    "test_loss": results.loss if math.isfinite(results.loss) else None,
                     "test_accuracy": results.accuracy,
                     "recorded_test_accuracy": recorded,
                     "seconds": seconds,
@@ -275,6 +296,34 @@ def run_eval(run_dir: Path, *, device: str | None = None, data_dir: Path | None 
         )
     else:
         click.echo(eval_text(record.config.summary(), results.loss, results.accuracy, recorded))
+    if diverged:
+        if not json_mode:
+            click.echo(eval_diverged(record.message if record.status == "diverged" else ""), err=True)
+        return ExitCode.FAILED
+    return ExitCode.OK
+
+
+def _bad_run(e: Exception) -> click.ClickException:
+    """A run folder that cannot be used: one line (folder names made printable), exit 2, no usage hint."""
+    return _data_error(ValueError(printable(str(e))))
+
+
+def run_list(runs_dir: Path, *, json_mode: bool = False) -> int:
+    """`fmtui --no-ui runs`: one line (or JSON object) per run folder, oldest first (the newest by the prompt)."""
+    if not runs_dir.is_dir():
+        raise _bad_run(RunError(runs_dir, "not a folder" if runs_dir.exists() else "no such folder"))
+    folder = RunsFolder(runs_dir)
+    runs = list(reversed(folder.scan()))
+    if folder.error:
+        raise _bad_run(ValueError(folder.error))
+    keys = [str(r.path.relative_to(runs_dir)) for r in runs]
+    if json_mode:
+        for run, key in zip(runs, keys):
+            click.echo(json.dumps(run_facts(run, key)))
+    elif runs:
+        click.echo(runs_table(runs, keys))
+    else:
+        click.echo(f"no runs in {printable(str(runs_dir))}", err=True)
     return ExitCode.OK
 
 

@@ -146,6 +146,8 @@ class RunWriter:
             "norm_shift": list(event.norm.shift),
             "norm_scale": list(event.norm.scale),
             "threads": event.threads,
+            "step": event.step,
+            "step_note": event.step_note,
         }
         atomic_write(self.path / "config.json", json.dumps({**self.config.to_dict(), "resolved": self.info}, indent=2))
         self._write_summary("running", "training", 0.0)

@@ -8,12 +8,14 @@ No torch, textual or click here: formatting a run must not need the engine or a 
 from __future__ import annotations
 
 import json
+import math
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
 from fmtui.config import ConfigError
 from fmtui.events import BatchProgress, EpochEnd, Event, Finished, Started
+from fmtui.runs import BrokenRun, Run, RunError
 
 
 class ExitCode(IntEnum):
@@ -61,9 +63,16 @@ def header_line(ev: Started) -> str:
     cfg = ev.config
     split = f"{ev.n_train:,} train" + (f" / {ev.n_val:,} val" if ev.n_val else "") + f" / {ev.n_test:,} test"
     return (
-        f"{ev.dataset} ({split}) on {ev.device} | {ev.model}, {ev.params:,} parameters | "
+        f"{ev.dataset} ({split}) on {ev.device}{_step(ev)} | {ev.model}, {ev.params:,} parameters | "
         f"{ev.norm.describe()} | {cfg.optimizer} lr {cfg.lr:g}, batch {cfg.batch_size}, {plural(cfg.epochs, 'epoch')}"
     )
+
+
+def _step(ev: Started) -> str:
+    """', CUDA graphs' for a graphed step; why not, for an eager step on a GPU; nothing on the CPU."""
+    if ev.step == "graphed":
+        return ", CUDA graphs"
+    return f", eager step ({ev.step_note})" if ev.step_note else ""
 
 
 def epoch_line(ev: EpochEnd) -> str:
@@ -97,7 +106,7 @@ def error_message(exc: BaseException) -> str:
     text = next(iter(str(exc).strip().splitlines()), "")
     if isinstance(exc, KeyboardInterrupt):
         return "aborted by a second Ctrl+C"
-    if isinstance(exc, ConfigError) or name == "DataError":  # fmtui.data imports torch: known by name only
+    if isinstance(exc, (ConfigError, RunError)) or name == "DataError":  # fmtui.data imports torch: by name only
         return text
     if name == "OutOfMemoryError":
         return f"out of GPU memory: try a smaller batch size or model ({text[:100]})"
@@ -108,6 +117,72 @@ def eval_text(summary: str, loss: float, accuracy: float, recorded: float | None
     """The config's summary, then the test loss and accuracy of a re-evaluated run (and the recorded one)."""
     note = f" (recorded at training: {recorded:.2f}%)" if recorded is not None else ""
     return f"{summary}\nTest Loss: {loss:.4f}, Test Accuracy: {accuracy:.2f}%{note}"
+
+
+def eval_note(status: str, message: str, epochs_done: int) -> str:
+    """What eval says before evaluating a run that did not end normally ('' for the others)."""
+    saved = f"evaluating model.pt, the weights of its last complete epoch ({epochs_done})"
+    if status == "interrupted":
+        return f"Interrupted: {printable(message)}; {saved}"
+    if status == "running":
+        return f"Running: still training ({epochs_done} epochs done); {saved}"
+    return ""
+
+
+def eval_diverged(message: str) -> str:
+    """eval's closing line for a diverged run (exit code 1): its weights are not a trained model."""
+    return f"Diverged: {printable(message) or 'the loss is not finite'}; the saved weights are not a trained model"
+
+
+# --- run folders: fmtui --no-ui runs ---------------------------------------------------------------
+
+
+def printable(text: str) -> str:
+    """Text from files and folder names, safe for a terminal: control characters shown as escapes."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in str(text))
+
+
+def run_facts(run: Run, key: str) -> dict[str, Any]:
+    """One run folder for `runs --json`: numbers as numbers, None where there is none."""
+    facts: dict[str, Any] = {"run": key, "path": str(run.path), "status": run.status}
+    if isinstance(run, BrokenRun):
+        return {**facts, "reason": run.reason}
+    best = run.best_row or {}
+    final_loss = run.metrics[-1]["test_loss"] if run.metrics else None
+    return {
+        **facts,
+        "message": run.message,
+        "epochs_done": run.epochs_done,
+        "epochs": run.config.epochs,
+        "final_test_accuracy": run.final_accuracy,
+        "final_test_loss": final_loss if final_loss is not None and math.isfinite(final_loss) else None,
+        "best_test_accuracy": best.get("test_accuracy"),
+        "best_epoch": best.get("epoch"),
+        "config": run.config.to_dict(),
+    }
+
+
+def runs_table(runs: list[Run], keys: list[str]) -> str:
+    """One line per run folder: folder, status, epoch k/N, final and best test accuracy, config (or why broken)."""
+    rows = []
+    for run, key in zip(runs, keys):
+        if isinstance(run, BrokenRun):
+            rows.append([key, "broken", "", "", "", run.reason])
+            continue
+        best = run.best_row
+        rows.append(
+            [
+                key,
+                run.status,
+                f"epoch {run.epochs_done}/{run.config.epochs}",
+                f"final {_pct(run.final_accuracy)}",
+                f"best {_pct(best['test_accuracy'])} (epoch {best['epoch']})" if best else "best -",
+                run.config.summary(),
+            ]
+        )
+    rows = [[printable(c) for c in row] for row in rows]
+    widths = [max((len(r[i]) for r in rows), default=0) for i in range(5)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[5] for r in rows)
 
 
 PROGRESS_FIELDS = ("epoch", "epochs", "batch", "batches", "loss", "accuracy", "samples_per_s", "elapsed", "eta", "step")
@@ -129,6 +204,8 @@ def event_json(ev: Event, run_dir: Path | None) -> dict[str, Any]:
                 "n_test": ev.n_test,
                 "batches_per_epoch": ev.batches_per_epoch,
                 "norm": ev.norm.describe(),
+                "step": ev.step,
+                "step_note": ev.step_note,
                 "run_dir": str(run_dir),
             }
         case BatchProgress():

@@ -1,4 +1,7 @@
-"""Shared fixtures: small learnable IDX datasets written by the tests, and the real data folder."""
+"""Shared fixtures: small learnable IDX datasets written by the tests, and the real data folder.
+
+The app tests' shared Pilot helpers live in tests/pilot.py (imported as `pilot`).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+pytest.register_assert_rewrite("pilot")  # the Pilot helpers shared by the app tests (tests/pilot.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = (

@@ -2,52 +2,29 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from pilot import run, sync, synthetic_run, text_of, until_stopped, wait_for
 from textual.widgets import Button, Input, Select, Static, TabbedContent
 
-from fmtui.app import FmtuiApp, make_app
+from fmtui.app import make_app
 from fmtui.config import RunConfig
+from fmtui.events import Finished
 from fmtui.messages import EpochFinished, TrainingFailed, TrainingFinished, TrainingProgress, TrainingStarted
 from fmtui.widgets.charts import BatchLossChart, downsample, finite
+from fmtui.widgets.data_pane import DataPane
 from fmtui.widgets.errors_pane import ErrorsPane
 from fmtui.widgets.runs_pane import RunsChart, RunsPane
 from fmtui.widgets.train_pane import TrainPane, fmt_duration, fmt_rate
 from fmtui.workers import error_message, run_training
 
+pytestmark = pytest.mark.app
+
 SIZE = (100, 32)
-
-
-def sync(test):
-    """Run an async Pilot test with asyncio.run (no pytest-asyncio needed)."""
-
-    @functools.wraps(test)
-    def run(*args, **kwargs):
-        return asyncio.run(test(*args, **kwargs))
-
-    return run
-
-
-async def wait_for(pilot, condition, timeout: float = 20.0) -> None:
-    """Let the app run until condition() holds (training runs in a thread, so poll)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            app = pilot.app
-            state = [text_of(app, sel) for sel in ("#train-state", "#train-stats", "#train-message")]
-            raise AssertionError(f"timed out waiting for the app; training={app.training}, train pane: {state}")
-        await pilot.pause(0.05)
-
-
-def text_of(app, selector: str) -> str:
-    return str(app.query_one(selector, Static).render())
 
 
 def only_run(runs: Path) -> Path:
@@ -241,9 +218,24 @@ def long_config(data: Path) -> RunConfig:
     return RunConfig(data_dir=str(data), epochs=500, batch_size=16, device="cpu")
 
 
+def polled(trainer):
+    """The trainer, plus the list of what its should_stop() answered: the engine polls it before each batch."""
+    answers: list[bool] = []
+
+    def spied(cfg, runs_dir, post, should_stop):
+        def poll() -> bool:
+            answers.append(should_stop())
+            return answers[-1]
+
+        trainer(cfg, runs_dir, post, poll)
+
+    return spied, answers
+
+
 @sync
 async def test_start_then_stop_within_a_batch(tiny_data, tmp_path):
-    app = make_app(long_config(tiny_data), runs_dir=tmp_path / "runs")
+    trainer, answers = polled(run_training)
+    app = make_app(long_config(tiny_data), runs_dir=tmp_path / "runs", trainer=trainer)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await pilot.press("s")
@@ -252,23 +244,86 @@ async def test_start_then_stop_within_a_batch(tiny_data, tmp_path):
         await wait_for(pilot, lambda: "samples/s" in text_of(app, "#train-stats"))
         assert "ETA" in text_of(app, "#train-stats") and app.query_one("#batch-chart").xs
         app.query_one("#stop", Button).press()  # pilot.click would wait for an idle CPU, never true while training
-        await wait_for(pilot, lambda: not app.training, timeout=60)
-        assert "Stopped" in text_of(app, "#train-message")
+        await wait_for(pilot, lambda: app.train_pane.phase != "running")
+        polls_at_stop = len(answers)  # the worker was cancelled in the same UI step that set the phase
+        await wait_for(pilot, lambda: not app.training)
+        assert "Stopped: stopped during epoch" in text_of(app, "#train-message")
         assert not app.query_one("#start", Button).disabled
+    # the first poll after Stop ended the run: no further batch was trained, whatever the epoch
+    assert answers[polls_at_stop:] in ([], [True]) and answers[-1] and not any(answers[:-1])
     assert summary(only_run(tmp_path / "runs"))["status"] == "stopped"
 
 
 @sync
-async def test_quit_while_training_stops_the_worker_quickly(tiny_data, tmp_path):
-    app = make_app(long_config(tiny_data), runs_dir=tmp_path / "runs", autostart=True)
+async def test_the_x_key_stops_training(tiny_data, tmp_path):
+    app = make_app(long_config(tiny_data), runs_dir=tmp_path / "runs")
     async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("s")
+        await wait_for(pilot, lambda: "samples/s" in text_of(app, "#train-stats"))
+        await pilot.press("x")
+        await wait_for(pilot, lambda: not app.training)
+        assert app.train_pane.phase == "finished" and text_of(app, "#train-message").startswith("Stopped: ")
+        await pilot.press("x")  # nothing to stop: nothing happens
+        assert app.train_pane.phase == "finished"
+    folder = only_run(tmp_path / "runs")
+    assert summary(folder)["status"] == "stopped" and summary(folder)["epochs_done"] < 500
+
+
+def test_quit_while_training_stops_and_records_the_run(tiny_data, tmp_path):
+    app = make_app(long_config(tiny_data), runs_dir=tmp_path / "runs", autostart=True)
+
+    async def quit_while_training(pilot):
         await wait_for(pilot, lambda: "samples/s" in text_of(app, "#train-stats"))
         await pilot.press("q")
-    # No clock here (shared machines are noisy; the benchmark and the notes measure seconds): once the
-    # app has exited, its worker is done and the 500-epoch run was stopped, not finished, and recorded.
-    assert all(w.is_finished for w in app.workers)
-    run = only_run(tmp_path / "runs")
-    assert summary(run)["status"] == "stopped" and summary(run)["epochs_done"] < 500
+
+    run(app, quit_while_training)  # returns once the app and its worker thread have both ended
+    # Quitting cancels the worker (Textual does so for every worker of an exiting app), which the loop
+    # polls between batches: the 500-epoch run ends after its batch and is recorded as stopped. Were the
+    # cancellation not polled, the run would go on to complete all 500 epochs.
+    folder = only_run(tmp_path / "runs")
+    assert summary(folder)["status"] == "stopped" and summary(folder)["epochs_done"] < 500
+
+
+def failing(after_start: bool):
+    """A trainer for make_app that fails, before or after the engine started the run."""
+
+    def fail(cfg, runs_dir, post, should_stop):
+        if after_start:
+            post(synthetic_run(cfg, epochs=1)[0])
+        post(TrainingFailed("boom"))
+
+    return fail
+
+
+@pytest.mark.parametrize(
+    ("trainer", "phases", "state"),
+    [
+        (until_stopped, ["starting", "running", "stopping", "finished"], "784-256-10 relu"),
+        (failing(after_start=False), ["starting", "failed"], "not started: see the message below"),
+        (failing(after_start=True), ["starting", "running", "failed"], "784-256-10 relu"),
+    ],
+    ids=["stopped", "failed-to-start", "failed-while-running"],
+)
+@sync
+async def test_the_train_pane_phase_follows_the_run(trainer, phases, state):
+    app = make_app(RunConfig(device="cpu"), trainer=trainer)
+    seen: list[str] = []
+    async with app.run_test(size=SIZE) as pilot:
+        pane = app.train_pane
+        app.watch(pane, "phase", lambda phase: seen.append(phase), init=False)
+        assert pane.phase == "idle" and not pane.training
+        await pilot.pause()
+        await pilot.press("s")
+        if trainer is until_stopped:
+            await wait_for(pilot, lambda: pane.phase == "running")
+            assert pane.training  # the app's reactive, bound to the pane
+            assert pane.run_dir is not None and not app.query_one("#stop", Button).disabled
+            await pilot.press("x")
+        await wait_for(pilot, lambda: not app.training)
+        assert not pane.training and not app.query_one("#start", Button).disabled
+        assert state in text_of(app, "#train-state")
+    assert seen == phases
 
 
 @sync
@@ -284,8 +339,6 @@ async def test_missing_data_is_a_message_not_a_crash(tmp_path):
 
 @sync
 async def test_a_diverged_run_says_so():
-    from fmtui.engine import Finished
-
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         app.post_message(
@@ -299,15 +352,7 @@ async def test_a_diverged_run_says_so():
 
 
 @sync
-async def test_training_through_the_ui_fills_the_errors_pane(tiny_data, tmp_path, monkeypatch):
-    shown = []
-    original = ErrorsPane.show_results
-
-    def spy(self, results, images, classes):
-        shown.append((results, images, classes))
-        original(self, results, images, classes)
-
-    monkeypatch.setattr(ErrorsPane, "show_results", spy)
+async def test_training_through_the_ui_fills_the_errors_pane(tiny_data, tmp_path):
     cfg = RunConfig(data_dir=str(tiny_data), epochs=2, batch_size=32, device="cpu")
     app = make_app(cfg, runs_dir=tmp_path / "runs")
     async with app.run_test(size=SIZE) as pilot:
@@ -319,35 +364,55 @@ async def test_training_through_the_ui_fills_the_errors_pane(tiny_data, tmp_path
         assert "Epoch [2/2], Loss: " in log and "run folder " in log  # the headless mode's lines
         pane = app.query_one(TrainPane)
         assert len(pane.query_one("#loss-chart").series["test"]) == 2
-        assert not shown  # the hidden Errors pane is not rebuilt while training runs
+        errors = app.query_one(ErrorsPane)
+        assert errors.results is None  # the hidden Errors pane is not filled while training runs
         await pilot.press("4")
-        await wait_for(pilot, lambda: bool(shown))
-        assert app.query_one(TabbedContent).active == "errors"
-        results, images, classes = shown[-1]
+        await wait_for(pilot, lambda: errors.results is not None)
+        assert app.query_one(TabbedContent).active == "errors" and errors.has_class("-ready")
+        results, images, classes = errors.results, errors.images, errors.class_names
         assert len(results.labels) == len(images) == 200 and len(classes) == 10
         assert results.mislabeled()  # the synthetic data has label noise, so there are errors to browse
         assert (
             results.accuracy
             == json.loads((only_run(tmp_path / "runs") / "summary.json").read_text())["final"]["test_accuracy"]
         )  # the last epoch's predictions
-    run = only_run(tmp_path / "runs")
-    assert summary(run)["status"] == "completed"
-    assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
+    folder = only_run(tmp_path / "runs")
+    assert summary(folder)["status"] == "completed"
+    assert len((folder / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+@sync
+async def test_the_data_pane_loads_only_when_shown(tiny_data):
+    app = make_app(RunConfig(data_dir=str(tiny_data)))
+    async with app.run_test(size=SIZE) as pilot:
+        pane = app.query_one(DataPane)
+        await wait_for(pilot, lambda: app.valid_config is not None)
+        await pilot.pause()
+        assert text_of(app, "#data-message") == "no dataset yet"  # hidden: no loading, no statistics
+        await pilot.press("1")
+        await wait_for(pilot, lambda: pane.has_class("-ready"))
+        assert pane.data.norm == "symmetric"
+        await pilot.press("2")
+        app.query_one("#f-norm", Select).value = "zscore"
+        await wait_for(pilot, lambda: pane.cfg.norm == "zscore")
+        await pilot.pause()
+        assert pane.data.norm == "symmetric"  # hidden again: the new normalization waits
+        await pilot.press("1")
+        await wait_for(pilot, lambda: pane.data.norm == "zscore")
 
 
 # --- the Runs pane in the app -------------------------------------------------------------------------
 
 
 @sync
-async def test_opening_a_past_run_shows_its_errors_without_training(tiny_data, tmp_path, monkeypatch):
+async def test_opening_a_past_run_shows_its_errors_without_training(tiny_data, tmp_path):
     from fmtui.headless import Reporter
     from fmtui.headless import run_training as headless_training
 
     runs = tmp_path / "runs"
     cfg = RunConfig(data_dir=str(tiny_data), epochs=1, batch_size=32, device="cpu")
     assert headless_training(cfg, out=runs / "past", reporter=Reporter(open("/dev/null", "w"))) == 0
-    monkeypatch.setattr(FmtuiApp, "trainer", staticmethod(lambda *a: pytest.fail("no training expected")))
-    app = make_app(cfg, runs_dir=runs)
+    app = make_app(cfg, runs_dir=runs, trainer=lambda *a: pytest.fail("no training expected"))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("5")
         await pilot.pause()
@@ -367,7 +432,7 @@ async def test_lecture_experiment_from_one_key_fills_the_runs_charts(tiny_data, 
         await pilot.press("5")
         await pilot.press("L")
         runs = app.query_one(RunsPane)
-        await wait_for(pilot, lambda: not app.training, timeout=60)
+        await wait_for(pilot, lambda: not app.training)
         assert len(runs.records) == 8 and len(runs.selected) == 8
         assert {(r.config.norm, r.config.lr) for r in runs.records} == {
             (n, lr) for n in ("none", "unit", "symmetric", "zscore") for lr in (0.01, 1e-5)
@@ -392,6 +457,6 @@ async def test_a_broken_run_folder_is_a_message_not_a_crash(tmp_path):
         (note,) = [n.message for n in app._notifications]
         assert (
             note
-            == f"cannot open broken: ValueError: {runs / 'broken' / 'predictions.pt'} holds no readable predictions (UnpicklingError)"
+            == f"cannot open broken: {runs / 'broken' / 'predictions.pt'}: no readable predictions (UnpicklingError)"
         )
         assert not app.training and app.query_one(TabbedContent).active == "runs"

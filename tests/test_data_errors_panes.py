@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 import torch
+from pilot import run, settle
 from textual.app import App, ComposeResult
+from textual.binding import BindingsMap
 from textual.widget import Widget
-from textual.widgets import DataTable, Footer
+from textual.widgets import DataTable, Footer, Input
 
+from fmtui.app import FmtuiApp
 from fmtui.config import RunConfig
 from fmtui.data import load_dataset, norm_stats, pixel_stats
-from fmtui.engine import Results
+from fmtui.results import Results
 from fmtui.widgets.data_pane import DataPane, JumpInput, ThumbGrid
 from fmtui.widgets.errors_pane import LIST_CAP, ErrorsPane, MatrixTable
+
+pytestmark = pytest.mark.app
 
 SIZE = (100, 32)
 
@@ -32,7 +35,7 @@ class Host(App):
 
     def __init__(self, pane: Widget, cfg: RunConfig | None = None) -> None:
         super().__init__()
-        self.pane, self.cfg, self.ready = pane, cfg, []
+        self.pane, self.cfg = pane, cfg
 
     def compose(self) -> ComposeResult:
         yield self.pane
@@ -43,35 +46,27 @@ class Host(App):
             self.pane.show_config(self.cfg)
         self.pane.focus()
 
-    def on_data_pane_ready(self, message: DataPane.Ready) -> None:
-        self.ready.append(message.dataset)
 
-
-def run(app: App, interact, size=SIZE) -> None:
-    """Run `interact(pilot)` inside app.run_test (the project has no async test plugin)."""
-
-    async def main():
-        async with app.run_test(size=size) as pilot:
-            await interact(pilot)
-
-    asyncio.run(main())
-
-
-async def settle(pilot) -> None:
-    """Wait for the loading worker and the messages it posted."""
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-    await pilot.pause()
-
-
-def fake_results(labels: torch.Tensor, seed: int = 0, noise: float = 1.5) -> Results:
-    """Deterministic predictions: the true class gets a head start, noise makes mistakes."""
+def fake_logits(labels: torch.Tensor, seed: int = 0, noise: float = 1.5) -> torch.Tensor:
+    """Deterministic scores: the true class gets a head start, noise makes mistakes."""
     g = torch.Generator().manual_seed(seed)
-    logits = 3 * torch.nn.functional.one_hot(labels, 10) + noise * torch.randn(len(labels), 10, generator=g)
+    return 3 * torch.nn.functional.one_hot(labels, 10) + noise * torch.randn(len(labels), 10, generator=g)
+
+
+def results_of(logits: torch.Tensor, labels: torch.Tensor) -> Results:
     probs = logits.softmax(1)
     preds = probs.argmax(1)
     confusion = torch.bincount(labels * 10 + preds, minlength=100).view(10, 10)
     return Results(probs, labels, preds, confusion, 1.0, 100.0 * float((preds == labels).float().mean()))
+
+
+def fake_results(labels: torch.Tensor, seed: int = 0, noise: float = 1.5) -> Results:
+    return results_of(fake_logits(labels, seed, noise), labels)
+
+
+def show(pane: ErrorsPane, results: Results, tiny) -> None:
+    pane.set_test_split(tiny.x_test, tiny.classes)
+    pane.show_results(results)
 
 
 @pytest.fixture
@@ -95,7 +90,7 @@ def test_data_pane_loads_in_a_worker_and_shows_stats_before_and_after_normalizat
         assert zscore == pytest.approx(pixel_stats(tiny.x_train, norm_stats("zscore", tiny.x_train)))
         assert zscore[0] == pytest.approx(0, abs=1e-4) and zscore[1] == pytest.approx(1, abs=1e-4)
         assert "zscore" in str(pane.query_one("#data-stats").render())
-        assert len(app.ready) == 1 and app.ready[0].classes == tiny.classes
+        assert pane.dataset.classes == tiny.classes
 
     run(app, interact)
 
@@ -228,7 +223,7 @@ def test_errors_pane_lists_mistakes_most_confident_first(tiny):
     async def interact(pilot):
         pane = app.pane
         assert "train a model" in str(pane.query_one("#err-placeholder").render())
-        pane.show_results(results, tiny.x_test, tiny.classes)
+        show(pane, results, tiny)
         await pilot.pause()
         table = pane.query_one("#err-list", DataTable)
         assert pane.rows == results.mislabeled() and table.row_count == len(pane.rows)
@@ -252,7 +247,7 @@ def test_true_and_pred_filters_and_clear(tiny):
 
     async def interact(pilot):
         pane = app.pane
-        pane.show_results(results, tiny.x_test, tiny.classes)
+        show(pane, results, tiny)
         pane.focus()
         await pilot.press("t", "t")
         assert pane.true_filter == 1 and pane.rows == results.mislabeled(true=1)
@@ -271,7 +266,7 @@ def test_selecting_a_matrix_cell_lists_exactly_its_samples(tiny):
 
     async def interact(pilot):
         pane = app.pane
-        pane.show_results(results, tiny.x_test, tiny.classes)
+        show(pane, results, tiny)
         pane.focus()
         await pilot.press("m")
         matrix = pane.query_one(MatrixTable)
@@ -292,20 +287,24 @@ def test_selecting_a_matrix_cell_lists_exactly_its_samples(tiny):
 
 
 def test_a_new_epoch_keeps_the_filter_and_the_selected_sample(tiny):
+    labels = tiny.y_test
+    logits = fake_logits(labels)
     app = Host(ErrorsPane())
 
     async def interact(pilot):
         pane = app.pane
-        pane.show_results(fake_results(tiny.y_test, seed=0), tiny.x_test, tiny.classes)
+        show(pane, results_of(logits, labels), tiny)
         pane.focus()
         await pilot.press("t", "down", "down")
-        chosen = pane.selected_index
-        later = fake_results(tiny.y_test, seed=0, noise=1.4)  # a slightly better model, mostly the same mistakes
-        pane.show_results(later, tiny.x_test, tiny.classes)
+        chosen, table = pane.selected_index, pane.query_one("#err-list", DataTable)
+        assert pane.true_filter == 0 and table.cursor_row == 2
+        later = logits.clone()  # a later epoch: the chosen mistake became the most confident one
+        later[chosen, int(later[chosen].argmax())] += 10
+        show(pane, results_of(later, labels), tiny)
         await pilot.pause()
-        assert pane.true_filter == 0 and pane.rows == later.mislabeled(true=0)
-        if chosen in pane.rows:
-            assert pane.selected_index == chosen
+        assert pane.true_filter == 0 and pane.rows == pane.results.mislabeled(true=0)
+        assert pane.rows.index(chosen) == 0  # the sample moved to the first row...
+        assert pane.selected_index == chosen and table.cursor_row == 0  # ...and the cursor moved with it
 
     run(app, interact)
 
@@ -318,7 +317,8 @@ def test_the_list_is_capped_and_says_so():
 
     async def interact(pilot):
         pane = app.pane
-        pane.show_results(results, images, [f"class {k}" for k in range(10)])
+        pane.set_test_split(images, [f"class {k}" for k in range(10)])
+        pane.show_results(results)
         await pilot.pause()
         assert len(pane.rows) > LIST_CAP and pane.query_one("#err-list", DataTable).row_count == LIST_CAP
         assert f"top {LIST_CAP} listed" in str(pane.query_one("#err-bar").render())
@@ -330,7 +330,7 @@ def test_errors_pane_snapshot(snap_compare, tiny):
     app = Host(ErrorsPane())
 
     async def before(pilot):
-        app.pane.show_results(fake_results(tiny.y_test), tiny.x_test, tiny.classes)
+        show(app.pane, fake_results(tiny.y_test), tiny)
         app.pane.focus()
         await pilot.pause()
 
@@ -341,16 +341,23 @@ def test_errors_pane_matrix_snapshot(snap_compare, tiny):
     app = Host(ErrorsPane())
 
     async def before(pilot):
-        app.pane.show_results(fake_results(tiny.y_test), tiny.x_test, tiny.classes)
+        show(app.pane, fake_results(tiny.y_test), tiny)
         app.pane.focus()
         await pilot.pause()
 
     assert snap_compare(app, press=["m", "down", "right"], terminal_size=SIZE, run_before=before)
 
 
+def shell_keys() -> set[str]:
+    """Every key the app shell binds: its own bindings (panes 1-5, s, x, p, escape, q), Textual's, the palette."""
+    keys = set(BindingsMap(FmtuiApp.BINDINGS).key_to_bindings) | set(BindingsMap(App.BINDINGS).key_to_bindings)
+    return keys | {App.COMMAND_PALETTE_BINDING}
+
+
 @pytest.mark.parametrize("pane", [DataPane, ErrorsPane, JumpInput, MatrixTable])
 def test_pane_keys_leave_the_shell_keys_alone(pane):
-    """The app shell binds panes to 1-4 and start/stop/presets/quit to s, x, p, q; panes must not shadow them."""
-    shell = {"1", "2", "3", "4", "s", "x", "p", "q", "ctrl+p", "ctrl+s", "ctrl+c", "ctrl+q"}
-    keys = {b.key for b in pane.BINDINGS}
+    """Panes must not shadow the shell's keys; a text box may take escape, which leaves it as the shell's does."""
+    shell = shell_keys() - ({"escape"} if issubclass(pane, Input) else set())
+    assert {"1", "5", "s", "x", "q", "escape", "ctrl+q", "ctrl+p"} <= shell_keys()
+    keys = set(BindingsMap(pane.BINDINGS).key_to_bindings)
     assert not keys & shell

@@ -60,7 +60,8 @@ def test_stop_between_batches_keeps_finished_epochs(tiny_data):
         calls["n"] += 1
         return calls["n"] > 19 + 5  # during the second epoch
 
-    events = run(tiny(tiny_data, epochs=3), should_stop=should_stop)
+    # the eager step polls between batches (a graphed one on a GPU polls between its replays: fmtui.graphs)
+    events = run(tiny(tiny_data, epochs=3, device="cpu"), should_stop=should_stop)
     done = events[-1]
     assert done.status == "stopped" and len(done.history) == 1 and "after 1 complete epoch" in done.message
     assert done.results is not None

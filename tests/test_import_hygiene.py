@@ -25,6 +25,7 @@ ENGINE_SIDE = (
     "data",
     "engine",
     "events",
+    "graphs",
     "models",
     "recorder",
     "report",

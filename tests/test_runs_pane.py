@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import errno
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from runfolders import Writer, write_run
 from textual.app import App, ComposeResult
-from textual.widgets import Footer
+from textual.widgets import DataTable, Footer, Static
 
+import fmtui.runs
 from fmtui.config import RunConfig
 from fmtui.headless import Reporter, run_training
+from fmtui.widgets import runs_pane
 from fmtui.widgets.runs_pane import RunsChart, RunsPane, run_label
 
 pytestmark = pytest.mark.app
@@ -157,3 +164,127 @@ def test_runs_pane_snapshot(snap_compare, tmp_path, monkeypatch):
         await pilot.pause()
 
     assert snap_compare(Host(runs), terminal_size=SIZE, run_before=select_all_three)
+
+
+# --- following the runs folder ----------------------------------------------------------------------------
+
+
+async def wait_for(pilot, condition, what: str) -> None:
+    """Let the app run (its timers poll the folder) until condition() holds; fail after a generous while."""
+    for _ in range(600):
+        if condition():
+            return
+        await pilot.pause(0.1)
+    raise AssertionError(f"the Runs pane never showed {what}")
+
+
+def row_of(pane: RunsPane, key: str) -> list[str]:
+    table = pane.query_one(DataTable)
+    return [str(table.get_cell(key, c.key)) for c in table.ordered_columns]
+
+
+@pytest.fixture
+def fast_polling(monkeypatch):
+    monkeypatch.setattr(runs_pane, "POLL_INTERVAL", 0.1)
+
+
+def test_a_run_written_by_another_process_appears_advances_and_turns_interrupted_without_a_key(tmp_path, fast_polling):
+    runs = tmp_path / "runs"
+    write_run(runs / "a-old")
+    app = Host(runs)
+    writer = None
+
+    async def interact(pilot):
+        nonlocal writer
+        pane = app.query_one(RunsPane)
+        table = pane.query_one(DataTable)
+        writer = Writer(runs / "b-live", epochs=3)
+        await wait_for(pilot, lambda: len(pane.records) == 2, "the new run")
+        assert [r.name for r in pane.records] == ["b-live", "a-old"] and table.cursor_row == 1  # still on a-old
+        assert row_of(pane, "b-live")[6:] == ["0/3", "-", "running"]
+        await pilot.press("up", "space")
+        for epoch in (1, 2):
+            writer.epoch()
+            await wait_for(pilot, lambda e=epoch: row_of(pane, "b-live")[6] == f"{e}/3", f"epoch {epoch}")
+        assert row_of(pane, "b-live")[7:] == ["82.00%", "running"]
+        assert pane.selected == {"b-live"} and table.cursor_row == 0
+        chart = app.query_one("#runs-acc", RunsChart)
+        assert [len(r.metrics) for r in chart.runs] == [2]  # the curves follow the run too
+        writer.kill()
+        await wait_for(pilot, lambda: row_of(pane, "b-live")[8] == "interrupted", "the dead writer")
+        status = str(app.query_one("#runs-status", Static).render())
+        assert status.startswith(f"b-live: interrupted after epoch 2 of 3 (pid {writer.proc.pid} on ")
+
+    try:
+        run(app, interact)
+    finally:
+        if writer:
+            writer.close()
+
+
+def test_a_headless_training_run_appears_and_completes_without_a_key(tiny_data, tmp_path, fast_polling):
+    runs = tmp_path / "runs"
+    app = Host(runs)
+    # small batches: epochs slow enough (a few tenths of a second) for the pane to see the run while it trains
+    args = ["--no-ui", "train", "--data-dir", tiny_data, "--batch-size", 4, "--epochs", 3, "--runs-dir", runs]
+    seen = []
+
+    async def interact(pilot):
+        pane = app.query_one(RunsPane)
+        proc = subprocess.Popen([sys.executable, "-m", "fmtui", *map(str, args)], stdout=subprocess.DEVNULL)
+        try:
+
+            def finished() -> bool:
+                seen.extend(r.status for r in pane.records)
+                return bool(pane.records) and pane.records[0].status == "completed"
+
+            await wait_for(pilot, finished, "the headless run completed")
+        finally:
+            proc.wait()
+        ep, acc, status = row_of(pane, pane.records[0].name)[6:]
+        assert (ep, status) == ("3", "completed") and acc == f"{pane.records[0].final_accuracy:.2f}%"
+        assert proc.returncode == 0
+
+    run(app, interact)
+    assert "running" in seen  # it was listed while it trained, before it completed
+
+
+def test_a_hidden_runs_pane_does_not_look_at_the_folder(tmp_path, fast_polling, monkeypatch):
+    """In the dashboard the pane polls only while on screen, so it costs a training run nothing elsewhere."""
+    from fmtui.app import make_app
+    from fmtui.runs import RunsFolder
+
+    scans = []
+    scan = RunsFolder.scan
+    monkeypatch.setattr(RunsFolder, "scan", lambda self: scans.append(1) or scan(self))
+    app = make_app(runs_dir=tmp_path / "runs")
+
+    async def main():
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause(0.5)  # five polling intervals on the Model pane
+            before = len(scans)
+            assert before == 0  # not even at start: the first look is when the pane is first shown
+            await pilot.press("5")
+            await wait_for(pilot, lambda: len(scans) > before + 2, "polling once on screen")
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    "errno_,words", [(errno.ENOSPC, "No space left on device"), (errno.EROFS, "Read-only file system")]
+)
+def test_export_on_a_full_or_read_only_disk_is_one_notification(trained_runs, monkeypatch, errno_, words):
+    def refuse(path, data):
+        raise OSError(errno_, os.strerror(errno_))
+
+    monkeypatch.setattr(fmtui.runs, "atomic_write", refuse)
+    app = Host(trained_runs)
+    said = []
+    app.notify = lambda message, **kw: said.append((message, kw.get("severity")))
+
+    async def interact(pilot):
+        await pilot.press("space", "e")
+        await pilot.pause()
+
+    run(app, interact)
+    assert said == [(f"cannot export into {trained_runs / 'exports'}: {words}", "error")]

@@ -21,7 +21,6 @@ from textual.worker import get_current_worker
 from fmtui.config import NORM_HELP, RunConfig
 from fmtui.widgets.image import ImageView, image_lines, image_mode, short_names
 
-SPLITS = ("train", "test")
 BARS = " ▁▂▃▄▅▆▇█"
 
 Stats = tuple[float, float, float, float]
@@ -168,9 +167,10 @@ class JumpInput(Input):
 class DataPane(Widget, can_focus=True):
     """Thumbnails, one large image, class counts and pixel statistics of the configured dataset.
 
-    The app calls `show_config(cfg)`; loading and statistics run in a thread worker, so the pane says
-    "loading…" at once and shows a DataError as a message. `DataPane.Ready` bubbles up with the dataset
-    once loaded, so the app can reuse its test images (e.g. for the Errors pane) without loading twice.
+    The app hands down every valid configuration (`show_config`); the pane loads what it needs only
+    while on screen, as its statistics cost seconds of CPU that a run started at once should not share.
+    Loading and statistics run in a thread worker, so the pane says "loading…" at once and shows a
+    DataError as a message.
     """
 
     DEFAULT_CSS = """
@@ -212,13 +212,6 @@ class DataPane(Widget, can_focus=True):
     position: reactive[int] = reactive(0, init=False)
     """Place of the selected sample in the browsed (filtered) order."""
 
-    class Ready(Message):
-        """The dataset of the current config is loaded (posted from the UI thread, bubbles)."""
-
-        def __init__(self, dataset: Any) -> None:
-            super().__init__()
-            self.dataset = dataset
-
     class Computed(Message):
         """From the worker: a Loaded, or an error message; `generation` drops stale answers."""
 
@@ -229,6 +222,9 @@ class DataPane(Widget, can_focus=True):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.cfg: RunConfig | None = None
+        """The configuration handed down last; what is shown follows it once the pane is on screen."""
+        self._shown: tuple | None = None
+        """(dataset, data_dir, norm) of what is loaded or loading."""
         self.data: Loaded | None = None
         self.indices = None
         self._generation = 0
@@ -255,22 +251,26 @@ class DataPane(Widget, can_focus=True):
     # --- loading ------------------------------------------------------------------------------
 
     def show_config(self, cfg: RunConfig) -> None:
-        """Load cfg's dataset (or reuse it when only the normalization changed) and show it."""
-        same_data = self.cfg is not None and (cfg.dataset, cfg.data_dir) == (self.cfg.dataset, self.cfg.data_dir)
-        if self.cfg is not None and same_data and cfg.norm == self.cfg.norm and self.data is not None:
-            self.cfg = cfg
+        """Show cfg's dataset and normalization: now if the pane is on screen, else when it next is."""
+        self.cfg = cfg
+        if self.is_on_screen:
+            self._follow_config()
+
+    def on_show(self) -> None:
+        self._follow_config()
+
+    def _follow_config(self) -> None:
+        """Load cfg's dataset (or reuse it when only the normalization changed), unless loaded or loading."""
+        cfg = self.cfg
+        if cfg is None or (cfg.dataset, cfg.data_dir, cfg.norm) == self._shown:
             return
-        self.cfg, self._generation = cfg, self._generation + 1
+        same_data = self._shown is not None and (cfg.dataset, cfg.data_dir) == self._shown[:2]
+        self._shown, self._generation = (cfg.dataset, cfg.data_dir, cfg.norm), self._generation + 1
         reuse = self.data if same_data and self.data is not None else None
         if reuse is None:
             self.data = None
             self._set_message(f"loading {cfg.dataset}…")
-        if self.is_mounted:
-            self._load(cfg, self._generation, reuse)
-
-    def on_mount(self) -> None:
-        if self.cfg is not None and self.data is None:
-            self._load(self.cfg, self._generation, None)
+        self._load(cfg, self._generation, reuse)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="data-pane")
     def _load(self, cfg: RunConfig, generation: int, reuse: Loaded | None) -> None:
@@ -302,7 +302,6 @@ class DataPane(Widget, can_focus=True):
             self.set_reactive(DataPane.position, 0)
         self.set_class(False, "-error").set_class(True, "-ready")
         self._rebrowse(keep_index=keep)
-        self.post_message(self.Ready(self.data.dataset))
 
     def _set_message(self, text: str, error: bool = False) -> None:
         self._message = text

@@ -44,8 +44,9 @@ class MatrixTable(DataTable):
 class ErrorsPane(Widget):
     """Mislabeled test samples ranked by confidence, the selected one's image and top-3, the confusion matrix.
 
-    The app calls `show_results(results, images, classes)` after every evaluated epoch; filters and the
-    selected sample survive the update. `focus()` focuses the list (or the matrix when that is shown).
+    The app hands down the test split (`set_test_split`) and then each evaluation's predictions
+    (`show_results`); the pane draws them when it is on screen, so a hidden pane costs nothing per epoch.
+    Filters and the selected sample survive an update. `focus()` focuses the list (or the matrix).
     """
 
     DEFAULT_CSS = """
@@ -70,7 +71,7 @@ class ErrorsPane(Widget):
     """
 
     BINDINGS = [
-        # s, x, p, q, escape and 1-4 belong to the app shell (start, stop, presets, quit, panes)
+        # s, x, p, q, escape and 1-5 belong to the app shell (start, stop, presets, quit, panes)
         Binding("t", "cycle_true(1)", "true class"),
         Binding("T", "cycle_true(-1)", "previous true class", show=False),
         Binding("o", "cycle_pred(1)", "pred class"),
@@ -82,7 +83,11 @@ class ErrorsPane(Widget):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.results = self.images = None
+        """What the pane shows: predictions and the test images (N, C, H, W) uint8 they index into."""
         self.class_names: list[str] = []
+        self._split: tuple[Any, list[str]] | None = None
+        self._pending: Any = None
+        """The newest predictions handed down and not yet drawn (the pane was hidden)."""
         self.true_filter: int | None = None
         self.pred_filter: int | None = None
         self.rows: list[int] = []
@@ -114,9 +119,26 @@ class ErrorsPane(Widget):
 
     # --- data in ------------------------------------------------------------------------------
 
-    def show_results(self, results, images, classes: list[str]) -> None:
-        """Show one evaluation's test predictions; `images` is the test split, uint8 (N, C, H, W)."""
-        self.results, self.images, self.class_names = results, images, list(classes)
+    def set_test_split(self, images, classes: list[str]) -> None:
+        """The test images, uint8 (N, C, H, W), and class names that the next predictions index into."""
+        self._split = None if images is None else (images, list(classes))
+
+    def show_results(self, results) -> None:
+        """Show one evaluation's test predictions (None: nothing new), now if the pane is on screen, else
+        when it next is: filling the list costs ~85 ms of UI time that training would wait for."""
+        if results is not None:
+            self._pending = results
+        if self.is_on_screen:
+            self._draw_pending()
+
+    def on_show(self) -> None:
+        self._draw_pending()
+
+    def _draw_pending(self) -> None:
+        if self._pending is None or self._split is None:
+            return
+        self.results, (self.images, self.class_names) = self._pending, self._split
+        self._pending = None
         self.add_class("-ready")
         self._fill_matrix()
         self._fill_list(keep=True)

@@ -1,4 +1,4 @@
-"""The Runs pane: past runs from the runs folder, several selected at once, their curves overlaid.
+"""The Runs pane: the runs folder, followed live; several runs selected at once, their curves overlaid.
 
 Reading run folders needs no torch (fmtui.runs), so the list fills instantly. The pane only posts
 messages for what needs the app: opening a run's Errors view and launching the lecture's experiment.
@@ -6,7 +6,6 @@ messages for what needs the app: opening a run's Errors view and launching the l
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from rich.text import Text
@@ -18,7 +17,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from fmtui.config import format_value
-from fmtui.runs import RunRecord, export_runs, list_runs
+from fmtui.runs import BrokenRun, Run, RunRecord, RunsFolder, export_runs
 from fmtui.widgets.charts import ThrottledPlot
 
 # distinct, 256-colour-safe colours (plotext name, the same colour for rich); markers differ too so
@@ -36,6 +35,11 @@ PALETTE = [
 MARKERS = ["braille", "dot", "+", "x", "o", "*", "~", "#"]
 MARKER_CHARS = {"braille": "⣿", "dot": "•"}
 METRICS = ("test", "train", "val")
+REASON_WIDTH = 60
+"""A broken row shows this much of its reason; the status line above the list shows all of it."""
+STATUS_STYLES = {"broken": "red", "interrupted": "yellow"}
+POLL_INTERVAL = 1.0
+"""Seconds between two looks at the runs folder while the pane is on screen (see RunsFolder: cheap)."""
 
 
 def run_label(record: RunRecord) -> str:
@@ -45,7 +49,7 @@ def run_label(record: RunRecord) -> str:
     return f"{model} {c.norm} lr{format_value(c.lr)}"
 
 
-def started(record: RunRecord) -> str:
+def started(record: Run) -> str:
     """'11-26 16:53:59' from a run folder named <YYYYmmdd-HHMMSS>-..., else the start of its name."""
     name = record.name
     if len(name) >= 15 and name[:8].isdigit() and name[8] == "-" and name[9:15].isdigit():
@@ -64,8 +68,28 @@ def legend(runs: list[RunRecord]) -> Text:
 
 
 def final_accuracy(record: RunRecord) -> str:
-    acc = record.metrics[-1]["test_accuracy"] if record.metrics else None
+    acc = record.final_accuracy
     return "-" if acc is None else f"{acc:.2f}%"
+
+
+def epochs_cell(record: RunRecord) -> str:
+    """Complete epochs, with the planned number while they differ: `5`, `3/5`."""
+    done, planned = record.epochs_done, record.config.epochs
+    return str(done) if done == planned else f"{done}/{planned}"
+
+
+def cells(record: Run) -> list[Text]:
+    """A run's row as Text (never markup: folder names and file contents are data)."""
+    if isinstance(record, BrokenRun):
+        reason = record.reason if len(record.reason) <= REASON_WIDTH else record.reason[: REASON_WIDTH - 1] + "…"
+        values = ["", started(record), "-", "-", "-", "-", "-", "-", f"broken: {reason}"]
+    else:
+        c = record.config
+        model = c.model if c.model != "mlp" else f"mlp {','.join(map(str, c.hidden))}"
+        values = ["", started(record), c.dataset, model, c.norm, format_value(c.lr), epochs_cell(record)]
+        values += [final_accuracy(record), record.status]
+    style = STATUS_STYLES.get(record.status, "")
+    return [Text(v, no_wrap=True, end="", style=style if i == len(values) - 1 else "") for i, v in enumerate(values)]
 
 
 class RunsChart(ThrottledPlot):
@@ -87,7 +111,7 @@ class RunsChart(ThrottledPlot):
         values = []
         for i, record in enumerate(self.runs):
             pts = [(r["epoch"], r.get(f"{self.split}_{self.key}")) for r in record.metrics]
-            pts = [(x, y) for x, y in pts if y is not None and math.isfinite(y)]
+            pts = [(x, y) for x, y in pts if _plottable(x) and _plottable(y)]  # never text: plotext would parse dates
             if pts:
                 values += [y for _, y in pts]
                 plt.plot(
@@ -101,8 +125,18 @@ class RunsChart(ThrottledPlot):
         plt.title(self.chart_title + (" (log scale)" if log else ""))
 
 
+def _plottable(value: object) -> bool:
+    """A finite number (the reader checked the rows; this keeps a chart safe whatever it is given)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) < 1e300
+
+
 class RunsPane(Widget):
-    """Past runs: space selects, their loss and accuracy curves overlay; enter opens a run's errors."""
+    """Past and running runs, followed live: space selects, their curves overlay; enter opens a run's errors.
+
+    While the pane is on screen it looks at the runs folder every POLL_INTERVAL seconds (fmtui.runs.RunsFolder:
+    a listing and a few stats; only changed files are read again): new runs appear, running ones advance,
+    dead ones turn `interrupted`, keeping the selection and the cursor. Broken folders are rows that say why.
+    """
 
     DEFAULT_CSS = """
     RunsPane { height: 1fr; }
@@ -136,33 +170,53 @@ class RunsPane(Widget):
     def __init__(self, runs_dir: Path, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.runs_dir = Path(runs_dir)
-        self.records: list[RunRecord] = []
+        self.folder = RunsFolder(self.runs_dir)
+        self.records: list[Run] = []
         self.selected: set[str] = set()
         """Keys (run_key) of the runs whose curves are shown."""
         self.split = "test"
         self.note = ""
+        self._keys: dict[str, str] = {}
+        self._marked: set[str] = set()
+        """The rows whose selection marker is on."""
+        self._charted: tuple[str, list[RunRecord]] = ("", [])
+        """What the charts show (split, runs): they are redrawn only when it changes."""
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static("", id="runs-status")
+            yield Static("", id="runs-status", markup=False)
             yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
             with Horizontal(id="runs-charts"):
                 yield RunsChart("test loss", "loss", id="runs-loss")
                 yield RunsChart("test accuracy", "accuracy", id="runs-acc")
-            yield Static("", id="runs-legend")
+            yield Static("", id="runs-legend", markup=False)
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         table.add_columns(" ", "started", "dataset", "model", "norm", "lr", "ep", "test acc", "status")
+        self._update()
+        self.set_interval(POLL_INTERVAL, self._poll)
+
+    def on_show(self) -> None:
+        """The first look at the runs folder is when the pane is first shown (not at the dashboard's start,
+        which it would delay); after the pane was hidden, it catches up at once."""
         self.refresh_runs()
 
-    def run_key(self, record_or_path: RunRecord | Path) -> str:
+    def _poll(self) -> None:
+        if self.is_on_screen:  # a hidden pane costs a training run in the same app nothing
+            self.refresh_runs()
+
+    def run_key(self, record_or_path: Run | Path) -> str:
         """A run's folder relative to the runs folder: unique, also for runs inside sweep folders."""
-        path = Path(getattr(record_or_path, "path", record_or_path))
-        try:
-            return str(path.relative_to(self.runs_dir))
-        except ValueError:
-            return str(path)
+        text = str(getattr(record_or_path, "path", record_or_path))  # str of a Path is cached: cheap per tick
+        key = self._keys.get(text)
+        if key is None:
+            try:
+                key = str(Path(text).relative_to(self.runs_dir))
+            except ValueError:
+                key = text
+            self._keys[text] = key
+        return key
 
     def show_note(self, text: str) -> None:
         """A line about work in progress (the lecture experiment), shown above the list."""
@@ -170,38 +224,45 @@ class RunsPane(Widget):
         self._update()
 
     def refresh_runs(self, select: list[Path] | None = None) -> None:
-        """Re-read the runs folder (new runs appear, selection kept); optionally select some runs."""
-        self.records = list_runs(self.runs_dir)
-        keys = {self.run_key(r) for r in self.records}
-        self.selected = {s for s in self.selected if s in keys} | {self.run_key(p) for p in select or []}
+        """Look at the runs folder again (new runs appear, running ones advance, selection and cursor kept);
+        optionally select some runs. Nothing is redrawn when nothing changed."""
+        changed = self._sync_table(self.folder.scan())
+        keys = {self.run_key(r) for r in self.records if isinstance(r, RunRecord)}
+        selected = {s for s in self.selected if s in keys} | {self.run_key(p) for p in select or []}
+        if changed or selected != self.selected:
+            self.selected = selected
+            self._update()
+
+    def _sync_table(self, records: list[Run]) -> bool:
+        """Show records in the table: changed rows are updated in place; new or vanished runs rebuild it,
+        the cursor staying on its run. Returns whether anything changed."""
+        old, self.records = self.records, records
+        if len(old) == len(records) and all(a is b for a, b in zip(old, records)):
+            return False
         table = self.query_one(DataTable)
+        keys = [self.run_key(r) for r in records]
+        if [self.run_key(r) for r in old] == keys:
+            columns = [c.key for c in table.ordered_columns]
+            for key, before, after in zip(keys, old, records):
+                if before is not after:
+                    for column, value in zip(columns[1:], cells(after)[1:]):
+                        table.update_cell(key, column, value, update_width=True)
+            return True
         row = table.cursor_row
+        cursor_key = self.run_key(old[row]) if 0 <= row < len(old) else None
         table.clear()
-        for r in self.records:
-            c = r.config
-            model = c.model if c.model != "mlp" else f"mlp {','.join(map(str, c.hidden))}"
-            key = self.run_key(r)
-            table.add_row(
-                "●" if key in self.selected else " ",
-                started(r),
-                c.dataset,
-                model,
-                c.norm,
-                format_value(c.lr),
-                str(len(r.metrics)),
-                final_accuracy(r),
-                r.status,
-                key=key,
-            )
-        if self.records:
-            table.move_cursor(row=min(max(row, 0), len(self.records) - 1))
-        self._update()
+        for key, record in zip(keys, records):
+            table.add_row(*cells(record), key=key)
+        self._marked = set()  # new rows carry no marker: _update sets them
+        if records:
+            table.move_cursor(row=keys.index(cursor_key) if cursor_key in keys else min(max(row, 0), len(keys) - 1))
+        return True
 
     @property
     def selected_records(self) -> list[RunRecord]:
-        return [r for r in self.records if self.run_key(r) in self.selected]
+        return [r for r in self.records if isinstance(r, RunRecord) and self.run_key(r) in self.selected]
 
-    def _cursor_record(self) -> RunRecord | None:
+    def _cursor_record(self) -> Run | None:
         table = self.query_one(DataTable)
         if not self.records or table.cursor_row < 0:
             return None
@@ -209,25 +270,53 @@ class RunsPane(Widget):
 
     def _update(self) -> None:
         table = self.query_one(DataTable)
-        for r in self.records:
-            key = self.run_key(r)
-            table.update_cell(key, table.ordered_columns[0].key, "●" if key in self.selected else " ")
+        marker = table.ordered_columns[0].key
+        for key in self._marked ^ self.selected:  # only the markers that change
+            if key in table.rows:
+                table.update_cell(key, marker, "●" if key in self.selected else " ")
+        self._marked = set(self.selected)
         runs = self.selected_records
-        for chart in self.query(RunsChart):
-            chart.show(runs, self.split)
+        split, charted = self._charted
+        if split != self.split or len(runs) != len(charted) or any(a is not b for a, b in zip(runs, charted)):
+            self._charted = (self.split, runs)
+            for chart in self.query(RunsChart):
+                chart.show(runs, self.split)
         self.query_one("#runs-legend", Static).update(legend(runs))
-        hint = "space selects runs to compare" if not runs else f"{len(runs)} selected, {self.split} curves"
-        status = f"{hint} · {len(self.records)} runs in {self.runs_dir}"
-        self.query_one("#runs-status", Static).update(f"{self.note} · {status}" if self.note else status)
+        self._show_status()
+
+    def _show_status(self) -> None:
+        """The status line: the broken or interrupted run under the cursor says why; else the selection."""
+        record = self._cursor_record()
+        if isinstance(record, BrokenRun):
+            line = f"{self.run_key(record)}: broken: {record.reason}"
+        elif record is not None and record.status == "interrupted":
+            line = f"{self.run_key(record)}: {record.message}"
+        else:
+            runs = self.selected_records
+            hint = "space selects runs to compare" if not runs else f"{len(runs)} selected, {self.split} curves"
+            broken = sum(isinstance(r, BrokenRun) for r in self.records)
+            count = f"{len(self.records)} runs" + (f" ({broken} broken)" if broken else "")
+            line = self.folder.error or f"{hint} · {count} in {self.runs_dir}"
+            line = f"{self.note} · {line}" if self.note else line
+        self.query_one("#runs-status", Static).update(line)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self._show_status()
+
+    def _tell(self, text: str, severity: str = "warning", title: str = "") -> None:
+        self.notify(text, title=title, severity=severity, markup=False)  # names and reasons are data, not markup
 
     def action_toggle(self) -> None:
         record = self._cursor_record()
-        if record is not None:
+        if isinstance(record, BrokenRun):
+            self._tell(f"{record.name} is broken ({record.reason}): nothing to plot")
+        elif record is not None:
             self.selected ^= {self.run_key(record)}
             self._update()
 
     def action_select_all(self) -> None:
-        keys = {self.run_key(r) for r in self.records}
+        keys = {self.run_key(r) for r in self.records if isinstance(r, RunRecord)}
         self.selected = set() if self.selected >= keys else keys
         self._update()
 
@@ -239,20 +328,35 @@ class RunsPane(Widget):
         record = self._cursor_record()
         if record is None:
             return
+        if isinstance(record, BrokenRun):
+            self._tell(f"{record.name} is broken: {record.reason}")
+            return
         if not (record.path / "predictions.pt").is_file():
-            self.notify(f"{record.name} saved no predictions (it ended before its first epoch)", severity="warning")
+            why = {
+                "running": "it has not finished its first epoch yet",
+                "interrupted": "it was interrupted before its first epoch ended",
+            }.get(record.status, "it ended before its first epoch")
+            self._tell(f"{record.name} saved no predictions ({why})")
             return
         self.post_message(self.Open(record))
 
     def action_export(self) -> None:
-        runs = self.selected_records or ([self._cursor_record()] if self._cursor_record() else [])
+        cursor = self._cursor_record()
+        runs = self.selected_records or ([cursor] if isinstance(cursor, RunRecord) else [])
         if not runs:
-            self.notify("no runs to export", severity="warning")
+            self._tell("no runs to export")
             return
-        csv_path, json_path = export_runs(runs, self.runs_dir / "exports")
-        self.notify(f"{len(runs)} runs exported to {csv_path} and {json_path.name}", title="export")
+        dest = self.runs_dir / "exports"
+        try:
+            csv_path, json_path = export_runs(runs, dest)
+        except OSError as e:  # a full or read-only disk, a file where the folder should be
+            self._tell(f"cannot export into {dest}: {e.strerror or e}", severity="error", title="export failed")
+            return
+        self._tell(f"{len(runs)} runs exported to {csv_path} and {json_path.name}", "information", "export")
 
     def action_refresh(self) -> None:
+        """Read every run folder again (the hidden `r`: polling sees changes by themselves)."""
+        self.folder = RunsFolder(self.runs_dir)
         self.refresh_runs()
 
     def action_lecture(self) -> None:

@@ -63,10 +63,21 @@ class RunProgress(Widget):
 class TrainPane(Widget):
     """Controls, progress and charts of one training run at a time."""
 
-    running: reactive[bool] = reactive(False)
-    """A run is in progress (Start disabled, Stop enabled)."""
+    PHASES = ("idle", "starting", "running", "stopping", "finished", "failed")
+    """A run's life here: starting (data and model load), running, stopping (Stop pressed: the batch
+    ends), then finished (completed, stopped or diverged: the engine's Finished) or failed (an error)."""
+
+    training: reactive[bool] = reactive(False)
+    """The app is training, a run or its lecture experiment (Start off, Stop on); bound to FmtuiApp.training."""
     ready: reactive[bool] = reactive(True)
     """The Model pane holds a valid configuration (Start may be enabled)."""
+    phase: reactive[str] = reactive("idle")
+    """Where this pane's run is: one of PHASES."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.run_dir: Path | None = None
+        """The run's folder, once the engine has started it (None while starting: no folder yet)."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="train-controls"):
@@ -88,20 +99,25 @@ class TrainPane(Widget):
     def on_mount(self) -> None:
         self.query_one(RichLog).border_title = "epoch log"
 
-    def watch_running(self) -> None:
+    def validate_phase(self, phase: str) -> str:
+        if phase not in self.PHASES:
+            raise ValueError(f"unknown phase {phase!r}")
+        return phase
+
+    def watch_training(self) -> None:
         self._update_buttons()
 
     def watch_ready(self) -> None:
         self._update_buttons()
 
     def _update_buttons(self) -> None:
-        self.query_one("#start", Button).disabled = self.running or not self.ready
-        self.query_one("#stop", Button).disabled = not self.running
+        self.query_one("#start", Button).disabled = self.training or not self.ready
+        self.query_one("#stop", Button).disabled = not self.training
 
     def show_config(self, cfg: RunConfig | None, error: str | None = None) -> None:
         """The configuration Start would train, or why Start is disabled."""
         self.ready = cfg is not None
-        if not self.running:
+        if not self.training:
             text = f"ready: {cfg.summary()}" if cfg is not None else f"fix the Model pane: {error}"
             self.query_one("#train-state", Static).update(text)
 
@@ -109,6 +125,7 @@ class TrainPane(Widget):
 
     def show_starting(self, cfg: RunConfig) -> None:
         """A new run: clear the charts and the message, then wait for data and model."""
+        self.phase, self.run_dir = "starting", None
         for chart in self.query(EpochChart):
             chart.clear()
         self.query_one(BatchLossChart).clear()
@@ -118,6 +135,9 @@ class TrainPane(Widget):
         self._message("")
 
     def show_started(self, ev: Started, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        if self.phase != "stopping":
+            self.phase = "running"
         self.query_one("#progress", RunProgress).update(total=ev.batches_per_epoch * ev.config.epochs, progress=0)
         self.query_one("#train-state", Static).update(f"{ev.model} · {ev.params:,} params · {ev.device}")
         self.query_one("#train-stats", Static).update("first batches…")
@@ -144,9 +164,13 @@ class TrainPane(Widget):
         self.query_one(RichLog).write(epoch_line(ev))
 
     def show_stopping(self) -> None:
-        self.query_one("#train-stats", Static).update("stopping after this batch…")
+        """Stop was pressed; the lecture experiment, which this pane does not show, is left alone."""
+        if self.phase in ("starting", "running"):
+            self.phase = "stopping"
+            self.query_one("#train-stats", Static).update("stopping after this batch…")
 
     def show_finished(self, ev: Finished) -> None:
+        self.phase = "finished"
         self.query_one(RichLog).write(f"{ev.status}: {ev.message}")
         if ev.status == "completed":
             bar = self.query_one("#progress", RunProgress)
@@ -165,9 +189,9 @@ class TrainPane(Widget):
     def show_error(self, message: str) -> None:
         self.query_one(RichLog).write(f"error: {message}")
         self.query_one("#train-stats", Static).update("")
-        state = self.query_one("#train-state", Static)
-        if str(state.render()).startswith("starting: "):
-            state.update("not started: see the message below")
+        if self.run_dir is None and self.phase in ("starting", "stopping"):  # the engine never started
+            self.query_one("#train-state", Static).update("not started: see the message below")
+        self.phase = "failed"
         self._message(f"ERROR: {message}", "error")
 
     def replot(self) -> None:

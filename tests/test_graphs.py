@@ -1,0 +1,132 @@
+"""The graphed step's host side on the CPU: the functions a CUDA graph captures, run without capture,
+train exactly as the eager loop (the capture itself is checked on a GPU by scripts/gpu_check.py)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fmtui import engine, graphs
+from fmtui.batched import StackedStep
+from fmtui.config import RunConfig
+from fmtui.engine import EpochEnd, Finished, ModelStep, Started, place, prepare, run_steps
+from fmtui.graphs import GraphedStep, why_eager
+from fmtui.sweep import lecture_experiment
+
+pytestmark = pytest.mark.engine
+
+
+def tiny(tiny_data, **kw) -> RunConfig:
+    # 600 training images in batches of 16: 37 full batches (one chunk of 32, five single steps) and one of 8
+    base = dict(data_dir=str(tiny_data), epochs=2, batch_size=16, device="cpu", threads=1)
+    return RunConfig(**{**base, **kw})
+
+
+def events(at, step, **kw) -> list:
+    return [ev for _, ev in run_steps(at, step, progress_interval=0.0, **kw)]
+
+
+def metrics(evs) -> list[dict]:
+    return [
+        ev.metrics() | {"seconds": 0, "eval_seconds": 0, "samples_per_s": 0} for ev in evs if isinstance(ev, EpochEnd)
+    ]
+
+
+def weights(model) -> list[torch.Tensor]:
+    return [t.detach().clone() for t in model.state_dict().values()]
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},  # the lecture's MLP: plain SGD
+        {"optimizer": "sgd", "momentum": 0.9, "nesterov": True},  # momentum buffers made by the warm-up
+        {"optimizer": "adam", "lr": 1e-3},  # Adam's step count and moments
+        {"batch_norm": True},  # BatchNorm's running statistics
+        {"model": "softmax", "norm": "zscore", "weight_decay": 1e-3},
+    ],
+    ids=["sgd", "nesterov", "adam", "batchnorm", "softmax"],
+)
+def test_the_captured_functions_train_exactly_as_the_eager_step(tiny_data, kw):
+    cfg = tiny(tiny_data, **kw)
+    eager_p, graphed_p = prepare(cfg), prepare(cfg)
+    eager = events(eager_p, ModelStep(eager_p))
+    step = GraphedStep(ModelStep(graphed_p), graphed_p, capture=False)
+    graphed = events(graphed_p, step)
+    assert metrics(graphed) == metrics(eager) and len(metrics(eager)) == 2
+    for a, b in zip(weights(graphed_p.model), weights(eager_p.model), strict=True):
+        assert torch.equal(a, b)
+    # every kind of batch was met: chunks, single steps and the short last batch
+    assert step.chunk == 32 and set(step.replays) == {1, 32}
+    assert [ev.step for ev in graphed if isinstance(ev, Started)] == ["graphed"]
+
+
+def test_progress_stop_and_divergence_are_those_of_the_eager_step(tiny_data):
+    stops = iter([False] * 3 + [True])
+    cfg = tiny(tiny_data, epochs=3)
+    p = prepare(cfg)
+    evs = events(p, GraphedStep(ModelStep(p), p, capture=False, chunk=4), should_stop=lambda: next(stops))
+    done = evs[-1]
+    assert isinstance(done, Finished) and done.status == "stopped"  # stopped after 3 replays of 4 batches
+    progress = [ev for ev in evs if type(ev).__name__ == "BatchProgress"]
+    assert [ev.batch for ev in progress] == [4, 8, 12]
+
+    cfg = tiny(tiny_data, norm="none", lr=100.0, hidden=(256, 256, 256), activation="gelu", epochs=1)
+    eager_p, graphed_p = prepare(cfg), prepare(cfg)
+    eager = events(eager_p, ModelStep(eager_p))
+    graphed = events(graphed_p, GraphedStep(ModelStep(graphed_p), graphed_p, capture=False))
+    assert eager[-1].status == graphed[-1].status == "diverged"
+    assert eager[-1].message == graphed[-1].message
+
+
+def test_the_stacked_sweep_step_graphs_the_same_way(tiny_data):
+    configs = [c.replace(momentum=m) for c in lecture_experiment(tiny(tiny_data))[:4] for m in (0.0,)]
+    configs[1] = configs[1].replace(momentum=0.5)
+    eager_at, graphed_at = place(configs[0]), place(configs[0])
+    eager = events(eager_at, StackedStep(configs, eager_at))
+    step = StackedStep(configs, graphed_at)
+    graphed = events(graphed_at, GraphedStep(step, graphed_at, capture=False))
+    assert metrics(graphed) == metrics(eager)
+    assert all(torch.equal(a, b) for a, b in zip(step.stack.params(), [*eager_at_params(eager)], strict=True))
+
+
+def eager_at_params(evs) -> list[torch.Tensor]:
+    """The stacked weights the eager run ended with, from its Finished models (copy by copy)."""
+    models = [ev.model for ev in evs if isinstance(ev, Finished)]
+    linears = [[m for m in model if isinstance(m, torch.nn.Linear)] for model in models]
+    ws = [torch.stack([lin[i].weight.detach().T for lin in linears]) for i in range(len(linears[0]))]
+    bs = [torch.stack([lin[i].bias.detach().view(1, -1) for lin in linears]) for i in range(len(linears[0]))]
+    return [*ws, *bs]
+
+
+def test_graphs_are_used_only_where_they_can_hold_the_step(tiny_data, monkeypatch):
+    cfg = tiny(tiny_data)
+    p = prepare(cfg)
+    assert why_eager(p, ModelStep(p)) == "CUDA graphs need a CUDA device (this run is on cpu)"
+    monkeypatch.setattr(p, "device", torch.device("cuda"))  # only the reasons are read, nothing runs
+    assert why_eager(p, ModelStep(p)) is None
+    for change, reason in [
+        ({"graphs": False}, "--no-graphs"),
+        ({"schedule": "cosine"}, "the cosine schedule changes the learning rate on the host every step"),
+        ({"dropout": 0.2}, "dropout draws new random masks every step"),
+    ]:
+        monkeypatch.setattr(p, "config", cfg.replace(**change))
+        assert why_eager(p, ModelStep(p)) == reason
+
+
+def test_on_the_cpu_a_run_names_its_eager_step(tiny_data):
+    evs = list(engine.train(tiny(tiny_data, epochs=1)))
+    assert evs[0].step == "eager"
+
+
+def test_a_failed_capture_falls_back_to_the_eager_step(tiny_data, monkeypatch):
+    cfg = tiny(tiny_data)
+    p = prepare(cfg)
+    monkeypatch.setattr(graphs, "why_eager", lambda at, step: None)
+
+    def broken(*a, **kw):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    monkeypatch.setattr(graphs, "GraphedStep", broken)
+    step = graphs.fastest(ModelStep(p), p)
+    assert isinstance(step, ModelStep) and step.eager_reason.startswith("capture failed (RuntimeError: operation")
