@@ -275,8 +275,9 @@ class ModelStep:
             if self.schedule is not None:
                 self._load_schedule(checkpoint["scheduler"])
         except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as e:
-            reason = next(iter(str(e).strip().splitlines()), type(e).__name__)
-            raise ConfigError(f"checkpoint.pt does not fit config.json ({reason[:200]})") from None
+            lines = [line.strip() for line in str(e).splitlines() if line.strip() and not line.endswith(":")]
+            reason = (lines[0] if lines else type(e).__name__)[:200]
+            raise ConfigError(f"checkpoint.pt does not fit config.json ({reason})") from None
 
     def _load_schedule(self, state: dict[str, Any]) -> None:
         """The saved schedule position; a run given more (or fewer) epochs than it was planned for goes on

@@ -235,8 +235,6 @@ def resume_training(
     except (RunFolderRefused, RunFolderError) as e:  # a folder we may not write is bad input: nothing trained
         raise _usage_line(str(e)) from None
     with resume:
-        if not json_mode:
-            click.echo(f"Resuming {run_dir} after epoch {resume.epoch} of {resume.config.epochs}", err=True)
         recorder = RunRecorder(lambda c: resume.path, resume=resume)
         return _train(resume.config, recorder, reporter or make_reporter(json_mode), json_mode, resume)
 
@@ -252,10 +250,14 @@ def _train(cfg: RunConfig, recorder: RunRecorder, reporter: Reporter, json_mode:
             with recorder:
                 for ev in engine.train(cfg, should_stop=stop.reason, resume=checkpoint):
                     rep.handle(ev, recorder.handle(ev))
+                    if isinstance(ev, Started) and ev.resumed_from and not json_mode:
+                        rep.print(f"Resumed {recorder.path()} after epoch {ev.resumed_from} of {cfg.epochs}")
         except RunFolderRefused as e:  # another writer took the folder first
             raise _usage_line(str(e)) from None
         except ConfigError as e:
-            raise click.UsageError(f"cannot resume {resume.path}: {e}" if resume else str(e)) from None
+            if resume is not None:  # the folder, not an option, is to blame
+                raise _usage_line(f"cannot resume {resume.path}: {e}") from None
+            raise click.UsageError(str(e)) from None
         except DataError as e:
             raise _data_error(e) from None
         except KeyboardInterrupt as e:

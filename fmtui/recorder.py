@@ -25,6 +25,7 @@ import socket
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,7 +35,7 @@ from typing import Any
 from fmtui import __version__
 from fmtui.config import ConfigError, RunConfig, format_value
 from fmtui.events import BatchProgress, EpochEnd, Event, Finished, Started
-from fmtui.report import PROGRESS_FIELDS, error_message
+from fmtui.report import PROGRESS_FIELDS, error_message, plural
 from fmtui.runs import METRIC_FIELDS, atomic_write, read_run, summarize
 
 try:
@@ -171,8 +172,8 @@ class FolderLock:
 
     def __init__(self, folder: Path, began: bool = False):
         path = folder / ".lock"
-        try:
-            self.fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+        try:  # read-only: the lock needs no write access, and a mount can still turn read-only under it
+            self.fd: int | None = os.open(path, os.O_RDONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
         except OSError as e:
             raise write_error(path, e, began) from None
         if fcntl is None:
@@ -185,9 +186,8 @@ class FolderLock:
             raise RunFolderRefused(f"{folder} is being written by {holder}") from None
         except OSError:  # a file system without flock: liveness falls back to the heartbeat
             return
-        try:
-            os.ftruncate(self.fd, 0)
-            os.write(self.fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode() + b"\n")
+        try:  # who holds it, for the message of a second writer (only the holder writes it)
+            path.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}) + "\n")
         except OSError as e:
             self.close()
             raise write_error(path, e, began) from None
@@ -263,9 +263,11 @@ def open_resume(path: Path, epochs: int | None = None, **changes: Any) -> Resume
         if summary.get("status") == "diverged":
             raise RunFolderRefused(f"{path} diverged ({summary.get('message')}); resuming would diverge again")
         if epochs is not None and epochs <= done:
-            raise RunFolderRefused(f"--epochs {epochs}: {path} has done {done} epochs already; give more")
+            raise RunFolderRefused(f"--epochs {epochs}: {path} has done {plural(done, 'epoch')} already; give more")
         if total <= done:
-            raise RunFolderRefused(f"{path} has done all its {done} epochs; give --epochs N (more than {done})")
+            raise RunFolderRefused(
+                f"{path} has done all its {plural(done, 'epoch')}; give --epochs N (more than {done})"
+            )
         return Resume(path, cfg.replace(epochs=total), checkpoint, lock, summary, record.resolved)
     except BaseException:
         lock.close()
@@ -292,7 +294,9 @@ def load_checkpoint(file: Path) -> dict[str, Any]:
     if not file.is_file():
         raise RunFolderRefused(f"{file.parent} has no checkpoint.pt (it ended before its first epoch, or is older)")
     try:
-        checkpoint = torch.load(file, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about what it refuses: the one line below says it
+            warnings.simplefilter("ignore")
+            checkpoint = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as e:  # a truncated zip, a pickle of anything: never unpickled, always refused
         reason = next(iter(str(e).strip().splitlines()), type(e).__name__)[:120]
         raise RunFolderRefused(f"{file} is not a readable checkpoint (truncated or not one: {reason})") from None
