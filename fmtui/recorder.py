@@ -152,9 +152,9 @@ def mislabeled_csv(res: Any, classes: list[str]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["index", "true", "predicted", "confidence", "true_name", "predicted_name"])
-    conf = res.confidence
+    labels, preds, conf = res.labels.tolist(), res.preds.tolist(), res.confidence.tolist()  # not a tensor per cell
     for i in res.mislabeled():
-        t, p = int(res.labels[i]), int(res.preds[i])
+        t, p = labels[i], preds[i]
         writer.writerow([i, t, p, f"{conf[i]:.4f}", _name(classes, t), _name(classes, p)])
     return out.getvalue()
 
