@@ -228,7 +228,7 @@ def resume_training(
 ) -> int:
     """Go on training an interrupted, stopped or completed run in its own folder (fmtui.recorder.open_resume
     says which can); `epochs` is the total to reach. Return the exit code."""
-    from fmtui.recorder import open_resume
+    from fmtui.resume import open_resume
 
     try:
         resume = open_resume(run_dir, epochs, **changes)

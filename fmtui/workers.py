@@ -47,7 +47,7 @@ def run_training(
     try:
         from fmtui.data import load_dataset
         from fmtui.engine import train
-        from fmtui.recorder import open_resume
+        from fmtui.resume import open_resume
 
         if resume is not None:
             opened = open_resume(resume, epochs)

@@ -20,7 +20,19 @@ pytestmark = pytest.mark.engine
 
 ROOT = Path(__file__).resolve().parents[1]
 # The modules that must run without a terminal UI or click: the training side of fmtui.
-ENGINE_SIDE = ("batched", "data", "engine", "events", "models", "recorder", "report", "results", "runs", "sweep")
+ENGINE_SIDE = (
+    "batched",
+    "data",
+    "engine",
+    "events",
+    "models",
+    "recorder",
+    "report",
+    "results",
+    "resume",
+    "runs",
+    "sweep",
+)
 UI_PACKAGES = ("textual", "textual_plotext", "plotext")
 
 

@@ -17,7 +17,8 @@ from test_report import STARTED
 from fmtui import engine, recorder
 from fmtui.config import RunConfig
 from fmtui.events import EpochEnd, Finished
-from fmtui.recorder import RunFolderRefused, RunRecorder, RunWriter, load_checkpoint, open_resume
+from fmtui.recorder import RunFolderRefused, RunRecorder, RunWriter
+from fmtui.resume import load_checkpoint, open_resume
 from fmtui.runs import export_runs, read_run
 from fmtui.sweep import run_sweep
 from fmtui.workers import run_training
