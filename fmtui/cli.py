@@ -151,9 +151,19 @@ def leave(code: int) -> None:
     help="Where new run folders go [$FMTUI_RUNS_DIR or ./runs]",
 )
 @click.option("--json", "json_mode", is_flag=True, help="Print one JSON object per event instead of text.")
+@click.option(
+    "--resume",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="RUN_DIR",
+    help="Go on training an interrupted, stopped or completed run in its folder (headless; --epochs: more).",
+)
 @click.pass_context
-def train(ctx: click.Context, out: Path | None, runs_dir: Path | None, json_mode: bool, **values: Any) -> None:
+def train(
+    ctx: click.Context, out: Path | None, runs_dir: Path | None, json_mode: bool, resume: Path | None, **values: Any
+) -> None:
     """Train one model. Without --no-ui (and in a terminal) the dashboard opens and starts it."""
+    if resume is not None:
+        return ctx.exit(resume_run(resume, out, runs_dir, json_mode, values))
     cfg = config_from(values)
     if not ctx.obj["no_ui"] and sys.stdout.isatty() and not json_mode and out is None:
         return launch_tui(cfg, autostart=True, runs_dir=runs_dir)
@@ -162,6 +172,25 @@ def train(ctx: click.Context, out: Path | None, runs_dir: Path | None, json_mode
     check_out(out, runs_dir)  # before the data is loaded
     note_threads([cfg])
     ctx.exit(run_training(cfg, out=out, runs_dir=runs_dir, json_mode=json_mode))
+
+
+RESUME_CHANGES = ("epochs", "device", "threads", "data_dir")
+"""What --resume may change: the epochs to reach, and where it trains; the rest is the run's own config."""
+
+
+def resume_run(run_dir: Path, out: Path | None, runs_dir: Path | None, json_mode: bool, values: dict) -> int:
+    """`train --resume RUN_DIR`: always headless, in the run's own folder, with its own config."""
+    given = [k.replace("_", "-") for k, v in values.items() if v is not None and k not in RESUME_CHANGES]
+    given += [name for name, v in (("out", out), ("runs-dir", runs_dir)) if v is not None]
+    if given:
+        others = ", ".join(f"--{name}" for name in given)
+        raise click.UsageError(f"--resume goes on with the run's own config and folder; {others} cannot change them")
+    from fmtui.headless import resume_training
+
+    changes = {k: values[k] for k in RESUME_CHANGES if k != "epochs"}
+    if changes["data_dir"] is not None:
+        changes["data_dir"] = str(changes["data_dir"])
+    return resume_training(run_dir, epochs=values["epochs"], json_mode=json_mode, **changes)
 
 
 @cli.command(name="eval")

@@ -1,7 +1,8 @@
 """Headless consumers of the engine: epoch lines (the lecture's format), a Rich progress bar, or JSON.
 
-`run_training` owns the things a script cares about: the run folder, Ctrl+C (stop after the current
-batch, keep the metrics, exit 130), one-line errors and exit codes (fmtui.report.ExitCode).
+`run_training` (and `resume_training`) own the things a script cares about: the run folder, signals
+(Ctrl+C, SIGTERM, SIGHUP, SIGQUIT: stop after the current batch, keep the finished epochs, exit 128 +
+the signal's number), one-line errors and exit codes (fmtui.report.ExitCode).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import click
 
 from fmtui.config import ConfigError, RunConfig
 from fmtui.events import BatchProgress, EpochEnd, Event, Finished, Started
-from fmtui.recorder import RunRecorder, new_run_dir, new_sweep_dir
+from fmtui.recorder import RunFolderError, RunFolderRefused, RunRecorder, new_run_dir, new_sweep_dir
 from fmtui.report import (
     ExitCode,
     closing_line,
@@ -115,25 +116,80 @@ class RichReporter(Reporter):
         super().handle(ev, run_dir)
 
 
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
+"""Signals that stop a headless run after the current batch: Ctrl+C, kill, a dropped SSH session, Ctrl+\\."""
+
+
+def signal_label(signum: int) -> str:
+    return "Ctrl+C" if signum == signal.SIGINT else signal.Signals(signum).name
+
+
+class Stop:
+    """What the signals asked for: nothing yet; stop after the current batch (the first one); abort (the
+    second one raises KeyboardInterrupt); a third one ends the process at once, as if unhandled."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signum: int | None = None
+        """The signal that stopped the run, then the one that aborted it (None: none came)."""
+        self.aborting = False
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
+
+    def set(self, signum: int = signal.SIGINT) -> None:
+        self.signum = self.signum or signum
+        self.event.set()
+
+    def reason(self) -> str | bool:
+        """The engine's stop check: False goes on; True (Ctrl+C) stops; a signal's name stops and says so."""
+        if not self.event.is_set():
+            return False
+        return True if self.signum in (None, signal.SIGINT) else signal_label(self.signum)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.of_signal(self.signum or signal.SIGINT)
+
+    def handler(self, signum: int, frame: Any) -> None:
+        label = signal_label(signum)
+        if self.aborting:  # the third signal: die of it, as if there were no handler
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        if self.event.is_set():
+            self.aborting, self.signum = True, signum
+            raise KeyboardInterrupt(f"aborted by a second {label}")
+        self.set(signum)
+        again = "Ctrl+C again" if signum == signal.SIGINT else f"{label} or Ctrl+C again"
+        print(f"\n{label}: stopping after the current batch ({again} to abort)...", file=sys.stderr, flush=True)
+
+
 @contextmanager
-def stop_on_sigint() -> Iterator[threading.Event]:
-    """First Ctrl+C sets the event (the engine stops after the current batch); a second one aborts."""
-    stop = threading.Event()
+def stop_on_signals() -> Iterator[Stop]:
+    """Stop (after the current batch) on the first of STOP_SIGNALS; abort on the second.
+
+    A signal that was ignored when the process started stays ignored: under `nohup` a run keeps training
+    when the terminal hangs up. Outside the main thread no handler can be installed: only `set` stops.
+    """
+    stop = Stop()
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
-
-    def handler(signum: int, frame: Any) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        print("\nStopping after the current batch (Ctrl+C again to abort)...", file=sys.stderr, flush=True)
-
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {}
+    for name in STOP_SIGNALS:
+        signum = getattr(signal, name, None)
+        if signum is not None and signal.getsignal(signum) != signal.SIG_IGN:
+            previous[signum] = signal.signal(signum, stop.handler)
     try:
         yield stop
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+stop_on_sigint = stop_on_signals
+"""The old name (sweeps use it): Ctrl+C and the other stop signals alike."""
 
 
 def make_reporter(json_mode: bool) -> Reporter:
@@ -209,29 +265,71 @@ def run_training(
     reporter: Reporter | None = None,
 ) -> int:
     """Train headless, write the run folder, report; return the exit code."""
+    check_out(out)
+    recorder = RunRecorder(lambda c: prepare_out(out, runs_dir, c))
+    return _train(cfg, recorder, reporter or make_reporter(json_mode), json_mode)
+
+
+def resume_training(
+    run_dir: Path,
+    *,
+    epochs: int | None = None,
+    json_mode: bool = False,
+    reporter: Reporter | None = None,
+    **changes: Any,
+) -> int:
+    """Go on training an interrupted, stopped or completed run in its own folder (fmtui.recorder.open_resume
+    says which can); `epochs` is the total to reach. Return the exit code."""
+    from fmtui.resume import open_resume
+
+    try:
+        resume = open_resume(run_dir, epochs, **changes)
+    except (RunFolderRefused, RunFolderError) as e:  # a folder we may not write is bad input: nothing trained
+        raise _usage_line(str(e)) from None
+    with resume:
+        recorder = RunRecorder(lambda c: resume.path, resume=resume)
+        return _train(resume.config, recorder, reporter or make_reporter(json_mode), json_mode, resume)
+
+
+def _train(cfg: RunConfig, recorder: RunRecorder, reporter: Reporter, json_mode: bool, resume: Any = None) -> int:
+    """The events of one run into its recorder and the reporter; signals stop it; errors become one line."""
     from fmtui import engine
     from fmtui.data import DataError
 
-    check_out(out)
-    recorder = RunRecorder(lambda c: prepare_out(out, runs_dir, c))
-    with stop_on_sigint() as stop, reporter or make_reporter(json_mode) as rep:
+    checkpoint = resume.checkpoint if resume is not None else None
+    with stop_on_signals() as stop, reporter as rep:
         try:
             with recorder:
-                for ev in engine.train(cfg, should_stop=stop.is_set):
+                for ev in engine.train(cfg, should_stop=stop.reason, resume=checkpoint):
                     rep.handle(ev, recorder.handle(ev))
+                    if isinstance(ev, Started) and ev.resumed_from and not json_mode:
+                        rep.print(f"Resumed {recorder.path()} after epoch {ev.resumed_from} of {cfg.epochs}")
+        except RunFolderRefused as e:  # another writer took the folder first
+            raise _usage_line(str(e)) from None
         except ConfigError as e:
+            if resume is not None:  # the folder, not an option, is to blame
+                raise _usage_line(f"cannot resume {resume.path}: {e}") from None
             raise click.UsageError(str(e)) from None
         except DataError as e:
             raise _data_error(e) from None
         except KeyboardInterrupt as e:
-            return _abort(e, recorder.path(), ExitCode.INTERRUPTED)
+            return _abort(e, recorder.path(), stop.exit_code)
+        except RunFolderError as e:  # the disk is full, read-only, ...: after training began, a failure
+            return _abort(e, recorder.path() if e.began else None, ExitCode.FAILED if e.began else ExitCode.USAGE)
         except Exception as e:  # device errors (CUDA out of memory, ...): one line, metrics kept
             return _abort(e, recorder.path(), ExitCode.FAILED, debug=True)
-    return _closing(ev, recorder.path(), json_mode)
+    return _closing(ev, recorder.path(), json_mode, stop)
 
 
 def _data_error(e: Exception) -> click.ClickException:
     err = click.ClickException(str(e))
+    err.exit_code = ExitCode.USAGE
+    return err
+
+
+def _usage_line(message: str) -> click.ClickException:
+    """Bad input that is no misuse of an option: one line, exit 2, no pointer to --help."""
+    err = click.ClickException(message)
     err.exit_code = ExitCode.USAGE
     return err
 
@@ -244,10 +342,10 @@ def _abort(exc: BaseException, run_dir: Path | None, code: ExitCode, debug: bool
     return code
 
 
-def _closing(ev: Finished, run_dir: Path | None, json_mode: bool) -> ExitCode:
+def _closing(ev: Finished, run_dir: Path | None, json_mode: bool, stop: Stop) -> ExitCode:
     if not json_mode:
         click.echo(closing_line(ev, run_dir), err=ev.status != "completed")
-    return ExitCode.of_status(ev.status)
+    return stop.exit_code if ev.status == "stopped" else ExitCode.of_status(ev.status)
 
 
 def run_eval(run_dir: Path, *, device: str | None = None, data_dir: Path | None = None, json_mode: bool = False) -> int:

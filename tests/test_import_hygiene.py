@@ -31,6 +31,7 @@ ENGINE_SIDE = (
     "report",
     "resources",
     "results",
+    "resume",
     "runs",
     "streams",
     "sweep",
