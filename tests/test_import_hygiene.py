@@ -35,6 +35,7 @@ ENGINE_SIDE = (
     "runs",
     "streams",
     "sweep",
+    "watch",
 )
 UI_PACKAGES = ("textual", "textual_plotext", "plotext")
 
