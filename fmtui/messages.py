@@ -25,6 +25,8 @@ class TrainingStarted(Message):
     run_dir: Path
     images: Any
     classes: list[str]
+    writer: str = ""
+    """Who trains it when another process does (a watched run: "pid 4242 on gpu-box, user ana"); "" here."""
 
 
 @dataclass
@@ -55,6 +57,13 @@ class TrainingFailed(Message):
 
     message: str
     run_dir: Path | None = None
+
+
+@dataclass
+class ResumeRefused(Message):
+    """A run folder cannot be resumed (not a run, a live writer, a stacked sweep's run, a bad checkpoint)."""
+
+    message: str
 
 
 @dataclass
