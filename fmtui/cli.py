@@ -28,7 +28,7 @@ from fmtui.config import (
 )
 from fmtui.report import ExitCode
 from fmtui.resources import available_cores
-from fmtui.streams import guarded_output
+from fmtui.streams import guarded_output, guarded_terminal
 
 
 class FieldType(click.ParamType):
@@ -106,6 +106,7 @@ def cli(ctx: click.Context, no_ui: bool, data_dir: Path | None) -> None:
     fmtui --no-ui eval RUN_DIR       re-evaluate a saved run on the test split
     fmtui --no-ui sweep [OPTIONS]    train a grid of configs and compare them
     fmtui --no-ui runs [RUNS_DIR]    list the runs: status, epochs, accuracy
+    fmtui watch [RUN_DIR]            open the dashboard on a run another process trains
     """
     ctx.obj = {"no_ui": no_ui}
     if ctx.invoked_subcommand is None:
@@ -114,15 +115,17 @@ def cli(ctx: click.Context, no_ui: bool, data_dir: Path | None) -> None:
         launch_tui(RunConfig(data_dir=str(data_dir) if data_dir else None))
 
 
-def launch_tui(cfg: RunConfig, autostart: bool = False, runs_dir: Path | None = None) -> None:
+def launch_tui(
+    cfg: RunConfig, autostart: bool = False, runs_dir: Path | None = None, watch: Path | None = None
+) -> None:
     if not sys.stdout.isatty():
         raise click.UsageError("the dashboard needs a terminal; use fmtui --no-ui train ... for scripts")
     from fmtui.app import make_app
 
-    app = make_app(cfg, runs_dir=runs_dir, autostart=autostart)
-    if threading.current_thread() is threading.main_thread():  # Ctrl+C is a key in the dashboard; SIGINT as before
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    app.run()
+    # Ctrl+C is a key in the dashboard; SIGTERM, SIGHUP, SIGQUIT and a SIGINT from outside stop it as `q` does
+    app = make_app(cfg, runs_dir=runs_dir, autostart=autostart, watch=watch, signals=True)
+    with guarded_terminal():  # a terminal that hangs up must not stop the app from leaving (or training on)
+        app.run()
     leave(app.return_code or 0)
 
 
@@ -216,6 +219,39 @@ def runs_cmd(ctx: click.Context, runs_dir: Path | None, json_mode: bool) -> None
     from fmtui.runs import default_runs_dir
 
     ctx.exit(run_list(runs_dir or default_runs_dir(), json_mode=json_mode))
+
+
+@cli.command(name="watch")
+@click.argument("run_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--runs-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to look for the newest running run, and what the Runs pane lists [$FMTUI_RUNS_DIR or ./runs]",
+)
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Dataset folder [as trained]")
+@click.pass_context
+def watch_cmd(ctx: click.Context, run_dir: Path | None, runs_dir: Path | None, data_dir: Path | None) -> None:
+    """Open the dashboard on RUN_DIR [the newest running run in RUNS_DIR], followed live in the Train pane.
+
+    The run goes on in its own process (headless, or another dashboard); x asks it to stop after its batch.
+    """
+    if ctx.obj["no_ui"]:
+        raise click.UsageError("watch opens the dashboard; for a look without it: fmtui --no-ui runs")
+    from fmtui.runs import RunError, default_runs_dir, read_run
+    from fmtui.watch import newest_running
+
+    base = runs_dir or default_runs_dir()
+    if run_dir is None:
+        record = newest_running(base)
+        if record is None:
+            raise ConfigError(f"no run is training in {base} (fmtui --no-ui runs {base} lists them; or give RUN_DIR)")
+        run_dir = record.path
+    else:
+        try:
+            read_run(run_dir)
+        except RunError as e:
+            raise ConfigError(str(e)) from None
+    launch_tui(RunConfig(data_dir=str(data_dir) if data_dir else None), runs_dir=runs_dir, watch=run_dir)
 
 
 @cli.command()
