@@ -42,6 +42,9 @@ class LiveRuns:
 
     def watch_run(self: FmtuiApp, path: Path, config: RunConfig) -> None:
         """Show the run folder `path` in the Train pane as another process trains it (or as it went)."""
+        if self.training and self.watched is None and self.train_pane.run_dir == Path(path):
+            self.action_pane("train")  # the run this dashboard trains: it is on show already
+            return
         if self.training and self.watched is None:
             self.bell()
             self.notify("a run trains here: stop it before watching another", severity="warning", markup=False)

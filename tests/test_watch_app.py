@@ -165,6 +165,23 @@ async def test_u_unwatches_and_the_run_goes_on(tmp_path):
         writer.close()
 
 
+@sync
+async def test_enter_on_the_run_this_dashboard_trains_shows_it(tiny_data, tmp_path):
+    runs = tmp_path / "runs"
+    app = make_app(RunConfig(data_dir=str(tiny_data), batch_size=4, epochs=100), runs_dir=runs)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.train_pane.run_dir is not None)
+        await pilot.press("5")
+        pane = app.query_one(RunsPane)
+        await wait_for(pilot, lambda: pane.records and pane.records[0].status == "running")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.query_one("TabbedContent").active == "train" and app.watched is None and not notes(app)
+        await pilot.press("x")
+        await wait_for(pilot, lambda: not app.training)
+
+
 # --- resuming from the Runs pane ----------------------------------------------------------------------
 
 
