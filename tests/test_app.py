@@ -15,7 +15,7 @@ from fmtui.app import make_app
 from fmtui.config import RunConfig
 from fmtui.events import Finished
 from fmtui.messages import EpochFinished, TrainingFailed, TrainingFinished, TrainingProgress, TrainingStarted
-from fmtui.widgets.charts import BatchLossChart, downsample, finite
+from fmtui.widgets.charts import BatchLossChart, BoundedSeries, EpochChart, downsample, finite
 from fmtui.widgets.data_pane import DataPane
 from fmtui.widgets.errors_pane import ErrorsPane
 from fmtui.widgets.runs_pane import RunsChart, RunsPane
@@ -61,6 +61,30 @@ def test_batch_chart_keeps_its_history_bounded():
     for i in range(11):
         chart.add(i, 1.0)
     assert len(chart.xs) == 5 and chart.ys == [1.0] * 5
+
+
+def test_bounded_series_averages_old_points_evenly():
+    """Kept points stand for equally many inputs, so the curve keeps its place on the x axis."""
+    series = BoundedSeries(10)
+    for x in range(1, 1001):
+        series.add(x, 2.0 * x)
+    xs, ys = series.points()
+    assert 5 <= len(xs) == len(ys) == len(series) <= 11 and series.stride == 128
+    assert xs[0] == (1 + 128) / 2 and xs[-1] == (897 + 1000) / 2  # the first 128 inputs; the last 104
+    assert all(y == 2.0 * x for x, y in zip(xs, ys))
+    assert BoundedSeries(10).points() == ([], [])
+
+
+def test_epoch_chart_keeps_its_series_bounded():
+    """A run of many epochs kept every point: the series, and each redraw, grew without end."""
+    chart = EpochChart("loss")
+    chart.MAX_POINTS = 20
+    for epoch in range(1, 1001):
+        chart.add(epoch, train=float(epoch), val=None, test=2.0 * epoch)
+    assert set(chart.series) == {"train", "test"} and chart.last_epoch == 1000
+    assert all(len(s) <= 21 for s in chart.series.values())
+    xs, ys = chart.series["test"].points()
+    assert xs[0] < 40 and xs[-1] > 960 and ys[-1] == 2.0 * xs[-1]  # still the whole run
 
 
 @sync
