@@ -168,7 +168,7 @@ def widget_sizes(app) -> dict:
     for chart in app.query(EpochChart):
         out[f"{chart.id}_points"] = sum(len(v) for v in chart.series.values())
     batch = app.query_one(BatchLossChart)
-    out["batch_points"] = len(batch.xs)
+    out["batch_points"] = len(batch.series) if hasattr(batch, "series") else len(batch.xs)
     log = app.query_one(RichLog)
     out["log_lines"] = len(log.lines)
     out["notifications"] = len(app._notifications)

@@ -164,25 +164,22 @@ class BatchLossChart(ThrottledPlot):
     MIN_INTERVAL = 1.0
     """Once a second: a replot is ~50 ms of Python that holds the GIL the training thread needs."""
     MAX_POINTS = 4000
+    """A long run keeps at most this many points, older ones averaged evenly (BoundedSeries)."""
 
     def __init__(self, title: str, *, id: str | None = None) -> None:
         super().__init__(title, id=id)
-        self.xs: list[float] = []
-        self.ys: list[float] = []
+        self.series = BoundedSeries(self.MAX_POINTS)
 
     def clear(self) -> None:
-        self.xs, self.ys = [], []
+        self.series = BoundedSeries(self.MAX_POINTS)
         self.replot()
 
     def add(self, x: float, loss: float) -> None:
-        self.xs.append(x)
-        self.ys.append(loss)
-        if len(self.xs) > self.MAX_POINTS:  # a long run: halve the history so a replot stays cheap
-            self.xs, self.ys = downsample(self.xs, self.ys, self.MAX_POINTS // 2)
+        self.series.add(x, loss)
         self.mark_dirty()
 
     def draw(self, plt) -> None:
-        xs, ys = finite(self.xs, self.ys)
+        xs, ys = finite(*self.series.points())
         xs, ys = downsample(xs, ys, max(self.size.width - 10, 10))
         if xs:
             color, marker = SERIES_STYLE["train"]
