@@ -33,7 +33,18 @@ def test_growth_is_counted_after_the_warmup():
     summary = soak.summarize(samples, warmup_s=60, limit_mb=40)
     assert summary["rss_at_warmup_mb"] == 950 and summary["growth_after_warmup_mb"] == 50
     assert summary["slope_mb_per_epoch"] == pytest.approx(1.5, abs=0.2) and summary["passed"] is False
+    assert summary["median_growth_after_warmup_mb"] == 50
     assert soak.summarize(samples, warmup_s=60, limit_mb=50)["passed"] is True
+
+
+def test_one_noisy_sample_decides_nothing():
+    soak = load_soak()
+    rss = [900, 905, 895, 990, 900, 898, 903, 901, 899, 902, 897, 904]  # one swing of +90 MB
+    samples = [soak.Sample(30.0 * i, r, 10 * i, 1) for i, r in enumerate(rss)]
+    summary = soak.summarize(samples, warmup_s=0, limit_mb=50)
+    assert summary["max_growth_after_warmup_mb"] == 90 and summary["passed"] is True
+    samples[-3:] = [soak.Sample(30.0 * i, 960, 10 * i, 1) for i in (9, 10, 11)]  # a real rise of 60 MB
+    assert soak.summarize(samples, warmup_s=0, limit_mb=50)["passed"] is False
 
 
 def run_soak(tmp_path, *args):
