@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from fmtui.results import Results
+    from fmtui.weights import LearnedWeights
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,10 @@ class Started:
 
 @dataclass
 class BatchProgress:
-    """Throttled progress inside an epoch; `loss` is the mean batch loss since the previous event."""
+    """Throttled progress inside an epoch; `loss` is the mean batch loss since the previous event.
+
+    An epoch's last batch always reports, so that `losses`, the loss curve step by step, is complete.
+    """
 
     epoch: int
     epochs: int
@@ -76,6 +80,12 @@ class BatchProgress:
     eta: float
     step: int
     gpu_memory: int = 0
+    losses: list[tuple[int, float]] = field(default_factory=list)
+    """The training loss by step since the previous event: (step, mean loss of the `loss_every` steps up to
+    that step), cut by step count, never by time, so the curve is the same on a fast and a slow machine
+    (an epoch's last point may cover fewer steps). Plain floats; NaN or inf where the loss diverged."""
+    loss_every: int = 1
+    """Steps per point of `losses` (fixed for a run: its steps / about LOSS_POINTS of fmtui.engine)."""
 
 
 METRICS = (
@@ -100,7 +110,8 @@ class EpochEnd:
     """Metrics of one finished epoch, in the lecture's terms (train loss = mean batch loss).
 
     `results` (the test predictions) travel with the event as it is yielded; the copy kept in
-    Finished.history has none, so a long run holds one epoch's predictions, not one per epoch.
+    Finished.history has none, so a long run holds one epoch's predictions, not one per epoch. The same
+    goes for `weights`.
     """
 
     epoch: int
@@ -118,6 +129,9 @@ class EpochEnd:
     val_loss: float | None = None
     val_accuracy: float | None = None
     results: Results | None = field(default=None, repr=False, compare=False)
+    weights: LearnedWeights | None = field(default=None, repr=False, compare=False)
+    """What a softmax regression or an MLP has learned by the end of this epoch (fmtui.weights; None for
+    other models); like `results`, only the yielded event carries it."""
 
     def metrics(self) -> dict:
         """The JSON-able numbers (what metrics.jsonl stores)."""

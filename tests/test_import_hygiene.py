@@ -34,6 +34,8 @@ ENGINE_SIDE = (
     "runs",
     "streams",
     "sweep",
+    "ticks",
+    "weights",
 )
 UI_PACKAGES = ("textual", "textual_plotext", "plotext")
 
