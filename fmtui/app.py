@@ -41,7 +41,7 @@ from fmtui.widgets.data_pane import DataPane
 from fmtui.widgets.errors_pane import ErrorsPane
 from fmtui.widgets.runs_pane import RunsPane
 from fmtui.widgets.train_pane import TrainPane
-from fmtui.workers import error_message, run_experiment, run_training
+from fmtui.workers import NO_WEIGHTS, error_message, run_experiment, run_training, saved_weights
 
 PANES = {"data": "Data", "model": "Model", "train": "Train", "errors": "Errors", "runs": "Runs"}
 PANE_KEYS = Binding.Group("panes", compact=True)
@@ -227,7 +227,8 @@ class FmtuiApp(App):
 
             results = load_results(record.path)  # the small file first: a broken run fails before any data loads
             ds = load_dataset(record.config.dataset, record.config.data_dir or data_dir)
-            self.post_message(RunResultsLoaded(record.name, results, ds.x_test, ds.classes))
+            weights, note = saved_weights(record.path, record.config, ds.shape, len(ds.classes))
+            self.post_message(RunResultsLoaded(record.name, results, ds.x_test, ds.classes, weights, note))
         except Exception as exc:  # a broken or foreign run folder: say so, never crash
             self.post_message(RunOpenFailed(f"cannot open {record.name}: {error_message(exc)}"))
 
@@ -250,7 +251,9 @@ class FmtuiApp(App):
 
     def on_training_started(self, message: TrainingStarted) -> None:
         if self.is_running:  # else shutting down: the worker's last messages find no widgets
-            self.query_one(ErrorsPane).set_test_split(message.images, message.classes)
+            errors = self.query_one(ErrorsPane)
+            errors.set_test_split(message.images, message.classes)
+            errors.show_weights(None, "training: the weights are drawn at the end of each epoch")
             self.train_pane.show_started(message.event, message.run_dir)
 
     def on_training_progress(self, message: TrainingProgress) -> None:
@@ -260,7 +263,9 @@ class FmtuiApp(App):
     def on_epoch_finished(self, message: EpochFinished) -> None:
         if self.is_running:
             self.train_pane.show_epoch(message.event)
-            self.query_one(ErrorsPane).show_results(message.event.results)
+            errors = self.query_one(ErrorsPane)
+            errors.show_results(message.event.results)
+            errors.show_weights(message.event.weights, "" if message.event.weights else NO_WEIGHTS)
 
     def on_training_finished(self, message: TrainingFinished) -> None:
         if not self.is_running:
@@ -300,7 +305,12 @@ class FmtuiApp(App):
         errors = self.query_one(ErrorsPane)
         errors.set_test_split(message.images, message.classes)
         errors.show_results(message.results)
-        self.notify(f"mistakes of {message.name} (from its saved predictions)", title="run opened", markup=False)
+        errors.show_weights(message.weights, message.weights_note)
+        self.notify(
+            f"mistakes of {message.name} (from its saved predictions); w: what it learned",
+            title="run opened",
+            markup=False,
+        )
 
     def on_run_open_failed(self, message: RunOpenFailed) -> None:
         self.notify(message.message, title="run", severity="error", timeout=8, markup=False)  # paths are data
