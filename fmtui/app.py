@@ -35,7 +35,7 @@ from fmtui.messages import (
     TrainingStarted,
 )
 from fmtui.runs import RunRecord, default_runs_dir
-from fmtui.sweep import lecture_experiment
+from fmtui.sweep import LECTURE_BATCH, LECTURE_EPOCHS, LECTURE_NOTE, lecture_base, lecture_experiment
 from fmtui.widgets.config_form import PRESETS, ConfigForm
 from fmtui.widgets.data_pane import DataPane
 from fmtui.widgets.errors_pane import ErrorsPane
@@ -173,7 +173,8 @@ class FmtuiApp(App):
             self.train_pane.show_stopping()
 
     def action_lecture(self) -> None:
-        """The lecture's experiment: softmax regression, 4 normalizations x lr 0.01 and 1e-5, as 8 runs."""
+        """The lecture's experiment: softmax regression, 4 normalizations x lr 0.01 and 1e-5, as 8 runs; with the
+        form's batch size and epochs when it holds a softmax regression, else the lecture's (fmtui.sweep)."""
         cfg, _, error = self.form.read()
         if self.training or cfg is None:
             self.bell()
@@ -184,10 +185,16 @@ class FmtuiApp(App):
                 markup=False,
             )
             return
-        configs = lecture_experiment(cfg)
+        base = lecture_base(cfg)
+        configs = lecture_experiment(base)
         self.training = True
         self.action_pane("runs")
-        self.query_one(RunsPane).show_note(f"lecture experiment: {len(configs)} runs starting...")
+        how = f"batch {base.batch_size}, {base.epochs} epochs"
+        if (base.batch_size, base.epochs) == (LECTURE_BATCH, LECTURE_EPOCHS):
+            how += " (the lecture's; its batch size inferred from its charts)"
+        else:
+            how += " (from the Model pane's softmax regression)"
+        self.query_one(RunsPane).show_note(f"lecture experiment: {len(configs)} runs starting, {how}...")
         self._experiment(configs)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
@@ -195,7 +202,7 @@ class FmtuiApp(App):
         yield SystemCommand("Stop training", "Stop after the current batch (x)", self.action_stop)
         yield SystemCommand(
             "Lecture experiment",
-            "Softmax regression: 4 normalizations x lr 0.01, 1e-5 (L in Runs)",
+            f"Softmax regression: 4 normalizations x lr 0.01, 1e-5; {LECTURE_NOTE} (L in Runs)",
             self.action_lecture,
         )
         for i, (pane, title) in enumerate(PANES.items(), 1):
