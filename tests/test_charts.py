@@ -69,10 +69,11 @@ async def test_an_exploding_loss_is_drawn_on_a_log_scale_and_l_toggles_it():
             pane.show_epoch(epoch(n, train, test, 80.0, 81.0))
         pane.show_progress(progress([(1, 2.3), (2, 950.0), (3, 4.0), (4, 0.4)]))
         loss, batch = pane.query_one("#loss-chart", EpochChart), pane.query_one(BatchLossChart)
-        assert "loss per epoch (log)" in rows(loss)[0] and "(log)" in rows(batch)[0]
+        assert "loss per epoch · log" in rows(loss)[0] and "train loss by step · log" in rows(batch)[0]
         assert any(row.lstrip().startswith("1k┤") for row in rows(loss))  # labelled with the values, compactly
+        assert any("─chance 2.30─" in row for row in rows(loss))  # the loss of guessing, ln 10, drawn below
         await pilot.press("l")
-        assert not loss.drawn_log and not batch.drawn_log and "(log)" not in rows(loss)[0]
+        assert not loss.drawn_log and not batch.drawn_log and "log" not in rows(loss)[0]
         await pilot.press("l")
         assert loss.drawn_log and batch.drawn_log
         assert "l" in app.active_bindings and "a" in app.active_bindings  # in the footer
@@ -87,7 +88,7 @@ async def test_a_loss_within_two_decades_stays_linear_with_round_ticks():
             pane.show_epoch(epoch(n, loss, loss + 0.05, 80.0, 81.0))
         chart = pane.query_one("#loss-chart", EpochChart)
         drawn = rows(chart)
-        assert not chart.drawn_log and "(log)" not in drawn[0]
+        assert not chart.drawn_log and drawn[0].split() == ["loss", "per", "epoch", "·", "chance", "2.30"]
         labels = [row.split("┤")[0].strip() for row in drawn if "┤" in row]
         assert labels == ["0.9", "0.8", "0.7", "0.6", "0.5", "0.4"]  # round, evenly spaced, top to bottom
         x_labels = drawn[drawn.index(next(r for r in drawn if "└" in r)) + 1].split()
@@ -127,7 +128,7 @@ async def test_the_step_chart_plots_the_engines_points_up_to_a_divergence():
         chart = pane.query_one(BatchLossChart)
         assert chart.xs == [5, 10, 15, 20, 25]
         drawn = rows(chart)
-        assert "train loss by step (mean of 5)" in drawn[0]
+        assert "train loss by step · mean of 5" in drawn[0] and any("─chance 2.30" in row for row in drawn[1:])
         assert any(set(row) & set("⠁⠂⠄⡀⠈⠐⠠⢀⣀⠉⠒⠤") for row in drawn)  # the finite points are drawn
         assert drawn[-1].split() == ["loss", "step"]  # the axes are named
 

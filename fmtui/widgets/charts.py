@@ -55,6 +55,30 @@ def value_axis(values: list[float], most: int, log: bool | None) -> Axis:
     return linear_axis(min(values), max(values), most)
 
 
+def loss_axis(values: list[float], most: int, log: bool | None, chance: float | None, decide_on=None) -> Axis:
+    """A loss axis; a loss above chance level (ln of the number of classes: a model that guesses) reaches down to
+    it, so an exploding run is drawn against it, on a log axis when that spans two decades. `decide_on`: the
+    values whose span decides an automatic scale (default: values)."""
+    above = chance is not None and max(values) > chance
+    values = values + [chance] if above else values
+    if log is None:
+        log = spans_decades((decide_on or values) + ([chance] if above else []))
+    return value_axis(values, most, log)
+
+
+def draw_chance(plt, chance: float | None, label: str, x: float, y: Axis) -> str:
+    """Chance level as a line labelled at x (its right end) where it is on the axis; else the label, for the
+    title ("" if unknown)."""
+    if chance is None:
+        return ""
+    at = y.position(chance) if chance > 0 or not y.log else None
+    if at is not None and y.lo <= at <= y.hi:
+        plt.hline(at, color="gray")
+        plt.text(label, x, at, color="gray", alignment="right")  # at the right: curves start at the left
+        return ""
+    return label
+
+
 def accuracy_axis(values: list[float], most: int, pinned: bool) -> Axis:
     """0..100 when pinned; else the values' range, at least ACCURACY_SPAN wide, within 0..100."""
     if pinned or not values:
@@ -121,13 +145,17 @@ class ThrottledPlot(PlotextPlot):
         """How many intervals between ticks fit: x labels need ~8 columns each, y labels two rows."""
         return max(2, (self.size.width - 8) // 9), max(2, (self.size.height - 5) // 2)
 
-    def name_axes(self, plt, x: str, y: str, title: str) -> None:
-        """The title, and the axes' names under the plot when it is tall enough (a row is dear at 80x24, where
-        the titles name the axes: "loss per epoch", "train loss by step")."""
+    def name_axes(self, plt, x: str, y: str, title: str, *notes: str) -> None:
+        """The title with as many notes as fit ("log", "chance 2.30": the first ones first; plotext drops a title
+        wider than the plot), and the axes' names under the plot when it is tall enough (a row is dear at 80x24,
+        where the titles name the axes: "loss per epoch", "train loss by step")."""
         if self.size.height >= LABELLED_HEIGHT:
             plt.xlabel(x)
             plt.ylabel(y)
-        plt.title(title)
+        parts = [title, *(n for n in notes if n)]
+        while len(parts) > 1 and len(" · ".join(parts)) > self.size.width - 4:
+            parts.pop()
+        plt.title(" · ".join(parts))
 
     def _get_plotext_theme_name(self, app_theme_name: str) -> str:
         """Under an ANSI theme (ansi-dark, ansi-light) draw with the terminal's own colours: Textual gives
@@ -151,7 +179,8 @@ class EpochChart(ThrottledPlot):
         self.pinned = False
         """An accuracy axis from 0 to 100 (else it follows the values)."""
         self.chance: float | None = None
-        """Chance-level accuracy, 100 / classes, drawn as a labelled line (None: unknown)."""
+        """Chance level, drawn as a labelled line (None: unknown): 100 / classes for an accuracy, ln(classes)
+        for a loss (the loss of a model that gives every class the same probability)."""
         self.drawn_log = False
         """Whether the last drawing used a log axis (what a toggle of the scale flips)."""
 
@@ -172,7 +201,10 @@ class EpochChart(ThrottledPlot):
         if not values:
             return
         most_x, most_y = self.most_ticks
-        y = accuracy_axis(values, most_y, self.pinned) if self.accuracy else value_axis(values, most_y, self.log_scale)
+        if self.accuracy:
+            y = accuracy_axis(values, most_y, self.pinned)
+        else:
+            y = loss_axis(values, most_y, self.log_scale, self.chance)
         self.drawn_log = y.log
         for name, (xs, ys) in curves.items():
             if y.log:
@@ -181,15 +213,11 @@ class EpochChart(ThrottledPlot):
                 color, marker = SERIES_STYLE.get(name, ("white", "braille"))
                 plt.plot(xs, ys, label=name, color=color, marker=marker)
         longest = max(len(v) for v in self.series.values())
-        set_axes(plt, linear_axis(1, max(longest, 2), most_x, integer=True, extend=False), y, x_pad=0.1)
-        title = self.chart_title + (" (log)" if y.log else "")
-        if self.chance is not None and self.accuracy:
-            if y.lo <= self.chance <= y.hi:
-                plt.hline(self.chance, color="gray")
-                plt.text(f"chance {self.chance:g}%", 1, self.chance, color="gray", alignment="left")
-            else:
-                title += f" · chance {self.chance:g}%"
-        self.name_axes(plt, "epoch", "%" if self.accuracy else "loss", title)
+        x = linear_axis(1, max(longest, 2), most_x, integer=True, extend=False)
+        set_axes(plt, x, y, x_pad=0.1)
+        label = f"chance {self.chance:g}%" if self.accuracy else f"chance {self.chance or 0:.2f}"
+        chance = draw_chance(plt, self.chance, label, x.hi, y)
+        self.name_axes(plt, "epoch", "%" if self.accuracy else "loss", self.chart_title, "log" * y.log, chance)
 
 
 class BatchLossChart(ThrottledPlot):
@@ -208,6 +236,8 @@ class BatchLossChart(ThrottledPlot):
         self.log_scale: bool | None = None
         """The scale: None = automatic (log when the finite losses span two decades), True/False = chosen."""
         self.steps_per_point = 1
+        self.chance: float | None = None
+        """The loss of guessing, ln(classes), drawn as a labelled line (None: unknown)."""
         self.drawn_log = False
         """Whether the last drawing used a log axis (what a toggle of the scale flips)."""
 
@@ -229,19 +259,20 @@ class BatchLossChart(ThrottledPlot):
             self.add(step, loss)
 
     def draw(self, plt) -> None:
-        xs, ys = finite(self.xs, self.ys)
-        xs, ys = downsample(xs, ys, max(2 * (self.size.width - 10), 10))  # braille: two dots per column
-        every = self.steps_per_point
-        title = self.chart_title if every == 1 else f"{self.chart_title} (mean of {every})"
+        all_xs, all_ys = finite(self.xs, self.ys)
+        xs, ys = downsample(all_xs, all_ys, max(2 * (self.size.width - 10), 10))  # braille: two dots per column
+        every = f"mean of {self.steps_per_point}" if self.steps_per_point > 1 else ""
         if not xs:
-            self.name_axes(plt, "step", "loss", title)
+            self.name_axes(plt, "step", "loss", self.chart_title, every)
             return
         most_x, most_y = self.most_ticks
-        y = value_axis(ys, most_y, self.log_scale)
+        y = loss_axis(ys, most_y, self.log_scale, self.chance, decide_on=all_ys)  # the scale: from every point
         self.drawn_log = y.log
         if y.log:
             xs, ys = [x for x, v in zip(xs, ys) if v > 0], [math.log10(v) for v in ys if v > 0]
         color, marker = SERIES_STYLE["train"]
         plt.plot(xs, ys, color=color, marker=marker)
-        set_axes(plt, linear_axis(0, max(self.xs[-1], 1), most_x, integer=True, extend=False), y)
-        self.name_axes(plt, "step", "loss", title + (" (log)" if y.log else ""))
+        x = linear_axis(0, max(self.xs[-1], 1), most_x, integer=True, extend=False)
+        set_axes(plt, x, y)
+        chance = draw_chance(plt, self.chance, f"chance {self.chance or 0:.2f}", x.hi, y)
+        self.name_axes(plt, "step", "loss", self.chart_title, "log" * y.log, chance, every)

@@ -128,7 +128,7 @@ class RunsChart(ThrottledPlot):
             plt.plot(xs, ys, color=PALETTE[i % len(PALETTE)][0], marker=MARKERS[i % len(MARKERS)])
         last = max(max(xs) for _, xs, _ in curves)
         set_axes(plt, linear_axis(1, max(last, 2), most_x, integer=True, extend=False), y, x_pad=0.1)
-        self.name_axes(plt, "epoch", self.key, self.chart_title + (" (log scale)" if y.log else ""))
+        self.name_axes(plt, "epoch", self.key, self.chart_title, "log scale" * y.log)
 
 
 def _plottable(value: object) -> bool:

@@ -8,6 +8,7 @@ the `show_*` methods; Start and Stop post `Button.Pressed`, which the app turns 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -142,7 +143,10 @@ class TrainPane(Widget, can_focus=True):
 
     def show_started(self, ev: Started, run_dir: Path) -> None:
         self.run_dir = run_dir
-        self.query_one("#accuracy-chart", EpochChart).chance = 100 / len(ev.classes) if ev.classes else None
+        classes = len(ev.classes)
+        self.query_one("#accuracy-chart", EpochChart).chance = 100 / classes if classes else None
+        for chart in (self.query_one("#loss-chart", EpochChart), self.query_one(BatchLossChart)):
+            chart.chance = math.log(classes) if classes > 1 else None  # the loss of guessing: ln 10 = 2.30
         if self.phase != "stopping":
             self.phase = "running"
         self.query_one("#progress", RunProgress).update(total=ev.batches_per_epoch * ev.config.epochs, progress=0)

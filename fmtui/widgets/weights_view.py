@@ -25,6 +25,9 @@ NEGATIVE, ZERO, POSITIVE = (33, 102, 172), (247, 247, 247), (178, 24, 43)
 """The diverging palette's ends and middle (ColorBrewer's RdBu): blue below zero, white at zero, red above."""
 SHADES = {-3: "=", -2: "-", -1: ".", 0: " ", 1: ":", 2: "+", 3: "#"}
 """Signed shades where colour is off or scarce: . - = for ever more negative weights, : + # for positive."""
+SHADE_STEPS = (0.25, 0.5, 0.75)
+"""|weight| / scale from which a shade is 1, 2, 3 marks strong: below a quarter of the scale, a blank (a fresh
+model's random weights are about a sixth of a trained one's: without a dead zone they drown the template)."""
 UNITS = 10
 """An MLP's units shown for the chosen class."""
 MIN_SIZE, MAX_SIZE = 7, 56
@@ -56,7 +59,8 @@ def diverging_rgb(values: np.ndarray) -> np.ndarray:
 def _shade_line(top: np.ndarray, bottom: np.ndarray | None) -> Text:
     """One row of signed shade characters from two pixel rows of values in [-1, 1]."""
     v = top if bottom is None else (top + bottom) / 2
-    levels = np.clip(np.rint(np.nan_to_num(v) * 3.4), -3, 3).astype(int)
+    v = np.nan_to_num(v)
+    levels = np.sign(v).astype(int) * np.searchsorted(SHADE_STEPS, np.abs(v), side="right")
     return Text("".join(SHADES[int(level)] for level in levels), no_wrap=True, overflow="crop")
 
 
