@@ -35,6 +35,8 @@ ENGINE_SIDE = (
     "runs",
     "streams",
     "sweep",
+    "ticks",
+    "weights",
 )
 UI_PACKAGES = ("textual", "textual_plotext", "plotext")
 
