@@ -360,6 +360,8 @@ def run_eval(run_dir: Path, *, device: str | None = None, data_dir: Path | None 
 
     try:
         record = read_run(run_dir)
+        if record.status == "diverged" and not (run_dir / "model.pt").exists():
+            return _diverged_without_model(record, run_dir, json_mode)
         if record.status == "interrupted" and not (run_dir / "model.pt").exists():
             raise RunError(run_dir, f"{record.message}, before it saved a model (no model.pt)")
         load_state_dict(run_dir / "model.pt")  # checked here, so that what fails is named
@@ -396,9 +398,22 @@ def run_eval(run_dir: Path, *, device: str | None = None, data_dir: Path | None 
         click.echo(eval_text(record.config.summary(), results.loss, results.accuracy, recorded))
     if diverged:
         if not json_mode:
-            click.echo(eval_diverged(record.message if record.status == "diverged" else ""), err=True)
+            if record.status == "diverged":
+                click.echo(eval_diverged(record.message, record.epochs_done), err=True)
+            else:
+                click.echo(eval_diverged(""), err=True)
         return ExitCode.FAILED
     return ExitCode.OK
+
+
+def _diverged_without_model(record: Any, run_dir: Path, json_mode: bool) -> int:
+    """A run that diverged before its first complete epoch saved no weights: say so (exit 1), nothing to load."""
+    if json_mode:
+        facts = {"run_dir": str(run_dir), "status": "diverged", "epochs_done": record.epochs_done, "diverged": True}
+        click.echo(json.dumps({**facts, "test_loss": None, "test_accuracy": None, "recorded_test_accuracy": None}))
+    else:
+        click.echo(eval_diverged(record.message, 0), err=True)
+    return ExitCode.FAILED
 
 
 def _bad_run(e: Exception) -> click.ClickException:

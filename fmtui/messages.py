@@ -41,6 +41,8 @@ class EpochFinished(Message):
     """An epoch ended and was evaluated on the test split."""
 
     event: EpochEnd
+    weights_note: str = ""
+    """Why `event.weights` is None, when the model could have them (a watched run's model.pt not readable)."""
 
 
 @dataclass
@@ -74,6 +76,10 @@ class RunResultsLoaded(Message):
     results: Any
     images: Any
     classes: list[str]
+    weights: Any = None
+    """What the saved model learned (fmtui.weights.LearnedWeights), or None."""
+    weights_note: str = ""
+    """Why there are no weights to draw."""
 
 
 @dataclass

@@ -141,9 +141,15 @@ def eval_note(status: str, message: str, epochs_done: int) -> str:
     return ""
 
 
-def eval_diverged(message: str) -> str:
-    """eval's closing line for a diverged run (exit code 1): its weights are not a trained model."""
-    return f"Diverged: {printable(message) or 'the loss is not finite'}; the saved weights are not a trained model"
+def eval_diverged(message: str, epochs_done: int | None = None) -> str:
+    """eval's line for a diverged run (exit code 1). epochs_done: the complete epochs whose weights model.pt
+    holds (saved before the loss turned non-finite); 0 = it saved none; None = unknown (weights evaluated)."""
+    what = printable(message) or "the loss is not finite"
+    if epochs_done == 0:
+        return f"Diverged: {what}; it saved no model: it diverged before its first complete epoch"
+    if epochs_done is not None:
+        return f"Diverged: {what}; model.pt holds the weights of epoch {epochs_done}, before the loss turned non-finite"
+    return f"Diverged: {what}; the saved weights are not a trained model"
 
 
 # --- run folders: fmtui --no-ui runs ---------------------------------------------------------------
@@ -221,7 +227,8 @@ def event_json(ev: Event, run_dir: Path | None) -> dict[str, Any]:
                 "run_dir": str(run_dir),
             }
         case BatchProgress():
-            return {"event": "progress", **{k: getattr(ev, k) for k in PROGRESS_FIELDS}}
+            values = {k: getattr(ev, k) for k in PROGRESS_FIELDS}
+            return {"event": "progress", **values, "loss": ev.loss if math.isfinite(ev.loss) else None}
         case EpochEnd():
             return {"event": "epoch", **ev.metrics()}
         case Finished():

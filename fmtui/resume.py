@@ -19,7 +19,7 @@ from typing import Any
 from fmtui.config import ConfigError, RunConfig
 from fmtui.recorder import STALE_AFTER, FolderLock, RunFolderRefused
 from fmtui.report import plural
-from fmtui.runs import read_run
+from fmtui.runs import RunError, read_run
 
 
 @dataclass
@@ -62,8 +62,8 @@ def open_resume(path: Path, epochs: int | None = None, **changes: Any) -> Resume
         cfg.validate()
     except ConfigError as e:
         raise RunFolderRefused(f"{path}/config.json no longer loads: {e}") from None
-    except (ValueError, TypeError, AttributeError, KeyError) as e:
-        raise RunFolderRefused(str(e) if "run folder" in str(e) else f"{path} is not a readable run ({e})") from None
+    except RunError as e:  # the reader's one line already names the file and why
+        raise RunFolderRefused(str(e)) from None
     summary = record.summary if isinstance(record.summary, dict) else {}
     _refuse_if_written_elsewhere(path)
     lock = FolderLock(path)

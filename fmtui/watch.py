@@ -192,7 +192,11 @@ def started_event(record: RunRecord) -> Started:
 
 
 def progress_event(live: dict) -> BatchProgress | None:
-    """live.json's progress as a BatchProgress; None before the first batch or when a field is no number."""
+    """live.json's progress as a BatchProgress; None before the first batch or when a field is no number.
+
+    Its loss curve (`losses`, `loss_every`) is the engine's own when live.json carries one, else empty: the
+    recorder keeps the step curve to itself, and a curve made of live.json's ~2 losses a second would depend
+    on the writer's speed, which the engine's never does."""
     values = {k: live.get(k) for k in PROGRESS_FIELDS}
     if live.get("status") != "running" or not all(_number(v) for v in values.values()):
         return None
@@ -200,7 +204,27 @@ def progress_event(live: dict) -> BatchProgress | None:
         return None
     ints = ("epoch", "epochs", "batch", "batches", "step")
     numbers = {k: int(v) if k in ints else float(v) for k, v in values.items()}
-    return BatchProgress(**numbers, gpu_memory=_int(live.get("gpu_memory")))
+    gpu = _int(live.get("gpu_memory"))
+    return BatchProgress(**numbers, gpu_memory=gpu, losses=_curve(live.get("losses")), loss_every=_every(live))
+
+
+def _curve(value: Any) -> list[tuple[int, float]]:
+    """A loss curve as [[step, loss], ...] (null where not finite) or [] when it is not one."""
+    if not isinstance(value, list):
+        return []
+    pairs = [p for p in value if isinstance(p, list) and len(p) == 2]
+    if len(pairs) != len(value) or not all(_int(s, -1) >= 0 and (v is None or _real(v)) for s, v in pairs):
+        return []
+    return [(s, math.nan if v is None else float(v)) for s, v in pairs]
+
+
+def _every(live: dict) -> int:
+    every = _int(live.get("loss_every"), 1)
+    return every if every >= 1 else 1
+
+
+def _real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 class RunFollower:

@@ -81,6 +81,24 @@ def run_training(
             opened.close()
 
 
+NO_WEIGHTS = "the weights view draws softmax regressions and MLPs (a CNN's first layer is 3x3 filters)"
+
+
+def saved_weights(run_dir: Path, cfg: RunConfig, shape: tuple[int, int, int], classes: int) -> tuple[Any, str]:
+    """What a saved run's model.pt learned, for the weights view: (LearnedWeights, "") or (None, why not)."""
+    from fmtui.models import build_model, learned_weights
+    from fmtui.runs import load_state_dict
+
+    if cfg.model not in ("softmax", "mlp"):
+        return None, NO_WEIGHTS
+    try:
+        model = build_model(cfg, shape, classes)
+        model.load_state_dict(load_state_dict(Path(run_dir) / "model.pt"))
+    except Exception as exc:  # no model.pt, a broken one, weights of another shape: say why, never crash
+        return None, f"no weights to draw: {error_message(exc)}"
+    return learned_weights(model, shape), ""
+
+
 def _message(event: Event, run_dir: Path | None, ds: Any) -> Any:
     """The app's message for one engine event."""
     match event:
@@ -117,7 +135,7 @@ def watch_run(
                     post(TrainingStarted(event, path, ds.x_test if ds else None, event.classes, writer))
                 elif isinstance(event, EpochEnd):
                     latest = event.epoch == follower.epochs_done  # older epochs' predictions are not kept
-                    post(EpochFinished(_with_predictions(event, path) if latest and ds else event))
+                    post(_with_saved(event, path, ds, follower) if latest and ds else EpochFinished(event))
                 elif isinstance(event, Finished) and event.status == "error":
                     post(TrainingFailed(event.message, path))
                 elif isinstance(event, Finished):
@@ -145,14 +163,19 @@ def _test_split(event: Started, data_dir: str | None, post: Callable[[Any], Any]
         return None
 
 
-def _with_predictions(event: EpochEnd, path: Path) -> EpochEnd:
-    """The epoch with the run's saved test predictions (written before its metrics line: this epoch's or newer)."""
+def _with_saved(event: EpochEnd, path: Path, ds: Any, follower: RunFollower) -> EpochFinished:
+    """The epoch with the run's saved test predictions and what its model.pt learned (both written before the
+    epoch's metrics line: this epoch's, or a newer one's); the weights' note says why there are none."""
     from fmtui.runs import load_results
 
     try:
-        return replace(event, results=load_results(path))
+        results = load_results(path)
     except RunError:  # an older run without predictions, or a file being replaced: the next epoch brings them
-        return event
+        results = None
+    weights, note = None, ""
+    if follower.record is not None:
+        weights, note = saved_weights(path, follower.record.config, ds.shape, len(ds.classes))
+    return EpochFinished(replace(event, results=results, weights=weights), note)
 
 
 def _sleep(seconds: float, should_stop: Callable[[], bool]) -> None:

@@ -35,7 +35,9 @@ ENGINE_SIDE = (
     "runs",
     "streams",
     "sweep",
+    "ticks",
     "watch",
+    "weights",
 )
 UI_PACKAGES = ("textual", "textual_plotext", "plotext")
 

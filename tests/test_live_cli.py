@@ -168,11 +168,15 @@ def json_edit(name: str, **changes):
 
 
 REFUSED = {
-    "not a run": (lambda f: None, ["--resume", "{parent}"], "is not a fmtui run folder"),
+    "not a run": (lambda f: None, ["--resume", "{parent}"], "not a fmtui run folder (no config.json)"),
     "fewer epochs than done": (lambda f: None, ["--epochs", "1"], "has done 1 epoch already"),
     "a completed run without --epochs": (json_edit("config.json", epochs=1), [], "has done all its 1 epoch;"),
-    "a config that no longer loads": (json_edit("config.json", lr=-1), [], "config.json no longer loads: --lr"),
-    "a config of the wrong types": (json_edit("config.json", hidden=5), [], "is not a readable run"),
+    "a config that no longer loads": (json_edit("config.json", lr=-1), [], "config.json: lr: must be > 0, got -1"),
+    "a config of the wrong types": (
+        json_edit("config.json", hidden=5),
+        [],
+        "config.json: hidden is a number (5), expected a list of integers",
+    ),
     "a diverged run": (json_edit("summary.json", status="diverged"), [], "resuming would diverge again"),
     "no checkpoint": (edit("checkpoint.pt", Path.unlink), [], "has no checkpoint.pt"),
     "a truncated checkpoint": (

@@ -2,6 +2,7 @@
 writer as `interrupted`, a folder that vanishes, live.json's progress, and who may be asked to stop."""
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -108,6 +109,16 @@ def test_progress_comes_from_live_json_once_per_change(tmp_path):
         assert follower.poll() == []
     finally:
         lock.close()
+
+
+def test_progress_carries_a_loss_curve_only_when_live_json_has_one():
+    """The engine's step curve is not in live.json today: a watched run's progress has none (not one made up
+    from live.json's losses, which would depend on the writer's speed); a curve it does carry comes through."""
+    assert progress_event(LIVE).losses == []
+    curve = {"losses": [[88, 0.52], [90, None]], "loss_every": 2}
+    ev = progress_event({**LIVE, **curve})
+    assert ev.losses[0] == (88, 0.52) and ev.losses[1][0] == 90 and math.isnan(ev.losses[1][1]) and ev.loss_every == 2
+    assert progress_event({**LIVE, "losses": [[88, "0.5"]], "loss_every": 0}).losses == []  # not a curve: none
 
 
 @pytest.mark.parametrize(
