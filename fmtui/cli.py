@@ -24,7 +24,7 @@ from fmtui.config import (
     Option,
     RunConfig,
     format_value,
-    parse_field,
+    number,
 )
 from fmtui.report import ExitCode
 from fmtui.resources import available_cores
@@ -44,7 +44,7 @@ class FieldType(click.ParamType):
         if not isinstance(value, str):
             return value
         try:
-            return parse_field(self.option.name, value)
+            return self.option.parse(value)  # the option's own parser, the one parse_field uses
         except ConfigError as e:
             self.fail(e.reason, param, ctx)  # click names the option itself
 
@@ -157,13 +157,25 @@ def leave(code: int) -> None:
     metavar="RUN_DIR",
     help="Go on training an interrupted, stopped or completed run in its folder (headless; --epochs: more).",
 )
+@click.option(
+    "--progress-interval",
+    type=FieldType(Option("", number(float, low=0.0, high=3600.0), "SECONDS", name="progress_interval")),
+    default="0.1",
+    help="Seconds between progress events (--json lines, the progress bar) [0.1]",
+)
 @click.pass_context
 def train(
-    ctx: click.Context, out: Path | None, runs_dir: Path | None, json_mode: bool, resume: Path | None, **values: Any
+    ctx: click.Context,
+    out: Path | None,
+    runs_dir: Path | None,
+    json_mode: bool,
+    resume: Path | None,
+    progress_interval: float,
+    **values: Any,
 ) -> None:
     """Train one model. Without --no-ui (and in a terminal) the dashboard opens and starts it."""
     if resume is not None:
-        return ctx.exit(resume_run(resume, out, runs_dir, json_mode, values))
+        return ctx.exit(resume_run(resume, out, runs_dir, json_mode, values, progress_interval))
     cfg = config_from(values)
     if not ctx.obj["no_ui"] and sys.stdout.isatty() and not json_mode and out is None:
         return launch_tui(cfg, autostart=True, runs_dir=runs_dir)
@@ -171,14 +183,17 @@ def train(
 
     check_out(out, runs_dir)  # before the data is loaded
     note_threads([cfg])
-    ctx.exit(run_training(cfg, out=out, runs_dir=runs_dir, json_mode=json_mode))
+    code = run_training(cfg, out=out, runs_dir=runs_dir, json_mode=json_mode, progress_interval=progress_interval)
+    ctx.exit(code)
 
 
 RESUME_CHANGES = ("epochs", "device", "threads", "data_dir")
 """What --resume may change: the epochs to reach, and where it trains; the rest is the run's own config."""
 
 
-def resume_run(run_dir: Path, out: Path | None, runs_dir: Path | None, json_mode: bool, values: dict) -> int:
+def resume_run(
+    run_dir: Path, out: Path | None, runs_dir: Path | None, json_mode: bool, values: dict, progress_interval: float
+) -> int:
     """`train --resume RUN_DIR`: always headless, in the run's own folder, with its own config."""
     given = [k.replace("_", "-") for k, v in values.items() if v is not None and k not in RESUME_CHANGES]
     given += [name for name, v in (("out", out), ("runs-dir", runs_dir)) if v is not None]
@@ -190,7 +205,9 @@ def resume_run(run_dir: Path, out: Path | None, runs_dir: Path | None, json_mode
     changes = {k: values[k] for k in RESUME_CHANGES if k != "epochs"}
     if changes["data_dir"] is not None:
         changes["data_dir"] = str(changes["data_dir"])
-    return resume_training(run_dir, epochs=values["epochs"], json_mode=json_mode, **changes)
+    return resume_training(
+        run_dir, epochs=values["epochs"], json_mode=json_mode, progress_interval=progress_interval, **changes
+    )
 
 
 @cli.command(name="eval")
