@@ -106,6 +106,7 @@ def cli(ctx: click.Context, no_ui: bool, data_dir: Path | None) -> None:
     fmtui --no-ui eval RUN_DIR       re-evaluate a saved run on the test split
     fmtui --no-ui sweep [OPTIONS]    train a grid of configs and compare them
     fmtui --no-ui runs [RUNS_DIR]    list the runs: status, epochs, accuracy
+    fmtui --no-ui export --tensorboard DIR RUN...   runs as TensorBoard event files
     """
     ctx.obj = {"no_ui": no_ui}
     if ctx.invoked_subcommand is None:
@@ -276,6 +277,27 @@ def note_threads(configs: list[RunConfig]) -> None:
     asked, cores = max(c.threads for c in configs), available_cores()
     if asked > cores:
         click.echo(f"Note: --threads {asked} is more than the {cores} cores here; CPU training uses {cores}", err=True)
+
+
+@cli.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--tensorboard",
+    "tensorboard_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write TensorBoard event files here, one sub-folder per run (needs the tensorboard extra).",
+)
+@click.pass_context
+def export(ctx: click.Context, runs: tuple[Path, ...], tensorboard_dir: Path) -> None:
+    """Export run folders (or sweep and runs folders) for TensorBoard, W&B and Aim.
+
+    \b
+    fmtui --no-ui export --tensorboard tb runs/sweep-20261126-101500 && tensorboard --logdir tb
+    """
+    from fmtui.headless import run_export
+
+    ctx.exit(run_export(list(runs), tensorboard_dir))
 
 
 def main(argv: list[str] | None = None) -> None:
