@@ -35,6 +35,7 @@ from fmtui.report import (
     format_table,
     header_line,
     json_line,
+    plural,
     printable,
     run_facts,
     run_json,
@@ -555,5 +556,5 @@ def run_export(paths: list[Path], tensorboard_dir: Path) -> int:
     except (ValueError, ExportError) as e:  # RunError is a ValueError too
         raise click.UsageError(printable(str(e))) from None
     for record, folder in zip(runs.values(), folders):
-        click.echo(f"{record.path} -> {folder} ({len(record.metrics)} epochs)")
+        click.echo(f"{record.path} -> {folder} ({plural(len(record.metrics), 'epoch')})")
     return ExitCode.OK
