@@ -35,6 +35,7 @@ ENGINE_SIDE = (
     "runs",
     "streams",
     "sweep",
+    "tensorboard",
     "ticks",
     "watch",
     "weights",
