@@ -9,7 +9,7 @@
     predictions.pt   test-set probabilities and labels, for the error browser without retraining
     mislabeled.csv   wrong test predictions, most confident first
 
-`read_run` is the one reader: every consumer (the Runs pane, `fmtui --no-ui runs`, eval) gets either a
+`read_run` is the one reader: every consumer (the Runs pane, `fmtui runs`, eval) gets either a
 RunRecord whose files were checked (types, ranges, JSON shapes, files that are folders) or a RunError whose
 message is one line naming the file. `RunsFolder` follows a runs folder cheaply (a directory listing and
 a few stats per second), re-reading a file only when its (mtime, size, inode) changed. `liveness` tells a
