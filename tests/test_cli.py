@@ -430,7 +430,7 @@ def test_help_lists_the_environment_variables_and_they_are_read(monkeypatch, tmp
     help_text = " ".join(fmtui("--help").output.split())
     for name in ("FMTUI_DATA_DIR", "FMTUI_RUNS_DIR", "FMTUI_NO_DOWNLOAD", "FMTUI_DEBUG"):
         assert f"env var: {name}" in help_text
-    monkeypatch.delenv("FMTUI_DEBUG", raising=False)  # restored after the test: the CLI sets what it parsed
+    monkeypatch.setenv("FMTUI_DEBUG", "0")  # so that it is restored (unset) after the test: the CLI sets it
     monkeypatch.setenv("FMTUI_NO_DOWNLOAD", "no")
     assert fmtui_in(monkeypatch, io.StringIO(), "--debug", "--no-download", "runs", tmp_path) == 0
     assert os.environ["FMTUI_NO_DOWNLOAD"] == "1" and os.environ["FMTUI_DEBUG"] == "1"
