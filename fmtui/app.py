@@ -84,17 +84,18 @@ class FmtuiApp(LiveRuns, App):
 
     def __init__(
         self,
-        config: RunConfig,
-        runs_dir: Path,
-        trainer: Trainer,
+        config: RunConfig | None = None,
+        runs_dir: Path | None = None,
+        trainer: Trainer = run_training,
         *,
         autostart: bool = False,
         watch: Path | None = None,
         signals: bool = False,
     ) -> None:
+        """Without arguments, the dashboard `fmtui` opens (so `textual run fmtui.app:FmtuiApp` works too)."""
         super().__init__()
-        self.initial_config = config
-        self.runs_dir = runs_dir
+        self.initial_config = config or RunConfig()
+        self.runs_dir = runs_dir or default_runs_dir()
         self.trainer = trainer
         self.autostart = autostart
         self.watch_at_start = watch
@@ -400,11 +401,4 @@ def make_app(
 
     `watch`: open on this run folder, followed in the Train pane. `signals`: SIGTERM, SIGHUP, SIGQUIT (and
     SIGINT) stop the dashboard as quitting does, naming the signal (the CLI asks for it; tests may)."""
-    return FmtuiApp(
-        config or RunConfig(),
-        runs_dir or default_runs_dir(),
-        trainer,
-        autostart=autostart,
-        watch=watch,
-        signals=signals,
-    )
+    return FmtuiApp(config, runs_dir, trainer, autostart=autostart, watch=watch, signals=signals)

@@ -64,7 +64,7 @@ def test_watch_a_given_run_folder_whatever_its_state(monkeypatch, app_factory, r
 @pytest.mark.parametrize(
     "args,message",
     [
-        ([], "Error: no run is training in {runs} (fmtui --no-ui runs {runs} lists them; or give RUN_DIR)"),
+        ([], "Error: no run is training in {runs} (fmtui runs {runs} lists them; or give RUN_DIR)"),
         (["{runs}/nothing"], "Error: {runs}/nothing: no such folder"),
         (["{runs}"], "Error: {runs}: not a fmtui run folder (no config.json)"),
     ],
@@ -79,7 +79,7 @@ def test_nothing_to_watch_is_one_line_and_exit_2(monkeypatch, capsys, app_factor
 
 def test_watch_without_the_dashboard_is_a_usage_error(monkeypatch, capsys, app_factory, runs):
     assert fmtui_in(monkeypatch, io.StringIO(), "--no-ui", "watch") == 2
-    assert "watch opens the dashboard; for a look without it: fmtui --no-ui runs" in capsys.readouterr().err
+    assert "watch opens the dashboard; for a look without it: fmtui runs" in capsys.readouterr().err
 
 
 # --- the real dashboard under a pseudo-terminal ----------------------------------------------------------
