@@ -27,7 +27,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Button, Footer, TabbedContent, TabPane
+from textual.widgets import Button, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from fmtui.app_live import LiveRuns
@@ -47,6 +47,7 @@ from fmtui.sweep import LECTURE_BATCH, LECTURE_EPOCHS, LECTURE_NOTE, lecture_bas
 from fmtui.widgets.config_form import PRESETS, ConfigForm
 from fmtui.widgets.data_pane import DataPane
 from fmtui.widgets.errors_pane import ErrorsPane
+from fmtui.widgets.footer import KeysFooter
 from fmtui.widgets.runs_pane import RunsPane
 from fmtui.widgets.train_pane import TrainPane
 from fmtui.workers import NO_WEIGHTS, error_message, run_experiment, run_training, saved_weights
@@ -122,7 +123,7 @@ class FmtuiApp(LiveRuns, App):
             for i, (pane, widget) in enumerate(panes.items(), 1):
                 with TabPane(f"{i} {PANES[pane]}", id=pane):
                     yield widget
-        yield Footer(compact=True)
+        yield KeysFooter(compact=True)
 
     def on_mount(self) -> None:
         self.query_one(DataPane).show_config(self.initial_config)

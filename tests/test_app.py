@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 
 import pytest
 from pilot import run, sync, synthetic_run, text_of, until_stopped, wait_for
 from textual.widgets import Button, Input, Select, Static, TabbedContent
+from textual.widgets._footer import FooterKey
 
 from fmtui.app import make_app
 from fmtui.config import RunConfig
@@ -243,6 +246,24 @@ async def test_number_keys_switch_panes():
             assert app.query_one(TabbedContent).active == pane
             if pane in ("data", "errors", "runs"):  # the pane's own keys work at once: it has the focus
                 assert app.focused is not None and pane in {n.id for n in app.focused.ancestors_with_self}
+
+
+@sync
+async def test_the_footer_releases_the_keys_it_replaces():
+    """Each refresh of the bindings rebuilds the footer's keys; Textual's Footer kept every old one (a watcher
+    on its `compact`), about 0.2 MB an epoch while an epoch refreshed them (fmtui.widgets.footer)."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        seen = []
+        for _ in range(10):
+            app.screen.refresh_bindings()
+            await pilot.pause()
+            seen += [weakref.ref(key) for key in app.query(FooterKey)]
+        gc.collect()
+        shown = {id(key) for key in app.query(FooterKey)}
+        kept = [ref() for ref in seen if ref() is not None and id(ref()) not in shown]
+        assert any(ref() is None for ref in seen)  # the keys were rebuilt...
+        assert kept == []  # ...and the old ones released
 
 
 # --- the Train pane ----------------------------------------------------------------------------------

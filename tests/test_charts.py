@@ -10,6 +10,7 @@ import pytest
 from pilot import replay, sync, synthetic_run, wait_for
 from textual.app import App, ComposeResult
 from textual.widgets import Footer, TabbedContent
+from textual.widgets._footer import FooterKey
 
 from fmtui.app import make_app
 from fmtui.config import RunConfig
@@ -274,6 +275,24 @@ async def test_w_switches_between_mistakes_and_weights_and_c_picks_the_class():
         assert view.chosen == 9
         await pilot.press("w")
         assert not view.display and "t" in keys()
+
+
+@sync
+async def test_each_epochs_weights_leave_the_footer_alone_until_c_comes_or_goes():
+    """Every rebuild of the footer's keys cost memory (fmtui.widgets.footer): new weights of the same kind, once an
+    epoch, must not rebuild it; weights that bring c (an MLP's) must."""
+    app = Host(softmax_weights())
+    async with app.run_test(size=(100, 32)) as pilot:
+        pane = app.query_one(ErrorsPane)
+        await pilot.press("w")
+        keys = list(app.query(FooterKey))
+        for _ in range(5):
+            pane.show_weights(softmax_weights())
+            await pilot.pause()
+        assert keys and list(app.query(FooterKey)) == keys  # the same widgets: not rebuilt
+        pane.show_weights(mlp_weights())
+        await pilot.pause()
+        assert "c" in {key.key for key in app.query(FooterKey)}
 
 
 @sync
