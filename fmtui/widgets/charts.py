@@ -199,7 +199,8 @@ class ThrottledPlot(PlotextPlot):
         """Under an ANSI theme (ansi-dark, ansi-light) draw with the terminal's own colours: Textual gives
         such themes no RGB values (all read as black), and plotext's auto theme would be black on black."""
         theme = self.app.get_theme(app_theme_name)
-        if self.theme == "auto" and theme is not None and theme.ansi:
+        ansi = getattr(theme, "ansi", "ansi" in getattr(theme, "name", ""))  # Theme.ansi from Textual 6.3 (or so)
+        if self.theme == "auto" and theme is not None and ansi:
             return "clear"
         return super()._get_plotext_theme_name(app_theme_name)
 
