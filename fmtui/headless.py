@@ -34,6 +34,7 @@ from fmtui.report import (
     event_json,
     format_table,
     header_line,
+    health_line,
     printable,
     run_facts,
     run_json,
@@ -51,6 +52,8 @@ class Reporter:
 
     def __init__(self, out=None):
         self.out = out or sys.stdout
+        self.health = "ok"
+        """The health state last reported: its hint is printed once, when the state changes."""
 
     def __enter__(self) -> Reporter:
         return self
@@ -67,6 +70,9 @@ class Reporter:
                 self.print(header_line(ev))
             case EpochEnd():
                 self.print(epoch_line(ev))
+                if ev.health.state != self.health and not ev.health.ok:
+                    self.print(health_line(ev.health))
+                self.health = ev.health.state
 
 
 class JsonReporter(Reporter):

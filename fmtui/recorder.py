@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fmtui.config import RunConfig, format_value
-from fmtui.events import EpochEnd, Event, Finished, Started
+from fmtui.events import EpochEnd, Event, Finished, Health, Started
 from fmtui.report import error_message
 from fmtui.runs import METRIC_FIELDS, atomic_write, summarize
 
@@ -116,6 +116,8 @@ class RunWriter:
         self.config = cfg
         self.info: dict[str, Any] = {}
         self.rows: list[dict] = []
+        self.health = Health()
+        """The run's health as of its latest event (fmtui.health), recorded in summary.json."""
         self.started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
     def handle(self, event: Event) -> None:
@@ -123,12 +125,14 @@ class RunWriter:
             case Started():
                 self._started(event)
             case EpochEnd():
+                self.health = event.health
                 self.rows.append(event.metrics())
                 atomic_write(self.path / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in self.rows))
                 atomic_write(self.path / "metrics.csv", metrics_csv(self.rows))
                 seconds = sum(r["seconds"] for r in self.rows)
                 self._write_summary("running", f"epoch {event.epoch}/{event.epochs}", seconds)
             case Finished():
+                self.health = event.health
                 if event.history or event.status != "stopped":
                     self._write_model(event)
                 self._write_summary(event.status, event.message, event.seconds)
@@ -179,6 +183,7 @@ class RunWriter:
             status=status,
             message=message,
             seconds=seconds,
+            health=self.health.to_dict(),
             started_at=self.started_at,
             updated_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         )

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from fmtui.config import ConfigError
-from fmtui.events import BatchProgress, EpochEnd, Event, Finished, Started
-from fmtui.runs import BrokenRun, Run, RunError
+from fmtui.events import BatchProgress, EpochEnd, Event, Finished, Health, Started
+from fmtui.runs import BrokenRun, Run, RunError, RunRecord
 
 
 class ExitCode(IntEnum):
@@ -83,16 +83,35 @@ def epoch_line(ev: EpochEnd) -> str:
     )
     if ev.val_accuracy is not None:
         line += f", Val Loss: {ev.val_loss:.4f}, Val Accuracy: {ev.val_accuracy:.2f}%"
-    return line + f", Time: {ev.seconds:.2f}s"
+    line += f", Time: {ev.seconds:.2f}s"
+    return line if ev.health.ok else f"{line}, Health: {ev.health.state}"
+
+
+def health_line(health: Health) -> str:
+    """`Health: exploding: train loss 1879 is 816x chance level ...; inputs unnormalized ... -> try --norm zscore`."""
+    return f"Health: {health.state}: {health.hint}"
 
 
 def closing_line(ev: Finished, run_dir: Path | None) -> str:
-    """`Done: Finished 5 epochs in 12.3s of training. Run saved in runs/...` (Stopped, Diverged with a hint)."""
+    """`Done: Finished 5 epochs in 12.3s of training. Run saved in runs/...` (Stopped, Diverged with a hint);
+    a run that is not healthy says so: `Done (exploding): Finished 3 epochs ...; <hint>. Run saved in ...`."""
     label = {"completed": "Done", "stopped": "Stopped", "diverged": "Diverged"}[ev.status]
     text = ev.message[0].upper() + ev.message[1:]
     if ev.status == "diverged":
-        text = f"{text}; try a smaller --lr or a normalization"
+        hint = ev.health.hint.removeprefix(ev.message + "; ") if ev.health.state == "diverged" else ""
+        text = f"{text}; {hint or 'try a smaller --lr or a normalization'}"
+    elif not ev.health.ok:
+        label, text = f"{label} ({ev.health.state})", f"{text}; {ev.health.hint}"
     return f"{label}: {text}. Run saved in {run_dir}"
+
+
+def run_status(run: Run) -> str:
+    """A run's status with its health where that is not ok: `completed`, `exploding`, `stopped, at chance`."""
+    status = run.status
+    health = run.health if isinstance(run, RunRecord) else Health()
+    if health.ok or health.state == status:
+        return status
+    return health.state if status == "completed" else f"{status}, {health.state}"
 
 
 def error_line(message: str, run_dir: Path | None) -> str:
@@ -147,6 +166,7 @@ def run_facts(run: Run, key: str) -> dict[str, Any]:
     facts: dict[str, Any] = {"run": key, "path": str(run.path), "status": run.status}
     if isinstance(run, BrokenRun):
         return {**facts, "reason": run.reason}
+    facts["health"] = run.health.to_dict()
     best = run.best_row or {}
     final_loss = run.metrics[-1]["test_loss"] if run.metrics else None
     return {
@@ -173,7 +193,7 @@ def runs_table(runs: list[Run], keys: list[str]) -> str:
         rows.append(
             [
                 key,
-                run.status,
+                run_status(run),
                 f"epoch {run.epochs_done}/{run.config.epochs}",
                 f"final {_pct(run.final_accuracy)}",
                 f"best {_pct(best['test_accuracy'])} (epoch {best['epoch']})" if best else "best -",
@@ -211,7 +231,7 @@ def event_json(ev: Event, run_dir: Path | None) -> dict[str, Any]:
         case BatchProgress():
             return {"event": "progress", **{k: getattr(ev, k) for k in PROGRESS_FIELDS}}
         case EpochEnd():
-            return {"event": "epoch", **ev.metrics()}
+            return {"event": "epoch", **ev.metrics(), "health": ev.health.to_dict()}
         case Finished():
             return {
                 "event": "finished",
@@ -221,6 +241,7 @@ def event_json(ev: Event, run_dir: Path | None) -> dict[str, Any]:
                 "epochs_done": len(ev.history),
                 "run_dir": str(run_dir),
                 "final": ev.history[-1].metrics() if ev.history else None,
+                "health": ev.health.to_dict(),
             }
     raise TypeError(f"not a training event: {type(ev).__name__}")
 
@@ -240,6 +261,8 @@ def sweep_line(i: int, n: int, row: dict) -> str:
     """`[3/8] norm=zscore lr=0.01: test accuracy 84.12%, test loss 0.4521, 12.3s` (+ [status] unless completed)."""
     loss = "None" if row["test_loss"] is None else format(row["test_loss"], ".4g")
     status = "" if row["status"] == "completed" else f" [{row['status']}]"
+    if row.get("health", "ok") not in ("ok", row["status"]):
+        status += f" [{row['health']}]"
     return (
         f"[{i}/{n}] {row['varying'] or row['run']}: test accuracy {_pct(row['test_accuracy'])}, "
         f"test loss {loss}, {row['seconds']:.1f}s{status}"
@@ -265,7 +288,7 @@ def format_table(ranked: list[dict], by: str, columns: list[str]) -> str:
 
     `columns` name the options that vary between the runs (the rows' keys for them)."""
     by_val = by == "best_val_accuracy"
-    cols = columns + (["val best"] if by_val else []) + ["test final", "test best", "best ep", "diverged", "seconds"]
+    cols = columns + (["val best"] if by_val else []) + ["test final", "test best", "best ep", "health", "seconds"]
     body = []
     for r in ranked:
         cells = [str(r[c]) for c in columns] + ([_pct(r["best_val_accuracy"])] if by_val else [])
@@ -273,7 +296,7 @@ def format_table(ranked: list[dict], by: str, columns: list[str]) -> str:
             _pct(r["test_accuracy"]),
             _pct(r["best_test_accuracy"]),
             str(r["best_test_epoch"] or "-"),
-            "yes" if r["diverged"] else "no",
+            r.get("health") or ("diverged" if r["diverged"] else "ok"),
             f"{r['seconds']:.1f}",
         ]
         body.append(cells)

@@ -7,6 +7,7 @@ the chosen run's test accuracy is reported; without one the table says that it r
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import itertools
 import json
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fmtui.config import OPTIONS, ConfigError, RunConfig, cli_name, format_value, parse_field
-from fmtui.events import Event, Finished, Started
+from fmtui.events import Event, Finished, Health, Started
 from fmtui.recorder import RunRecorder, new_run_dir
 from fmtui.runs import atomic_write, summarize
 
@@ -61,6 +62,7 @@ class SweepRun:
     status: str
     rows: list[dict]
     seconds: float
+    health: Health = dataclasses.field(default_factory=Health)
 
     def summary_row(self, varying: list[str]) -> dict[str, Any]:
         final = summarize(self.rows).get("final", {})
@@ -81,6 +83,7 @@ class SweepRun:
             best_val_accuracy=val_best.get("val_accuracy"),
             best_val_epoch=val_best.get("epoch"),
             diverged=self.status == "diverged",
+            health=self.health.state,
             status=self.status,
             seconds=round(self.seconds, 3),
             varying=" ".join(f"{cli_name(f)}={format_value(getattr(self.config, f))}" for f in varying),
@@ -148,7 +151,7 @@ class Tally:
             case Finished():
                 rows = [epoch.metrics() for epoch in event.history]
                 seconds = time.perf_counter() - self.training.pop(i)
-                self.runs.append(SweepRun(self.configs[i], path, event.status, rows, seconds))
+                self.runs.append(SweepRun(self.configs[i], path, event.status, rows, seconds, event.health))
                 return self.runs[-1]
         return None
 

@@ -1,10 +1,13 @@
 """On the real Fashion-MNIST files: the lecture's numbers hold (accuracy, and what normalization does)."""
 
+import json
+
 import pytest
 
 from fmtui import engine
 from fmtui.config import RunConfig
 from fmtui.data import load_dataset
+from fmtui.recorder import RunRecorder
 
 pytestmark = [pytest.mark.engine, pytest.mark.real_data]
 
@@ -40,3 +43,19 @@ def test_softmax_without_normalization_blows_up_and_zscore_does_not(real_data):
     assert min(e.test_loss for e in raw) >= 100
     assert max(e.test_loss for e in zscore) < 1
     assert zscore[-1].test_accuracy > raw[-1].test_accuracy
+
+
+def test_health_of_the_lectures_raw_pixel_softmax_is_exploding_and_of_zscore_ok(real_data, tmp_path):
+    """The lecture's softmax at lr 0.01, 2 epochs: summary.json says exploding without normalization (a train loss
+    in the thousands, ~800x chance level) with a hint from the run's own pixels, and ok with z-score."""
+    base = RunConfig(data_dir=str(real_data), model="softmax", lr=0.01, epochs=2)
+    health = {}
+    for norm in ("none", "zscore"):
+        recorder = RunRecorder(lambda cfg, norm=norm: tmp_path / norm)
+        for event in engine.train(base.replace(norm=norm)):
+            recorder.handle(event)
+        health[norm] = json.loads((tmp_path / norm / "summary.json").read_text())["health"]
+    assert health["none"]["state"] == "exploding"
+    assert "x chance level (ln 10 = 2.30)" in health["none"]["hint"]
+    assert "inputs unnormalized (pixel mean 72.9, std 90.0) -> try --norm zscore" in health["none"]["hint"]
+    assert health["zscore"] == {"state": "ok", "hint": ""}
