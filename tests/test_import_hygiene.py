@@ -26,6 +26,7 @@ ENGINE_SIDE = (
     "engine",
     "events",
     "graphs",
+    "health",
     "models",
     "recorder",
     "report",
