@@ -102,11 +102,12 @@ def cli(ctx: click.Context, no_ui: bool, data_dir: Path | None) -> None:
     fmtui --no-ui eval RUN_DIR       re-evaluate a saved run on the test split
     fmtui --no-ui sweep [OPTIONS]    train a grid of configs and compare them
     fmtui --no-ui runs [RUNS_DIR]    list the runs: status, epochs, accuracy
+    fmtui --no-ui lr-find [OPTIONS]  suggest a learning rate (the LR range test)
     """
     ctx.obj = {"no_ui": no_ui}
     if ctx.invoked_subcommand is None:
         if no_ui:
-            raise click.UsageError("--no-ui needs a command: train, eval, sweep or runs")
+            raise click.UsageError("--no-ui needs a command: train, eval, sweep, runs or lr-find")
         launch_tui(RunConfig(data_dir=str(data_dir) if data_dir else None))
 
 
@@ -214,6 +215,38 @@ def sweep(
     from fmtui.headless import run_sweep_cli
 
     ctx.exit(run_sweep_cli(configs, out=out, runs_dir=runs_dir, json_mode=json_mode, stacked=not sequential))
+
+
+@cli.command(name="lr-find")
+@run_options()
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="CSV file for the curve [RUNS_DIR/lr-find/<date>-...]",
+)
+@click.option(
+    "--start-lr", type=click.FloatRange(min=0, min_open=True), metavar="LR", help="First learning rate [1e-07]"
+)
+@click.option("--end-lr", type=click.FloatRange(min=0, min_open=True), metavar="LR", help="Last learning rate [10]")
+@click.option(
+    "--steps", type=click.IntRange(min=20, max=100_000), metavar="N", help="Most steps, first lr to last (20+) [300]"
+)
+@click.option("--json", "json_mode", is_flag=True, help="Print the result, curve included, as one JSON object.")
+@click.pass_context
+def lr_find(ctx: click.Context, out: Path | None, json_mode: bool, **values: Any) -> None:
+    """Suggest a learning rate: train fresh weights of this config for a few hundred steps while the learning
+    rate grows exponentially, and find where the smoothed loss falls fastest (no run is written or touched).
+
+    \b
+    fmtui --no-ui lr-find                                    the lecture's MLP
+    fmtui --no-ui lr-find --model softmax --norm none        raw pixels want a far smaller lr
+    """
+    search = {k: values.pop(k) for k in ("start_lr", "end_lr", "steps") if values.get(k) is not None}
+    values = {k: v for k, v in values.items() if k not in ("start_lr", "end_lr", "steps")}
+    cfg = config_from(values)
+    from fmtui.headless import run_lr_find
+
+    ctx.exit(run_lr_find(cfg, out=out, json_mode=json_mode, **search))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -11,11 +11,15 @@ import json
 import math
 from enum import IntEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fmtui.config import ConfigError
 from fmtui.events import BatchProgress, EpochEnd, Event, Finished, Health, Started
 from fmtui.runs import BrokenRun, Run, RunError, RunRecord
+
+if TYPE_CHECKING:  # the finder imports torch; its events are only read here
+    from fmtui.lrfind import Finished as LrFinished
+    from fmtui.lrfind import Started as LrStarted
 
 
 class ExitCode(IntEnum):
@@ -323,3 +327,51 @@ def _choice_line(best: dict, by_val: bool) -> str:
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}%"
+
+
+# --- the learning-rate finder (fmtui.lrfind) ----------------------------------------------------------
+
+
+def lr_find_header(ev: LrStarted) -> str:
+    """What the finder trains: `lr finder on Fashion-MNIST, cpu (1 thread) | 784-256-10 relu | norm symmetric | ...`."""
+    cfg = ev.config
+    return (
+        f"lr finder on {ev.dataset}, {ev.device} | {ev.model} | norm {cfg.norm} | {cfg.optimizer}, batch "
+        f"{cfg.batch_size}, seed {cfg.seed}: fresh weights, lr {ev.start_lr:g} to {ev.end_lr:g} in at most {ev.steps} steps"
+    )
+
+
+def lr_find_text(ev: LrFinished, csv_path: Path | None) -> str:
+    """The suggestion (or why there is none), how the search ended, and where the curve is."""
+    if ev.suggested_lr is None or ev.min_over_10 is None:
+        first = "No suggestion: the smoothed loss never fell (too few steps, or a range that starts too high)"
+    else:
+        first = (
+            f"Suggested learning rate: {ev.suggested_lr:.2g} (steepest fall of the smoothed loss); "
+            f"minimum / 10: {ev.min_over_10:.2g} (lowest loss at lr {ev.min_loss_lr:.2g})"
+        )
+    status = ev.message[0].upper() + ev.message[1:]
+    return f"{first}\n{status}." + (f" Curve: {csv_path}" if csv_path else "")
+
+
+def lr_find_json(ev: LrFinished, csv_path: Path | None) -> dict[str, Any]:
+    """The finder's result for --json: the suggestion, how it ended, and the curve (non-finite losses as null)."""
+
+    def num(x: float) -> float | None:
+        return x if math.isfinite(x) else None
+
+    return {
+        "event": "lr_find",
+        "status": ev.status,
+        "message": ev.message,
+        "suggested_lr": ev.suggested_lr,
+        "min_loss_lr": ev.min_loss_lr,
+        "min_loss_lr_over_10": ev.min_over_10,
+        "steps": len(ev.lrs),
+        "seconds": ev.seconds,
+        "csv": str(csv_path) if csv_path else None,
+        "curve": [
+            {"step": i, "lr": lr, "loss": num(loss), "smoothed": num(s)}
+            for i, (lr, loss, s) in enumerate(zip(ev.lrs, ev.losses, ev.smoothed), 1)
+        ],
+    }

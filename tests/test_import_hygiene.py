@@ -27,6 +27,7 @@ ENGINE_SIDE = (
     "events",
     "graphs",
     "health",
+    "lrfind",
     "models",
     "recorder",
     "report",

@@ -7,6 +7,7 @@ import pytest
 from fmtui import engine
 from fmtui.config import RunConfig
 from fmtui.data import load_dataset
+from fmtui.lrfind import lr_find
 from fmtui.recorder import RunRecorder
 
 pytestmark = [pytest.mark.engine, pytest.mark.real_data]
@@ -59,3 +60,19 @@ def test_health_of_the_lectures_raw_pixel_softmax_is_exploding_and_of_zscore_ok(
     assert "x chance level (ln 10 = 2.30)" in health["none"]["hint"]
     assert "inputs unnormalized (pixel mean 72.9, std 90.0) -> try --norm zscore" in health["none"]["hint"]
     assert health["zscore"] == {"state": "ok", "hint": ""}
+
+
+def test_lr_finder_suggests_a_usable_rate_for_the_lecture_mlp(real_data):
+    """The lecture's MLP trains at lr 0.01; the finder's suggestion must land within a decade or two of it."""
+    done = list(lr_find(RunConfig(data_dir=str(real_data))))[-1]
+    assert done.status == "completed" and "blew up" in done.message
+    assert 1e-3 <= done.suggested_lr <= 1 and 1e-3 <= done.min_over_10 <= 1
+
+
+def test_lr_finder_wants_orders_of_magnitude_less_for_raw_pixels_than_for_zscore(real_data):
+    """The lecture's lesson, measured: softmax on raw pixels (0..255) needs a learning rate at least 100x lower
+    than on z-scored pixels, by the steepest descent and by the minimum / 10 alike."""
+    base = RunConfig(data_dir=str(real_data), model="softmax")
+    raw, zscore = (list(lr_find(base.replace(norm=norm)))[-1] for norm in ("none", "zscore"))
+    assert zscore.suggested_lr >= 100 * raw.suggested_lr
+    assert zscore.min_over_10 >= 100 * raw.min_over_10
