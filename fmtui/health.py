@@ -124,10 +124,7 @@ def _advice(state: str, history: Sequence[EpochEnd], chance_loss: float, lr: flo
             f"-> try a higher --lr (fmtui --no-ui lr-find), or more epochs"
         )
     if inputs.unnormalized:
-        return (
-            f"inputs unnormalized (pixel mean {inputs.mean:.1f}, std {inputs.std:.1f}) -> try --norm zscore "
-            f"(or a far lower --lr: fmtui --no-ui lr-find)"
-        )
+        return f"inputs unnormalized (pixel mean {inputs.mean:.1f}, std {inputs.std:.1f}) -> try --norm zscore"
     return (
         f"learning rate {lr:g} too high for this input scale ({inputs.norm}: mean {inputs.mean:.2f}, std "
         f"{inputs.std:.2f}) -> try --lr {lr / 10:g} (10x lower), or fmtui --no-ui lr-find"
