@@ -8,6 +8,7 @@ import time
 import pytest
 from pilot import sync, text_of, until_stopped, wait_for
 from test_snapshots import wait_for_params
+from textual.app import App
 from textual.widgets import Input
 
 from fmtui import lrfind
@@ -141,3 +142,22 @@ def test_model_pane_with_the_finder_at_80x24(snap_compare, tiny_data):
 
     app = make_app(RunConfig(data_dir=str(tiny_data)))
     assert snap_compare(app, terminal_size=(80, 24), run_before=finished_search)
+
+
+@sync
+async def test_a_log_scaled_plot_renders_again_the_same():
+    """plotext takes the log of a log axis's data in place: a second render (a resize) must not take it twice."""
+
+    class Host(App):
+        def compose(self):
+            yield LrPlot("loss vs lr", id="plot")
+
+    app = Host()
+    async with app.run_test(size=(80, 16)) as pilot:
+        plot = app.query_one(LrPlot)
+        done = made_up_finish()
+        plot.show(done.lrs, done.smoothed, done.suggested_lr)
+        plot.replot()
+        await pilot.pause()
+        first, second = str(plot.render()), str(plot.render())
+        assert first == second and "1e-7" in first and "0.01" in first
