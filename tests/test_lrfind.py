@@ -65,7 +65,7 @@ def test_no_suggestion_from_a_curve_that_is_too_short_or_never_falls():
     lrs = [lr_at(i, 300) for i in range(300)]
     assert suggest(lrs[:5], [2.3] * 5) == (None, None)
     assert suggest(lrs, [2.3 + i * 1e-3 for i in range(300)])[0] is None
-    curve = [2.3] * 50 + [math.nan] * 250  # only the finite start counts
+    curve = [2.3] * 50 + [math.nan] + [0.1] * 249  # only the finite start counts, not what follows a NaN
     assert suggest(lrs, curve) == (None, lrs[lrfind.SKIP_START])
 
 
