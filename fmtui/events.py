@@ -8,8 +8,9 @@ only, so a consumer that formats or records events can be imported without the e
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fmtui.config import RunConfig
 
@@ -85,6 +86,8 @@ class Started:
     """How the training step runs: "eager", or "graphed" (replayed as CUDA graphs, fmtui.graphs)."""
     step_note: str = ""
     """Why an eager step was kept where graphs were possible in principle ("" when graphed or off CUDA)."""
+    resumed_from: int = 0
+    """The epochs already done when this run was resumed from a checkpoint (0: a fresh run)."""
 
 
 @dataclass
@@ -125,8 +128,8 @@ METRICS = (
 class EpochEnd:
     """Metrics of one finished epoch, in the lecture's terms (train loss = mean batch loss).
 
-    `results` (the test predictions) travel with the event as it is yielded; the copy kept in
-    Finished.history has none, so a long run holds one epoch's predictions, not one per epoch.
+    `results` (the test predictions) and `checkpoint` travel with the event as it is yielded; the copy
+    kept in Finished.history has neither, so a long run holds one epoch's predictions, not one per epoch.
     """
 
     epoch: int
@@ -144,6 +147,11 @@ class EpochEnd:
     val_loss: float | None = None
     val_accuracy: float | None = None
     results: Results | None = field(default=None, repr=False, compare=False)
+    checkpoint: Callable[[], dict[str, Any]] | None = field(default=None, repr=False, compare=False)
+    """Builds the run's state at the end of this epoch, for a checkpoint that can resume it: `{"format",
+    "epoch", "model", "optimizer", "scheduler", "rng", "metrics"}` (CPU tensors and plain values, see
+    fmtui.runs). Nothing is copied unless it is called; call it while handling the event: once the engine
+    goes on, the model is no longer that of this epoch."""
     health: Health = field(default_factory=Health)
     """The run's health as of this epoch (fmtui.health), judged on the epochs so far."""
 
@@ -157,7 +165,8 @@ class Finished:
     """The last event. status: completed, stopped (by the caller) or diverged (non-finite loss).
 
     `history` holds every finished epoch's metrics (without predictions); `results` are the test
-    predictions of the last finished epoch (None when no epoch finished).
+    predictions of the last finished epoch (None when no epoch finished). `model` is the model as training
+    left it: after a stop, mid-epoch; the last finished epoch's weights are those of its EpochEnd.checkpoint.
     """
 
     status: str

@@ -31,13 +31,25 @@ class ExitCode(IntEnum):
     """The run diverged or failed on the device (out of memory, ...); its metrics so far are saved."""
     USAGE = 2
     """Bad input (an option, a missing or broken dataset, a folder that is no run): nothing was trained."""
+    HANGUP = 129
+    """Stopped by SIGHUP (128 + 1: the terminal or SSH session went away); the finished epochs are kept."""
     INTERRUPTED = 130
     """Stopped by Ctrl+C (128 + SIGINT, as shells count it); the finished epochs or runs are kept."""
+    QUIT = 131
+    """Stopped by SIGQUIT (128 + 3, Ctrl+\\); the finished epochs are kept."""
+    TERMINATED = 143
+    """Stopped by SIGTERM (128 + 15, `kill`, a job scheduler); the finished epochs are kept."""
 
     @classmethod
     def of_status(cls, status: str) -> ExitCode:
         """The code of a run that ended with Finished(status): completed, stopped, or anything else (diverged)."""
         return {"completed": cls.OK, "stopped": cls.INTERRUPTED}.get(status, cls.FAILED)
+
+    @classmethod
+    def of_signal(cls, signum: int) -> ExitCode:
+        """The code of a run stopped (or aborted) by a signal: 128 + its number, as a shell reports a process
+        killed by it, so scripts see the same code whether fmtui stopped cleanly or not."""
+        return cls(128 + signum)
 
 
 def plural(n: int, word: str) -> str:
@@ -128,8 +140,8 @@ def error_message(exc: BaseException) -> str:
     name = type(exc).__name__
     text = next(iter(str(exc).strip().splitlines()), "")
     if isinstance(exc, KeyboardInterrupt):
-        return "aborted by a second Ctrl+C"
-    if isinstance(exc, (ConfigError, RunError)) or name == "DataError":  # fmtui.data imports torch: by name only
+        return text or "aborted by a second Ctrl+C"
+    if isinstance(exc, (ConfigError, RunError)) or name in ("DataError", "RunFolderError"):  # by name: no torch
         return text
     if name == "OutOfMemoryError":
         return f"out of GPU memory: try a smaller batch size or model ({text[:100]})"
@@ -152,9 +164,15 @@ def eval_note(status: str, message: str, epochs_done: int) -> str:
     return ""
 
 
-def eval_diverged(message: str) -> str:
-    """eval's closing line for a diverged run (exit code 1): its weights are not a trained model."""
-    return f"Diverged: {printable(message) or 'the loss is not finite'}; the saved weights are not a trained model"
+def eval_diverged(message: str, epochs_done: int | None = None) -> str:
+    """eval's line for a diverged run (exit code 1). epochs_done: the complete epochs whose weights model.pt
+    holds (saved before the loss turned non-finite); 0 = it saved none; None = unknown (weights evaluated)."""
+    what = printable(message) or "the loss is not finite"
+    if epochs_done == 0:
+        return f"Diverged: {what}; it saved no model: it diverged before its first complete epoch"
+    if epochs_done is not None:
+        return f"Diverged: {what}; model.pt holds the weights of epoch {epochs_done}, before the loss turned non-finite"
+    return f"Diverged: {what}; the saved weights are not a trained model"
 
 
 # --- run folders: fmtui --no-ui runs ---------------------------------------------------------------
@@ -262,19 +280,38 @@ def sweep_header(runs: int, varying: list[str], summary: str, sweep_dir: Path, t
 
 
 def sweep_line(i: int, n: int, row: dict) -> str:
-    """`[3/8] norm=zscore lr=0.01: test accuracy 84.12%, test loss 0.4521, 12.3s` (+ [status] unless completed)."""
-    loss = "None" if row["test_loss"] is None else format(row["test_loss"], ".4g")
+    """`[3/8] norm=zscore lr=0.01: test accuracy 84.12%, test loss 0.4521, 12.3s` (+ [status] unless completed,
+    with the error of a failed run)."""
+    loss = "-" if row["test_loss"] is None else format(row["test_loss"], ".4g")
     status = "" if row["status"] == "completed" else f" [{row['status']}]"
+    if row["status"] == "error":
+        status = f" [error: {row.get('message') or 'unknown'}]"
     if row.get("health", "ok") not in ("ok", row["status"]):
         status += f" [{row['health']}]"
     return (
-        f"[{i}/{n}] {row['varying'] or row['run']}: test accuracy {_pct(row['test_accuracy'])}, "
+        f"[{i}/{n}] {_name(row)}: test accuracy {_pct(row['test_accuracy'])}, "
         f"test loss {loss}, {row['seconds']:.1f}s{status}"
     )
 
 
-def sweep_stopped(done: int, total: int) -> str:
-    return f"Stopped after {plural(done, 'run')} of {total}; finished runs are kept."
+def sweep_stopped(finished: int, total: int) -> str:
+    """What a Ctrl+C left of a sweep: `finished` runs completed or diverged (a stopped run keeps its epochs)."""
+    if not finished:
+        return f"Stopped before any of the {plural(total, 'run')} finished."
+    return f"Stopped after {finished} of {plural(total, 'run')} finished; finished runs are kept."
+
+
+def sweep_failed(failed: list[dict], total: int, summary: Path) -> str:
+    """`Error: 1 of 3 runs failed: lr=0.02 (RuntimeError: ...); every run's status is in <summary.csv>`."""
+    names = ", ".join(_name(r) for r in failed[:3]) + (f" and {len(failed) - 3} more" if len(failed) > 3 else "")
+    return (
+        f"Error: {len(failed)} of {plural(total, 'run')} failed: {names} ({failed[0].get('message') or 'unknown'}); "
+        f"every run's status is in {summary}"
+    )
+
+
+def _name(row: dict) -> str:
+    return row["varying"] or row["run"] or "the run"
 
 
 def run_json(row: dict) -> str:
@@ -300,7 +337,7 @@ def format_table(ranked: list[dict], by: str, columns: list[str]) -> str:
             _pct(r["test_accuracy"]),
             _pct(r["best_test_accuracy"]),
             str(r["best_test_epoch"] or "-"),
-            r.get("health") or ("diverged" if r["diverged"] else "ok"),
+            "error" if r["status"] == "error" else r.get("health") or ("diverged" if r["diverged"] else "ok"),
             f"{r['seconds']:.1f}",
         ]
         body.append(cells)
@@ -310,13 +347,13 @@ def format_table(ranked: list[dict], by: str, columns: list[str]) -> str:
         return "  ".join(c.rjust(w) if i >= len(columns) else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
 
     out = [line(cols), line(["-" * w for w in widths])] + [line(b) for b in body]
-    if ranked:
+    if ranked and ranked[0][by] is not None:  # no "Best:" when no run has a result
         out.append(_choice_line(ranked[0], by_val))
     return "\n".join(out)
 
 
 def _choice_line(best: dict, by_val: bool) -> str:
-    name = best["varying"] or best["run"]
+    name = _name(best)
     if by_val:
         return (
             f"Chosen by validation accuracy: {name} -> test accuracy "

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from fmtui.config import OPTIONS, ConfigError, RunConfig, cli_name, format_value, parse_field
-from fmtui.events import Event, Finished, Health, Started
+from fmtui.events import EpochEnd, Event, Finished, Health, Started
 from fmtui.recorder import RunRecorder, new_run_dir
+from fmtui.report import error_message
 from fmtui.runs import atomic_write, summarize
 
 LECTURE_NORMS = ("none", "unit", "symmetric", "zscore")
@@ -54,14 +55,26 @@ def split_list(field: str, text: str) -> list[str]:
 
 
 @dataclass
+class RunFailed:
+    """What run_sweep yields for a run that an error ended before it finished (after its last event, if any).
+
+    Its folder, when it had started, records the error (status error, the metrics so far); the sweep goes on."""
+
+    message: str
+
+
+@dataclass
 class SweepRun:
-    """One finished run of a sweep, as the summary shows it."""
+    """One finished (or failed) run of a sweep, as the summary shows it."""
 
     config: RunConfig
-    path: Path
+    path: Path | None
+    """The run's folder; None for a run that failed before it started."""
     status: str
     rows: list[dict]
     seconds: float
+    message: str = ""
+    """How it ended: the Finished message, or the error of a failed run."""
     health: Health = dataclasses.field(default_factory=Health)
 
     def summary_row(self, varying: list[str]) -> dict[str, Any]:
@@ -72,7 +85,7 @@ class SweepRun:
             if self.rows and self.rows[0].get("val_accuracy") is not None
             else {}
         )
-        row = {"run": self.path.name}
+        row: dict[str, Any] = {"run": self.path.name if self.path else None}
         row.update({cli_name(f): format_value(getattr(self.config, f)) for f in OPTIONS})
         row.update(
             test_loss=final.get("test_loss"),
@@ -85,6 +98,7 @@ class SweepRun:
             diverged=self.status == "diverged",
             health=self.health.state,
             status=self.status,
+            message=self.message,
             seconds=round(self.seconds, 3),
             varying=" ".join(f"{cli_name(f)}={format_value(getattr(self.config, f))}" for f in varying),
         )
@@ -92,9 +106,11 @@ class SweepRun:
 
 
 def rank(rows: list[dict]) -> tuple[list[dict], str]:
-    """Rows best first: by best validation accuracy when every run has one, else by best test accuracy."""
-    by = "best_val_accuracy" if rows and all(r["best_val_accuracy"] is not None for r in rows) else "best_test_accuracy"
-    return sorted(rows, key=lambda r: (r[by] is not None, r[by] or 0.0), reverse=True), by
+    """Rows best first: by best validation accuracy when every run with a result has one, else by best test
+    accuracy; failed runs come last, then runs without a result (stopped in their first epoch)."""
+    done = [r for r in rows if r["best_test_accuracy"] is not None]
+    by = "best_val_accuracy" if done and all(r["best_val_accuracy"] is not None for r in done) else "best_test_accuracy"
+    return sorted(rows, key=lambda r: (r["status"] != "error", r[by] is not None, r[by] or 0.0), reverse=True), by
 
 
 def write_summary(out: Path, rows: list[dict]) -> None:
@@ -110,27 +126,46 @@ def write_summary(out: Path, rows: list[dict]) -> None:
 
 def run_sweep(
     configs: list[RunConfig], out: Path, *, should_stop: Callable[[], bool], stacked: bool = True
-) -> Iterator[tuple[int, Path, Event]]:
+) -> Iterator[tuple[int, Path | None, Event | RunFailed]]:
     """Train every config, each with its run folder inside out; yield (run index, run folder, event) for
-    every event of every run.
+    every event of every run. A run that fails ends with RunFailed instead of Finished, and the sweep goes on.
 
     With stacked=True, configs that differ only in normalization, lr, momentum or weight decay train
     together as one stacked model (fmtui.batched): their events come interleaved, each run's in order.
     """
-    from fmtui import engine
-    from fmtui.batched import batch_groups, train_batched
+    from fmtui.batched import batch_groups
 
     groups = batch_groups(configs) if stacked else [[i] for i in range(len(configs))]
     for group in groups:
         if should_stop():
             return
-        if len(group) > 1:
-            events = ((group[j], ev) for j, ev in train_batched([configs[i] for i in group], should_stop=should_stop))
-        else:
-            events = ((group[0], ev) for ev in engine.train(configs[group[0]], should_stop=should_stop))
-        with RunRecorder(lambda cfg: new_run_dir(out, cfg)) as recorder:
+        yield from _train_group(configs, group, out, should_stop)
+
+
+def _train_group(
+    configs: list[RunConfig], group: list[int], out: Path, should_stop: Callable[[], bool]
+) -> Iterator[tuple[int, Path | None, Event | RunFailed]]:
+    """The events of one run, or of one stacked group; an error ends the group's unfinished runs (recorded as
+    errors in their folders, yielded as RunFailed), not the sweep. Ctrl+C (KeyboardInterrupt) still ends it."""
+    from fmtui import engine
+    from fmtui.batched import train_batched
+
+    if len(group) > 1:
+        events = ((group[j], ev) for j, ev in train_batched([configs[i] for i in group], should_stop=should_stop))
+    else:
+        events = ((group[0], ev) for ev in engine.train(configs[group[0]], should_stop=should_stop))
+    recorder = RunRecorder(lambda cfg: new_run_dir(out, cfg))
+    finished: set[int] = set()
+    try:
+        with recorder:
             for i, ev in events:
+                if isinstance(ev, Finished):
+                    finished.add(i)
                 yield i, recorder.handle(ev, i), ev
+    except Exception as e:  # a device error, bad data found late, a full disk: this group's runs failed
+        for i in group:
+            if i not in finished:
+                yield i, recorder.path(i), RunFailed(error_message(e))
 
 
 class Tally:
@@ -142,18 +177,31 @@ class Tally:
         self.runs: list[SweepRun] = []
         self.training: dict[int, float] = {}
         """Runs started and not finished, with the time they started."""
+        self.epochs: dict[int, list[dict]] = {}
+        """The metrics of each unfinished run's finished epochs."""
 
-    def add(self, i: int, path: Path, event: Event) -> SweepRun | None:
-        """Take one event of run i; return the run's SweepRun when this event finished it."""
+    def add(self, i: int, path: Path | None, event: Event | RunFailed) -> SweepRun | None:
+        """Take one event of run i; return the run's SweepRun when this event finished it (or it failed)."""
         match event:
             case Started():
                 self.training[i] = time.perf_counter()
-            case Finished():
-                rows = [epoch.metrics() for epoch in event.history]
-                seconds = time.perf_counter() - self.training.pop(i)
-                self.runs.append(SweepRun(self.configs[i], path, event.status, rows, seconds, event.health))
+            case EpochEnd():
+                self.epochs.setdefault(i, []).append(event.metrics())
+            case Finished() | RunFailed():
+                started = self.training.pop(i, None)
+                seconds = time.perf_counter() - started if started is not None else 0.0
+                rows = self.epochs.pop(i, [])
+                if isinstance(event, Finished):
+                    rows = [epoch.metrics() for epoch in event.history]
+                status = event.status if isinstance(event, Finished) else "error"
+                health = event.health if isinstance(event, Finished) else Health()
+                self.runs.append(SweepRun(self.configs[i], path, status, rows, seconds, event.message, health))
                 return self.runs[-1]
         return None
+
+    @property
+    def failed(self) -> list[SweepRun]:
+        return [r for r in self.runs if r.status == "error"]
 
 
 def varying_fields(configs: list[RunConfig]) -> list[str]:

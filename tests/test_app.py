@@ -15,7 +15,7 @@ from fmtui.app import make_app
 from fmtui.config import RunConfig
 from fmtui.events import Finished
 from fmtui.messages import EpochFinished, TrainingFailed, TrainingFinished, TrainingProgress, TrainingStarted
-from fmtui.widgets.charts import BatchLossChart, downsample, finite
+from fmtui.widgets.charts import BatchLossChart, BoundedSeries, EpochChart, downsample, finite
 from fmtui.widgets.data_pane import DataPane
 from fmtui.widgets.errors_pane import ErrorsPane
 from fmtui.widgets.runs_pane import RunsChart, RunsPane
@@ -55,12 +55,43 @@ def test_helpers_format_for_people():
     assert finite([0, 1, 2], [1.0, float("nan"), float("inf")]) == ([0], [1.0])
 
 
-def test_batch_chart_keeps_its_history_bounded():
+def test_batch_chart_keeps_its_history_bounded_and_in_place():
+    """Halving the whole series with plain pairwise means drifted: after 200,000 points its first point
+    sat at 87% of the run, so the chart showed only the end of a long run."""
     chart = BatchLossChart("loss")
-    chart.MAX_POINTS = 10
+    chart.series = BoundedSeries(10)
     for i in range(11):
         chart.add(i, 1.0)
-    assert len(chart.xs) == 5 and chart.ys == [1.0] * 5
+    assert len(chart.series) == 6 and chart.series.points()[1] == [1.0] * 6
+    chart.series = BoundedSeries(100)
+    for i in range(20000):
+        chart.add(i / 100, 1.0)
+    xs, _ = chart.series.points()
+    assert len(xs) <= 100 and xs[0] < 2 and xs[-1] > 198
+
+
+def test_bounded_series_averages_old_points_evenly():
+    """Kept points stand for equally many inputs, so the curve keeps its place on the x axis."""
+    series = BoundedSeries(10)
+    for x in range(1, 1001):
+        series.add(x, 2.0 * x)
+    xs, ys = series.points()
+    assert 5 <= len(xs) == len(ys) == len(series) <= 11 and series.stride == 128
+    assert xs[0] == (1 + 128) / 2 and xs[-1] == (897 + 1000) / 2  # the first 128 inputs; the last 104
+    assert all(y == 2.0 * x for x, y in zip(xs, ys))
+    assert BoundedSeries(10).points() == ([], [])
+
+
+def test_epoch_chart_keeps_its_series_bounded():
+    """A run of many epochs kept every point: the series, and each redraw, grew without end."""
+    chart = EpochChart("loss")
+    chart.MAX_POINTS = 20
+    for epoch in range(1, 1001):
+        chart.add(epoch, train=float(epoch), val=None, test=2.0 * epoch)
+    assert set(chart.series) == {"train", "test"} and chart.last_epoch == 1000
+    assert all(len(s) <= 21 for s in chart.series.values())
+    xs, ys = chart.series["test"].points()
+    assert xs[0] < 40 and xs[-1] > 960 and ys[-1] == 2.0 * xs[-1]  # still the whole run
 
 
 @sync
@@ -70,7 +101,7 @@ async def test_batch_chart_redraws_once_a_second_however_fast_points_arrive():
         await pilot.press("3")
         chart = app.query_one("#batch-chart", BatchLossChart)
         draws = []
-        chart.draw = lambda plt: draws.append(len(chart.xs))
+        chart.draw = lambda plt: draws.append(len(chart.series))
         for i in range(1000):
             chart.add(i / 100, 1.0 / (i + 1))
         await pilot.pause(2.2)
@@ -242,7 +273,7 @@ async def test_start_then_stop_within_a_batch(tiny_data, tmp_path):
         assert app.training and app.query_one(TabbedContent).active == "train"
         assert app.query_one("#start", Button).disabled and not app.query_one("#stop", Button).disabled
         await wait_for(pilot, lambda: "samples/s" in text_of(app, "#train-stats"))
-        assert "ETA" in text_of(app, "#train-stats") and app.query_one("#batch-chart").xs
+        assert "ETA" in text_of(app, "#train-stats") and len(app.query_one("#batch-chart").series)
         app.query_one("#stop", Button).press()  # pilot.click would wait for an idle CPU, never true while training
         await wait_for(pilot, lambda: app.train_pane.phase != "running")
         polls_at_stop = len(answers)  # the worker was cancelled in the same UI step that set the phase

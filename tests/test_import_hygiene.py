@@ -31,8 +31,11 @@ ENGINE_SIDE = (
     "models",
     "recorder",
     "report",
+    "resources",
     "results",
+    "resume",
     "runs",
+    "streams",
     "sweep",
 )
 UI_PACKAGES = ("textual", "textual_plotext", "plotext")

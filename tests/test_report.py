@@ -86,7 +86,7 @@ ROW = dict(run="r1", norm="zscore", lr="0.01", test_loss=0.45213, test_accuracy=
 def test_sweep_line_and_table():
     assert sweep_line(3, 8, ROW) == "[3/8] norm=zscore lr=0.01: test accuracy 84.12%, test loss 0.4521, 12.3s"
     stopped = sweep_line(1, 2, {**ROW, "status": "stopped", "test_loss": None, "test_accuracy": None})
-    assert stopped.endswith("test accuracy -, test loss None, 12.3s [stopped]")
+    assert stopped.endswith("test accuracy -, test loss -, 12.3s [stopped]")
     other = {**ROW, "run": "r2", "norm": "none", "best_test_accuracy": 70.0, "diverged": True, "varying": "norm=none"}
     table = format_table([ROW, other], "best_test_accuracy", ["norm", "lr"]).splitlines()
     assert table[0].split() == ["norm", "lr", "test", "final", "test", "best", "best", "ep", "health", "seconds"]

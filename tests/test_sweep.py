@@ -9,7 +9,7 @@ from test_cli import fmtui, fmtui_process, interrupt
 from fmtui.config import ConfigError, RunConfig
 from fmtui.events import Finished, Started
 from fmtui.runs import read_run
-from fmtui.sweep import Tally, expand_grid, run_sweep, split_list
+from fmtui.sweep import RunFailed, Tally, expand_grid, run_sweep, split_list
 
 pytestmark = pytest.mark.cli
 
@@ -187,20 +187,30 @@ def test_run_sweep_yields_every_event_of_every_run_with_its_folder(tiny_data, tm
     assert [len(r.rows) for r in finished] == [2, 2, 2]
 
 
-def test_a_failure_in_a_sweep_is_recorded_in_the_runs_it_ended(tiny_data, tmp_path):
+def test_a_failure_in_a_sweep_is_recorded_in_the_runs_it_ended_and_the_sweep_goes_on(tiny_data, tmp_path):
     calls = {"n": 0}
 
     def should_stop():
         calls["n"] += 1
-        if calls["n"] > 25:
+        if calls["n"] == 25:  # inside the stacked pair's first epoch
             raise RuntimeError("device lost")
         return False
 
-    with pytest.raises(RuntimeError):
-        list(run_sweep(softmax_grid(tiny_data), tmp_path / "s", should_stop=should_stop))
-    records = [read_run(p) for p in sorted((tmp_path / "s").iterdir())]
-    assert len(records) == 2 and all(r.summary["message"] == "RuntimeError: device lost" for r in records)
-    assert {r.status for r in records} == {"error"}
+    events = list(run_sweep(softmax_grid(tiny_data), tmp_path / "s", should_stop=should_stop))
+    failed = [(i, path, ev) for i, path, ev in events if isinstance(ev, RunFailed)]
+    assert [(i, ev.message) for i, _, ev in failed] == [
+        (0, "RuntimeError: device lost"),
+        (1, "RuntimeError: device lost"),
+    ]
+    records = {p.name: read_run(p) for p in (tmp_path / "s").iterdir()}
+    assert len(records) == 3
+    assert [records[path.name].status for _, path, _ in failed] == ["error", "error"]
+    assert [r.summary["message"] for r in records.values() if r.status == "error"] == ["RuntimeError: device lost"] * 2
+    (mlp,) = [r for r in records.values() if r.status != "error"]  # the MLP trained after the failed pair
+    assert mlp.status == "completed" and mlp.config.model == "mlp"
+    tally = Tally(softmax_grid(tiny_data))
+    finished = [run for i, path, ev in events if (run := tally.add(i, path, ev))]
+    assert [r.status for r in finished] == ["error", "error", "completed"] and tally.failed == finished[:2]
 
 
 def test_the_experiment_reports_each_epoch_once_from_the_events(tiny_data, tmp_path):

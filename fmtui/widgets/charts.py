@@ -1,9 +1,10 @@
 """Live training charts: PlotextPlot subclasses that own their series and redraw a few times a second.
 
 PlotextPlot rebuilds the whole plot on every render (about 50 ms for 2x100 points at 120x40), so
-new points only mark a chart dirty; `replot` runs on a timer at most `MIN_INTERVAL` apart, and the
-per-batch series is averaged down to the chart's width before plotting. Each render plots the series
-afresh (see `ThrottledPlot.render`).
+new points only mark a chart dirty; `replot` runs on a timer at most `MIN_INTERVAL` apart, and every
+series is averaged down to the chart's width before plotting. Series are bounded (BoundedSeries): past a
+maximum, old points are averaged together, so hours of training keep memory and redraw time flat. Each
+render plots the series afresh (see `ThrottledPlot.render`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,43 @@ def downsample(xs: list[float], ys: list[float], n: int) -> tuple[list[float], l
         out_x.append(sum(xs[lo:hi]) / (hi - lo))
         out_y.append(sum(ys[lo:hi]) / (hi - lo))
     return out_x, out_y
+
+
+class BoundedSeries:
+    """Points added one at a time, at most `most` kept: hours of training stay flat in memory.
+
+    When `most` points are kept, neighbours are averaged in pairs and from then on every `stride` new
+    points are averaged into one, so each kept point stands for the same number of points added (x is
+    their mean too); the newest, not yet complete, group is shown as one more point.
+    """
+
+    def __init__(self, most: int) -> None:
+        self.most = max(most - most % 2, 2)  # even: halving pairs every point with an equal one
+        self.stride = 1
+        self.xs: list[float] = []
+        self.ys: list[float] = []
+        self._group: list[tuple[float, float]] = []
+
+    def __len__(self) -> int:
+        return len(self.xs) + bool(self._group)
+
+    def add(self, x: float, y: float) -> None:
+        self._group.append((x, y))
+        if len(self._group) < self.stride:
+            return
+        self.xs.append(sum(p[0] for p in self._group) / len(self._group))
+        self.ys.append(sum(p[1] for p in self._group) / len(self._group))
+        self._group = []
+        if len(self.xs) >= self.most:
+            self.xs, self.ys = downsample(self.xs, self.ys, len(self.xs) // 2)
+            self.stride *= 2
+
+    def points(self) -> tuple[list[float], list[float]]:
+        """Every kept point, then the mean of the newest incomplete group."""
+        if not self._group:
+            return list(self.xs), list(self.ys)
+        n = len(self._group)
+        return self.xs + [sum(p[0] for p in self._group) / n], self.ys + [sum(p[1] for p in self._group) / n]
 
 
 def finite(xs: list[float], ys: list[float]) -> tuple[list[float], list[float]]:
@@ -84,33 +122,41 @@ class ThrottledPlot(PlotextPlot):
 
 
 class EpochChart(ThrottledPlot):
-    """One metric per epoch for train / val / test, e.g. loss or accuracy."""
+    """One metric per epoch for train / val / test, e.g. loss or accuracy.
+
+    A long run keeps at most MAX_POINTS points per series (older epochs averaged, see BoundedSeries),
+    and a redraw plots about two points per column: memory and redraw time stay flat however many epochs.
+    """
+
+    MAX_POINTS = 2000
 
     def __init__(self, title: str, *, id: str | None = None) -> None:
         super().__init__(title, id=id)
-        self.series: dict[str, list[float]] = {}
+        self.series: dict[str, BoundedSeries] = {}
+        self.last_epoch = 0
 
     def clear(self) -> None:
-        self.series = {}
+        self.series, self.last_epoch = {}, 0
         self.replot()
 
     def add(self, epoch: int, **values: float | None) -> None:
         """Append one epoch's values (None = series not recorded, e.g. no validation split)."""
+        self.last_epoch = max(self.last_epoch, epoch)
         for name, value in values.items():
             if value is not None:
-                self.series.setdefault(name, []).append(value)
+                self.series.setdefault(name, BoundedSeries(self.MAX_POINTS)).add(epoch, value)
         self.mark_dirty()
 
     def draw(self, plt) -> None:
-        for name, ys in self.series.items():
-            xs, ys = finite(list(range(1, len(ys) + 1)), ys)
+        for name, series in self.series.items():
+            xs, ys = finite(*series.points())
+            xs, ys = downsample(xs, ys, 2 * max(self.size.width - 10, 10))
             if xs:
                 color, marker = SERIES_STYLE.get(name, ("white", "braille"))
                 plt.plot(xs, ys, label=name, color=color, marker=marker)
-        longest = max((len(v) for v in self.series.values()), default=0)
-        if longest:
-            plt.xticks(_epoch_ticks(longest))
-            plt.xlim(0.9, max(longest, 2) + 0.1)
+        if self.last_epoch:
+            plt.xticks(_epoch_ticks(self.last_epoch))
+            plt.xlim(0.9, max(self.last_epoch, 2) + 0.1)
 
 
 def _epoch_ticks(n: int, most: int = 8) -> list[int]:
@@ -124,25 +170,22 @@ class BatchLossChart(ThrottledPlot):
     MIN_INTERVAL = 1.0
     """Once a second: a replot is ~50 ms of Python that holds the GIL the training thread needs."""
     MAX_POINTS = 4000
+    """A long run keeps at most this many points, older ones averaged evenly (BoundedSeries)."""
 
     def __init__(self, title: str, *, id: str | None = None) -> None:
         super().__init__(title, id=id)
-        self.xs: list[float] = []
-        self.ys: list[float] = []
+        self.series = BoundedSeries(self.MAX_POINTS)
 
     def clear(self) -> None:
-        self.xs, self.ys = [], []
+        self.series = BoundedSeries(self.MAX_POINTS)
         self.replot()
 
     def add(self, x: float, loss: float) -> None:
-        self.xs.append(x)
-        self.ys.append(loss)
-        if len(self.xs) > self.MAX_POINTS:  # a long run: halve the history so a replot stays cheap
-            self.xs, self.ys = downsample(self.xs, self.ys, self.MAX_POINTS // 2)
+        self.series.add(x, loss)
         self.mark_dirty()
 
     def draw(self, plt) -> None:
-        xs, ys = finite(self.xs, self.ys)
+        xs, ys = finite(*self.series.points())
         xs, ys = downsample(xs, ys, max(self.size.width - 10, 10))
         if xs:
             color, marker = SERIES_STYLE["train"]
