@@ -184,11 +184,13 @@ def test_a_run_whose_network_died_ends_at_chance(tiny_data, tmp_path):
     assert "try --norm zscore" in summary["health"]["hint"]
 
 
-def test_a_diverged_run_is_diverged_with_a_hint(tiny_data):
+def test_a_diverged_run_is_diverged_with_a_hint(tiny_data, tmp_path):
     cfg = tiny(tiny_data, norm="none", lr=100.0, hidden=(256, 256, 256), activation="gelu", epochs=3, batch_size=16)
-    done = list(engine.train(cfg))[-1]
+    events, summary = train_recorded(cfg, tmp_path)
+    done = events[-1]
     assert done.status == "diverged" and done.health.state == "diverged"
     assert done.health.hint.startswith(done.message + "; inputs unnormalized (pixel mean 46.8")
+    assert summary["status"] == "diverged" and summary["health"] == done.health.to_dict()
 
 
 def test_a_sweep_run_keeps_its_health(tiny_data, tmp_path):
