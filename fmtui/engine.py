@@ -33,6 +33,9 @@ from fmtui.results import Results
 EVAL_BATCH = 4096
 CHECKPOINT_FORMAT = 1
 """The version of the checkpoint dict that EpochEnd.checkpoint builds (see fmtui.runs)."""
+LOSS_POINTS = 1000
+"""Points of a run's step-by-step loss curve (BatchProgress.losses), about: each is the mean loss of
+ceil(steps / LOSS_POINTS) steps, so hours of training send and keep a bounded curve."""
 
 
 # --- device and threads -----------------------------------------------------------------------
@@ -471,6 +474,10 @@ class _Loop:
         """The batch order: one permutation per epoch."""
         self.first = 0
         """Epochs done before this loop began (those of the checkpoint it resumes)."""
+        self.loss_every = max(1, math.ceil(self.batches * self.cfg.epochs / LOSS_POINTS))
+        """Steps per point of the loss curve (BatchProgress.losses)."""
+        self.sent = 0
+        """Batches of this epoch whose losses are in a BatchProgress already (a multiple of loss_every)."""
         self.stop_reason = ""
         if resume is not None:
             self._restore(resume)
@@ -537,6 +544,7 @@ class _Loop:
         """Train one epoch, yielding progress; return (batches done, seconds, stopped)."""
         self.step.begin_epoch(self.batches)
         last_b, b, stopped = 0, 0, False
+        self.sent = 0
         t0 = time.perf_counter()
         batches = list(batch_indices(self.n, self.cfg.batch_size, gen, self.at.device))
         while b < len(batches):
@@ -549,7 +557,7 @@ class _Loop:
             b += done
             self.steps += done
             now = time.perf_counter()
-            if now - self.last_emit >= self.progress_interval:
+            if now - self.last_emit >= self.progress_interval or b == len(batches):  # the epoch's end: its curve
                 yield from self._progress(epoch, b, last_b, now, self.train_time + now - t0)
                 if not self.live:
                     break
@@ -565,15 +573,21 @@ class _Loop:
         return b, seconds, stopped
 
     def _progress(self, epoch: int, b: int, last_b: int, now: float, elapsed: float) -> Iterator[tuple[int, Event]]:
-        """BatchProgress for every copy still training, after marking those whose recent loss is not finite."""
-        recent = self.step.losses[:, last_b:b].mean(1).tolist()  # the one sync of this progress event
-        for k in [k for k in self.live if not math.isfinite(recent[k])]:
+        """BatchProgress for every copy still training, including those whose recent loss is not finite
+        (their curve up to the divergence), which are then marked diverged."""
+        end = b if b == self.batches else b - b % self.loss_every
+        curve = self._curve(self.sent, end)
+        recent = self.step.losses[:, last_b:b].mean(1, keepdim=True)
+        values = torch.cat([recent, curve], 1).tolist()  # the one sync of this progress event
+        reporting = list(self.live)
+        for k in [k for k in self.live if not math.isfinite(values[k][0])]:
             self._diverge(k, epoch, b)
-        if not self.live:
-            return
+        ends = [min(self.sent + (i + 1) * self.loss_every, end) for i in range(curve.shape[1])]
+        first = (epoch - 1) * self.batches
+        self.sent = end
         cfg, correct = self.cfg, self.step.correct.tolist()
         total_steps = self.batches * cfg.epochs
-        for k in self.live:
+        for k in reporting:
             yield (
                 k,
                 BatchProgress(
@@ -581,15 +595,27 @@ class _Loop:
                     cfg.epochs,
                     b,
                     self.batches,
-                    recent[k],
+                    values[k][0],
                     100.0 * correct[k] / min(b * cfg.batch_size, self.n),
                     self.steps * cfg.batch_size / max(elapsed, 1e-9),
                     now - self.started,
                     (total_steps - self.steps) * elapsed / self.steps,
                     self.steps,
                     _gpu_memory(self.at.device),
+                    [(first + e, v) for e, v in zip(ends, values[k][1:])],
+                    self.loss_every,
                 ),
             )
+
+    def _curve(self, lo: int, hi: int) -> torch.Tensor:
+        """(K, points): the mean loss of each run of loss_every batches in [lo, hi) of this epoch, on the device;
+        lo is a multiple of loss_every, and only the epoch's last point may be shorter."""
+        losses, every = self.step.losses[:, lo:hi], self.loss_every
+        full = (hi - lo) // every * every
+        points = losses[:, :full].reshape(len(losses), -1, every).mean(2)
+        if full < hi - lo:
+            points = torch.cat([points, losses[:, full:].mean(1, keepdim=True)], 1)
+        return points
 
     def _diverge(self, k: int, epoch: int, b: int) -> None:
         """Copy k's loss is not finite: it stops training and finishes as diverged at the end of the epoch."""
@@ -624,8 +650,9 @@ class _Loop:
                 vals[k][1] if vals else None,
                 res,
                 functools.partial(self._checkpoint, k, epoch),
+                models.learned_weights(step.module(k), self.at.dataset.shape),
             )
-            self.history[k].append(replace(event, results=None, checkpoint=None))
+            self.history[k].append(replace(event, results=None, checkpoint=None, weights=None))
             event.health = self.history[k][-1].health = self._health(k)
             self.results[k] = res
             yield k, event

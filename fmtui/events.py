@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from fmtui.results import Results
+    from fmtui.weights import LearnedWeights
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,10 @@ class Started:
 
 @dataclass
 class BatchProgress:
-    """Throttled progress inside an epoch; `loss` is the mean batch loss since the previous event."""
+    """Throttled progress inside an epoch; `loss` is the mean batch loss since the previous event.
+
+    An epoch's last batch always reports, so that `losses`, the loss curve step by step, is complete.
+    """
 
     epoch: int
     epochs: int
@@ -105,6 +109,12 @@ class BatchProgress:
     eta: float
     step: int
     gpu_memory: int = 0
+    losses: list[tuple[int, float]] = field(default_factory=list)
+    """The training loss by step since the previous event: (step, mean loss of the `loss_every` steps up to
+    that step), cut by step count, never by time, so the curve is the same on a fast and a slow machine
+    (an epoch's last point may cover fewer steps). Plain floats; NaN or inf where the loss diverged."""
+    loss_every: int = 1
+    """Steps per point of `losses` (fixed for a run: its steps / about LOSS_POINTS of fmtui.engine)."""
 
 
 METRICS = (
@@ -128,8 +138,9 @@ METRICS = (
 class EpochEnd:
     """Metrics of one finished epoch, in the lecture's terms (train loss = mean batch loss).
 
-    `results` (the test predictions) and `checkpoint` travel with the event as it is yielded; the copy
-    kept in Finished.history has neither, so a long run holds one epoch's predictions, not one per epoch.
+    `results` (the test predictions), `checkpoint` and `weights` travel with the event as it is yielded;
+    the copy kept in Finished.history has none of them, so a long run holds one epoch's predictions, not one
+    per epoch.
     """
 
     epoch: int
@@ -152,6 +163,9 @@ class EpochEnd:
     "epoch", "model", "optimizer", "scheduler", "rng", "metrics"}` (CPU tensors and plain values, see
     fmtui.runs). Nothing is copied unless it is called; call it while handling the event: once the engine
     goes on, the model is no longer that of this epoch."""
+    weights: LearnedWeights | None = field(default=None, repr=False, compare=False)
+    """What a softmax regression or an MLP has learned by the end of this epoch (fmtui.weights; None for
+    other models); like `results`, only the yielded event carries it."""
     health: Health = field(default_factory=Health)
     """The run's health as of this epoch (fmtui.health), judged on the epochs so far."""
 

@@ -251,7 +251,8 @@ def event_json(ev: Event, run_dir: Path | None) -> dict[str, Any]:
                 "run_dir": str(run_dir),
             }
         case BatchProgress():
-            return {"event": "progress", **{k: getattr(ev, k) for k in PROGRESS_FIELDS}}
+            values = {k: getattr(ev, k) for k in PROGRESS_FIELDS}
+            return {"event": "progress", **values, "loss": ev.loss if math.isfinite(ev.loss) else None}
         case EpochEnd():
             return {"event": "epoch", **ev.metrics(), "health": ev.health.to_dict()}
         case Finished():

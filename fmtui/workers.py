@@ -74,6 +74,24 @@ def run_training(
             opened.close()
 
 
+NO_WEIGHTS = "the weights view draws softmax regressions and MLPs (a CNN's first layer is 3x3 filters)"
+
+
+def saved_weights(run_dir: Path, cfg: RunConfig, shape: tuple[int, int, int], classes: int) -> tuple[Any, str]:
+    """What a saved run's model.pt learned, for the weights view: (LearnedWeights, "") or (None, why not)."""
+    from fmtui.models import build_model, learned_weights
+    from fmtui.runs import load_state_dict
+
+    if cfg.model not in ("softmax", "mlp"):
+        return None, NO_WEIGHTS
+    try:
+        model = build_model(cfg, shape, classes)
+        model.load_state_dict(load_state_dict(Path(run_dir) / "model.pt"))
+    except Exception as exc:  # no model.pt, a broken one, weights of another shape: say why, never crash
+        return None, f"no weights to draw: {error_message(exc)}"
+    return learned_weights(model, shape), ""
+
+
 def _message(event: Event, run_dir: Path | None, ds: Any) -> Any:
     """The app's message for one engine event."""
     match event:

@@ -37,6 +37,8 @@ ENGINE_SIDE = (
     "runs",
     "streams",
     "sweep",
+    "ticks",
+    "weights",
 )
 UI_PACKAGES = ("textual", "textual_plotext", "plotext")
 

@@ -9,7 +9,7 @@ from test_cli import fmtui, fmtui_process, interrupt
 from fmtui.config import ConfigError, RunConfig
 from fmtui.events import Finished, Started
 from fmtui.runs import read_run
-from fmtui.sweep import RunFailed, Tally, expand_grid, run_sweep, split_list
+from fmtui.sweep import RunFailed, Tally, expand_grid, lecture_base, lecture_experiment, run_sweep, split_list
 
 pytestmark = pytest.mark.cli
 
@@ -25,6 +25,17 @@ def test_grid_is_the_cartesian_product_of_typed_lists():
         expand_grid(RunConfig(), {"lr": ["0.01", "-2"]})
     with pytest.raises(ConfigError, match="listed twice"):
         expand_grid(RunConfig(), {"norm": ["unit", "UNIT"]})
+
+
+def test_the_lecture_experiment_runs_as_the_lecture_ran_it():
+    """Batch 1024 (inferred from the lecture's charts) and 100 epochs, unless the form holds a softmax regression,
+    whose own batch size and epochs are used."""
+    configs = lecture_experiment(lecture_base(RunConfig(seed=3)))  # the dashboard's default form: the MLP
+    assert len(configs) == 8 and {(c.model, c.batch_size, c.epochs, c.seed) for c in configs} == {
+        ("softmax", 1024, 100, 3)
+    }
+    mine = RunConfig(model="softmax", batch_size=256, epochs=7)
+    assert {(c.batch_size, c.epochs) for c in lecture_experiment(lecture_base(mine))} == {(256, 7)}
 
 
 def test_sweep_end_to_end_with_validation_ranking(tiny_data, tmp_path):

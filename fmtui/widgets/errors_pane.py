@@ -1,4 +1,5 @@
-"""The Errors pane: mislabeled test samples ranked by confidence, their images, and the confusion matrix."""
+"""The Errors pane: mislabeled test samples ranked by confidence, their images, and the confusion matrix;
+`w` switches to what the model learned (fmtui.widgets.weights_view)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from fmtui.widgets.image import ImageView, short_names
+from fmtui.widgets.weights_view import WeightsView
 
 LIST_CAP = 200
 """Rows in the sample list: rebuilding it every epoch must stay cheap, so only the most confident are listed."""
@@ -68,6 +70,11 @@ class ErrorsPane(Widget):
     ErrorsPane.-narrow #err-matrix-box { display: none; }
     ErrorsPane.-narrow.-matrix #err-matrix-box { display: block; width: 1fr; }
     ErrorsPane.-narrow.-matrix #err-samples { display: none; }
+    ErrorsPane #err-weights { display: none; }
+    ErrorsPane.-weights #err-weights { display: block; }
+    ErrorsPane.-weights #err-bar, ErrorsPane.-weights #err-main, ErrorsPane.-weights #err-placeholder {
+        display: none;
+    }
     """
 
     BINDINGS = [
@@ -78,7 +85,10 @@ class ErrorsPane(Widget):
         Binding("O", "cycle_pred(-1)", "previous pred class", show=False),
         Binding("a", "clear_filter", "all"),
         Binding("m", "toggle_matrix", "matrix"),
+        Binding("w", "toggle_weights", "weights"),
     ]
+    MISTAKE_ACTIONS = {"cycle_true", "cycle_pred", "clear_filter", "toggle_matrix"}
+    """Keys of the mistakes view, hidden while the weights are shown."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -110,6 +120,7 @@ class ErrorsPane(Widget):
                     "enter on a cell lists exactly its samples; on acc%, all mistakes of that class",
                     id="err-matrix-hint",
                 )
+        yield WeightsView(id="err-weights")
 
     def on_mount(self) -> None:
         self.query_one("#err-list", DataTable).add_columns("#", "true", "pred", "conf")
@@ -122,6 +133,11 @@ class ErrorsPane(Widget):
     def set_test_split(self, images, classes: list[str]) -> None:
         """The test images, uint8 (N, C, H, W), and class names that the next predictions index into."""
         self._split = None if images is None else (images, list(classes))
+        self.query_one(WeightsView).class_names = list(classes)
+
+    def show_weights(self, weights, note: str = "") -> None:
+        """What the model learned (fmtui.weights.LearnedWeights), or None and why there is nothing to draw."""
+        self.query_one(WeightsView).show(weights, note)
 
     def show_results(self, results) -> None:
         """Show one evaluation's test predictions (None: nothing new), now if the pane is on screen, else
@@ -271,8 +287,20 @@ class ErrorsPane(Widget):
         self.set_class(to_matrix, "-matrix")
         (matrix if to_matrix else self.query_one("#err-list", DataTable)).focus()
 
+    def action_toggle_weights(self) -> None:
+        """Switch between the mistakes and what the model learned."""
+        self.toggle_class("-weights")
+        self.refresh_bindings()
+        self.focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (self.has_class("-weights") and action in self.MISTAKE_ACTIONS)
+
     def focus(self, scroll_visible: bool = True) -> Any:
         """Focus what is shown (the pane itself takes no keys), so the app can just focus the pane."""
+        if self.has_class("-weights"):
+            self.query_one(WeightsView).focus(scroll_visible)
+            return self
         target = "#err-matrix" if self.has_class("-matrix") else "#err-list"
         self.query_one(target, DataTable).focus(scroll_visible)
         return self
