@@ -24,7 +24,7 @@ from fmtui.config import (
     Option,
     RunConfig,
     format_value,
-    parse_field,
+    number,
 )
 from fmtui.report import ExitCode
 from fmtui.resources import available_cores
@@ -44,7 +44,7 @@ class FieldType(click.ParamType):
         if not isinstance(value, str):
             return value
         try:
-            return parse_field(self.option.name, value)
+            return self.option.parse(value)  # the option's own parser, the one parse_field uses
         except ConfigError as e:
             self.fail(e.reason, param, ctx)  # click names the option itself
 
@@ -107,11 +107,12 @@ def cli(ctx: click.Context, no_ui: bool, data_dir: Path | None) -> None:
     fmtui --no-ui sweep [OPTIONS]    train a grid of configs and compare them
     fmtui --no-ui runs [RUNS_DIR]    list the runs: status, epochs, accuracy
     fmtui --no-ui lr-find [OPTIONS]  suggest a learning rate (the LR range test)
+    fmtui --no-ui export --tensorboard DIR RUN...   runs as TensorBoard event files
     """
     ctx.obj = {"no_ui": no_ui}
     if ctx.invoked_subcommand is None:
         if no_ui:
-            raise click.UsageError("--no-ui needs a command: train, eval, sweep, runs or lr-find")
+            raise click.UsageError("--no-ui needs a command: train, eval, sweep, runs, lr-find or export")
         launch_tui(RunConfig(data_dir=str(data_dir) if data_dir else None))
 
 
@@ -158,13 +159,25 @@ def leave(code: int) -> None:
     metavar="RUN_DIR",
     help="Go on training an interrupted, stopped or completed run in its folder (headless; --epochs: more).",
 )
+@click.option(
+    "--progress-interval",
+    type=FieldType(Option("", number(float, low=0.0, high=3600.0), "SECONDS", name="progress_interval")),
+    default="0.1",
+    help="Seconds between progress events (--json lines, the progress bar) [0.1]",
+)
 @click.pass_context
 def train(
-    ctx: click.Context, out: Path | None, runs_dir: Path | None, json_mode: bool, resume: Path | None, **values: Any
+    ctx: click.Context,
+    out: Path | None,
+    runs_dir: Path | None,
+    json_mode: bool,
+    resume: Path | None,
+    progress_interval: float,
+    **values: Any,
 ) -> None:
     """Train one model. Without --no-ui (and in a terminal) the dashboard opens and starts it."""
     if resume is not None:
-        return ctx.exit(resume_run(resume, out, runs_dir, json_mode, values))
+        return ctx.exit(resume_run(resume, out, runs_dir, json_mode, values, progress_interval))
     cfg = config_from(values)
     if not ctx.obj["no_ui"] and sys.stdout.isatty() and not json_mode and out is None:
         return launch_tui(cfg, autostart=True, runs_dir=runs_dir)
@@ -172,14 +185,17 @@ def train(
 
     check_out(out, runs_dir)  # before the data is loaded
     note_threads([cfg])
-    ctx.exit(run_training(cfg, out=out, runs_dir=runs_dir, json_mode=json_mode))
+    code = run_training(cfg, out=out, runs_dir=runs_dir, json_mode=json_mode, progress_interval=progress_interval)
+    ctx.exit(code)
 
 
 RESUME_CHANGES = ("epochs", "device", "threads", "data_dir")
 """What --resume may change: the epochs to reach, and where it trains; the rest is the run's own config."""
 
 
-def resume_run(run_dir: Path, out: Path | None, runs_dir: Path | None, json_mode: bool, values: dict) -> int:
+def resume_run(
+    run_dir: Path, out: Path | None, runs_dir: Path | None, json_mode: bool, values: dict, progress_interval: float
+) -> int:
     """`train --resume RUN_DIR`: always headless, in the run's own folder, with its own config."""
     given = [k.replace("_", "-") for k, v in values.items() if v is not None and k not in RESUME_CHANGES]
     given += [name for name, v in (("out", out), ("runs-dir", runs_dir)) if v is not None]
@@ -191,7 +207,9 @@ def resume_run(run_dir: Path, out: Path | None, runs_dir: Path | None, json_mode
     changes = {k: values[k] for k in RESUME_CHANGES if k != "epochs"}
     if changes["data_dir"] is not None:
         changes["data_dir"] = str(changes["data_dir"])
-    return resume_training(run_dir, epochs=values["epochs"], json_mode=json_mode, **changes)
+    return resume_training(
+        run_dir, epochs=values["epochs"], json_mode=json_mode, progress_interval=progress_interval, **changes
+    )
 
 
 @cli.command(name="eval")
@@ -269,7 +287,9 @@ def sweep(
 @click.option(
     "--steps", type=click.IntRange(min=20, max=100_000), metavar="N", help="Most steps, first lr to last (20+) [300]"
 )
-@click.option("--json", "json_mode", is_flag=True, help="Print the result, curve included, as one JSON object.")
+@click.option(
+    "--json", "json_mode", is_flag=True, help="Print the result, curve included, as one JSON line (docs/events.md)."
+)
 @click.pass_context
 def lr_find(ctx: click.Context, out: Path | None, json_mode: bool, **values: Any) -> None:
     """Suggest a learning rate: train fresh weights of this config for a few hundred steps while the learning
@@ -293,6 +313,27 @@ def note_threads(configs: list[RunConfig]) -> None:
     asked, cores = max(c.threads for c in configs), available_cores()
     if asked > cores:
         click.echo(f"Note: --threads {asked} is more than the {cores} cores here; CPU training uses {cores}", err=True)
+
+
+@cli.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--tensorboard",
+    "tensorboard_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write TensorBoard event files here, one sub-folder per run (needs the tensorboard extra).",
+)
+@click.pass_context
+def export(ctx: click.Context, runs: tuple[Path, ...], tensorboard_dir: Path) -> None:
+    """Export run folders (or sweep and runs folders) for TensorBoard, W&B and Aim.
+
+    \b
+    fmtui --no-ui export --tensorboard tb runs/sweep-20261126-101500 && tensorboard --logdir tb
+    """
+    from fmtui.headless import run_export
+
+    ctx.exit(run_export(list(runs), tensorboard_dir))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
+import importlib
 import math
 import os
 import zlib
@@ -89,9 +90,23 @@ def default_data_dir() -> Path:
 
 
 def _tv_class(spec: DatasetSpec):
-    import torchvision.datasets as tvd  # imported late: ~1 s, only needed for metadata and downloads
+    return getattr(_torchvision("datasets"), spec.tv_class)
 
-    return getattr(tvd, spec.tv_class)
+
+def _torchvision(module: str):
+    """torchvision.<module>, imported late (~1 s, only needed for metadata and downloads); DataError when a
+    torchvision that does not fit torch fails on import (each must come from the same place as the other)."""
+    try:
+        return importlib.import_module(f"torchvision.{module}")
+    except (ImportError, RuntimeError, OSError) as e:
+        first = next(iter(str(e).strip().splitlines()), type(e).__name__)
+        raise DataError(f"torchvision cannot be imported ({first}): {_TORCHVISION_FIX}") from None
+
+
+_TORCHVISION_FIX = (
+    "torch and torchvision must be a matching pair from the same place; reinstall both together, e.g. "
+    "pip install --force-reinstall torch torchvision (with the same --index-url for a CPU-only install)"
+)
 
 
 # --- IDX files (MNIST family) ---------------------------------------------------------------
@@ -188,8 +203,7 @@ def _find_idx_files(spec: DatasetSpec, root: Path) -> tuple[dict[str, Path] | No
 
 def _download_idx(spec: DatasetSpec, root: Path, searched: list[Path]) -> dict[str, Path]:
     """Download the four files with torchvision (mirrors + md5) into root/<dataset>/, or explain."""
-    from torchvision.datasets.utils import download_url
-
+    download_url = _torchvision("datasets.utils").download_url
     cls = _tv_class(spec)
     target = root / spec.folders[0]
     names = [name for name, _ in cls.resources]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import os
 import re
@@ -40,9 +39,11 @@ from fmtui.report import (
     format_table,
     header_line,
     health_line,
+    json_line,
     lr_find_header,
     lr_find_json,
     lr_find_text,
+    plural,
     printable,
     run_facts,
     run_json,
@@ -53,7 +54,16 @@ from fmtui.report import (
     sweep_line,
     sweep_stopped,
 )
-from fmtui.runs import RunError, RunsFolder, atomic_write, default_runs_dir, load_state_dict, read_run
+from fmtui.runs import (
+    BrokenRun,
+    RunError,
+    RunsFolder,
+    atomic_write,
+    default_runs_dir,
+    list_runs,
+    load_state_dict,
+    read_run,
+)
 
 
 class Reporter:
@@ -86,7 +96,7 @@ class Reporter:
 
 class JsonReporter(Reporter):
     def handle(self, ev: Event, run_dir: Path | None) -> None:
-        self.print(json.dumps(event_json(ev, run_dir)))
+        self.print(event_json(ev, run_dir))
 
 
 class RichReporter(Reporter):
@@ -276,11 +286,12 @@ def run_training(
     runs_dir: Path | None = None,
     json_mode: bool = False,
     reporter: Reporter | None = None,
+    progress_interval: float = 0.1,
 ) -> int:
     """Train headless, write the run folder, report; return the exit code."""
     check_out(out)
     recorder = RunRecorder(lambda c: prepare_out(out, runs_dir, c))
-    return _train(cfg, recorder, reporter or make_reporter(json_mode), json_mode)
+    return _train(cfg, recorder, reporter or make_reporter(json_mode), json_mode, interval=progress_interval)
 
 
 def resume_training(
@@ -289,6 +300,7 @@ def resume_training(
     epochs: int | None = None,
     json_mode: bool = False,
     reporter: Reporter | None = None,
+    progress_interval: float = 0.1,
     **changes: Any,
 ) -> int:
     """Go on training an interrupted, stopped or completed run in its own folder (fmtui.recorder.open_resume
@@ -301,11 +313,20 @@ def resume_training(
         raise _usage_line(str(e)) from None
     with resume:
         recorder = RunRecorder(lambda c: resume.path, resume=resume)
-        return _train(resume.config, recorder, reporter or make_reporter(json_mode), json_mode, resume)
+        rep = reporter or make_reporter(json_mode)
+        return _train(resume.config, recorder, rep, json_mode, resume, interval=progress_interval)
 
 
-def _train(cfg: RunConfig, recorder: RunRecorder, reporter: Reporter, json_mode: bool, resume: Any = None) -> int:
-    """The events of one run into its recorder and the reporter; signals stop it; errors become one line."""
+def _train(
+    cfg: RunConfig,
+    recorder: RunRecorder,
+    reporter: Reporter,
+    json_mode: bool,
+    resume: Any = None,
+    interval: float = 0.1,
+) -> int:
+    """The events of one run into its recorder and the reporter (progress every `interval` seconds); signals
+    stop it; errors become one line."""
     from fmtui import engine
     from fmtui.data import DataError
 
@@ -313,7 +334,7 @@ def _train(cfg: RunConfig, recorder: RunRecorder, reporter: Reporter, json_mode:
     with stop_on_signals() as stop, reporter as rep:
         try:
             with recorder:
-                for ev in engine.train(cfg, should_stop=stop.reason, resume=checkpoint):
+                for ev in engine.train(cfg, should_stop=stop.reason, resume=checkpoint, progress_interval=interval):
                     rep.handle(ev, recorder.handle(ev))
                     if isinstance(ev, Started) and ev.resumed_from and not json_mode:
                         rep.print(f"Resumed {recorder.path()} after epoch {ev.resumed_from} of {cfg.epochs}")
@@ -375,8 +396,10 @@ def run_lr_find(cfg: RunConfig, *, out: Path | None = None, json_mode: bool = Fa
     with stop_on_signals() as stop:
         try:
             for ev in lrfind.lr_find(cfg, should_stop=stop.is_set, **search):
-                if isinstance(ev, lrfind.Started) and not json_mode:
-                    click.echo(lr_find_header(ev))
+                if isinstance(ev, lrfind.Started):
+                    started = ev
+                    if not json_mode:
+                        click.echo(lr_find_header(ev))
             path = out or _curve_path(default_runs_dir() / "lr-find", cfg)
             _write_curve(path, ev)
         except ConfigError as e:
@@ -387,7 +410,7 @@ def run_lr_find(cfg: RunConfig, *, out: Path | None = None, json_mode: bool = Fa
             return _abort(e, None, ExitCode.INTERRUPTED)
         except Exception as e:  # the device failed, or the curve could not be written: one line
             return _abort(e, None, ExitCode.FAILED, debug=True)
-    click.echo(json.dumps(lr_find_json(ev, path)) if json_mode else lr_find_text(ev, path))
+    click.echo(lr_find_json(started, ev, path) if json_mode else lr_find_text(ev, path))
     if ev.status == "stopped":
         return stop.exit_code
     return ExitCode.OK if ev.suggested_lr is not None else ExitCode.FAILED
@@ -441,18 +464,12 @@ def run_eval(run_dir: Path, *, device: str | None = None, data_dir: Path | None 
     diverged = record.status == "diverged" or not math.isfinite(results.loss)
     recorded = record.final_accuracy
     if json_mode:
+        fields = {"run_dir": str(run_dir), "status": record.status, "epochs_done": record.epochs_done}
+        fields |= {"diverged": diverged, "test_loss": results.loss if math.isfinite(results.loss) else None}
         click.echo(
-            json.dumps(
-                {
-                    "run_dir": str(run_dir),
-                    "status": record.status,
-                    "epochs_done": record.epochs_done,
-                    "diverged": diverged,
-                    "test_loss": results.loss if math.isfinite(results.loss) else None,
-                    "test_accuracy": results.accuracy,
-                    "recorded_test_accuracy": recorded,
-                    "seconds": seconds,
-                }
+            json_line(
+                "eval",
+                fields | {"test_accuracy": results.accuracy, "recorded_test_accuracy": recorded, "seconds": seconds},
             )
         )
     else:
@@ -471,7 +488,8 @@ def _diverged_without_model(record: Any, run_dir: Path, json_mode: bool) -> int:
     """A run that diverged before its first complete epoch saved no weights: say so (exit 1), nothing to load."""
     if json_mode:
         facts = {"run_dir": str(run_dir), "status": "diverged", "epochs_done": record.epochs_done, "diverged": True}
-        click.echo(json.dumps({**facts, "test_loss": None, "test_accuracy": None, "recorded_test_accuracy": None}))
+        nothing = {"test_loss": None, "test_accuracy": None, "recorded_test_accuracy": None, "seconds": None}
+        click.echo(json_line("eval", facts | nothing))
     else:
         click.echo(eval_diverged(record.message, 0), err=True)
     return ExitCode.FAILED
@@ -493,7 +511,7 @@ def run_list(runs_dir: Path, *, json_mode: bool = False) -> int:
     keys = [str(r.path.relative_to(runs_dir)) for r in runs]
     if json_mode:
         for run, key in zip(runs, keys):
-            click.echo(json.dumps(run_facts(run, key)))
+            click.echo(json_line("run_folder", run_facts(run, key)))
     elif runs:
         click.echo(runs_table(runs, keys))
     else:
@@ -505,7 +523,6 @@ def run_sweep_cli(
     configs: list[RunConfig], *, out: Path | None, runs_dir: Path | None, json_mode: bool, stacked: bool = True
 ) -> int:
     """Train a grid headless: one line (or JSON object) per finished run, then the ranked table."""
-    from fmtui.config import cli_name
     from fmtui.sweep import Tally, rank, run_sweep, varying_fields
 
     check_out(out, runs_dir)
@@ -533,7 +550,7 @@ def run_sweep_cli(
     if json_mode:
         click.echo(summary_json(ranked, by, sweep_dir))
     elif rows:
-        click.echo(format_table(ranked, by, [cli_name(f) for f in varying]))
+        click.echo(format_table(ranked, by, varying))
         if not unsaved:
             click.echo(f"Summary: {sweep_dir / 'summary.csv'}")
     if unsaved:
@@ -586,3 +603,30 @@ def _together(configs: list[RunConfig], stacked: bool) -> int:
     from fmtui.batched import batch_groups
 
     return sum(len(g) for g in batch_groups(configs) if len(g) > 1) if stacked else 0
+
+
+def run_export(paths: list[Path], tensorboard_dir: Path) -> int:
+    """Export run folders (or folders of runs, such as a sweep's) as TensorBoard event files, one line per run."""
+    from fmtui.runs import RunRecord
+    from fmtui.tensorboard import ExportError, export_tensorboard
+
+    runs: dict[str, RunRecord] = {}
+    try:
+        for path in paths:
+            records = [read_run(path)] if (path / "config.json").is_file() else list_runs(path)
+            if not records:
+                raise ValueError(f"{path} is not a fmtui run folder and holds none")
+            for broken in [r for r in records if isinstance(r, BrokenRun)]:
+                click.echo(printable(f"Skipped {broken.path}: {broken.reason}"), err=True)
+            for record in [r for r in records if not isinstance(r, BrokenRun)]:
+                name = str(Path(path.name) / record.path.relative_to(path))
+                if runs.setdefault(name, record).path.resolve() != record.path.resolve():
+                    raise ValueError(f"two runs would both be exported as {name}; export them one at a time")
+        if not runs:
+            raise ValueError("no readable run to export")
+        folders = export_tensorboard(runs, tensorboard_dir)
+    except (ValueError, ExportError) as e:  # RunError is a ValueError too
+        raise click.UsageError(printable(str(e))) from None
+    for record, folder in zip(runs.values(), folders):
+        click.echo(f"{record.path} -> {folder} ({plural(len(record.metrics), 'epoch')})")
+    return ExitCode.OK

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import math
+import time
+from datetime import datetime
 from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fmtui.config import ConfigError
-from fmtui.events import BatchProgress, EpochEnd, Event, Finished, Health, Started
+from fmtui.config import OPTIONS, ConfigError, RunConfig, cli_name, format_value
+from fmtui.events import HEALTH_STATES, BatchProgress, EpochEnd, Event, Finished, Health, Started
 from fmtui.runs import BrokenRun, Run, RunError, RunRecord
 
 if TYPE_CHECKING:  # the finder imports torch; its events are only read here
@@ -184,16 +186,18 @@ def printable(text: str) -> str:
 
 
 def run_facts(run: Run, key: str) -> dict[str, Any]:
-    """One run folder for `runs --json`: numbers as numbers, None where there is none."""
+    """One run folder for `runs --json` (the run_folder line): numbers as numbers, None where there is none;
+    a broken folder has its reason and None for the rest."""
     facts: dict[str, Any] = {"run": key, "path": str(run.path), "status": run.status}
     if isinstance(run, BrokenRun):
-        return {**facts, "reason": run.reason}
-    facts["health"] = run.health.to_dict()
+        return {**facts, "reason": run.reason, **dict.fromkeys(list(JSON_EVENTS["run_folder"])[4:])}
     best = run.best_row or {}
     final_loss = run.metrics[-1]["test_loss"] if run.metrics else None
     return {
         **facts,
+        "reason": None,
         "message": run.message,
+        "health": run.health.to_dict(),
         "epochs_done": run.epochs_done,
         "epochs": run.config.epochs,
         "final_test_accuracy": run.final_accuracy,
@@ -227,46 +231,243 @@ def runs_table(runs: list[Run], keys: list[str]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[5] for r in rows)
 
 
+# --- JSON lines (--json) -------------------------------------------------------------------------
+
 PROGRESS_FIELDS = ("epoch", "epochs", "batch", "batches", "loss", "accuracy", "samples_per_s", "elapsed", "eta", "step")
+"""The BatchProgress numbers of a progress line (then gpu_memory_bytes), and of a run's live.json."""
+
+SCHEMA_VERSION = 1
+"""The version of the --json event schema (JSON_EVENTS): raised when a field changes meaning or goes away."""
+
+Field = tuple[str, str, str]
+"""A JSON field's type ("number", "integer or null", ...), unit ("" when none) and meaning."""
+
+METRIC_FIELDS: dict[str, Field] = {
+    "epoch": ("integer", "", "the epoch, 1-based"),
+    "epochs": ("integer", "", "epochs the run was asked for"),
+    "train_loss": ("number", "", "mean cross-entropy of the epoch's training batches"),
+    "train_accuracy": ("number", "percent", "training accuracy over the epoch, 0..100"),
+    "val_loss": ("number or null", "", "validation loss; null without --val-split"),
+    "val_accuracy": ("number or null", "percent", "validation accuracy, 0..100; null without --val-split"),
+    "test_loss": ("number", "", "test loss after the epoch"),
+    "test_accuracy": ("number", "percent", "test accuracy after the epoch, 0..100"),
+    "seconds": ("number", "seconds", "training time of the epoch, evaluation excluded"),
+    "eval_seconds": ("number", "seconds", "evaluation time after the epoch"),
+    "samples_per_s": ("number", "samples/s", "training samples per second in the epoch"),
+    "lr": ("number", "", "the learning rate after the epoch's last step"),
+}
 
 
-def event_json(ev: Event, run_dir: Path | None) -> dict[str, Any]:
-    """One JSON object per event, for --json."""
+STATES = ", ".join(HEALTH_STATES)
+
+HEALTH = f'`{{"state", "hint"}}`: state one of {STATES}; hint: what the numbers show and what to try ("" when ok)'
+"""The health object of the epoch and finished events and of run_folder lines (as in summary.json)."""
+
+
+def _sweep_row_fields() -> dict[str, Field]:
+    """A sweep run's row: its options (as in config.json), then its results (also summary.csv's columns)."""
+    kinds = {bool: "boolean", int: "integer", float: "number", str: "string", tuple: "array"}
+    defaults = RunConfig()
+    fields: dict[str, Field] = {"run": ("string or null", "", "the run's folder in the sweep folder; null: none made")}
+    for name, opt in OPTIONS.items():
+        fields[name] = (kinds[type(getattr(defaults, name))], "", f"option --{opt.cli}: {opt.help}")
+    return fields | {
+        "test_loss": ("number or null", "", "final test loss; null when no epoch finished"),
+        "test_accuracy": ("number or null", "percent", "final test accuracy"),
+        "best_test_accuracy": ("number or null", "percent", "best test accuracy of any epoch"),
+        "best_test_epoch": ("integer or null", "", "the epoch of best_test_accuracy"),
+        "val_accuracy": ("number or null", "percent", "final validation accuracy; null without --val-split"),
+        "best_val_accuracy": ("number or null", "percent", "best validation accuracy of any epoch"),
+        "best_val_epoch": ("integer or null", "", "the epoch of best_val_accuracy"),
+        "diverged": ("boolean", "", "the loss turned NaN or infinite"),
+        "health": ("string or null", "", f"the run's health at its end: {STATES}; null for a failed run"),
+        "health_hint": ("string or null", "", "what its numbers show and what to try; empty when ok"),
+        "status": ("string", "", "completed, stopped, diverged or error"),
+        "message": ("string", "", "how it ended, in words (the error of a failed run)"),
+        "seconds": ("number", "seconds", "wall-clock time of the run (shared by runs trained together)"),
+        "varying": ("string", "", "the options that vary in the sweep, as `norm=zscore lr=0.01`"),
+    }
+
+
+ENVELOPE: dict[str, Field] = {
+    "event": (
+        "string",
+        "",
+        "started, progress, epoch, finished (train); eval; run_folder (runs); run, summary (sweep); lr_find",
+    ),
+    "schema_version": ("integer", "", f"the version of this schema, {SCHEMA_VERSION}"),
+    "time": ("string", "ISO 8601", "wall-clock time of the event, with the UTC offset: 2026-11-27T12:03:04.123+01:00"),
+    "unix_time": ("number", "seconds", "the same time as seconds since 1970-01-01 UTC"),
+}
+"""The fields every JSON line starts with."""
+
+SWEEP_ROW = _sweep_row_fields()
+
+JSON_EVENTS: dict[str, dict[str, Field]] = {
+    "started": {
+        "config": ("object", "", "the run's options, as in config.json (lr a number, hidden a list, ...)"),
+        "dataset": ("string", "", "the dataset's name: Fashion-MNIST, MNIST, KMNIST, CIFAR-10"),
+        "classes": ("array", "", "the class names, by label"),
+        "device": ("string", "", "where it trains: cpu (1 thread), cuda:0 <GPU name>, mps"),
+        "model": ("string", "", "the model in one line: 784-256-10 relu"),
+        "params": ("integer", "", "trainable parameters"),
+        "n_train": ("integer", "samples", "training samples (after the validation split)"),
+        "n_val": ("integer", "samples", "validation samples; 0 without --val-split"),
+        "n_test": ("integer", "samples", "test samples"),
+        "batches_per_epoch": ("integer", "", "batches in one epoch"),
+        "norm": ("string", "", "the normalization: none, unit, symmetric, zscore, per-image"),
+        "norm_shift": ("array", "pixel values 0..255", "per channel: x_normalized = (x - shift) / scale"),
+        "norm_scale": ("array", "pixel values 0..255", "per channel; zscore: the population std of the training split"),
+        "threads": ("integer", "", "CPU threads torch uses"),
+        "step": ("string", "", "how the training step runs: eager, or graphed (replayed as CUDA graphs)"),
+        "step_note": ("string", "", "why the step stayed eager where CUDA graphs were possible; empty otherwise"),
+        "run_dir": ("string", "", "the run folder being written"),
+    },
+    "progress": {
+        "epoch": ("integer", "", "the epoch in progress, 1-based"),
+        "epochs": ("integer", "", "epochs the run was asked for"),
+        "batch": ("integer", "", "batches done in this epoch"),
+        "batches": ("integer", "", "batches in one epoch"),
+        "loss": ("number or null", "", "mean training loss since the previous progress line; null: not finite"),
+        "accuracy": ("number", "percent", "training accuracy so far in this epoch, 0..100"),
+        "samples_per_s": ("number", "samples/s", "training samples per second so far"),
+        "elapsed": ("number", "seconds", "since training started"),
+        "eta": ("number", "seconds", "estimated time left"),
+        "step": ("integer", "", "optimizer steps so far"),
+        "gpu_memory_bytes": ("integer or null", "bytes", "peak GPU memory allocated by torch; null when not on a GPU"),
+    },
+    "epoch": METRIC_FIELDS
+    | {"health": ("object", "", f"the run's training health, judged on the epochs so far: {HEALTH}")},
+    "finished": {
+        "status": ("string", "", "completed, stopped (Ctrl+C) or diverged"),
+        "message": ("string", "", "what happened, in words"),
+        "seconds": ("number", "seconds", "training time of the run, evaluation excluded"),
+        "epochs_done": ("integer", "", "epochs finished"),
+        "run_dir": ("string", "", "the run folder"),
+        "final": ("object or null", "", "the last epoch's fields (as in the epoch event); null when none finished"),
+        "health": ("object", "", f"the run's training health at the end (as in summary.json): {HEALTH}"),
+    },
+    "eval": {
+        "run_dir": ("string", "", "the run folder evaluated"),
+        "status": ("string", "", "how the run ended: completed, stopped, diverged, error, interrupted or running"),
+        "epochs_done": ("integer", "", "complete epochs: model.pt holds the weights after the last one"),
+        "diverged": ("boolean", "", "the run diverged or its weights give a non-finite loss (exit code 1)"),
+        "test_loss": ("number or null", "", "test loss of the saved model; null when not finite"),
+        "test_accuracy": ("number or null", "percent", "test accuracy of the saved model, 0..100; null: no model"),
+        "recorded_test_accuracy": ("number or null", "percent", "the test accuracy recorded at training"),
+        "seconds": ("number or null", "seconds", "evaluation time; null when there was no model to evaluate"),
+    },
+    "run_folder": {
+        "run": ("string", "", "the run folder, relative to the runs folder listed"),
+        "path": ("string", "", "the run folder's path"),
+        "status": ("string", "", "completed, stopped, diverged, error, interrupted, running or broken"),
+        "reason": ("string or null", "", "why a broken folder cannot be read; null otherwise (and then the rest)"),
+        "message": ("string or null", "", "how the run ended, in words"),
+        "health": ("object or null", "", f"summary.json's health (ok for a run saved without one): {HEALTH}"),
+        "epochs_done": ("integer or null", "", "complete epochs"),
+        "epochs": ("integer or null", "", "epochs the run was asked for"),
+        "final_test_accuracy": ("number or null", "percent", "test accuracy after the last complete epoch"),
+        "final_test_loss": ("number or null", "", "test loss after the last complete epoch; null when not finite"),
+        "best_test_accuracy": ("number or null", "percent", "the best epoch's test accuracy (by validation, if any)"),
+        "best_epoch": ("integer or null", "", "the best epoch"),
+        "config": ("object or null", "", "the run's options, as in config.json"),
+    },
+    "run": SWEEP_ROW,
+    "summary": {
+        "ranked_by": ("string", "", "best_val_accuracy, or best_test_accuracy when a run has no validation split"),
+        "sweep_dir": ("string", "", "the sweep folder"),
+        "runs": ("array", "", "every finished run (the run event's fields after the first four), best first"),
+    },
+    "lr_find": {
+        "config": ("object", "", "the options it trained with, as in config.json (its lr, epochs and schedule unused)"),
+        "device": ("string", "", "where it trained: cpu (1 thread), cuda:0 <GPU name>, mps"),
+        "model": ("string", "", "the model in one line: 784-256-10 relu"),
+        "start_lr": ("number", "", "the first learning rate of the range"),
+        "end_lr": ("number", "", "the last learning rate of the range"),
+        "max_steps": ("integer", "", "the most steps, first learning rate to last"),
+        "status": ("string", "", "completed (the loss blew up, or the range ended) or stopped (Ctrl+C)"),
+        "message": ("string", "", "how the search ended, in words"),
+        "suggested_lr": ("number or null", "", "where the smoothed loss falls fastest; null: no suggestion (exit 1)"),
+        "min_loss_lr": ("number or null", "", "the learning rate at the smoothed loss's minimum"),
+        "min_loss_lr_over_10": ("number or null", "", "min_loss_lr / 10, the usual rule of thumb"),
+        "steps": ("integer", "", "steps taken"),
+        "seconds": ("number", "seconds", "time of the search, data loading excluded"),
+        "csv": ("string", "", "the CSV file the curve was written to (columns step, lr, loss, smoothed)"),
+        "curve": (
+            "array",
+            "",
+            'one object per step: `{"step", "lr", "loss", "smoothed"}`, numbers; a loss that is not finite is null',
+        ),
+    },
+}
+"""Every --json line: its `event`, then ENVELOPE's fields, then these (docs/events.md is made from this)."""
+
+
+def json_line(event: str, fields: dict[str, Any], now: float | None = None) -> str:
+    """One line of --json output: the envelope (kind, schema version, wall-clock time), then the fields."""
+    now = round(time.time() if now is None else now, 3)
+    stamp = datetime.fromtimestamp(now).astimezone().isoformat(timespec="milliseconds")
+    head = {"event": event, "schema_version": SCHEMA_VERSION, "time": stamp, "unix_time": now}
+    return json.dumps(head | fields)
+
+
+def event_json(ev: Event, run_dir: Path | None) -> str:
+    """The --json line of one training event."""
     match ev:
         case Started():
-            return {
-                "event": "started",
-                "config": ev.config.to_dict(),
-                "dataset": ev.dataset,
-                "device": ev.device,
-                "model": ev.model,
-                "params": ev.params,
-                "n_train": ev.n_train,
-                "n_val": ev.n_val,
-                "n_test": ev.n_test,
-                "batches_per_epoch": ev.batches_per_epoch,
-                "norm": ev.norm.describe(),
-                "step": ev.step,
-                "step_note": ev.step_note,
-                "run_dir": str(run_dir),
-            }
+            return json_line(
+                "started",
+                {
+                    "config": ev.config.to_dict(),
+                    "dataset": ev.dataset,
+                    "classes": list(ev.classes),
+                    "device": ev.device,
+                    "model": ev.model,
+                    "params": ev.params,
+                    "n_train": ev.n_train,
+                    "n_val": ev.n_val,
+                    "n_test": ev.n_test,
+                    "batches_per_epoch": ev.batches_per_epoch,
+                    "norm": ev.norm.norm,
+                    "norm_shift": list(ev.norm.shift),
+                    "norm_scale": list(ev.norm.scale),
+                    "threads": ev.threads,
+                    "step": ev.step,
+                    "step_note": ev.step_note,
+                    "run_dir": str(run_dir),
+                },
+            )
         case BatchProgress():
-            values = {k: getattr(ev, k) for k in PROGRESS_FIELDS}
-            return {"event": "progress", **values, "loss": ev.loss if math.isfinite(ev.loss) else None}
+            fields = {k: getattr(ev, k) for k in PROGRESS_FIELDS}
+            fields["loss"] = ev.loss if math.isfinite(ev.loss) else None  # strict JSON has no NaN
+            return json_line("progress", fields | {"gpu_memory_bytes": ev.gpu_memory or None})
         case EpochEnd():
-            return {"event": "epoch", **ev.metrics(), "health": ev.health.to_dict()}
+            return json_line("epoch", ev.metrics() | {"health": ev.health.to_dict()})
         case Finished():
-            return {
-                "event": "finished",
-                "status": ev.status,
-                "message": ev.message,
-                "seconds": ev.seconds,
-                "epochs_done": len(ev.history),
-                "run_dir": str(run_dir),
-                "final": ev.history[-1].metrics() if ev.history else None,
-                "health": ev.health.to_dict(),
-            }
+            return json_line(
+                "finished",
+                {
+                    "status": ev.status,
+                    "message": ev.message,
+                    "seconds": ev.seconds,
+                    "epochs_done": len(ev.history),
+                    "run_dir": str(run_dir),
+                    "final": ev.history[-1].metrics() if ev.history else None,
+                    "health": ev.health.to_dict(),
+                },
+            )
     raise TypeError(f"not a training event: {type(ev).__name__}")
+
+
+def json_events_markdown() -> str:
+    """JSON_EVENTS as the Markdown tables of docs/events.md."""
+    out = []
+    for name, fields in {"every line": ENVELOPE, **JSON_EVENTS}.items():
+        title = name if name == "every line" else f'`"event": "{name}"`'
+        out += [f"### {title}", "", "| field | type | unit | meaning |", "|---|---|---|---|"]
+        out += [f"| `{k}` | {kind} | {unit} | {text} |" for k, (kind, unit, text) in fields.items()]
+        out.append("")
+    return "\n".join(out)
 
 
 # --- sweeps -------------------------------------------------------------------------------------
@@ -287,7 +488,7 @@ def sweep_line(i: int, n: int, row: dict) -> str:
     status = "" if row["status"] == "completed" else f" [{row['status']}]"
     if row["status"] == "error":
         status = f" [error: {row.get('message') or 'unknown'}]"
-    if row.get("health", "ok") not in ("ok", row["status"]):
+    if row.get("health") not in (None, "ok", row["status"]):
         status += f" [{row['health']}]"
     return (
         f"[{i}/{n}] {_name(row)}: test accuracy {_pct(row['test_accuracy'])}, "
@@ -317,23 +518,27 @@ def _name(row: dict) -> str:
 
 def run_json(row: dict) -> str:
     """The JSON line of one finished run of a sweep."""
-    return json.dumps({"event": "run", **row})
+    return json_line("run", row)
 
 
 def summary_json(ranked: list[dict], by: str, sweep_dir: Path) -> str:
     """The closing JSON line of a sweep: every run, best first."""
-    return json.dumps({"event": "summary", "ranked_by": by, "sweep_dir": str(sweep_dir), "runs": ranked})
+    return json_line("summary", {"ranked_by": by, "sweep_dir": str(sweep_dir), "runs": ranked})
 
 
 def format_table(ranked: list[dict], by: str, columns: list[str]) -> str:
     """A plain-text table of sweep rows (best first, ranked by `by`), for terminals and logs alike.
 
-    `columns` name the options that vary between the runs (the rows' keys for them)."""
+    `columns` name the RunConfig fields that vary between the runs (shown under their option names)."""
     by_val = by == "best_val_accuracy"
-    cols = columns + (["val best"] if by_val else []) + ["test final", "test best", "best ep", "health", "seconds"]
+    cols = (
+        [cli_name(c) for c in columns]
+        + (["val best"] if by_val else [])
+        + ["test final", "test best", "best ep", "health", "seconds"]
+    )
     body = []
     for r in ranked:
-        cells = [str(r[c]) for c in columns] + ([_pct(r["best_val_accuracy"])] if by_val else [])
+        cells = [format_value(r[c]) for c in columns] + ([_pct(r["best_val_accuracy"])] if by_val else [])
         cells += [
             _pct(r["test_accuracy"]),
             _pct(r["best_test_accuracy"]),
@@ -392,24 +597,30 @@ def lr_find_text(ev: LrFinished, csv_path: Path | None) -> str:
     return f"{first}\n{status}." + (f" Curve: {csv_path}" if csv_path else "")
 
 
-def lr_find_json(ev: LrFinished, csv_path: Path | None) -> dict[str, Any]:
-    """The finder's result for --json: the suggestion, how it ended, and the curve (non-finite losses as null)."""
+def lr_find_json(started: LrStarted, ev: LrFinished, csv_path: Path) -> str:
+    """The finder's --json line (lr_find): what it trained, the suggestion, how it ended, and the curve
+    (non-finite losses as null)."""
 
     def num(x: float) -> float | None:
         return x if math.isfinite(x) else None
 
-    return {
-        "event": "lr_find",
-        "status": ev.status,
-        "message": ev.message,
-        "suggested_lr": ev.suggested_lr,
-        "min_loss_lr": ev.min_loss_lr,
-        "min_loss_lr_over_10": ev.min_over_10,
-        "steps": len(ev.lrs),
-        "seconds": ev.seconds,
-        "csv": str(csv_path) if csv_path else None,
-        "curve": [
-            {"step": i, "lr": lr, "loss": num(loss), "smoothed": num(s)}
-            for i, (lr, loss, s) in enumerate(zip(ev.lrs, ev.losses, ev.smoothed), 1)
-        ],
-    }
+    facts = {"config": started.config.to_dict(), "device": started.device, "model": started.model}
+    facts |= {"start_lr": started.start_lr, "end_lr": started.end_lr, "max_steps": started.steps}
+    return json_line(
+        "lr_find",
+        facts
+        | {
+            "status": ev.status,
+            "message": ev.message,
+            "suggested_lr": ev.suggested_lr,
+            "min_loss_lr": ev.min_loss_lr,
+            "min_loss_lr_over_10": ev.min_over_10,
+            "steps": len(ev.lrs),
+            "seconds": ev.seconds,
+            "csv": str(csv_path),
+            "curve": [
+                {"step": i, "lr": lr, "loss": num(loss), "smoothed": num(s)}
+                for i, (lr, loss, s) in enumerate(zip(ev.lrs, ev.losses, ev.smoothed), 1)
+            ],
+        },
+    )

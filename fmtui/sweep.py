@@ -97,8 +97,8 @@ class SweepRun:
             if self.rows and self.rows[0].get("val_accuracy") is not None
             else {}
         )
-        row: dict[str, Any] = {"run": self.path.name if self.path else None}
-        row.update({cli_name(f): format_value(getattr(self.config, f)) for f in OPTIONS})
+        options = self.config.to_dict()
+        row: dict[str, Any] = {"run": self.path.name if self.path else None, **{f: options[f] for f in OPTIONS}}
         row.update(
             test_loss=final.get("test_loss"),
             test_accuracy=final.get("test_accuracy"),
@@ -108,7 +108,8 @@ class SweepRun:
             best_val_accuracy=val_best.get("val_accuracy"),
             best_val_epoch=val_best.get("epoch"),
             diverged=self.status == "diverged",
-            health=self.health.state,
+            health=None if self.status == "error" else self.health.state,
+            health_hint=None if self.status == "error" else self.health.hint,
             status=self.status,
             message=self.message,
             seconds=round(self.seconds, 3),
@@ -125,13 +126,23 @@ def rank(rows: list[dict]) -> tuple[list[dict], str]:
     return sorted(rows, key=lambda r: (r["status"] != "error", r[by] is not None, r[by] or 0.0), reverse=True), by
 
 
+def csv_cell(value: Any) -> Any:
+    """A summary.csv cell: booleans as true/false, lists as 512,256, none as an empty cell, numbers as they are."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))
+    return "" if value is None else value
+
+
 def write_summary(out: Path, rows: list[dict]) -> None:
+    """summary.csv and summary.json: one row per run, best first (the fields of report.SWEEP_ROW)."""
     ranked, by = rank(rows)
     buf = io.StringIO()
     fields = [k for k in ranked[0] if k != "varying"] if ranked else ["run"]
     writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows(ranked)
+    writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in ranked)
     atomic_write(out / "summary.csv", buf.getvalue())
     atomic_write(out / "summary.json", json.dumps({"ranked_by": by, "runs": ranked}, indent=2))
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from pilot import run, sync, synthetic_run, text_of, until_stopped, wait_for
-from textual.widgets import Button, Input, Select, Static, TabbedContent
+from textual.widgets import Button, Input, Select, TabbedContent
 
 from fmtui.app import make_app
 from fmtui.config import RunConfig

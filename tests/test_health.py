@@ -126,8 +126,8 @@ def test_lines_say_the_state_and_the_hint():
     assert (
         line == "Diverged: Diverged at epoch 1, batch 3: no; inputs unnormalized -> try --norm zscore. Run saved in r"
     )
-    assert event_json(sick, None)["health"] == {"state": "exploding", "hint": SICK.hint}
-    assert event_json(done, None)["health"]["state"] == "exploding"
+    assert json.loads(event_json(sick, None))["health"] == {"state": "exploding", "hint": SICK.hint}
+    assert json.loads(event_json(done, None))["health"]["state"] == "exploding"
 
 
 def test_a_sweep_line_names_an_unhealthy_run():
@@ -135,6 +135,7 @@ def test_a_sweep_line_names_an_unhealthy_run():
     assert sweep_line(1, 8, {**row, "health": "ok"}).endswith("21.8s")
     assert sweep_line(1, 8, {**row, "health": "exploding"}).endswith("21.8s [exploding]")
     assert sweep_line(1, 8, {**row, "status": "diverged", "health": "diverged"}).endswith("21.8s [diverged]")
+    assert sweep_line(1, 8, {**row, "status": "error", "message": "boom", "health": None}).endswith("[error: boom]")
 
 
 # --- small synthetic runs -------------------------------------------------------------------------------------

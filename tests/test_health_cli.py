@@ -62,6 +62,8 @@ def test_the_sweep_table_and_summary_csv_have_a_health_column(tiny_data, tmp_pat
     assert rows["none"][-2] == "exploding" and rows["zscore"][-2] == "ok"
     table = list(csv.DictReader((tmp_path / "sweep" / "summary.csv").open()))
     assert {r["norm"]: (r["health"], r["diverged"]) for r in table} == {
-        "none": ("exploding", "False"),
-        "zscore": ("ok", "False"),
+        "none": ("exploding", "false"),
+        "zscore": ("ok", "false"),
     }
+    hints = {r["norm"]: r["health_hint"] for r in table}
+    assert "try --norm zscore" in hints["none"] and hints["zscore"] == ""

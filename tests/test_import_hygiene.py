@@ -37,6 +37,7 @@ ENGINE_SIDE = (
     "runs",
     "streams",
     "sweep",
+    "tensorboard",
     "ticks",
     "weights",
 )

@@ -67,12 +67,13 @@ def test_runs_json_is_one_object_per_run_with_numbers(runs_dir):
     assert cut["status"] == "interrupted" and (cut["epochs_done"], cut["epochs"]) == (2, 5)
     assert cut["final_test_accuracy"] == 72.0 and cut["best_epoch"] == 2 and cut["config"]["epochs"] == 5
     assert cut["message"].startswith("interrupted after epoch 2 of 5 (its writer is gone")
-    assert runs["20260104-d-broken"] == {
-        "run": "20260104-d-broken",
-        "path": str(runs_dir / "20260104-d-broken"),
-        "status": "broken",
-        "reason": "config.json: hidden is a number (5), expected a list of integers",
-    }
+    broken = runs["20260104-d-broken"]
+    assert broken["event"] == "run_folder" and broken["path"] == str(runs_dir / "20260104-d-broken")
+    assert (broken["status"], broken["reason"]) == (
+        "broken",
+        "config.json: hidden is a number (5), expected a list of integers",
+    )
+    assert broken["config"] is None and cut["reason"] is None
 
 
 def test_runs_reads_fmtui_runs_dir_by_default(runs_dir, monkeypatch):
