@@ -3,6 +3,7 @@ appear under the form, `a` copies the suggestion into the learning-rate field, `
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -161,3 +162,26 @@ async def test_a_log_scaled_plot_renders_again_the_same():
         await pilot.pause()
         first, second = str(plot.render()), str(plot.render())
         assert first == second and "1e-7" in first and "0.01" in first
+
+
+@sync
+async def test_the_loss_axis_has_round_ticks_linear_or_in_decades():
+    """The y axis uses the charts' round ticks (fmtui.ticks): 0.5 apart for a curve around 1 to 2.3, whole decades
+    for a raw-pixel curve that starts thousands of times above its minimum (not plotext's 2.36 2.14 1.92 ...)."""
+
+    class Host(App):
+        def compose(self):
+            yield LrPlot("loss vs lr", id="plot")
+
+    done = made_up_finish()
+    raw = [2000 * 0.95**i + 0.5 for i in range(200)]
+    for ys, labels in (
+        (done.smoothed, ["2.5", "2.0", "1.5", "1.0", "0.5"]),
+        (raw, ["10k", "1k", "100", "10", "1", "0.1"]),
+    ):
+        async with Host().run_test(size=(80, 16)) as pilot:
+            plot = pilot.app.query_one(LrPlot)
+            plot.show(done.lrs[: len(ys)], ys, done.suggested_lr)
+            plot.replot()
+            await pilot.pause()
+            assert re.findall(r"^ *(\S+)┤", str(plot.render()), re.M) == labels

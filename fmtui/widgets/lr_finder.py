@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from fmtui.widgets.charts import SERIES_STYLE, ThrottledPlot, finite
+from fmtui.widgets.charts import SERIES_STYLE, ThrottledPlot, finite, value_axis
 
 if TYPE_CHECKING:
     from fmtui.config import RunConfig
@@ -59,14 +59,11 @@ class LrPlot(ThrottledPlot):
             return
         low, top = min(ys), min(max(ys), max(ys[0], 2 * min(ys)))  # the blow-up's tail leaves through the top
         log_y = low > 0 and top / low > 20  # raw pixels start far above their minimum
-        plt.yscale("log" if log_y else "linear")
-        pad = (top - low) * 0.05 or 0.05
-        if log_y:
-            plt.ylim(low / 1.1, top * 1.1)
-        else:
-            plt.ylim(low - pad, top + pad)
+        y = value_axis([low, top], self.most_ticks[1], log_y)  # round ticks (fmtui.ticks), log10 positions if log
+        plt.ylim(y.lo, y.hi)
+        plt.yticks(y.ticks, y.labels)
         color, marker = SERIES_STYLE["train"]
-        plt.plot(list(xs), list(ys), color=color, marker=marker)
+        plt.plot(list(xs), [y.position(v) for v in ys], color=color, marker=marker)
         first, last = math.floor(math.log10(min(xs))), math.ceil(math.log10(max(xs)))
         step = max(1, math.ceil((last - first + 1) / max(self.size.width // 9, 2)))
         decades = list(range(first, last + 1, step))
