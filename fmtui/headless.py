@@ -382,8 +382,10 @@ def _closing(ev: Finished, run_dir: Path | None, json_mode: bool, stop: Stop) ->
     return stop.exit_code if ev.status == "stopped" else ExitCode.of_status(ev.status)
 
 
-def run_lr_find(cfg: RunConfig, *, out: Path | None = None, json_mode: bool = False, **search: Any) -> int:
-    """`fmtui --no-ui lr-find`: the LR range test (fmtui.lrfind) on fresh weights; print the suggestion, write the
+def run_lr_find(
+    cfg: RunConfig, *, out: Path | None = None, runs_dir: Path | None = None, json_mode: bool = False, **search: Any
+) -> int:
+    """`fmtui lr-find`: the LR range test (fmtui.lrfind) on fresh weights; print the suggestion, write the
     curve as CSV (out, else RUNS_DIR/lr-find/<date>-<config>.csv). Exit 0 with a suggestion, 1 without one (or
     when the device fails), 128 + the signal when stopped by Ctrl+C or another stop signal (the curve so far is
     written)."""
@@ -400,7 +402,7 @@ def run_lr_find(cfg: RunConfig, *, out: Path | None = None, json_mode: bool = Fa
                     started = ev
                     if not json_mode:
                         click.echo(lr_find_header(ev))
-            path = out or _curve_path(default_runs_dir() / "lr-find", cfg)
+            path = out or _curve_path((runs_dir or default_runs_dir()) / "lr-find", cfg)
             _write_curve(path, ev)
         except ConfigError as e:
             raise click.UsageError(str(e)) from None
@@ -501,7 +503,7 @@ def _bad_run(e: Exception) -> click.ClickException:
 
 
 def run_list(runs_dir: Path, *, json_mode: bool = False) -> int:
-    """`fmtui --no-ui runs`: one line (or JSON object) per run folder, oldest first (the newest by the prompt)."""
+    """`fmtui runs`: one line (or JSON object) per run folder, oldest first (the newest by the prompt)."""
     if not runs_dir.is_dir():
         raise _bad_run(RunError(runs_dir, "not a folder" if runs_dir.exists() else "no such folder"))
     folder = RunsFolder(runs_dir)

@@ -121,13 +121,13 @@ def _advice(state: str, history: Sequence[EpochEnd], chance_loss: float, lr: flo
         return (
             f"the train loss {number(loss)} is still near chance level ({chance_loss:.2f}): the weights barely "
             f"move at lr {lr:g} "
-            f"-> try a higher --lr (fmtui --no-ui lr-find), or more epochs"
+            f"-> try a higher --lr (fmtui lr-find), or more epochs"
         )
     if inputs.unnormalized:
         return f"inputs unnormalized (pixel mean {inputs.mean:.1f}, std {inputs.std:.1f}) -> try --norm zscore"
     return (
         f"learning rate {lr:g} too high for this input scale ({inputs.norm}: mean {inputs.mean:.2f}, std "
-        f"{inputs.std:.2f}) -> try --lr {lr / 10:g} (10x lower), or fmtui --no-ui lr-find"
+        f"{inputs.std:.2f}) -> try --lr {lr / 10:g} (10x lower), or fmtui lr-find"
     )
 
 

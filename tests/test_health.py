@@ -87,7 +87,7 @@ def test_hints_come_from_the_runs_own_facts():
     assert "inputs unnormalized (pixel mean 72.9, std 90.0) -> try --norm zscore" in raw
     high = judge((50.0, 60.0), lr=0.5).hint
     assert "learning rate 0.5 too high for this input scale (zscore: mean 0.00, std 1.00)" in high
-    assert "try --lr 0.05 (10x lower), or fmtui --no-ui lr-find" in high
+    assert "try --lr 0.05 (10x lower), or fmtui lr-find" in high
     slow = judge((2.32, 10.9), lr=1e-5, inputs=Inputs("unit", 0.29, 0.35)).hint
     assert "the weights barely move at lr 1e-05 -> try a higher --lr" in slow
     dead = judge((1.2e22, 9.5), (2.37, 10.0), lr=5.0).hint  # exploded, then every ReLU died

@@ -1,4 +1,4 @@
-"""`fmtui --no-ui lr-find`: the suggestion, the curve as CSV (and JSON with --json), bad input, on tiny data."""
+"""`fmtui lr-find`: the suggestion, the curve as CSV (and JSON with --json), bad input, on tiny data."""
 
 import csv
 import json
@@ -69,3 +69,16 @@ def test_help_states_the_finders_defaults():
     text = fmtui("lr-find", "--help").stdout
     for value in (lrfind.START_LR, lrfind.END_LR, lrfind.STEPS):
         assert f"[{value:g}]" in text
+
+
+def test_fmtuis_own_runs_dir_and_data_dir_reach_lr_find_which_accepts_no_ui(tiny_data, tmp_path, monkeypatch):
+    """As for every command: `fmtui --runs-dir R --data-dir D lr-find --no-ui ...`; --no-batch-norm folds to no."""
+    monkeypatch.chdir(tmp_path)
+    search = ["--steps", 100, "--start-lr", 1e-5, "--end-lr", 100, "--batch-size", 32, "--device", "cpu"]
+    args = ["--runs-dir", tmp_path / "elsewhere", "--data-dir", tiny_data, "lr-find", "--no-ui", *search]
+    result = fmtui(*args, "--no-batch-norm", "--json")
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)
+    assert found["config"]["batch_norm"] is False and found["config"]["data_dir"] == str(tiny_data)
+    (written,) = (tmp_path / "elsewhere" / "lr-find").iterdir()
+    assert found["csv"] == str(written) and not (tmp_path / "runs").exists()
