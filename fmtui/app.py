@@ -6,12 +6,19 @@ the handlers below pass each one to the pane that shows it, and the panes own wh
 
 Stopping has one mechanism: cancelling the "train" worker, whose loop polls `is_cancelled` between
 batches. Stop (x) cancels it; quitting does too, as Textual cancels every worker when the app exits,
-so the run ends after its batch and its folder is written.
+so the run ends after its batch and its folder is written. SIGTERM and SIGHUP (and SIGQUIT, and a
+SIGINT while nothing trains here) quit the same way, the run's summary naming the signal; a SIGINT while a
+run trains stops that run, as x does (another fmtui asks so when it watches the run).
+
+A run that another process trains is watched by the same "train" worker group (fmtui.workers.watch_run),
+which posts the same messages: the panes show it as a run trained here. Stop then asks that process to
+stop (SIGINT, after a yes) when it runs on this machine.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from itertools import count
 from pathlib import Path
 
 from textual import work
@@ -23,6 +30,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from fmtui.app_live import LiveRuns
 from fmtui.config import RunConfig
 from fmtui.messages import (
     EpochFinished,
@@ -49,11 +57,12 @@ from fmtui.workers import NO_WEIGHTS, error_message, run_experiment, run_lr_find
 PANES = {"data": "Data", "model": "Model", "train": "Train", "errors": "Errors", "runs": "Runs"}
 PANE_KEYS = Binding.Group("panes", compact=True)
 
-Trainer = Callable[[RunConfig, Path, Callable[[Message], object], Callable[[], bool]], None]
-"""What the training worker runs: (config, runs folder, post, should_stop); posts fmtui.messages."""
+Trainer = Callable[..., None]
+"""What the training worker runs: (config, runs folder, post, should_stop) and, to go on with a run,
+(None, runs folder, post, should_stop, resume=RUN_DIR, epochs=N or None); posts fmtui.messages."""
 
 
-class FmtuiApp(App):
+class FmtuiApp(LiveRuns, App):
     """Data, Model, Train, Errors and Runs panes; keys 1-5 switch, s starts, x stops."""
 
     CSS_PATH = "app.tcss"
@@ -65,6 +74,7 @@ class FmtuiApp(App):
         ),
         Binding("s", "start", "Start"),
         Binding("x", "stop", "Stop"),
+        Binding("u", "unwatch", "Unwatch"),
         Binding("p", "presets", "Presets"),
         Binding("escape", "leave_field", "Leave field", show=False),
         Binding("q", "quit", "Quit"),
@@ -82,6 +92,8 @@ class FmtuiApp(App):
         trainer: Trainer = run_training,
         *,
         autostart: bool = False,
+        watch: Path | None = None,
+        signals: bool = False,
     ) -> None:
         """Without arguments, the dashboard `fmtui` opens (so `textual run fmtui.app:FmtuiApp` works too)."""
         super().__init__()
@@ -89,6 +101,17 @@ class FmtuiApp(App):
         self.runs_dir = runs_dir or default_runs_dir()
         self.trainer = trainer
         self.autostart = autostart
+        self.watch_at_start = watch
+        self.signals = signals
+        self.watched: Path | None = None
+        """The run folder shown in the Train pane while another process trains it (None: none watched)."""
+        self.stop_cause: str | None = None
+        """Why the run here is stopped when not by x: the signal's name, for its summary ("stopped by SIGTERM")."""
+        self.resuming = False
+        """A resume was asked for and has not started yet (it may still be refused)."""
+        self.watches = count(1)
+        self.watch_id = 0
+        """Messages of a watch worker carry its id: those of a run no longer watched are dropped."""
 
     def compose(self) -> ComposeResult:
         panes = {
@@ -106,8 +129,12 @@ class FmtuiApp(App):
 
     def on_mount(self) -> None:
         self.query_one(DataPane).show_config(self.initial_config)
+        if self.signals:
+            self._handle_signals()
         if self.autostart:
             self.call_after_refresh(self.action_start)
+        elif self.watch_at_start is not None:
+            self.call_after_refresh(self._watch_at_start, self.watch_at_start)
 
     @property
     def form(self) -> ConfigForm:
@@ -124,6 +151,8 @@ class FmtuiApp(App):
             return None if self.training or self.valid_config is None else True
         if action == "stop":
             return True if self.training else None
+        if action == "unwatch":
+            return self.watched is not None
         return True
 
     def action_pane(self, pane: str) -> None:
@@ -172,14 +201,17 @@ class FmtuiApp(App):
             if error:
                 self.notify(error, title="fix the Model pane first", severity="warning", markup=False)
             return
-        self.training = True
+        self.training, self.stop_cause = True, None
         self.train_pane.show_starting(cfg)
         self.action_pane("train")
         self._train(cfg)
 
     def action_stop(self) -> None:
-        """Stop after the current batch: the worker's loop sees its cancellation before the next one."""
-        if self.training:
+        """Stop after the current batch: the worker's loop sees its cancellation before the next one.
+        A watched run's process is asked to stop (after a yes)."""
+        if self.watched is not None:
+            self._ask_to_stop(self.watched)
+        elif self.training:
             self.workers.cancel_group(self, "train")
             self.train_pane.show_stopping()
 
@@ -244,9 +276,17 @@ class FmtuiApp(App):
     # --- the workers --------------------------------------------------------------------------------
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train")
-    def _train(self, cfg: RunConfig) -> None:
+    def _train(self, cfg: RunConfig | None, resume: Path | None = None, epochs: int | None = None) -> None:
         worker = get_current_worker()
-        self.trainer(cfg, self.runs_dir, self.post_message, lambda: worker.is_cancelled)
+
+        def should_stop() -> object:
+            """Cancelled: stop, and say why when a signal was the reason."""
+            return worker.is_cancelled and (self.stop_cause or True)
+
+        if resume is None:
+            self.trainer(cfg, self.runs_dir, self.post_message, should_stop)
+        else:
+            self.trainer(None, self.runs_dir, self.post_message, should_stop, resume=resume, epochs=epochs)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train")
     def _experiment(self, configs: list[RunConfig]) -> None:
@@ -289,37 +329,48 @@ class FmtuiApp(App):
         if message.config is not None:
             self.query_one(DataPane).show_config(message.config)
 
+    def _current(self, message: Message) -> bool:
+        """The app runs (else shutting down: the worker's last messages find no widgets) and the message is
+        not one of a watched run that is no longer watched."""
+        return self.is_running and getattr(message, "watch_id", self.watch_id) == self.watch_id
+
     def on_training_started(self, message: TrainingStarted) -> None:
-        if self.is_running:  # else shutting down: the worker's last messages find no widgets
-            errors = self.query_one(ErrorsPane)
-            errors.set_test_split(message.images, message.classes)
-            errors.show_weights(None, "training: the weights are drawn at the end of each epoch")
-            self.train_pane.show_started(message.event, message.run_dir)
+        if not self._current(message):
+            return
+        if self.resuming:  # the run goes on: show it from its start
+            self.resuming = False
+            self.train_pane.show_starting(message.event.config)
+            self.query_one(RunsPane).show_note("")
+            self.action_pane("train")
+        errors = self.query_one(ErrorsPane)
+        errors.set_test_split(message.images, message.classes)
+        errors.show_weights(None, "training: the weights are drawn at the end of each epoch")
+        self.train_pane.show_started(message.event, message.run_dir, message.writer)
 
     def on_training_progress(self, message: TrainingProgress) -> None:
-        if self.is_running:
+        if self._current(message):
             self.train_pane.show_progress(message.event)
 
     def on_epoch_finished(self, message: EpochFinished) -> None:
-        if self.is_running:
+        if self._current(message):
             self.train_pane.show_epoch(message.event)
             errors = self.query_one(ErrorsPane)
             errors.show_results(message.event.results)
-            errors.show_weights(message.event.weights, "" if message.event.weights else NO_WEIGHTS)
+            errors.show_weights(message.event.weights, message.weights_note or NO_WEIGHTS)
 
     def on_training_finished(self, message: TrainingFinished) -> None:
-        if not self.is_running:
+        if not self._current(message):
             return
         event = message.event
-        self.training = False
+        self.training, self.watched = False, None
         self.train_pane.show_finished(event)
         self.query_one(ErrorsPane).show_results(event.results)
         self.query_one(RunsPane).refresh_runs()
         self._tell(event.message, f"training {event.status}", "error" if event.status == "diverged" else "information")
 
     def on_training_failed(self, message: TrainingFailed) -> None:
-        if self.is_running:
-            self.training = False
+        if self._current(message):
+            self.training, self.watched, self.resuming = False, None, False
             self.train_pane.show_error(message.message)
             self._tell(message.message, "training failed", "error")
             self.query_one(RunsPane).refresh_runs()
@@ -369,7 +420,8 @@ class FmtuiApp(App):
         )
 
     def on_run_open_failed(self, message: RunOpenFailed) -> None:
-        self.notify(message.message, title="run", severity="error", timeout=8, markup=False)  # paths are data
+        if self._current(message):
+            self.notify(message.message, title="run", severity="error", timeout=8, markup=False)  # paths are data
 
     def _tell(self, text: str, title: str, severity: str) -> None:
         """A toast about the run, unless the Train pane, which already says it, is on screen."""
@@ -383,6 +435,11 @@ def make_app(
     runs_dir: Path | None = None,
     autostart: bool = False,
     trainer: Trainer = run_training,
+    watch: Path | None = None,
+    signals: bool = False,
 ) -> FmtuiApp:
-    """The one factory behind the CLI, the tests and the screenshot script (tests pass a fake `trainer`)."""
-    return FmtuiApp(config, runs_dir, trainer, autostart=autostart)
+    """The one factory behind the CLI, the tests and the screenshot script (tests pass a fake `trainer`).
+
+    `watch`: open on this run folder, followed in the Train pane. `signals`: SIGTERM, SIGHUP, SIGQUIT (and
+    SIGINT) stop the dashboard as quitting does, naming the signal (the CLI asks for it; tests may)."""
+    return FmtuiApp(config, runs_dir, trainer, autostart=autostart, watch=watch, signals=signals)

@@ -31,7 +31,7 @@ from fmtui.config import (
 )
 from fmtui.report import ExitCode
 from fmtui.resources import available_cores
-from fmtui.streams import guarded_output
+from fmtui.streams import guarded_output, guarded_terminal
 
 
 class FieldType(click.ParamType):
@@ -163,6 +163,7 @@ def cli(ctx: click.Context, no_ui: bool, data_dir: Path | None, runs_dir: Path |
     fmtui sweep [OPTIONS]            train a grid of configs and compare them
     fmtui runs [RUNS_DIR]            list the runs: status, epochs, accuracy
     fmtui lr-find [OPTIONS]          suggest a learning rate (the LR range test)
+    fmtui watch [RUN_DIR]            open the dashboard on a run another process trains
     fmtui export --tensorboard DIR RUN...   runs as TensorBoard event files
 
     Options of fmtui itself (--data-dir, --runs-dir) also apply to its commands; a command's own wins.
@@ -206,16 +207,18 @@ def no_ui_option(f: Callable) -> Callable:
     return click.option("--no-ui", is_flag=True, hidden=True, help="Accepted; this command has no dashboard.")(f)
 
 
-def launch_tui(cfg: RunConfig, autostart: bool = False, runs_dir: Path | None = None) -> None:
+def launch_tui(
+    cfg: RunConfig, autostart: bool = False, runs_dir: Path | None = None, watch: Path | None = None
+) -> None:
     """The dashboard, in this terminal or under a driver of Textual's own choosing (textual serve, textual run)."""
     if not sys.stdout.isatty() and not os.environ.get("TEXTUAL_DRIVER"):
         raise click.UsageError("the dashboard needs a terminal; use fmtui --no-ui train ... for scripts")
     from fmtui.app import make_app
 
-    app = make_app(cfg, runs_dir=runs_dir, autostart=autostart)
-    if threading.current_thread() is threading.main_thread():  # Ctrl+C is a key in the dashboard; SIGINT as before
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    app.run()
+    # Ctrl+C is a key in the dashboard; SIGTERM, SIGHUP, SIGQUIT and a SIGINT from outside stop it as `q` does
+    app = make_app(cfg, runs_dir=runs_dir, autostart=autostart, watch=watch, signals=True)
+    with guarded_terminal():  # a terminal that hangs up must not stop the app from leaving (or training on)
+        app.run()
     leave(app.return_code or 0)
 
 
@@ -359,6 +362,41 @@ def runs_cmd(ctx: click.Context, runs_dir: Path | None, json_mode: bool, no_ui: 
     from fmtui.runs import default_runs_dir
 
     ctx.exit(run_list(runs_dir or common(ctx).runs_dir or default_runs_dir(), json_mode=json_mode))
+
+
+@cli.command(name="watch")
+@click.argument("run_dir", required=False, type=DIR)
+@click.option(
+    "--runs-dir",
+    type=DIR,
+    help="Where to look for the newest running run, and what the Runs pane lists [$FMTUI_RUNS_DIR or ./runs]",
+)
+@click.option("--data-dir", type=DIR, help="Dataset folder [as trained]")
+@click.pass_context
+def watch_cmd(ctx: click.Context, run_dir: Path | None, runs_dir: Path | None, data_dir: Path | None) -> None:
+    """Open the dashboard on RUN_DIR [the newest running run in RUNS_DIR], followed live in the Train pane.
+
+    The run goes on in its own process (headless, or another dashboard); x asks it to stop after its batch.
+    """
+    shared = common(ctx)
+    if shared.no_ui:
+        raise click.UsageError("watch opens the dashboard; for a look without it: fmtui runs")
+    from fmtui.runs import RunError, default_runs_dir, read_run
+    from fmtui.watch import newest_running
+
+    runs_dir, data_dir = runs_dir or shared.runs_dir, data_dir or shared.data_dir
+    base = runs_dir or default_runs_dir()
+    if run_dir is None:
+        record = newest_running(base)
+        if record is None:
+            raise ConfigError(f"no run is training in {base} (fmtui runs {base} lists them; or give RUN_DIR)")
+        run_dir = record.path
+    else:
+        try:
+            read_run(run_dir)
+        except RunError as e:
+            raise ConfigError(str(e)) from None
+    launch_tui(RunConfig(data_dir=str(data_dir) if data_dir else None), runs_dir=runs_dir, watch=run_dir)
 
 
 @cli.command()

@@ -26,6 +26,8 @@ class TrainingStarted(Message):
     run_dir: Path
     images: Any
     classes: list[str]
+    writer: str = ""
+    """Who trains it when another process does (a watched run: "pid 4242 on gpu-box, user ana"); "" here."""
 
 
 @dataclass
@@ -40,6 +42,8 @@ class EpochFinished(Message):
     """An epoch ended and was evaluated on the test split."""
 
     event: EpochEnd
+    weights_note: str = ""
+    """Why `event.weights` is None, when the model could have them (a watched run's model.pt not readable)."""
 
 
 @dataclass
@@ -56,6 +60,13 @@ class TrainingFailed(Message):
 
     message: str
     run_dir: Path | None = None
+
+
+@dataclass
+class ResumeRefused(Message):
+    """A run folder cannot be resumed (not a run, a live writer, a stacked sweep's run, a bad checkpoint)."""
+
+    message: str
 
 
 @dataclass

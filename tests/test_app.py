@@ -484,6 +484,7 @@ async def test_a_broken_run_folder_is_a_message_not_a_crash(tmp_path):
     (runs / "broken").mkdir(parents=True)
     (runs / "broken" / "config.json").write_text(json.dumps(RunConfig().to_dict()))
     (runs / "broken" / "predictions.pt").write_bytes(b"not a torch file")
+    (runs / "broken" / "summary.json").write_text(json.dumps({"status": "completed"}))  # (a running run is watched)
     app = make_app(RunConfig(), runs_dir=runs)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("5")

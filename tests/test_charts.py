@@ -133,6 +133,38 @@ async def test_the_step_chart_plots_the_engines_points_up_to_a_divergence():
         assert drawn[-1].split() == ["loss", "step"]  # the axes are named
 
 
+@sync
+async def test_charts_draw_without_chance_level_when_the_classes_are_unknown():
+    """A watched run's folder may not name its classes: no chance line then, and no crash (it raised on the
+    first epoch, in the accuracy chart's label)."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        pane = pilot.app.train_pane
+        started = synthetic_run(RunConfig())[0].event
+        started.classes = []
+        pane.show_started(started, Path("run"), "pid 4242 on another-box")
+        pane.show_epoch(epoch(1, 0.5, 0.5, 80.0, 81.0))
+        pane.show_epoch(epoch(2, 0.4, 0.4, 82.0, 83.0))
+        for chart in pane.query(EpochChart):
+            assert chart.chance is None and not any("chance" in row for row in rows(chart))
+
+
+@sync
+async def test_a_watched_runs_step_chart_says_its_process_keeps_the_curve():
+    """live.json carries no step curve: the empty chart of a watched run says why it stays empty, a run
+    trained here says nothing of the kind."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        pane = pilot.app.train_pane
+        pane.show_started(synthetic_run(RunConfig())[0].event, Path("run"), "pid 4242 on gpu-box")
+        chart = pane.query_one(BatchLossChart)
+        assert "train loss by step · its process keeps this curve" in rows(chart)[0]
+        pane.show_started(synthetic_run(RunConfig())[0].event, Path("run"))
+        assert "keeps" not in rows(chart)[0]
+
+
 @pytest.mark.parametrize("theme", ["ansi-dark", "ansi-light"])
 @sync
 async def test_charts_are_readable_under_ansi_themes(theme):

@@ -39,6 +39,7 @@ ENGINE_SIDE = (
     "sweep",
     "tensorboard",
     "ticks",
+    "watch",
     "weights",
 )
 UI_PACKAGES = ("textual", "textual_plotext", "plotext")

@@ -267,7 +267,7 @@ class EpochChart(ThrottledPlot):
                 plt.plot(xs, ys, label=name, color=color, marker=marker)
         x = linear_axis(1, max(self.last_epoch, 2), most_x, integer=True, extend=False)
         set_axes(plt, x, y, x_pad=0.1)
-        label = f"chance {self.chance:g}%" if self.accuracy else f"chance {self.chance or 0:.2f}"
+        label = f"chance {self.chance or 0:g}%" if self.accuracy else f"chance {self.chance or 0:.2f}"
         chance = draw_chance(plt, self.chance, label, x.hi, y)
         self.name_axes(plt, "epoch", "%" if self.accuracy else "loss", self.chart_title, "log" * y.log, chance)
 
@@ -290,6 +290,8 @@ class BatchLossChart(ThrottledPlot):
         self.steps_per_point = 1
         self.chance: float | None = None
         """The loss of guessing, ln(classes), drawn as a labelled line (None: unknown)."""
+        self.empty_note = ""
+        """What the title says while there is no point (a watched run: its writer keeps the step curve)."""
         self.drawn_log = False
         """Whether the last drawing used a log axis (what a toggle of the scale flips)."""
 
@@ -313,7 +315,7 @@ class BatchLossChart(ThrottledPlot):
         xs, ys = downsample(all_xs, all_ys, max(2 * (self.size.width - 10), 10))  # braille: two dots per column
         every = f"mean of {self.steps_per_point}" if self.steps_per_point > 1 else ""
         if not xs:
-            self.name_axes(plt, "step", "loss", self.chart_title, every)
+            self.name_axes(plt, "step", "loss", self.chart_title, every, self.empty_note)
             return
         most_x, most_y = self.most_ticks
         y = loss_axis(ys, most_y, self.log_scale, self.chance, decide_on=all_ys)  # the scale: from every point

@@ -1,7 +1,8 @@
 """The Runs pane: the runs folder, followed live; several runs selected at once, their curves overlaid.
 
 Reading run folders needs no torch (fmtui.runs), so the list fills instantly. The pane only posts
-messages for what needs the app: opening a run's Errors view and launching the lecture's experiment.
+messages for what needs the app: opening a run's Errors view, watching a run in the Train pane, resuming
+one, and launching the lecture's experiment.
 """
 
 from __future__ import annotations
@@ -142,7 +143,8 @@ def _plottable(value: object) -> bool:
 
 
 class RunsPane(Widget):
-    """Past and running runs, followed live: space selects, their curves overlay; enter opens a run's errors.
+    """Past and running runs, followed live: space selects, their curves overlay; enter opens a run (a running
+    one is watched in the Train pane, another one shows its errors); w watches, R resumes.
 
     While the pane is on screen it looks at the runs folder every POLL_INTERVAL seconds (fmtui.runs.RunsFolder:
     a listing and a few stats; only changed files are read again): new runs appear, running ones advance,
@@ -162,7 +164,9 @@ class RunsPane(Widget):
         Binding("space", "toggle", "select"),
         Binding("a", "select_all", "all"),
         Binding("v", "cycle_split", "curves"),
-        Binding("enter", "open", "errors"),
+        Binding("enter", "open", "open"),
+        Binding("w", "watch", "watch"),
+        Binding("R", "resume", "resume"),
         Binding("e", "export", "export"),
         Binding("r", "refresh", "refresh", show=False),
         Binding("L", "lecture", "lecture"),
@@ -170,6 +174,20 @@ class RunsPane(Widget):
 
     class Open(Message):
         """Show the Errors view of this run from its saved predictions."""
+
+        def __init__(self, record: RunRecord) -> None:
+            super().__init__()
+            self.record = record
+
+    class Watch(Message):
+        """Show this run in the Train pane as it goes on (written by another process), or as it went."""
+
+        def __init__(self, record: RunRecord) -> None:
+            super().__init__()
+            self.record = record
+
+    class Resume(Message):
+        """Go on training this run in its folder (interrupted or stopped; a completed one: more epochs)."""
 
         def __init__(self, record: RunRecord) -> None:
             super().__init__()
@@ -338,11 +356,15 @@ class RunsPane(Widget):
         self._update()
 
     def action_open(self) -> None:
+        """A running run is watched (its errors come with each epoch); another one shows its Errors view."""
         record = self._cursor_record()
         if record is None:
             return
         if isinstance(record, BrokenRun):
             self._tell(f"{record.name} is broken: {record.reason}")
+            return
+        if record.status == "running":
+            self.post_message(self.Watch(record))
             return
         if not (record.path / "predictions.pt").is_file():
             why = {
@@ -352,6 +374,23 @@ class RunsPane(Widget):
             self._tell(f"{record.name} saved no predictions ({why})")
             return
         self.post_message(self.Open(record))
+
+    def action_watch(self) -> None:
+        """Show the run in the Train pane: live while another process trains it, else as it went."""
+        record = self._cursor_record()
+        if isinstance(record, BrokenRun):
+            self._tell(f"{record.name} is broken: {record.reason}")
+        elif record is not None:
+            self.post_message(self.Watch(record))
+
+    def action_resume(self) -> None:
+        record = self._cursor_record()
+        if isinstance(record, BrokenRun):
+            self._tell(f"{record.name} is broken: {record.reason}")
+        elif record is not None and record.status == "running":
+            self._tell(f"{record.name} is still training: enter watches it (x there asks it to stop)")
+        elif record is not None:
+            self.post_message(self.Resume(record))
 
     def action_export(self) -> None:
         cursor = self._cursor_record()

@@ -9,6 +9,7 @@ the `show_*` methods; Start and Stop post `Button.Pressed`, which the app turns 
 from __future__ import annotations
 
 import math
+from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -62,6 +63,26 @@ class RunProgress(Widget):
         return grid
 
 
+class EpochLog(RichLog):
+    """The epoch log. Lines written while it is hidden (another pane is shown) wait until it shows again: a
+    hidden RichLog has no width and would wrap them at its min_width (the last max_lines are kept)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.waiting: deque[tuple] = deque(maxlen=self.max_lines)
+
+    def write(self, content, *args, **kwargs) -> RichLog:
+        if self._size_known and not self.is_on_screen:
+            self.waiting.append((content, args, kwargs))
+            return self
+        return super().write(content, *args, **kwargs)
+
+    def on_show(self) -> None:
+        while self.waiting:
+            content, args, kwargs = self.waiting.popleft()
+            super().write(content, *args, **kwargs)
+
+
 class TrainPane(Widget, can_focus=True):
     """Controls, progress and charts of one training run at a time; keys choose the charts' scales."""
 
@@ -90,16 +111,16 @@ class TrainPane(Widget, can_focus=True):
         with Horizontal(id="train-controls"):
             yield Button("Start", id="start", variant="success", compact=True)
             yield Button("Stop", id="stop", variant="error", compact=True, disabled=True)
-            yield Static("", id="train-state")
+            yield Static("", id="train-state", markup=False)  # names from run folders are data, not markup
         with Horizontal(id="train-progress"):
             yield RunProgress(id="progress")
-            yield Static("", id="train-stats")
-        yield Static("", id="train-message")
+            yield Static("", id="train-stats", markup=False)
+        yield Static("", id="train-message", markup=False)
         with Grid(id="train-charts"):
             yield EpochChart("loss per epoch", id="loss-chart")
             yield EpochChart("accuracy % per epoch", accuracy=True, id="accuracy-chart")
             yield BatchLossChart("train loss by step", id="batch-chart")
-            yield RichLog(id="train-log", max_lines=1000, wrap=True, min_width=20)
+            yield EpochLog(id="train-log", max_lines=1000, wrap=True, min_width=20)
 
     # --- state from the app ---------------------------------------------------------------------
 
@@ -141,19 +162,24 @@ class TrainPane(Widget, can_focus=True):
         self.query_one("#train-stats", Static).update("loading data and model…")
         self._message("")
 
-    def show_started(self, ev: Started, run_dir: Path) -> None:
+    def show_started(self, ev: Started, run_dir: Path, writer: str = "") -> None:
+        """The run began; `writer` names the process that trains it when it is another one (a watched run)."""
         self.run_dir = run_dir
         classes = len(ev.classes)
         self.query_one("#accuracy-chart", EpochChart).chance = 100 / classes if classes else None
         for chart in (self.query_one("#loss-chart", EpochChart), self.query_one(BatchLossChart)):
             chart.chance = math.log(classes) if classes > 1 else None  # the loss of guessing: ln 10 = 2.30
+        batch = self.query_one(BatchLossChart)
+        batch.empty_note = "its process keeps this curve" if writer else ""  # live.json has no step curve
+        batch.mark_dirty()
         if self.phase != "stopping":
             self.phase = "running"
         self.query_one("#progress", RunProgress).update(total=ev.batches_per_epoch * ev.config.epochs, progress=0)
-        self.query_one("#train-state", Static).update(f"{ev.model} · {ev.params:,} params · {ev.device}")
+        state = f"{ev.model} · {ev.params:,} params · {ev.device}"
+        self.query_one("#train-state", Static).update(f"watching {writer} · {state}" if writer else state)
         self.query_one("#train-stats", Static).update("first batches…")
         log = self.query_one(RichLog)
-        log.write(f"run folder {run_dir}")
+        log.write(f"run folder {run_dir}" + (f", trained by {writer}" if writer else ""))
         log.write(header_line(ev))
 
     def show_progress(self, ev: BatchProgress) -> None:
@@ -194,9 +220,9 @@ class TrainPane(Widget, can_focus=True):
         if ev.status == "diverged":
             hint = health.hint if health.state == "diverged" else f"{ev.message}; try a smaller --lr or a normalization"
             self._message(f"DIVERGED: {hint}", "error")
-        elif ev.status == "stopped":
+        elif ev.status in ("stopped", "interrupted"):  # interrupted: a watched run whose writer died
             sick = "" if health.ok else f" · {health.state.upper()}: {health.hint}"
-            self._message(f"Stopped: {ev.message}{sick}", "warning" if health.ok else health.severity)
+            self._message(f"{ev.status.capitalize()}: {ev.message}{sick}", "warning" if health.ok else health.severity)
         else:
             last = ev.history[-1] if ev.history else None
             acc = f" · test acc {last.test_accuracy:.2f}%" if last else ""
@@ -214,6 +240,13 @@ class TrainPane(Widget, can_focus=True):
             self.query_one("#train-state", Static).update("not started: see the message below")
         self.phase = "failed"
         self._message(f"ERROR: {message}", "error")
+
+    def show_left(self, text: str) -> None:
+        """The run shown here is no longer followed (it goes on elsewhere): say so, keep what is shown."""
+        self.phase = "finished"
+        self.query_one(RichLog).write(text)
+        self.query_one("#train-stats", Static).update("")
+        self._message(text, "warning")
 
     # --- keys -------------------------------------------------------------------------------------
 
