@@ -35,6 +35,9 @@ from fmtui.config import RunConfig
 from fmtui.messages import (
     EpochFinished,
     ExperimentProgress,
+    LrFindFailed,
+    LrFindFinished,
+    LrFindProgress,
     RunOpenFailed,
     RunResultsLoaded,
     TrainingFailed,
@@ -50,7 +53,7 @@ from fmtui.widgets.errors_pane import ErrorsPane
 from fmtui.widgets.footer import KeysFooter
 from fmtui.widgets.runs_pane import RunsPane
 from fmtui.widgets.train_pane import TrainPane
-from fmtui.workers import NO_WEIGHTS, error_message, run_experiment, run_training, saved_weights
+from fmtui.workers import NO_WEIGHTS, error_message, run_experiment, run_lr_find, run_training, saved_weights
 
 PANES = {"data": "Data", "model": "Model", "train": "Train", "errors": "Errors", "runs": "Runs"}
 PANE_KEYS = Binding.Group("panes", compact=True)
@@ -238,6 +241,20 @@ class FmtuiApp(LiveRuns, App):
         self.query_one(RunsPane).show_note(f"lecture experiment: {len(configs)} runs starting, {how}...")
         self._experiment(configs)
 
+    def _palette_find_lr(self) -> None:
+        self.action_pane("model")
+        self.form.action_find_lr()
+
+    def on_config_form_find_lr(self, message: ConfigForm.FindLr) -> None:
+        """The learning-rate finder: it trains, so it runs as training does (one at a time, x stops it)."""
+        if self.training:
+            self.bell()
+            self.notify("training is running: stop it first", title="cannot run the lr finder", severity="warning")
+            return
+        self.training = True
+        self.form.lr_finder.show_starting(message.config)
+        self._find_lr(message.config)
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield SystemCommand("Start training", "Train the Model pane's configuration (s)", self.action_start)
         yield SystemCommand("Stop training", "Stop after the current batch (x)", self.action_stop)
@@ -245,6 +262,9 @@ class FmtuiApp(LiveRuns, App):
             "Lecture experiment",
             f"Softmax regression: 4 normalizations x lr 0.01, 1e-5; {LECTURE_NOTE} (L in Runs)",
             self.action_lecture,
+        )
+        yield SystemCommand(
+            "Learning-rate finder", "Suggest a learning rate for the Model pane's config (l)", self._palette_find_lr
         )
         for i, (pane, title) in enumerate(PANES.items(), 1):
             yield SystemCommand(
@@ -273,6 +293,11 @@ class FmtuiApp(LiveRuns, App):
     def _experiment(self, configs: list[RunConfig]) -> None:
         worker = get_current_worker()
         run_experiment(configs, self.runs_dir, self.post_message, lambda: worker.is_cancelled)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="train")
+    def _find_lr(self, cfg: RunConfig) -> None:
+        worker = get_current_worker()
+        run_lr_find(cfg, self.post_message, lambda: worker.is_cancelled)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="open")
     def _open_run(self, record: RunRecord, data_dir: str | None) -> None:
@@ -350,6 +375,22 @@ class FmtuiApp(LiveRuns, App):
             self.train_pane.show_error(message.message)
             self._tell(message.message, "training failed", "error")
             self.query_one(RunsPane).refresh_runs()
+
+    def on_lr_find_progress(self, message: LrFindProgress) -> None:
+        if self.is_running:
+            self.form.lr_finder.show_progress(message.event)
+
+    def on_lr_find_finished(self, message: LrFindFinished) -> None:
+        if self.is_running:
+            self.training = False
+            self.form.lr_finder.show_finished(message.event)
+            self.form.refresh_bindings()  # `a` (apply) appears in the footer
+
+    def on_lr_find_failed(self, message: LrFindFailed) -> None:
+        if self.is_running:
+            self.training = False
+            self.form.lr_finder.show_error(message.message)
+            self.notify(message.message, title="lr finder failed", severity="error", timeout=8, markup=False)
 
     def on_experiment_progress(self, message: ExperimentProgress) -> None:
         if not self.is_running:

@@ -162,6 +162,7 @@ def cli(ctx: click.Context, no_ui: bool, data_dir: Path | None, runs_dir: Path |
     fmtui eval RUN_DIR               re-evaluate a saved run on the test split
     fmtui sweep [OPTIONS]            train a grid of configs and compare them
     fmtui runs [RUNS_DIR]            list the runs: status, epochs, accuracy
+    fmtui lr-find [OPTIONS]          suggest a learning rate (the LR range test)
     fmtui watch [RUN_DIR]            open the dashboard on a run another process trains
     fmtui export --tensorboard DIR RUN...   runs as TensorBoard event files
 
@@ -175,7 +176,7 @@ def cli(ctx: click.Context, no_ui: bool, data_dir: Path | None, runs_dir: Path |
             os.environ[f"FMTUI_{name.upper()}"] = "1"
     if ctx.invoked_subcommand is None:
         if no_ui:
-            raise click.UsageError("--no-ui needs a command: train, eval, sweep, runs or export")
+            raise click.UsageError("--no-ui needs a command: train, eval, sweep, runs, lr-find or export")
         given = ctx.obj.data_dir
         launch_tui(RunConfig(data_dir=str(given) if given else None), runs_dir=ctx.obj.runs_dir)
 
@@ -443,6 +444,44 @@ def sweep(
 
     runs_dir = runs_dir or shared.runs_dir
     ctx.exit(run_sweep_cli(configs, out=out, runs_dir=runs_dir, json_mode=json_mode, stacked=not sequential))
+
+
+@cli.command(name="lr-find")
+@run_options()
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="CSV file for the curve [RUNS_DIR/lr-find/<date>-...]",
+)
+@click.option(
+    "--start-lr", type=click.FloatRange(min=0, min_open=True), metavar="LR", help="First learning rate [1e-07]"
+)
+@click.option("--end-lr", type=click.FloatRange(min=0, min_open=True), metavar="LR", help="Last learning rate [10]")
+@click.option(
+    "--steps", type=click.IntRange(min=20, max=100_000), metavar="N", help="Most steps, first lr to last (20+) [300]"
+)
+@click.option(
+    "--json", "json_mode", is_flag=True, help="Print the result, curve included, as one JSON line (docs/events.md)."
+)
+@no_ui_option
+@click.pass_context
+def lr_find(ctx: click.Context, out: Path | None, json_mode: bool, no_ui: bool, **values: Any) -> None:
+    """Suggest a learning rate: train fresh weights of this config for a few hundred steps while the learning
+    rate grows exponentially, and find where the smoothed loss falls fastest (no run is written or touched).
+
+    \b
+    fmtui lr-find                                    the lecture's MLP
+    fmtui lr-find --model softmax --norm none        raw pixels want a far smaller lr
+    """
+    search = {k: values.pop(k) for k in ("start_lr", "end_lr", "steps") if values.get(k) is not None}
+    shared = common(ctx)
+    values = fold_negations(values)
+    values["data_dir"] = values["data_dir"] or shared.data_dir
+    cfg = config_from(values)
+    from fmtui.headless import run_lr_find
+
+    note_threads([cfg])
+    ctx.exit(run_lr_find(cfg, out=out, runs_dir=shared.runs_dir, json_mode=json_mode, **search))
 
 
 def note_threads(configs: list[RunConfig]) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from textual.message import Message
 
 if TYPE_CHECKING:
+    from fmtui import lrfind
     from fmtui.events import BatchProgress, EpochEnd, Finished, Started
 
 
@@ -85,6 +86,27 @@ class RunResultsLoaded(Message):
 @dataclass
 class RunOpenFailed(Message):
     """A past run could not be opened (a broken or foreign run folder); `message` is one line."""
+
+    message: str
+
+
+@dataclass
+class LrFindProgress(Message):
+    """New points of the finder's curve (throttled: a few per second)."""
+
+    event: lrfind.Progress
+
+
+@dataclass
+class LrFindFinished(Message):
+    """The finder ended (its loss blew up, it reached the last lr, or it was stopped), with its suggestion."""
+
+    event: lrfind.Finished
+
+
+@dataclass
+class LrFindFailed(Message):
+    """The finder could not run (missing data, a device error); `message` is one line."""
 
     message: str
 

@@ -17,6 +17,9 @@ from fmtui.events import BatchProgress, EpochEnd, Event, Finished, Started
 from fmtui.messages import (
     EpochFinished,
     ExperimentProgress,
+    LrFindFailed,
+    LrFindFinished,
+    LrFindProgress,
     ResumeRefused,
     RunOpenFailed,
     TrainingFailed,
@@ -32,6 +35,10 @@ from fmtui.watch import POLL_INTERVAL, RunFollower, epoch_end
 PROGRESS_INTERVAL = 0.5
 """Seconds between BatchProgress events: twice a second, however fast the device. Each one costs the UI
 thread a redraw, and UI work holds the GIL that the training thread needs (measured: BENCHMARKS.md)."""
+
+
+LR_FIND_INTERVAL = 0.2
+"""Seconds between the finder's progress messages: its curve grows visibly during a search of a second or two."""
 
 
 def run_training(
@@ -111,6 +118,20 @@ def _message(event: Event, run_dir: Path | None, ds: Any) -> Any:
         case Finished():
             return TrainingFinished(event, run_dir)
     raise TypeError(f"not a training event: {type(event).__name__}")
+
+
+def run_lr_find(cfg: RunConfig, post: Callable[[Any], Any], should_stop: Callable[[], bool]) -> None:
+    """The learning-rate finder on cfg (fresh weights; nothing is written), posting one message per event."""
+    try:
+        from fmtui import lrfind
+
+        for event in lrfind.lr_find(cfg, should_stop=should_stop, progress_interval=LR_FIND_INTERVAL):
+            if isinstance(event, lrfind.Progress):
+                post(LrFindProgress(event))
+            elif isinstance(event, lrfind.Finished):  # (Started: the panel already names the config)
+                post(LrFindFinished(event))
+    except Exception as exc:  # any failure becomes a message on screen, never a crash
+        post(LrFindFailed(error_message(exc)))
 
 
 def watch_run(

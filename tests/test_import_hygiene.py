@@ -26,6 +26,8 @@ ENGINE_SIDE = (
     "engine",
     "events",
     "graphs",
+    "health",
+    "lrfind",
     "models",
     "recorder",
     "report",

@@ -3,7 +3,8 @@
 PlotextPlot rebuilds the whole plot on every render (about 50 ms for 2x100 points at 120x40), so
 new points only mark a chart dirty; `replot` runs on a timer at most `MIN_INTERVAL` apart, and every
 series is averaged down to the chart's width before plotting. Series are bounded (BoundedSeries): past a
-maximum, old points are averaged together, so hours of training keep memory and redraw time flat.
+maximum, old points are averaged together, so hours of training keep memory and redraw time flat. Each
+render plots the series afresh (see `ThrottledPlot.render`).
 
 Axes come from fmtui.ticks: round 1-2-5 ticks with compact labels; a series spanning two decades or more
 is drawn on a log axis (log10 of the values, labelled with the values), unless the user chose a scale.
@@ -164,15 +165,20 @@ class ThrottledPlot(PlotextPlot):
             self.replot()
 
     def replot(self) -> None:
-        """Rebuild the plot from the series now (tests and resizes call it directly)."""
+        """Redraw the plot from the series now (tests and resizes call it directly)."""
         self._dirty = False
+        self.refresh()
+
+    def render(self):
+        """Plot the series afresh at every render: plotext takes the log of a log-scaled axis's data in place
+        when it builds a figure, so building the same figure twice (a resize does) would take the log twice."""
         plt = self.plt
         plt.clear_data()
         plt.xlabel("")
         plt.ylabel("")
         plt.title(self.chart_title)
         self.draw(plt)
-        self.refresh()
+        return super().render()
 
     def draw(self, plt) -> None:
         """Plot the series with plt (a plotext figure); subclasses implement it."""

@@ -19,6 +19,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from fmtui.config import format_value
+from fmtui.report import run_status
 from fmtui.runs import BrokenRun, Run, RunRecord, RunsFolder, export_runs
 from fmtui.ticks import linear_axis
 from fmtui.widgets.charts import ThrottledPlot, accuracy_axis, set_axes, value_axis
@@ -41,6 +42,8 @@ METRICS = ("test", "train", "val")
 REASON_WIDTH = 60
 """A broken row shows this much of its reason; the status line above the list shows all of it."""
 STATUS_STYLES = {"broken": "red", "interrupted": "yellow"}
+HEALTH_STYLES = {"error": "red", "warning": "yellow"}
+"""The status cell of a run whose health is not ok (fmtui.health): red when it cannot be learning."""
 POLL_INTERVAL = 1.0
 """Seconds between two looks at the runs folder while the pane is on screen (see RunsFolder: cheap)."""
 
@@ -90,8 +93,10 @@ def cells(record: Run) -> list[Text]:
         c = record.config
         model = c.model if c.model != "mlp" else f"mlp {','.join(map(str, c.hidden))}"
         values = ["", started(record), c.dataset, model, c.norm, format_value(c.lr), epochs_cell(record)]
-        values += [final_accuracy(record), record.status]
+        values += [final_accuracy(record), run_status(record)]
     style = STATUS_STYLES.get(record.status, "")
+    if not style and isinstance(record, RunRecord):
+        style = HEALTH_STYLES.get(record.health.severity, "")
     return [Text(v, no_wrap=True, end="", style=style if i == len(values) - 1 else "") for i, v in enumerate(values)]
 
 
@@ -315,6 +320,8 @@ class RunsPane(Widget):
             line = f"{self.run_key(record)}: broken: {record.reason}"
         elif record is not None and record.status == "interrupted":
             line = f"{self.run_key(record)}: {record.message}"
+        elif isinstance(record, RunRecord) and not record.health.ok:
+            line = f"{self.run_key(record)}: {record.health.state}: {record.health.hint}"
         else:
             runs = self.selected_records
             hint = "space selects runs to compare" if not runs else f"{len(runs)} selected, {self.split} curves"

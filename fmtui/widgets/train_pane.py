@@ -199,6 +199,10 @@ class TrainPane(Widget, can_focus=True):
             ev.epoch, train=ev.train_accuracy, val=ev.val_accuracy, test=ev.test_accuracy
         )
         self.query_one(RichLog).write(epoch_line(ev))
+        if not ev.health.ok:
+            self._message(f"{ev.health.state.upper()}: {ev.health.hint}", ev.health.severity)
+        elif self.phase == "running":
+            self._message("")  # the run recovered: its earlier warning no longer holds
 
     def show_stopping(self) -> None:
         """Stop was pressed; the lecture experiment, which this pane does not show, is left alone."""
@@ -212,15 +216,21 @@ class TrainPane(Widget, can_focus=True):
         if ev.status == "completed":
             bar = self.query_one("#progress", RunProgress)
             bar.update(progress=bar.total or 0)
+        health = ev.health
         if ev.status == "diverged":
-            self._message(f"DIVERGED: {ev.message}. Try a smaller learning rate or normalize the inputs.", "error")
+            hint = health.hint if health.state == "diverged" else f"{ev.message}; try a smaller --lr or a normalization"
+            self._message(f"DIVERGED: {hint}", "error")
         elif ev.status in ("stopped", "interrupted"):  # interrupted: a watched run whose writer died
-            self._message(f"{ev.status.capitalize()}: {ev.message}", "warning")
+            sick = "" if health.ok else f" · {health.state.upper()}: {health.hint}"
+            self._message(f"{ev.status.capitalize()}: {ev.message}{sick}", "warning" if health.ok else health.severity)
         else:
             last = ev.history[-1] if ev.history else None
             acc = f" · test acc {last.test_accuracy:.2f}%" if last else ""
             wrong = f" · {int((ev.results.preds != ev.results.labels).sum()):,} mistakes: press 4" if ev.results else ""
-            self._message(f"Done: {ev.message}{acc}{wrong}", "success")
+            if health.ok:
+                self._message(f"Done: {ev.message}{acc}{wrong}", "success")
+            else:
+                self._message(f"{health.state.upper()}: {health.hint} · done: {ev.message}{acc}", health.severity)
         self.query_one("#train-stats", Static).update("")
 
     def show_error(self, message: str) -> None:
