@@ -13,6 +13,7 @@ is that process: same host, the folder's lock held, and the pid of live.json and
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -260,7 +261,10 @@ class RunFollower:
             events.append(started_event(record))
         if len(record.metrics) < self.epochs_done:  # rewritten shorter (a resume cut it back): start again
             self.epochs_done = 0
-        events += [epoch_end(row, record.config) for row in record.metrics[self.epochs_done :]]
+        new = [epoch_end(row, record.config) for row in record.metrics[self.epochs_done :]]
+        if new:  # summary.json holds the health judged at the newest epoch (metrics.jsonl has none)
+            new[-1] = dataclasses.replace(new[-1], health=record.health)
+        events += new
         self.epochs_done = len(record.metrics)
         if record.status in ENDED:
             self.finished = True
@@ -292,4 +296,4 @@ class RunFollower:
         if not _number(seconds):
             seconds = sum(e.seconds for e in history)
         message = record.message or f"{record.status} after epoch {record.epochs_done} of {record.config.epochs}"
-        return Finished(record.status, message, history, None, float(seconds), None)  # type: ignore[arg-type]
+        return Finished(record.status, message, history, None, float(seconds), None, health=record.health)  # type: ignore[arg-type]

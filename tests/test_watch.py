@@ -256,3 +256,20 @@ def test_a_signal_is_sent_only_once_everything_was_checked(tmp_path, monkeypatch
     finally:
         lock.close()
     assert sent == [(os.getpid(), signal.SIGINT)]
+
+
+def test_a_watched_run_carries_the_health_its_writer_judged(tiny_data, tmp_path):
+    """An exploding run watched from outside ends as exploding (summary.json's health), not as a green Done."""
+    out, seen, engine_epochs = tmp_path / "run", [], []
+    follower = RunFollower(out)
+
+    def look(rec, event):
+        rec.flush()
+        engine_epochs.append(event)
+        seen.extend(follower.poll())
+
+    finished = record(config(tiny_data, epochs=2, model="softmax", norm="none", lr=1.0), out, on_epoch=look)
+    seen.extend(follower.poll())
+    assert finished.health.state == "exploding"
+    assert [e.health for e in seen if isinstance(e, EpochEnd)] == [e.health for e in engine_epochs]
+    assert seen[-1].health == finished.health
