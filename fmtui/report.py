@@ -86,13 +86,29 @@ def epoch_line(ev: EpochEnd) -> str:
     return line + f", Time: {ev.seconds:.2f}s"
 
 
+OUTCOME_LABELS = {"completed": "Done", "stopped": "Stopped", "diverged": "Diverged"}
+"""How a run's ending is named for people, by its Finished status."""
+
+
+def outcome(status: str, message: str, label: str | None = None) -> str:
+    """`Done: Finished 5 epochs...`, `Stopped during epoch 3...`, `Diverged at epoch 1, batch 3...`.
+
+    The engine's message often starts with the status word already ("stopped during...", "diverged at..."):
+    then it is the label itself, capitalized, rather than "Stopped: stopped during...". `label` replaces the
+    status word (the Train pane's banner says DIVERGED)."""
+    label = label or OUTCOME_LABELS.get(status, status.capitalize())
+    first = message.split(" ", 1)[0].lower()
+    if first == status or first == OUTCOME_LABELS.get(status, "").lower():
+        return label + message[len(first) :]
+    return f"{label}: {message[:1].upper()}{message[1:]}" if message else label
+
+
 def closing_line(ev: Finished, run_dir: Path | None) -> str:
     """`Done: Finished 5 epochs in 12.3s of training. Run saved in runs/...` (Stopped, Diverged with a hint)."""
-    label = {"completed": "Done", "stopped": "Stopped", "diverged": "Diverged"}[ev.status]
-    text = ev.message[0].upper() + ev.message[1:]
+    text = outcome(ev.status, ev.message)
     if ev.status == "diverged":
         text = f"{text}; try a smaller --lr or a normalization"
-    return f"{label}: {text}. Run saved in {run_dir}"
+    return f"{text}. Run saved in {run_dir}"
 
 
 def error_line(message: str, run_dir: Path | None) -> str:

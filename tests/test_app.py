@@ -247,7 +247,7 @@ async def test_start_then_stop_within_a_batch(tiny_data, tmp_path):
         await wait_for(pilot, lambda: app.train_pane.phase != "running")
         polls_at_stop = len(answers)  # the worker was cancelled in the same UI step that set the phase
         await wait_for(pilot, lambda: not app.training)
-        assert "Stopped: stopped during epoch" in text_of(app, "#train-message")
+        assert text_of(app, "#train-message").startswith("Stopped during epoch")  # not "Stopped: stopped during"
         assert not app.query_one("#start", Button).disabled
     # the first poll after Stop ended the run: no further batch was trained, whatever the epoch
     assert answers[polls_at_stop:] in ([], [True]) and answers[-1] and not any(answers[:-1])
@@ -263,7 +263,7 @@ async def test_the_x_key_stops_training(tiny_data, tmp_path):
         await wait_for(pilot, lambda: "samples/s" in text_of(app, "#train-stats"))
         await pilot.press("x")
         await wait_for(pilot, lambda: not app.training)
-        assert app.train_pane.phase == "finished" and text_of(app, "#train-message").startswith("Stopped: ")
+        assert app.train_pane.phase == "finished" and text_of(app, "#train-message").startswith("Stopped during ")
         await pilot.press("x")  # nothing to stop: nothing happens
         assert app.train_pane.phase == "finished"
     folder = only_run(tmp_path / "runs")
@@ -347,8 +347,11 @@ async def test_a_diverged_run_says_so():
                 Path("runs/x"),
             )
         )
+        await pilot.press("3")  # the epoch log writes once it is on screen and has a width
         await pilot.pause()
-        assert text_of(app, "#train-message").startswith("DIVERGED: diverged at epoch 1, batch 3")
+        assert text_of(app, "#train-message").startswith("DIVERGED at epoch 1, batch 3")
+        log = "\n".join(line.text for line in app.query_one("#train-log").lines)
+        assert "Diverged at epoch 1, batch 3" in log and "diverged: diverged" not in log.lower()
 
 
 @sync

@@ -43,7 +43,9 @@ def test_lines_of_one_run():
         "Done: Finished 2 epochs in 1.2s. Run saved in runs/x"
     )
     diverged = closing_line(finished("diverged", "diverged at epoch 1, batch 3: the loss is not finite"), None)
-    assert diverged.startswith("Diverged: Diverged at epoch 1, batch 3") and "try a smaller --lr" in diverged
+    assert diverged.startswith("Diverged at epoch 1, batch 3") and "try a smaller --lr" in diverged
+    stopped = closing_line(finished("stopped", "stopped during epoch 3 after 2 complete epochs"), Path("runs/x"))
+    assert stopped == "Stopped during epoch 3 after 2 complete epochs. Run saved in runs/x"
     assert plural(1, "epoch") == "1 epoch" and plural(0, "run") == "0 runs"
 
 

@@ -18,7 +18,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Button, RichLog, Static
 
-from fmtui.report import epoch_line, fmt_duration, fmt_rate, header_line
+from fmtui.report import epoch_line, fmt_duration, fmt_rate, header_line, outcome
 from fmtui.widgets.charts import BatchLossChart, EpochChart
 
 if TYPE_CHECKING:
@@ -171,14 +171,15 @@ class TrainPane(Widget):
 
     def show_finished(self, ev: Finished) -> None:
         self.phase = "finished"
-        self.query_one(RichLog).write(f"{ev.status}: {ev.message}")
+        self.query_one(RichLog).write(outcome(ev.status, ev.message))
         if ev.status == "completed":
             bar = self.query_one("#progress", RunProgress)
             bar.update(progress=bar.total or 0)
         if ev.status == "diverged":
-            self._message(f"DIVERGED: {ev.message}. Try a smaller learning rate or normalize the inputs.", "error")
+            text = outcome(ev.status, ev.message, "DIVERGED")
+            self._message(f"{text}. Try a smaller learning rate or normalize the inputs.", "error")
         elif ev.status == "stopped":
-            self._message(f"Stopped: {ev.message}", "warning")
+            self._message(outcome(ev.status, ev.message), "warning")
         else:
             last = ev.history[-1] if ev.history else None
             acc = f" · test acc {last.test_accuracy:.2f}%" if last else ""
