@@ -6,7 +6,10 @@ the handlers below pass each one to the pane that shows it, and the panes own wh
 
 Stopping has one mechanism: cancelling the "train" worker, whose loop polls `is_cancelled` between
 batches. Stop (x) cancels it; quitting does too, as Textual cancels every worker when the app exits,
-so the run ends after its batch and its folder is written.
+so the run ends after its batch and its folder is written. Quitting while a run trains asks first.
+
+The footer fits 80 columns on every pane: it shows the keys that work now (Start while idle, Stop while
+training); the rest (presets, refresh, ...) are listed by `?` and in the command palette (ctrl+p).
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ from pathlib import Path
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
-from textual.screen import Screen
-from textual.widgets import Button, Footer, TabbedContent, TabPane
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Footer, Input, Select, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from fmtui.config import RunConfig
@@ -50,6 +54,40 @@ Trainer = Callable[[RunConfig, Path, Callable[[Message], object], Callable[[], b
 """What the training worker runs: (config, runs folder, post, should_stop); posts fmtui.messages."""
 
 
+class QuitScreen(ModalScreen[bool]):
+    """Asks before quitting ends a run in progress: y stops it and quits, n or escape keeps training."""
+
+    DEFAULT_CSS = """
+    QuitScreen { align: center middle; }
+    QuitScreen > Vertical { width: auto; max-width: 90%; height: auto; border: thick $warning; padding: 1 2; }
+    QuitScreen #quit-question { width: auto; text-style: bold; margin-bottom: 1; }
+    QuitScreen Horizontal { width: auto; height: auto; }
+    QuitScreen Button { margin-right: 2; }
+    """
+    BINDINGS = [
+        Binding("y", "answer(True)", "stop and quit"),
+        Binding("n,escape", "answer(False)", "keep training"),
+    ]
+
+    def __init__(self, what: str) -> None:
+        super().__init__()
+        self.what = what
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(f"{self.what} is training: stop it and quit? y/n", id="quit-question", markup=False)
+            with Horizontal():
+                yield Button("y  stop and quit", id="quit-yes", variant="error", compact=True)
+                yield Button("n  keep training", id="quit-no", compact=True)
+
+    def action_answer(self, quit_: bool) -> None:
+        self.dismiss(quit_)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "quit-yes")
+
+
 class FmtuiApp(App):
     """Data, Model, Train, Errors and Runs panes; keys 1-5 switch, s starts, x stops."""
 
@@ -60,11 +98,12 @@ class FmtuiApp(App):
             Binding(str(i), f"pane('{pane}')", title, group=PANE_KEYS)
             for i, (pane, title) in enumerate(PANES.items(), 1)
         ),
-        Binding("s", "start", "Start"),
-        Binding("x", "stop", "Stop"),
-        Binding("p", "presets", "Presets"),
-        Binding("escape", "leave_field", "Leave field", show=False),
-        Binding("q", "quit", "Quit"),
+        Binding("s", "start", "start"),
+        Binding("x", "stop", "stop"),
+        Binding("p", "presets", "presets", show=False),
+        Binding("escape", "leave_field", "leave field"),
+        Binding("q", "quit", "quit"),
+        Binding("question_mark", "keys", "keys", show=False),
     ]
 
     training: reactive[bool] = reactive(False, bindings=True)
@@ -78,6 +117,8 @@ class FmtuiApp(App):
         self.runs_dir = runs_dir
         self.trainer = trainer
         self.autostart = autostart
+        self._what_trains = "A run"
+        """What `training` is about, for the quit question: "A run" or "The lecture experiment"."""
 
     def compose(self) -> ComposeResult:
         panes = {
@@ -95,6 +136,9 @@ class FmtuiApp(App):
 
     def on_mount(self) -> None:
         self.query_one(DataPane).show_config(self.initial_config)
+        few = self.no_color or self.console.color_system in ("standard", "windows")
+        self.screen.set_class(few, "-few-colors")  # app.tcss: styles that need no colour (reverse, underline)
+        self._focus_pane("model")
         if self.autostart:
             self.call_after_refresh(self.action_start)
 
@@ -109,10 +153,14 @@ class FmtuiApp(App):
     # --- actions ------------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Start shows while idle (dimmed while the form is invalid), Stop only while training, so the footer
+        never spends room on a key that cannot work; leave field only while a field has the focus."""
         if action == "start":
-            return None if self.training or self.valid_config is None else True
+            return False if self.training else None if self.valid_config is None else True
         if action == "stop":
-            return True if self.training else None
+            return self.training
+        if action == "leave_field":
+            return isinstance(self.focused, (Input, Select))
         return True
 
     def action_pane(self, pane: str) -> None:
@@ -141,10 +189,31 @@ class FmtuiApp(App):
             self.query_one("#runs-table").focus()
         elif pane == "model" and not self.form.has_focus_within:
             # focus left in another pane would pull its tab back: start at the form's first field
-            next((w for w in self.form.query("*") if w.focusable), self.form).focus()
+            self.form.focus_first_field()
 
     def action_leave_field(self) -> None:
         self.set_focus(None)
+
+    def action_keys(self) -> None:
+        """Show (or hide) the panel of every key that works here, the ones the footer has no room for too."""
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    async def action_quit(self) -> None:
+        """Quit at once when idle; while a run (or the lecture experiment) trains, ask first."""
+        if not self.training:
+            self.exit()
+        elif isinstance(self.screen, QuitScreen):  # asked twice (ctrl+q in the dialog): that is a yes
+            self.exit()
+        else:
+            self.push_screen(QuitScreen(self._what_trains), self._quit_answered)
+
+    def _quit_answered(self, quit_: bool | None) -> None:
+        if quit_:
+            self.action_stop()
+            self.exit()  # Textual cancels the worker as it exits: the run ends after its batch, recorded
 
     def action_presets(self) -> None:
         self.action_pane("model")
@@ -161,7 +230,7 @@ class FmtuiApp(App):
             if error:
                 self.notify(error, title="fix the Model pane first", severity="warning", markup=False)
             return
-        self.training = True
+        self.training, self._what_trains = True, "A run"
         self.train_pane.show_starting(cfg)
         self.action_pane("train")
         self._train(cfg)
@@ -185,7 +254,7 @@ class FmtuiApp(App):
             )
             return
         configs = lecture_experiment(cfg)
-        self.training = True
+        self.training, self._what_trains = True, "The lecture experiment"
         self.action_pane("runs")
         self.query_one(RunsPane).show_note(f"lecture experiment: {len(configs)} runs starting...")
         self._experiment(configs)

@@ -11,7 +11,7 @@ import pytest
 from pilot import run, sync, synthetic_run, text_of, until_stopped, wait_for
 from textual.widgets import Button, Input, Select, Static, TabbedContent
 
-from fmtui.app import make_app
+from fmtui.app import QuitScreen, make_app
 from fmtui.config import RunConfig
 from fmtui.events import Finished
 from fmtui.messages import EpochFinished, TrainingFailed, TrainingFinished, TrainingProgress, TrainingStarted
@@ -130,17 +130,16 @@ async def test_bad_learning_rate_shows_why_and_disables_start():
         lr.value = ""
         await pilot.press("-", "1")
         await pilot.pause()
-        assert "must be > 0" in text_of(app, "#note-lr")
-        assert "(Start is disabled)" in text_of(app, "#form-status")
+        assert "must be > 0" in text_of(app, "#note-lr")  # the field typed in is checked at each keystroke
+        await wait_for(pilot, lambda: "(Start is disabled)" in text_of(app, "#form-status"))  # the form: on a pause
         assert app.query_one("#start", Button).disabled
         assert app.check_action("start", ()) is None
-        await pilot.press("s")  # not taken by the input, and Start is off: nothing happens
-        assert not app.training
         await pilot.press("backspace", "backspace", "1", "e", "-", "3")
         await pilot.pause()
         assert lr.value == "1e-3", lr.value
         assert app.form.config.lr == 1e-3
-        assert not app.query_one("#start", Button).disabled
+        await pilot.press("escape")  # leaving the field reads the form at once: Start is right before the next key
+        assert not app.query_one("#start", Button).disabled and app.focused is None
 
 
 @sync
@@ -173,16 +172,32 @@ async def test_presets_fill_the_form_and_count_parameters():
 
 
 @sync
-async def test_letter_keys_reach_the_app_from_a_number_field():
+async def test_a_letter_typed_into_a_number_field_is_refused_there(tiny_data):
+    app = make_app(RunConfig(data_dir=str(tiny_data)), trainer=until_stopped)
+    async with app.run_test(size=SIZE) as pilot:
+        field = app.query_one("#f-epochs", Input)
+        field.focus()
+        await pilot.press("end", "2", "p", "s", "q")  # digits are typed; no letter reaches the app's keys
+        await pilot.pause()
+        assert "'q' cannot be typed here · esc leaves the field" in text_of(app, "#note-epochs")
+        await pilot.press("3")
+        assert field.value == "523" and app.is_running and not app.training
+        assert not app.query_one("#preset", Select).expanded and app.query_one(TabbedContent).active == "model"
+        footer = {k.key for k in app.query("FooterKey")}
+        assert "escape" in footer and not footer & {"s", "q", "p", "1"}  # the footer shows what works from here
+        await pilot.press("escape", "3")
+        assert app.query_one(TabbedContent).active == "train"
+
+
+@sync
+async def test_entering_the_model_pane_focuses_its_first_field():
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        app.query_one("#f-epochs", Input).focus()
-        await pilot.press("end", "2", "p")  # digits are typed, p opens the presets
         await pilot.pause()
-        assert app.query_one("#f-epochs", Input).value == "52"
-        assert app.query_one("#preset", Select).expanded
-        await pilot.press("escape", "escape", "3")
-        assert app.query_one(TabbedContent).active == "train"
+        assert app.focused is app.query_one("#f-dataset")  # the app opens on the Model pane, ready to edit
+        await pilot.press("escape", "1", "2")
+        await pilot.pause()
+        assert app.focused is app.query_one("#f-dataset")
 
 
 @sync
@@ -270,12 +285,19 @@ async def test_the_x_key_stops_training(tiny_data, tmp_path):
     assert summary(folder)["status"] == "stopped" and summary(folder)["epochs_done"] < 500
 
 
-def test_quit_while_training_stops_and_records_the_run(tiny_data, tmp_path):
+def test_quit_while_training_asks_then_stops_and_records_the_run(tiny_data, tmp_path):
     app = make_app(long_config(tiny_data), runs_dir=tmp_path / "runs", autostart=True)
 
     async def quit_while_training(pilot):
         await wait_for(pilot, lambda: "samples/s" in text_of(app, "#train-stats"))
         await pilot.press("q")
+        assert isinstance(app.screen, QuitScreen) and app.is_running and app.training
+        question = str(app.screen.query_one("#quit-question", Static).render())
+        assert question == "A run is training: stop it and quit? y/n"
+        await pilot.press("n")  # keep training
+        assert not isinstance(app.screen, QuitScreen) and app.training
+        await pilot.press("q", "y")
+        await wait_for(pilot, lambda: not app.is_running)
 
     run(app, quit_while_training)  # returns once the app and its worker thread have both ended
     # Quitting cancels the worker (Textual does so for every worker of an exiting app), which the loop
@@ -283,6 +305,23 @@ def test_quit_while_training_stops_and_records_the_run(tiny_data, tmp_path):
     # cancellation not polled, the run would go on to complete all 500 epochs.
     folder = only_run(tmp_path / "runs")
     assert summary(folder)["status"] == "stopped" and summary(folder)["epochs_done"] < 500
+
+
+@sync
+async def test_q_quits_at_once_when_idle_and_escape_keeps_a_run():
+    app = make_app(RunConfig(device="cpu"), trainer=until_stopped)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("escape", "s")
+        await wait_for(pilot, lambda: app.train_pane.phase == "running")
+        await pilot.press("q")
+        assert isinstance(app.screen, QuitScreen)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, QuitScreen) and app.training
+        await pilot.press("x")
+        await wait_for(pilot, lambda: not app.training)
+        await pilot.press("q")  # nothing trains: no question
+        await wait_for(pilot, lambda: not app.is_running)
 
 
 def failing(after_start: bool):
@@ -350,8 +389,10 @@ async def test_a_diverged_run_says_so():
         await pilot.press("3")  # the epoch log writes once it is on screen and has a width
         await pilot.pause()
         assert text_of(app, "#train-message").startswith("DIVERGED at epoch 1, batch 3")
-        log = "\n".join(line.text for line in app.query_one("#train-log").lines)
-        assert "Diverged at epoch 1, batch 3" in log and "diverged: diverged" not in log.lower()
+        log = app.query_one("#train-log")
+        await wait_for(pilot, lambda: log.lines)
+        text = " ".join(line.text for line in log.lines)
+        assert "Diverged at epoch 1, batch 3" in text and "diverged: diverged" not in text.lower()
 
 
 @sync
@@ -463,3 +504,39 @@ async def test_a_broken_run_folder_is_a_message_not_a_crash(tmp_path):
             == f"cannot open broken: {runs / 'broken' / 'predictions.pt'}: no readable predictions (UnpicklingError)"
         )
         assert not app.training and app.query_one(TabbedContent).active == "runs"
+
+
+# --- the footer --------------------------------------------------------------------------------------
+
+
+def footer_overflow(app) -> list[str]:
+    """Footer keys that do not fit left of the palette key (or in the screen): what an 80-column user cannot read."""
+    keys = list(app.screen.query("FooterKey"))
+    palette = [k for k in keys if k.has_class("-command-palette")]
+    right = palette[0].region.x if palette else app.size.width
+    footer = app.screen.query_one("Footer")
+    cut = [k for k in keys if k not in palette and (k.region.right > right or not k.region.width)]
+    return [f"{k.key} {k.description}" for k in cut] + (["scrolled"] if footer.max_scroll_x else [])
+
+
+@sync
+async def test_the_footer_fits_80_columns_on_every_pane(tiny_data):
+    app = make_app(RunConfig(data_dir=str(tiny_data)), trainer=until_stopped)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        for training in (False, True):
+            for key in ("1", "2", "3", "4", "5"):
+                await pilot.press("escape", key)
+                await pilot.pause(0.1)
+                shown = {k.key for k in app.screen.query("FooterKey")}
+                assert footer_overflow(app) == [], (key, training)
+                assert {"q", "ctrl+p"} <= shown and ("x" in shown) == training and ("s" in shown) != training
+            if not training:
+                await pilot.press("s")
+                await wait_for(pilot, lambda: app.train_pane.phase == "running")
+        await pilot.press("4", "m")  # the matrix has the focus: its enter key shows too
+        await pilot.pause(0.1)
+        assert footer_overflow(app) == []
+        await pilot.press("question_mark")  # every key, also those the footer has no room for
+        await pilot.pause()
+        assert app.screen.query("HelpPanel")

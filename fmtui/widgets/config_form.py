@@ -1,9 +1,10 @@
 """The Model & hyperparameter form: one row per RunConfig option that has a form label, validated as you type.
 
-Every keystroke re-parses the form with `fmtui.config.parse_field`; a bad field shows the parser's
-reason beside it and the form posts `ConfigForm.Changed(None, reason)`, which disables Start.
-The parameter count and network summary need torch, so a thread worker computes them on the meta
-device after the first frame.
+A keystroke parses only the field typed in (`fmtui.config.parse_field`): a bad value shows the parser's
+reason beside it at once. The whole form is read once typing pauses (SETTLE seconds, or when the field
+loses the focus): the status line, greyed-out fields, `ConfigForm.Changed(None, reason)` (which disables
+Start) and the parameter count, which needs torch, so a thread worker computes it on the meta device.
+Keeping the per-keystroke work this small keeps typing exact on a loaded machine.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from typing import Any
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
-from textual.events import Key
+from textual.events import DescendantBlur, Key
 from textual.message import Message
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static
 
@@ -46,7 +48,7 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "unit": ("softmax, x/255 in [0, 1]", dict(model="softmax", norm="unit")),
     "symmetric": ("softmax, [-1, 1]", dict(model="softmax", norm="symmetric")),
     "zscore": ("softmax, z-score", dict(model="softmax", norm="zscore")),
-    "mlp": ("step-by-step MLP (784-256-10, [-1, 1], SGD 0.01)", {}),
+    "mlp": ("lecture MLP 784-256-10, [-1, 1], SGD 0.01", {}),
 }
 """The lecture's experiments, as changes to the RunConfig defaults."""
 
@@ -54,6 +56,10 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
 def preset_config(name: str, base: RunConfig) -> RunConfig:
     """A preset on top of the defaults; where the data lives and which device to use are kept."""
     return RunConfig(**PRESETS[name][1], data_dir=base.data_dir, device=base.device, threads=base.threads)
+
+
+SETTLE = 0.3
+"""Seconds without a keystroke after which the whole form is read again (status, Start, parameter count)."""
 
 
 def applies(name: str, model: str, optimizer: str) -> bool:
@@ -87,16 +93,30 @@ def layer_rows(model: Any) -> list[str]:
 
 
 class FieldInput(Input):
-    """An Input that only takes the characters its values can contain, so letters reach the app's keys."""
+    """An Input for numbers: a character no value can contain is refused here (a bell and a note beside the
+    field), never passed on to the app, so a `q` or `s` typed into a field cannot quit or start a run.
 
-    ALLOWED = set("0123456789.,eE+-")
+    From a field only escape (leave it), tab / shift+tab and ctrl keys (ctrl+p palette, ctrl+q quit) reach
+    the app; the footer says so, as every printable key counts as consumed here."""
+
+    ALLOWED = set("0123456789.,eE+- ")
+
+    class Refused(Message):
+        """A character that cannot be part of this field's value was typed."""
+
+        def __init__(self, field: FieldInput, character: str) -> None:
+            super().__init__()
+            self.field, self.character = field, character
 
     def _on_key(self, event: Key) -> None:
         if event.is_printable and event.character not in self.ALLOWED:
-            event.prevent_default()  # skip Input's typing; the key bubbles on to the app's bindings (s, x, p, q)
+            event.prevent_default()  # skip Input's typing
+            event.stop()  # and the app's bindings
+            self.app.bell()
+            self.post_message(self.Refused(self, event.character or ""))
 
     def check_consume_key(self, key: str, character: str | None) -> bool:
-        return character is not None and character in self.ALLOWED
+        return character is not None and character.isprintable()
 
 
 class ConfigForm(Widget):
@@ -121,11 +141,19 @@ class ConfigForm(Widget):
         self._base = config
         self._last: tuple[RunConfig | None, str | None] | None = None
         self._counting: RunConfig | None = None
+        self._fields: dict[str, Input | Select] = {}
+        self._notes: dict[str, Static] = {}
+        self._shown: dict[str, tuple] = {}
+        """What each row shows now (note, error, active): a note is only redrawn when it changes."""
+        self._settle: Timer | None = None
+        """Pending read of the whole form, restarted by every keystroke."""
+        self._refusing: set[str] = set()
+        """Fields whose note says that a character was refused (until the next keystroke there, or 4 s)."""
 
     def compose(self) -> ComposeResult:
         yield Static("counting parameters…", id="model-summary")
         yield Static("", id="form-status")
-        with VerticalScroll(id="form-fields"):
+        with VerticalScroll(id="form-fields", can_focus=False):
             with Horizontal(classes="field-row"):
                 yield Label("preset", classes="field-label")
                 yield Select(
@@ -148,12 +176,18 @@ class ConfigForm(Widget):
         return FieldInput(value, id=f"f-{name}", compact=True)
 
     def on_mount(self) -> None:
+        self._fields = {o.name: self.query_one(f"#f-{o.name}") for o in FIELDS}
+        self._notes = {o.name: self.query_one(f"#note-{o.name}", Static) for o in FIELDS}
         self.call_after_refresh(self._refresh)  # the first frame must not wait for anything
+
+    def focus_first_field(self) -> None:
+        """Focus the first option of the form (the dataset), where editing starts."""
+        self.query_one(f"#f-{FIELDS[0].name}").focus()
 
     # --- reading and writing the fields -----------------------------------------------------------
 
     def _text(self, name: str) -> str:
-        widget = self.query_one(f"#f-{name}")
+        widget = self._fields.get(name) or self.query_one(f"#f-{name}")
         return format_value(widget.value)
 
     def read(self) -> tuple[RunConfig | None, dict[str, str], str | None]:
@@ -205,8 +239,42 @@ class ConfigForm(Widget):
     # --- events -----------------------------------------------------------------------------------
 
     def on_input_changed(self, event: Input.Changed) -> None:
+        """A keystroke: check this field alone now, the whole form once typing pauses."""
         event.stop()
-        self._refresh()
+        name = (event.input.id or "").removeprefix("f-")
+        if name in self._fields:
+            self._refusing.discard(name)
+            try:
+                parse_field(name, event.value)
+                error = None
+            except ConfigError as e:
+                error = e.reason
+            model, optimizer = self._text("model"), self._text("optimizer")
+            self._show_note(name, error, OPTIONS[name].hint, applies(name, model, optimizer))
+        if self._settle is not None:
+            self._settle.stop()
+        self._settle = self.set_timer(SETTLE, self._refresh)
+
+    def on_descendant_blur(self, event: DescendantBlur) -> None:
+        """Leaving a field reads the form at once, so Start (enabled or not) is right before the next key."""
+        if self._settle is not None:
+            self._refresh()
+
+    @on(FieldInput.Refused)
+    def _refused(self, message: FieldInput.Refused) -> None:
+        message.stop()
+        name = (message.field.id or "").removeprefix("f-")
+        note = self._notes[name]
+        note.update(f"✗ {message.character!r} cannot be typed here · esc leaves the field")
+        note.add_class("-error")
+        self._refusing.add(name)
+        self._shown.pop(name, None)  # the next check of this field redraws its note
+        self.set_timer(4, lambda: self._restore_note(name))
+
+    def _restore_note(self, name: str) -> None:
+        if name in self._refusing:
+            self._refusing.discard(name)
+            self._refresh()
 
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()
@@ -219,6 +287,9 @@ class ConfigForm(Widget):
 
     def _refresh(self) -> None:
         """Re-read the form: notes, greyed-out fields, status line; post Changed and recount parameters."""
+        if self._settle is not None:
+            self._settle.stop()
+            self._settle = None
         cfg, errors, error = self.read()
         model, optimizer = self._text("model"), self._text("optimizer")
         for opt in FIELDS:
@@ -235,13 +306,21 @@ class ConfigForm(Widget):
             self.post_message(self.Changed(cfg, error))
 
     def _show_note(self, name: str, error: str | None, hint: str, active: bool) -> None:
-        widget = self.query_one(f"#f-{name}")
-        widget.disabled = not active
-        if isinstance(widget, Input):
-            widget.set_class(error is not None, "-bad")
+        """A field's state: greyed out with "off for <model>" where it does not apply, else its hint or error."""
         if name == "norm":
             hint = NORM_HELP.get(self._text("norm"), "")
-        note = self.query_one(f"#note-{name}", Static)
+        if not active:
+            why = self._text("optimizer") if name == "momentum" else self._text("model")
+            hint = f"off for {why} · {hint}"
+        if self._shown.get(name) == (hint, error, active) or name in self._refusing:
+            return  # unchanged (or saying why a key was refused): redrawing a note costs a layout pass
+        self._shown[name] = (hint, error, active)
+        widget = self._fields[name]
+        widget.disabled = not active
+        widget.parent.set_class(not active, "-off")
+        if isinstance(widget, Input):
+            widget.set_class(error is not None, "-bad")
+        note = self._notes[name]
         note.update(f"✗ {error}" if error else hint)
         note.set_class(error is not None, "-error")
 

@@ -199,10 +199,10 @@ class DataPane(Widget, can_focus=True):
         Binding("pagedown", "move_pages(1)", "page down", show=False),
         Binding("home", "move_to(0)", "first", show=False),
         Binding("end", "move_to(-1)", "last", show=False),
-        Binding("g", "jump", "go to #"),
+        Binding("g", "jump", "go to"),
         Binding("c", "cycle_class(1)", "class"),
         Binding("C", "cycle_class(-1)", "previous class", show=False),
-        Binding("t", "toggle_split", "train/test"),
+        Binding("t", "toggle_split", "split"),
     ]
 
     split: reactive[str] = reactive("train", init=False)

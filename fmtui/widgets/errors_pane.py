@@ -38,7 +38,7 @@ def _cycle(value: int | None, step: int, n: int) -> int | None:
 class MatrixTable(DataTable):
     """The confusion matrix; enter (or a click) on a cell lists exactly that cell's samples."""
 
-    BINDINGS = [Binding("enter", "select_cursor", "show cell")]
+    BINDINGS = [Binding("enter", "select_cursor", "cell")]
 
 
 class ErrorsPane(Widget):
@@ -72,9 +72,9 @@ class ErrorsPane(Widget):
 
     BINDINGS = [
         # s, x, p, q, escape and 1-5 belong to the app shell (start, stop, presets, quit, panes)
-        Binding("t", "cycle_true(1)", "true class"),
+        Binding("t", "cycle_true(1)", "true"),
         Binding("T", "cycle_true(-1)", "previous true class", show=False),
-        Binding("o", "cycle_pred(1)", "pred class"),
+        Binding("o", "cycle_pred(1)", "pred"),
         Binding("O", "cycle_pred(-1)", "previous pred class", show=False),
         Binding("a", "clear_filter", "all"),
         Binding("m", "toggle_matrix", "matrix"),

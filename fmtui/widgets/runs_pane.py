@@ -148,8 +148,8 @@ class RunsPane(Widget):
     """
 
     BINDINGS = [
-        Binding("space", "toggle", "select"),
-        Binding("a", "select_all", "all"),
+        Binding("space", "toggle", "pick"),
+        Binding("a", "select_all", "all", show=False),  # the footer has room for 80 columns; ? lists it
         Binding("v", "cycle_split", "curves"),
         Binding("enter", "open", "errors"),
         Binding("e", "export", "export"),
