@@ -138,7 +138,6 @@ class FmtuiApp(App):
         self.query_one(DataPane).show_config(self.initial_config)
         few = self.no_color or self.console.color_system in ("standard", "windows")
         self.screen.set_class(few, "-few-colors")  # app.tcss: styles that need no colour (reverse, underline)
-        self._focus_pane("model")
         if self.autostart:
             self.call_after_refresh(self.action_start)
 

@@ -16,6 +16,7 @@ from fmtui.config import RunConfig
 from fmtui.events import Finished
 from fmtui.messages import EpochFinished, TrainingFailed, TrainingFinished, TrainingProgress, TrainingStarted
 from fmtui.widgets.charts import BatchLossChart, downsample, finite
+from fmtui.widgets.config_form import ConfigForm
 from fmtui.widgets.data_pane import DataPane
 from fmtui.widgets.errors_pane import ErrorsPane
 from fmtui.widgets.runs_pane import RunsChart, RunsPane
@@ -140,6 +141,27 @@ async def test_bad_learning_rate_shows_why_and_disables_start():
         assert app.form.config.lr == 1e-3
         await pilot.press("escape")  # leaving the field reads the form at once: Start is right before the next key
         assert not app.query_one("#start", Button).disabled and app.focused is None
+
+
+@sync
+async def test_typing_checks_only_the_field_and_reads_the_form_once_typing_pauses(monkeypatch):
+    """A keystroke costs one field's parse: no Changed message, no form read, no parameter count per key."""
+    from fmtui.widgets import config_form
+
+    monkeypatch.setattr(config_form, "SETTLE", 3600.0)  # typing never pauses during this test: leaving the field ends it
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.valid_config is not None)
+        changes, counts, post = [], [], app.form.post_message
+        app.form.post_message = lambda m: (isinstance(m, ConfigForm.Changed) and changes.append(m.config), post(m))[1]
+        app.form._count = lambda cfg: counts.append(cfg)
+        lr = app.query_one("#f-lr", Input)
+        lr.focus()
+        await pilot.press("end", *["backspace"] * 4, "0", ".", "0", "0", "5", "-")
+        assert lr.value == "0.005-" and "✗" in text_of(app, "#note-lr")  # this field: checked at each key
+        assert changes == [] and counts == [] and "✓ valid" in text_of(app, "#form-status")  # the form: not yet
+        await pilot.press("backspace", "tab")  # leaving the field reads the form at once, once
+        assert [c.lr for c in changes] == [0.005] and len(counts) == 1 and "✗" not in text_of(app, "#note-lr")
 
 
 @sync
