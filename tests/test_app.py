@@ -148,7 +148,9 @@ async def test_typing_checks_only_the_field_and_reads_the_form_once_typing_pause
     """A keystroke costs one field's parse: no Changed message, no form read, no parameter count per key."""
     from fmtui.widgets import config_form
 
-    monkeypatch.setattr(config_form, "SETTLE", 3600.0)  # typing never pauses during this test: leaving the field ends it
+    monkeypatch.setattr(
+        config_form, "SETTLE", 3600.0
+    )  # typing never pauses during this test: leaving the field ends it
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.valid_config is not None)
