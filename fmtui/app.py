@@ -311,6 +311,8 @@ class FmtuiApp(App):
             await self.run_action(event.button.id)
 
     def on_config_form_changed(self, message: ConfigForm.Changed) -> None:
+        if not self.screen_stack:  # shutting down: a last read of the form (its timers) finds no screen
+            return
         self.valid_config = message.config
         self.train_pane.show_config(message.config, message.error)
         if message.config is not None:

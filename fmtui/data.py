@@ -168,9 +168,8 @@ def _find_idx_files(spec: DatasetSpec, root: Path) -> tuple[dict[str, Path] | No
 
 def _missing_message(spec: DatasetSpec, root: Path, what: str) -> str:
     """One short line: the dataset is not in root (nor its sub-folders); where to put `what` instead."""
-    subs = ", ".join(f"{sub}/" for sub in spec.folders)
     return (
-        f"{spec.title} files not found in {root} (nor in its {subs}); put {what} into {root / spec.folders[0]}, "
+        f"{spec.title} files not found in {root} or its sub-folders; put {what} into {root / spec.folders[0]}, "
         "set FMTUI_DATA_DIR or pass --data-dir"
     )
 
@@ -189,7 +188,7 @@ def _download_idx(spec: DatasetSpec, root: Path, searched: list[Path]) -> dict[s
     names = [name for name, _ in cls.resources]
     missing_msg = _missing_message(spec, root, f"the four files ({', '.join(names)})")
     if os.environ.get("FMTUI_NO_DOWNLOAD"):
-        raise DataError(missing_msg + " (downloads are off: FMTUI_NO_DOWNLOAD is set)")
+        raise DataError(missing_msg + " (downloads are off: FMTUI_NO_DOWNLOAD)")
     with tempfile.TemporaryDirectory(prefix="fmtui-download-") as tmp:
         for name, md5 in cls.resources:
             errors = []
@@ -314,7 +313,7 @@ def _download_cifar(spec: DatasetSpec, root: Path) -> Path:
     target = root / spec.folders[0]
     missing_msg = _missing_message(spec, root, f"the extracted {cls.base_folder}/ folder")
     if os.environ.get("FMTUI_NO_DOWNLOAD"):
-        raise DataError(missing_msg + " (downloads are off: FMTUI_NO_DOWNLOAD is set)")
+        raise DataError(missing_msg + " (downloads are off: FMTUI_NO_DOWNLOAD)")
     with tempfile.TemporaryDirectory(prefix="fmtui-download-") as tmp:
         try:
             cls(tmp, train=True, download=True)

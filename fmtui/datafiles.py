@@ -71,29 +71,29 @@ class DataFiles:
         """One line: where the data is, or that it is missing and what s would do."""
         if self.found is not None:
             return f"data: {self.title} in {self.found}"
-        fix = (
-            "downloads are off (FMTUI_NO_DOWNLOAD)" if downloads_off() else f"s downloads them ({SIZES[self.dataset]})"
-        )
+        fix = "downloads are off" if downloads_off() else f"s downloads them ({SIZES[self.dataset]})"
         return f"✗ no {self.title} files in {self.root}: {fix}"
 
     def help(self) -> str:
-        """What to do about missing files, a few short lines (empty when the files are there)."""
+        """What to do about missing files, in four short lines (empty when the files are there)."""
         if self.found is not None:
             return ""
-        what = f"the {CIFAR_FOLDER}/ folder" if self.dataset == "cifar10" else "the four files " + ", ".join(IDX_FILES)
-        where = "$FMTUI_DATA_DIR" if self.from_env else "--data-dir, else $FMTUI_DATA_DIR, else the user cache"
-        subs = ", ".join(f"{s}/" for s in FOLDERS[self.dataset])
-        lines = [
-            f"{self.title} is not in {self.root} (the data folder: {where}),",
-            f"nor in its sub-folders {subs}.",
-            f"To fix: put {what} into {self.target},",
-            "or point FMTUI_DATA_DIR (or --data-dir) at a folder that has them,",
-        ]
-        if downloads_off():
-            lines.append("or unset FMTUI_NO_DOWNLOAD and press s to download them.")
-        else:
-            lines.append(f"or press s: it downloads them ({SIZES[self.dataset]}) into {self.target}, then trains.")
-        return "\n".join(lines)
+        what = (
+            f"the {CIFAR_FOLDER}/ folder"
+            if self.dataset == "cifar10"
+            else f"{IDX_FILES[0]}, {IDX_FILES[1]},\n{IDX_FILES[2]} and {IDX_FILES[3]}"
+        )
+        where = "$FMTUI_DATA_DIR" if self.from_env else "the data folder"
+        download = (
+            "or unset FMTUI_NO_DOWNLOAD and press s to download them."
+            if downloads_off()
+            else f"or press s: it downloads them ({SIZES[self.dataset]}), then trains."
+        )
+        return (
+            f"No {self.title} files in {self.root} ({where}) or its sub-folders.\n"
+            f"Fix: put {what} into {self.target},\n"
+            f"or set FMTUI_DATA_DIR (or --data-dir) to a folder that has them,\n{download}"
+        )
 
 
 def locate(dataset: str, data_dir: str | os.PathLike | None = None) -> DataFiles:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import write_idx_dataset
 from pilot import run, sync, synthetic_run, text_of, until_stopped, wait_for
 from textual.widgets import Button, Input, Select, Static, TabbedContent
 
@@ -178,13 +179,13 @@ async def test_mlp_only_fields_grey_out_for_softmax():
 
 
 @sync
-async def test_presets_fill_the_form_and_count_parameters():
-    app = make_app(RunConfig(data_dir="/somewhere", epochs=9))
+async def test_presets_fill_the_form_and_count_parameters(tiny_data):
+    app = make_app(RunConfig(data_dir=str(tiny_data), epochs=9))
     async with app.run_test(size=SIZE) as pilot:
         app.action_preset("raw-1e-5")
         await pilot.pause()
         cfg = app.form.config
-        assert (cfg.model, cfg.norm, cfg.lr, cfg.data_dir) == ("softmax", "none", 1e-5, "/somewhere")
+        assert (cfg.model, cfg.norm, cfg.lr, cfg.data_dir) == ("softmax", "none", 1e-5, str(tiny_data))
         assert app.query_one("#f-lr", Input).value == "1e-05"
         await wait_for(pilot, lambda: "7,850 parameters" in text_of(app, "#model-summary"))
         assert "784-10 softmax regression" in text_of(app, "#model-summary")
@@ -390,14 +391,52 @@ async def test_the_train_pane_phase_follows_the_run(trainer, phases, state):
 
 
 @sync
-async def test_missing_data_is_a_message_not_a_crash(tmp_path):
-    app = make_app(RunConfig(data_dir=str(tmp_path / "nothing-here"), device="cpu"), runs_dir=tmp_path / "runs")
+async def test_missing_data_is_said_on_the_first_screen_with_the_fix(tmp_path):
+    data = tmp_path / "nothing-here"
+    app = make_app(RunConfig(data_dir=str(data), device="cpu"), runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: "✗" in text_of(app, "#form-status"))
+        status, help_ = text_of(app, "#form-status"), text_of(app, "#form-data")
+        assert f"no Fashion-MNIST files in {data}: downloads are off" in status and "(Start is disabled)" in status
+        assert f"into {data / 'fashion-mnist'}" in help_ and "FMTUI_DATA_DIR" in help_ and "--data-dir" in help_
+        assert "unset FMTUI_NO_DOWNLOAD and press s" in help_
+        assert max(len(line.replace(str(data), "DIR")) for line in help_.splitlines()) < 80
+        await pilot.press("escape", "s")  # Start is off: no run that could only fail
+        assert not app.training and app.query_one("#start", Button).disabled
+        app.action_start()  # nor from the command palette
+        assert not app.training and not (tmp_path / "runs").exists()
+        await pilot.press("1")  # the Data pane says the same, in short lines
+        await wait_for(pilot, lambda: app.query_one(DataPane).has_class("-error"))
+        assert text_of(app, "#data-message") == help_
+        write_idx_dataset(data / "fashion-mnist")  # the files arrive: noticed without a key
+        await wait_for(pilot, lambda: "✓ valid: press s to train" in text_of(app, "#form-status"))
+        assert text_of(app, "#form-data") == f"data: Fashion-MNIST in {data / 'fashion-mnist'}"
+        await wait_for(pilot, lambda: not app.query_one("#start", Button).disabled)
+
+
+@sync
+async def test_missing_data_with_downloads_on_offers_a_download(tmp_path, monkeypatch):
+    monkeypatch.delenv("FMTUI_NO_DOWNLOAD")
+    app = make_app(RunConfig(data_dir=str(tmp_path), device="cpu"))
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        await pilot.press("s")
-        await wait_for(pilot, lambda: not app.training)
-        assert text_of(app, "#train-message").startswith("ERROR: Fashion-MNIST files not found")
+        await wait_for(pilot, lambda: "✓" in text_of(app, "#form-status"))
+        assert text_of(app, "#form-status") == "✓ valid: press s to download Fashion-MNIST (30 MB) and train"
+        assert "or press s: it downloads them (30 MB), then trains." in text_of(app, "#form-data")
         assert not app.query_one("#start", Button).disabled
+
+
+@sync
+async def test_a_failed_download_is_one_short_line(tmp_path):
+    """A run that cannot load its data (the files vanished after the check) fails with one readable line."""
+    app = make_app(RunConfig(data_dir=str(tmp_path / "gone"), device="cpu"), runs_dir=tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        app.form.read = lambda: (RunConfig(data_dir=str(tmp_path / "gone"), device="cpu"), {}, None)
+        app.action_start()
+        await wait_for(pilot, lambda: not app.training)
+        message = text_of(app, "#train-message").replace(str(tmp_path / "gone"), "DIR")
+        assert (
+            message.startswith("ERROR: Fashion-MNIST files not found in DIR or its sub-folders") and len(message) < 300
+        )
 
 
 @sync

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
@@ -22,6 +23,7 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static
 
 from fmtui.config import NORM_HELP, OPTIONS, ConfigError, Option, RunConfig, format_value, parse_field
+from fmtui.datafiles import SIZES, DataFiles, downloads_off, locate
 
 
 def form_rows() -> tuple[Option, ...]:
@@ -147,12 +149,16 @@ class ConfigForm(Widget):
         """What each row shows now (note, error, active): a note is only redrawn when it changes."""
         self._settle: Timer | None = None
         """Pending read of the whole form, restarted by every keystroke."""
+        self._files: DataFiles | None = None
+        """Where the dataset's files are, as last shown."""
+        self._data_watch: Timer | None = None
         self._refusing: set[str] = set()
         """Fields whose note says that a character was refused (until the next keystroke there, or 4 s)."""
 
     def compose(self) -> ComposeResult:
         yield Static("counting parameters…", id="model-summary")
         yield Static("", id="form-status")
+        yield Static("", id="form-data")
         with VerticalScroll(id="form-fields", can_focus=False):
             with Horizontal(classes="field-row"):
                 yield Label("preset", classes="field-label")
@@ -191,15 +197,21 @@ class ConfigForm(Widget):
         return format_value(widget.value)
 
     def read(self) -> tuple[RunConfig | None, dict[str, str], str | None]:
-        """(config or None, per-field errors, form error) from what the widgets hold now."""
+        """(config or None, per-field errors, form error) from what the widgets hold now.
+
+        A dataset whose files are missing while downloads are off is an error too: Start could only fail."""
         draft, errors = self._draft()
         if errors:
             name = next(iter(errors))
             return None, errors, f"{OPTIONS[name].label}: {errors[name]}"
         try:
-            return draft.validate(), errors, None
+            cfg = draft.validate()
         except ConfigError as e:
             return None, errors, str(e)
+        files = locate(cfg.dataset, cfg.data_dir)
+        if files.found is None and downloads_off():
+            return None, errors, files.summary().removeprefix("✗ ")
+        return cfg, errors, None
 
     def _draft(self) -> tuple[RunConfig, dict[str, str]]:
         """The form as a RunConfig, keeping the last good value of fields that do not parse, and their errors."""
@@ -294,16 +306,40 @@ class ConfigForm(Widget):
         model, optimizer = self._text("model"), self._text("optimizer")
         for opt in FIELDS:
             self._show_note(opt.name, errors.get(opt.name), opt.hint, applies(opt.name, model, optimizer))
-        status = self.query_one("#form-status", Static)
-        status.update(f"✗ {error} (Start is disabled)" if error else "✓ valid: press s to train")
-        status.set_class(bool(error), "-invalid")
         draft = self._draft()[0]
+        files = locate(draft.dataset, draft.data_dir)
+        ok = f"✓ valid: press s to download {files.title} ({SIZES[files.dataset]}) and train" if not files.found else ""
+        status = self.query_one("#form-status", Static)
+        status.update(f"✗ {error} (Start is disabled)" if error else ok or "✓ valid: press s to train")
+        status.set_class(bool(error), "-invalid")
+        self._show_data(files)
         if draft != self._counting:
             self._counting = draft
             self._count(draft)
         if self._last != (cfg, error):
             self._last = (cfg, error)
             self.post_message(self.Changed(cfg, error))
+
+    def _show_data(self, files: DataFiles) -> None:
+        """Where the dataset is, or what to do about it: the first screen says it, not a failed run later.
+
+        While the files are missing they are looked for every 2 s (a few `stat`s), so files copied in (or
+        a download from another terminal) are noticed without a key."""
+        if files == self._files:
+            return
+        self._files = files
+        box = self.query_one("#form-data", Static)
+        box.update(Text(files.help() or files.summary()))
+        box.set_class(files.found is None, "-missing")
+        if files.found is None and self._data_watch is None:
+            self._data_watch = self.set_interval(2, self._look_for_data)
+        elif files.found is not None and self._data_watch is not None:
+            self._data_watch.stop()
+            self._data_watch = None
+
+    def _look_for_data(self) -> None:
+        if self._files is not None and locate(self._files.dataset, self._files.root).found is not None:
+            self._refresh()
 
     def _show_note(self, name: str, error: str | None, hint: str, active: bool) -> None:
         """A field's state: greyed out with "off for <model>" where it does not apply, else its hint or error."""

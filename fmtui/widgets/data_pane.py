@@ -280,9 +280,12 @@ class DataPane(Widget, can_focus=True):
         except Exception as e:  # a DataError is the expected case; anything else must not kill the app either
             from fmtui.config import ConfigError
             from fmtui.data import DataError
+            from fmtui.datafiles import locate
 
             known = isinstance(e, (DataError, ConfigError))
-            self.post_message(self.Computed(generation, None, str(e) if known else f"{type(e).__name__}: {e}"))
+            missing = locate(cfg.dataset, cfg.data_dir).help() if isinstance(e, DataError) else ""
+            message = missing or (str(e) if known else f"{type(e).__name__}: {e}")  # missing files: what to do
+            self.post_message(self.Computed(generation, None, message))
             return
         if not get_current_worker().is_cancelled:
             self.post_message(self.Computed(generation, loaded, None))
