@@ -159,7 +159,9 @@ def test_diverged_run_says_where_and_keeps_its_files(tiny_data, tmp_path):
         tmp_path / "run",
     )
     assert result.exit_code == 1
-    assert re.search(r"^Diverged at epoch 1, batch \d+", result.stderr, re.M) and "Diverged: Diverged" not in result.stderr
+    assert (
+        re.search(r"^Diverged at epoch 1, batch \d+", result.stderr, re.M) and "Diverged: Diverged" not in result.stderr
+    )
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "diverged"
 
 
