@@ -119,6 +119,8 @@ class FmtuiApp(App):
         self.autostart = autostart
         self._what_trains = "A run"
         """What `training` is about, for the quit question: "A run" or "The lecture experiment"."""
+        self._run_name = self._opening = ""
+        """The folder of the run training now, and what the run being opened from Runs is (Errors header)."""
 
     def compose(self) -> ComposeResult:
         panes = {
@@ -320,6 +322,7 @@ class FmtuiApp(App):
 
     def on_training_started(self, message: TrainingStarted) -> None:
         if self.is_running:  # else shutting down: the worker's last messages find no widgets
+            self._run_name = message.run_dir.name if message.run_dir else ""
             self.query_one(ErrorsPane).set_test_split(message.images, message.classes)
             self.train_pane.show_started(message.event, message.run_dir)
 
@@ -329,8 +332,9 @@ class FmtuiApp(App):
 
     def on_epoch_finished(self, message: EpochFinished) -> None:
         if self.is_running:
-            self.train_pane.show_epoch(message.event)
-            self.query_one(ErrorsPane).show_results(message.event.results)
+            ev = message.event
+            self.train_pane.show_epoch(ev)
+            self.query_one(ErrorsPane).show_results(ev.results, f"run {self._run_name} · epoch {ev.epoch}/{ev.epochs}")
 
     def on_training_finished(self, message: TrainingFinished) -> None:
         if not self.is_running:
@@ -338,7 +342,8 @@ class FmtuiApp(App):
         event = message.event
         self.training = False
         self.train_pane.show_finished(event)
-        self.query_one(ErrorsPane).show_results(event.results)
+        epochs = f"epoch {len(event.history)}/{event.history[-1].epochs}" if event.history else "no epoch"
+        self.query_one(ErrorsPane).show_results(event.results, f"run {self._run_name} · {event.status} · {epochs}")
         self.query_one(RunsPane).refresh_runs()
         self._tell(event.message, f"training {event.status}", "error" if event.status == "diverged" else "information")
 
@@ -360,7 +365,9 @@ class FmtuiApp(App):
             self.notify(message.text, title="lecture experiment", markup=False)
 
     def on_runs_pane_open(self, message: RunsPane.Open) -> None:
-        self._open_run(message.record, (self.valid_config or self.initial_config).data_dir)
+        record = message.record
+        self._opening = f"run {record.name} · {record.status} · epoch {record.epochs_done}/{record.config.epochs}"
+        self._open_run(record, (self.valid_config or self.initial_config).data_dir)
 
     def on_runs_pane_launch_experiment(self, message: RunsPane.LaunchExperiment) -> None:
         self.action_lecture()
@@ -369,7 +376,7 @@ class FmtuiApp(App):
         self.action_pane("errors")
         errors = self.query_one(ErrorsPane)
         errors.set_test_split(message.images, message.classes)
-        errors.show_results(message.results)
+        errors.show_results(message.results, f"{self._opening} (saved predictions)")
         self.notify(f"mistakes of {message.name} (from its saved predictions)", title="run opened", markup=False)
 
     def on_run_open_failed(self, message: RunOpenFailed) -> None:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import write_idx_dataset
 from pilot import run, sync, synthetic_run, text_of, until_stopped, wait_for
 from textual.widgets import Button, Input, Select, Static, TabbedContent
@@ -16,6 +17,7 @@ from fmtui.app import QuitScreen, make_app
 from fmtui.config import RunConfig
 from fmtui.events import Finished
 from fmtui.messages import EpochFinished, TrainingFailed, TrainingFinished, TrainingProgress, TrainingStarted
+from fmtui.results import Results
 from fmtui.widgets.charts import BatchLossChart, downsample, finite
 from fmtui.widgets.config_form import ConfigForm
 from fmtui.widgets.data_pane import DataPane
@@ -476,6 +478,7 @@ async def test_training_through_the_ui_fills_the_errors_pane(tiny_data, tmp_path
         await pilot.press("4")
         await wait_for(pilot, lambda: errors.results is not None)
         assert app.query_one(TabbedContent).active == "errors" and errors.has_class("-ready")
+        assert text_of(app, "#err-run").startswith(f"run {only_run(tmp_path / 'runs').name} · completed · epoch 2/2")
         results, images, classes = errors.results, errors.images, errors.class_names
         assert len(results.labels) == len(images) == 200 and len(classes) == 10
         assert results.mislabeled()  # the synthetic data has label noise, so there are errors to browse
@@ -529,6 +532,8 @@ async def test_opening_a_past_run_shows_its_errors_without_training(tiny_data, t
         saved = json.loads((runs / "past" / "summary.json").read_text())["final"]["test_accuracy"]
         assert pane.results.accuracy == pytest.approx(saved)
         assert len(pane.results.mislabeled()) == int((pane.results.preds != pane.results.labels).sum()) > 0
+        header = text_of(app, "#err-run")  # which run the pane shows, not only a toast
+        assert header.startswith("run past · completed · epoch 1/1 (saved predictions) · test accuracy ")
 
 
 @sync
@@ -597,7 +602,14 @@ async def test_the_footer_fits_80_columns_on_every_pane(tiny_data):
             if not training:
                 await pilot.press("s")
                 await wait_for(pilot, lambda: app.train_pane.phase == "running")
-        await pilot.press("4", "m")  # the matrix has the focus: its enter key shows too
+        errors = app.query_one(ErrorsPane)  # predictions with many pages of mistakes: the page keys show too
+        labels = torch.arange(3000) % 10
+        errors.set_test_split(torch.zeros(3000, 1, 28, 28, dtype=torch.uint8), [f"class {k}" for k in range(10)])
+        errors.show_results(Results.from_probs(torch.rand(3000, 10).softmax(1), labels), "run x · epoch 1/1")
+        await pilot.press("4")
+        await wait_for(pilot, lambda: "right_square_bracket" in {k.key for k in app.screen.query("FooterKey")})
+        assert footer_overflow(app) == []
+        await pilot.press("m")  # the matrix has the focus: its enter key shows too
         await pilot.pause(0.1)
         assert footer_overflow(app) == []
         await pilot.press("question_mark")  # every key, also those the footer has no room for
