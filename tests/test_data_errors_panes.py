@@ -151,11 +151,14 @@ def test_go_to_index_clears_a_filter_it_does_not_pass_and_rejects_bad_input(tiny
         await pilot.press("c", "g")
         assert box.display and box.has_focus
         await pilot.press(*"99999", "enter")
-        assert box.display and pane.class_filter == 0  # out of range: the box stays open
+        assert box.display and pane.class_filter == 0  # out of range: the box stays open, and says why
+        assert str(box.border_title) == "✗ '99999' is not an index from 0 to 599" and box.has_class("-invalid")
         box.value = ""
         await pilot.press(*str(target), "enter")
         assert not box.display and pane.has_focus
         assert pane.selected_index == target and pane.class_filter is None
+        bar = str(pane.query_one("#data-bar").render())  # 0-based, as the caption and g: one way to count
+        assert f"#{target} of #0-#599" in bar and str(pane.query_one("#data-caption").render()).startswith(f"#{target}")
         await pilot.press("g", "escape")
         assert not box.display and pane.selected_index == target
 
@@ -431,3 +434,17 @@ def test_class_names_are_whole_when_there_is_room(tiny):
         assert pane.has_class("-roomy") and names & {"T-shirt/top", "Ankle boot", "Sneaker", "Trouser"}
 
     run(app, interact, size=(200, 60))
+
+
+def test_a_tall_data_pane_has_no_gap_between_image_and_counts(tiny_data):
+    app = Host(DataPane(), RunConfig(data_dir=str(tiny_data)))
+
+    async def interact(pilot):
+        await settle(pilot)
+        pane = app.pane
+        assert pane.has_class("-tall")  # the counts go under the image's statistics; the thumbnails get the height
+        stats, counts = pane.query_one("#data-stats"), pane.query_one("#data-counts-left")
+        assert counts.display and counts.region.y - stats.region.bottom <= 1
+        assert not pane.query_one("#data-counts").display
+
+    run(app, interact, size=(120, 40))
