@@ -615,3 +615,16 @@ async def test_the_footer_fits_80_columns_on_every_pane(tiny_data):
         await pilot.press("question_mark")  # every key, also those the footer has no room for
         await pilot.pause()
         assert app.screen.query("HelpPanel")
+
+
+def test_screenshots_place_every_character_in_its_cell():
+    """README screenshots render aligned without Fira Code: each glyph sits at its own cell, not after the
+    previous glyph's advance width (which differs from font to font)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from screenshots import gridded
+
+    run = '<text class="t-r1" x="10" y="20" textLength="36.8" clip-path="url(#c)">⠁&#160;⡠&amp;</text>'
+    out = gridded(f"<style>font-family: Fira Code, monospace;</style>{run}")
+    assert '<text class="t-r1" y="20" clip-path="url(#c)"><tspan x="10.0">⠁</tspan>' in out
+    assert '<tspan x="28.4">⡠</tspan><tspan x="37.6">&amp;</tspan></text>' in out  # a space: a cell, no glyph
+    assert 'font-family: "Fira Code", "DejaVu Sans Mono"' in out and out.count("monospace") == 1
