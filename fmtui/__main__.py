@@ -1,5 +1,10 @@
 """`python -m fmtui` runs the same entry point as the `fmtui` console script."""
 
-from fmtui.cli import main
+import os
+import signal
+
+signal.signal(signal.SIGINT, lambda *_: os._exit(130))  # Ctrl+C while the CLI loads: quit as main() then does
+
+from fmtui.cli import main  # noqa: E402
 
 main()

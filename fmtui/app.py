@@ -39,13 +39,13 @@ from fmtui.messages import (
     TrainingStarted,
 )
 from fmtui.runs import RunRecord, default_runs_dir
-from fmtui.sweep import lecture_experiment
+from fmtui.sweep import LECTURE_BATCH, LECTURE_EPOCHS, LECTURE_NOTE, lecture_base, lecture_experiment
 from fmtui.widgets.config_form import PRESETS, ConfigForm
 from fmtui.widgets.data_pane import DataPane
 from fmtui.widgets.errors_pane import ErrorsPane
 from fmtui.widgets.runs_pane import RunsPane
 from fmtui.widgets.train_pane import TrainPane
-from fmtui.workers import error_message, run_experiment, run_training
+from fmtui.workers import NO_WEIGHTS, error_message, run_experiment, run_training, saved_weights
 
 PANES = {"data": "Data", "model": "Model", "train": "Train", "errors": "Errors", "runs": "Runs"}
 PANE_KEYS = Binding.Group("panes", compact=True)
@@ -243,7 +243,8 @@ class FmtuiApp(App):
             self.train_pane.show_stopping()
 
     def action_lecture(self) -> None:
-        """The lecture's experiment: softmax regression, 4 normalizations x lr 0.01 and 1e-5, as 8 runs."""
+        """The lecture's experiment: softmax regression, 4 normalizations x lr 0.01 and 1e-5, as 8 runs; with the
+        form's batch size and epochs when it holds a softmax regression, else the lecture's (fmtui.sweep)."""
         cfg, _, error = self.form.read()
         if self.training or cfg is None:
             self.bell()
@@ -254,10 +255,16 @@ class FmtuiApp(App):
                 markup=False,
             )
             return
-        configs = lecture_experiment(cfg)
+        base = lecture_base(cfg)
+        configs = lecture_experiment(base)
         self.training, self._what_trains = True, "The lecture experiment"
         self.action_pane("runs")
-        self.query_one(RunsPane).show_note(f"lecture experiment: {len(configs)} runs starting...")
+        how = f"batch {base.batch_size}, {base.epochs} epochs"
+        if (base.batch_size, base.epochs) == (LECTURE_BATCH, LECTURE_EPOCHS):
+            how += " (the lecture's; its batch size inferred from its charts)"
+        else:
+            how += " (from the Model pane's softmax regression)"
+        self.query_one(RunsPane).show_note(f"lecture experiment: {len(configs)} runs starting, {how}...")
         self._experiment(configs)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
@@ -265,7 +272,7 @@ class FmtuiApp(App):
         yield SystemCommand("Stop training", "Stop after the current batch (x)", self.action_stop)
         yield SystemCommand(
             "Lecture experiment",
-            "Softmax regression: 4 normalizations x lr 0.01, 1e-5 (L in Runs)",
+            f"Softmax regression: 4 normalizations x lr 0.01, 1e-5; {LECTURE_NOTE} (L in Runs)",
             self.action_lecture,
         )
         for i, (pane, title) in enumerate(PANES.items(), 1):
@@ -297,7 +304,8 @@ class FmtuiApp(App):
 
             results = load_results(record.path)  # the small file first: a broken run fails before any data loads
             ds = load_dataset(record.config.dataset, record.config.data_dir or data_dir)
-            self.post_message(RunResultsLoaded(record.name, results, ds.x_test, ds.classes))
+            weights, note = saved_weights(record.path, record.config, ds.shape, len(ds.classes))
+            self.post_message(RunResultsLoaded(record.name, results, ds.x_test, ds.classes, weights, note))
         except Exception as exc:  # a broken or foreign run folder: say so, never crash
             self.post_message(RunOpenFailed(f"cannot open {record.name}: {error_message(exc)}"))
 
@@ -323,7 +331,9 @@ class FmtuiApp(App):
     def on_training_started(self, message: TrainingStarted) -> None:
         if self.is_running:  # else shutting down: the worker's last messages find no widgets
             self._run_name = message.run_dir.name if message.run_dir else ""
-            self.query_one(ErrorsPane).set_test_split(message.images, message.classes)
+            errors = self.query_one(ErrorsPane)
+            errors.set_test_split(message.images, message.classes)
+            errors.show_weights(None, "training: the weights are drawn at the end of each epoch")
             self.train_pane.show_started(message.event, message.run_dir)
 
     def on_training_progress(self, message: TrainingProgress) -> None:
@@ -334,7 +344,9 @@ class FmtuiApp(App):
         if self.is_running:
             ev = message.event
             self.train_pane.show_epoch(ev)
-            self.query_one(ErrorsPane).show_results(ev.results, f"run {self._run_name} · epoch {ev.epoch}/{ev.epochs}")
+            errors = self.query_one(ErrorsPane)
+            errors.show_results(ev.results, f"run {self._run_name} · epoch {ev.epoch}/{ev.epochs}")
+            errors.show_weights(ev.weights, "" if ev.weights else NO_WEIGHTS)
 
     def on_training_finished(self, message: TrainingFinished) -> None:
         if not self.is_running:
@@ -377,7 +389,12 @@ class FmtuiApp(App):
         errors = self.query_one(ErrorsPane)
         errors.set_test_split(message.images, message.classes)
         errors.show_results(message.results, f"{self._opening} (saved predictions)")
-        self.notify(f"mistakes of {message.name} (from its saved predictions)", title="run opened", markup=False)
+        errors.show_weights(message.weights, message.weights_note)
+        self.notify(
+            f"mistakes of {message.name} (from its saved predictions); w: what it learned",
+            title="run opened",
+            markup=False,
+        )
 
     def on_run_open_failed(self, message: RunOpenFailed) -> None:
         self.notify(message.message, title="run", severity="error", timeout=8, markup=False)  # paths are data

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -202,6 +203,19 @@ class StackedStep(EagerStep):
         ds = self.at.dataset
         return self.stack.module(k, self.configs[k], ds.shape, len(ds.classes))
 
+    def state(self, k: int) -> dict[str, Any]:
+        """Copy k's weights as its single run's state_dict, and its SGD momentum buffers in the same layout
+        and under the same names (`stacked`). There is no torch optimizer or schedule: stacked runs are
+        recorded, but only single runs are resumed."""
+        model = self.module(k)
+        n, momentum = len(self.stack.weights), {}
+        linears = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+        for i, name in enumerate(linears):
+            if self.bufs[i] is not None:
+                momentum[f"{name}.weight"] = self.bufs[i][k].T.detach().cpu().clone()  # own storage, not all K
+                momentum[f"{name}.bias"] = self.bufs[n + i][k, 0].detach().cpu().clone()
+        return {"model": model.state_dict(), "optimizer": None, "scheduler": None, "stacked": {"momentum": momentum}}
+
 
 def train_batched(
     configs: list[RunConfig],
@@ -214,7 +228,7 @@ def train_batched(
     assert can_batch(configs), "configs differ in more than " + ", ".join(PER_COPY)
     for c in configs:
         c.validate()
-    at = place(configs[0], dataset)
+    at = place(configs[0], dataset, copies=len(configs))
     if at.dataset.shape[0] != 1:
         raise ValueError("batched sweeps support one-channel datasets")
     from fmtui.graphs import fastest

@@ -7,9 +7,11 @@ Every user error ends in one line on stderr and exit code 2 (see `main`).
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +24,11 @@ from fmtui.config import (
     Option,
     RunConfig,
     format_value,
-    parse_field,
+    number,
 )
 from fmtui.report import ExitCode
+from fmtui.resources import available_cores
+from fmtui.streams import guarded_output
 
 
 class FieldType(click.ParamType):
@@ -40,7 +44,7 @@ class FieldType(click.ParamType):
         if not isinstance(value, str):
             return value
         try:
-            return parse_field(self.option.name, value)
+            return self.option.parse(value)  # the option's own parser, the one parse_field uses
         except ConfigError as e:
             self.fail(e.reason, param, ctx)  # click names the option itself
 
@@ -102,6 +106,7 @@ def cli(ctx: click.Context, no_ui: bool, data_dir: Path | None) -> None:
     fmtui --no-ui eval RUN_DIR       re-evaluate a saved run on the test split
     fmtui --no-ui sweep [OPTIONS]    train a grid of configs and compare them
     fmtui --no-ui runs [RUNS_DIR]    list the runs: status, epochs, accuracy
+    fmtui --no-ui export --tensorboard DIR RUN...   runs as TensorBoard event files
     """
     ctx.obj = {"no_ui": no_ui}
     if ctx.invoked_subcommand is None:
@@ -110,12 +115,14 @@ def cli(ctx: click.Context, no_ui: bool, data_dir: Path | None) -> None:
         launch_tui(RunConfig(data_dir=str(data_dir) if data_dir else None))
 
 
-def launch_tui(cfg: RunConfig, autostart: bool = False) -> None:
+def launch_tui(cfg: RunConfig, autostart: bool = False, runs_dir: Path | None = None) -> None:
     if not sys.stdout.isatty():
         raise click.UsageError("the dashboard needs a terminal; use fmtui --no-ui train ... for scripts")
     from fmtui.app import make_app
 
-    app = make_app(cfg, autostart=autostart)
+    app = make_app(cfg, runs_dir=runs_dir, autostart=autostart)
+    if threading.current_thread() is threading.main_thread():  # Ctrl+C is a key in the dashboard; SIGINT as before
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     app.run()
     leave(app.return_code or 0)
 
@@ -145,15 +152,63 @@ def leave(code: int) -> None:
     help="Where new run folders go [$FMTUI_RUNS_DIR or ./runs]",
 )
 @click.option("--json", "json_mode", is_flag=True, help="Print one JSON object per event instead of text.")
+@click.option(
+    "--resume",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="RUN_DIR",
+    help="Go on training an interrupted, stopped or completed run in its folder (headless; --epochs: more).",
+)
+@click.option(
+    "--progress-interval",
+    type=FieldType(Option("", number(float, low=0.0, high=3600.0), "SECONDS", name="progress_interval")),
+    default="0.1",
+    help="Seconds between progress events (--json lines, the progress bar) [0.1]",
+)
 @click.pass_context
-def train(ctx: click.Context, out: Path | None, runs_dir: Path | None, json_mode: bool, **values: Any) -> None:
+def train(
+    ctx: click.Context,
+    out: Path | None,
+    runs_dir: Path | None,
+    json_mode: bool,
+    resume: Path | None,
+    progress_interval: float,
+    **values: Any,
+) -> None:
     """Train one model. Without --no-ui (and in a terminal) the dashboard opens and starts it."""
+    if resume is not None:
+        return ctx.exit(resume_run(resume, out, runs_dir, json_mode, values, progress_interval))
     cfg = config_from(values)
     if not ctx.obj["no_ui"] and sys.stdout.isatty() and not json_mode and out is None:
-        return launch_tui(cfg, autostart=True)
-    from fmtui.headless import run_training
+        return launch_tui(cfg, autostart=True, runs_dir=runs_dir)
+    from fmtui.headless import check_out, run_training
 
-    ctx.exit(run_training(cfg, out=out, runs_dir=runs_dir, json_mode=json_mode))
+    check_out(out, runs_dir)  # before the data is loaded
+    note_threads([cfg])
+    code = run_training(cfg, out=out, runs_dir=runs_dir, json_mode=json_mode, progress_interval=progress_interval)
+    ctx.exit(code)
+
+
+RESUME_CHANGES = ("epochs", "device", "threads", "data_dir")
+"""What --resume may change: the epochs to reach, and where it trains; the rest is the run's own config."""
+
+
+def resume_run(
+    run_dir: Path, out: Path | None, runs_dir: Path | None, json_mode: bool, values: dict, progress_interval: float
+) -> int:
+    """`train --resume RUN_DIR`: always headless, in the run's own folder, with its own config."""
+    given = [k.replace("_", "-") for k, v in values.items() if v is not None and k not in RESUME_CHANGES]
+    given += [name for name, v in (("out", out), ("runs-dir", runs_dir)) if v is not None]
+    if given:
+        others = ", ".join(f"--{name}" for name in given)
+        raise click.UsageError(f"--resume goes on with the run's own config and folder; {others} cannot change them")
+    from fmtui.headless import resume_training
+
+    changes = {k: values[k] for k in RESUME_CHANGES if k != "epochs"}
+    if changes["data_dir"] is not None:
+        changes["data_dir"] = str(changes["data_dir"])
+    return resume_training(
+        run_dir, epochs=values["epochs"], json_mode=json_mode, progress_interval=progress_interval, **changes
+    )
 
 
 @cli.command(name="eval")
@@ -211,28 +266,92 @@ def sweep(
     lists = {f: [item for text in texts for item in split_list(f, text)] for f, texts in values.items() if texts}
     base = RunConfig(data_dir=str(data_dir) if data_dir else None)
     configs = expand_grid(base, lists)
+    note_threads(configs)
     from fmtui.headless import run_sweep_cli
 
     ctx.exit(run_sweep_cli(configs, out=out, runs_dir=runs_dir, json_mode=json_mode, stacked=not sequential))
 
 
+def note_threads(configs: list[RunConfig]) -> None:
+    """--threads above the cores fmtui may use is capped (fmtui.resources.usable_threads): say so, once."""
+    asked, cores = max(c.threads for c in configs), available_cores()
+    if asked > cores:
+        click.echo(f"Note: --threads {asked} is more than the {cores} cores here; CPU training uses {cores}", err=True)
+
+
+@cli.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--tensorboard",
+    "tensorboard_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write TensorBoard event files here, one sub-folder per run (needs the tensorboard extra).",
+)
+@click.pass_context
+def export(ctx: click.Context, runs: tuple[Path, ...], tensorboard_dir: Path) -> None:
+    """Export run folders (or sweep and runs folders) for TensorBoard, W&B and Aim.
+
+    \b
+    fmtui --no-ui export --tensorboard tb runs/sweep-20261126-101500 && tensorboard --logdir tb
+    """
+    from fmtui.headless import run_export
+
+    ctx.exit(run_export(list(runs), tensorboard_dir))
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run click without its own error printing, so every error is one line."""
+    """Entry point: run click without its own error printing, so every error is one line.
+
+    Until a command takes Ctrl+C over (training stops after the batch), Ctrl+C ends fmtui at once with 130;
+    a closed stdout never ends it (see fmtui.streams)."""
+    with quit_on_ctrl_c(), guarded_output():
+        code = run_cli(argv)
+    sys.exit(code or 0)
+
+
+def run_cli(argv: list[str] | None) -> int:
     try:
-        code = cli.main(args=argv, prog_name="fmtui", standalone_mode=False)
+        return cli.main(args=argv, prog_name="fmtui", standalone_mode=False) or 0
     except click.exceptions.Exit as e:
-        code = e.exit_code
+        return e.exit_code
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
-        code = ExitCode.INTERRUPTED
+        return ExitCode.INTERRUPTED
     except click.ClickException as e:
         hint = f" (see {e.ctx.command_path} --help)" if isinstance(e, click.UsageError) and e.ctx else ""
         click.echo(f"Error: {e.format_message()}{hint}", err=True)
-        code = e.exit_code
+        return e.exit_code
     except ConfigError as e:
         click.echo(f"Error: {e}", err=True)
-        code = ExitCode.USAGE
-    sys.exit(code or 0)
+        return ExitCode.USAGE
+
+
+@contextmanager
+def quit_on_ctrl_c() -> Iterator[None]:
+    """Ctrl+C quits at once with exit code 130, whatever the program is doing (importing torch, loading data).
+
+    Python's own KeyboardInterrupt can land inside library code that swallows it (a Ctrl+C during
+    `import torch` used to vanish, and the run then trained to the end) or leaves a module half-imported;
+    nothing is lost by quitting here, because commands that write run folders install their own handler
+    (fmtui.headless.stop_on_sigint) before they write anything, and the dashboard takes Ctrl+C as a key."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, _quit_now)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _quit_now(signum: int, frame: Any) -> None:
+    try:
+        sys.stdout.flush()
+    except Exception:  # the main thread may be inside a write to the same stream: its bytes are not ours to save
+        pass
+    os.write(2, b"\nInterrupted by Ctrl+C.\n")
+    os._exit(ExitCode.INTERRUPTED)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -82,30 +82,40 @@ def number(
     """A parser for an int or float within bounds (closed unless low_open/high_open)."""
 
     def parse(text: str) -> Any:
+        stripped = str(text).strip()
+        what = "an integer" if kind is int else "a number"
+        if not stripped.isascii():  # int('١٢٨') and float('１２８') work in Python; users mean digits 0-9
+            raise ConfigError(f"{stripped!r} is not {what} (only the digits 0-9 count)")
         try:
-            value = kind(str(text).strip())
+            value = kind(stripped)
         except ValueError:
-            raise ConfigError(f"{str(text).strip()!r} is not {'an integer' if kind is int else 'a number'}") from None
+            raise ConfigError(f"{stripped!r} is not {what}") from None
         if kind is float and not math.isfinite(value):
             raise ConfigError(f"must be a finite number, got {text}")
         if low is not None and (value < low or (low_open and value == low)):
-            raise ConfigError(f"must be {'>' if low_open else '>='} {low:g}, got {text}")
+            raise ConfigError(f"must be {'>' if low_open else '>='} {format_bound(low)}, got {text}")
         if high is not None and (value > high or (high_open and value == high)):
-            raise ConfigError(f"must be {'<' if high_open else '<='} {high:g}, got {text}")
+            raise ConfigError(f"must be {'<' if high_open else '<='} {format_bound(high)}, got {text}")
         return value
 
     return parse
 
 
+def format_bound(bound: float) -> str:
+    """A limit as users type it: 1048576 and 9223372036854775807 in full, 0.9 and 1e-05 short."""
+    return str(bound) if isinstance(bound, int) else f"{bound:g}"
+
+
 def parse_hidden(text: str) -> tuple[int, ...]:
-    """'256' or '512,256' -> (512, 256); each size a positive integer."""
+    """'256' or '512,256' -> (512, 256); each size a positive integer in the digits 0-9."""
     parts = [p.strip() for p in str(text).split(",")]
     if not parts or any(p == "" for p in parts):
         raise ConfigError(f"expected sizes like 256 or 512,256, got {text!r}")
     sizes = []
     for p in parts:
-        if not p.isdigit() or int(p) <= 0:
-            raise ConfigError(f"{p!r} is not a positive integer (in {text!r})")
+        if not (p.isascii() and p.isdigit()) or int(p) <= 0:  # '²'.isdigit() is True, and int('²') fails
+            digits = "" if p.isascii() else "; only the digits 0-9 count"
+            raise ConfigError(f"{p!r} is not a positive integer (in {text!r}{digits})")
         sizes.append(int(p))
     if any(s > 65536 for s in sizes):
         raise ConfigError(f"layer sizes above 65536 are not supported, got {text!r}")
@@ -232,9 +242,17 @@ class RunConfig:
     """SGD momentum (0 = plain SGD as in the lecture)."""
     nesterov: bool = option(False, "Nesterov momentum (sgd, momentum > 0)", flag=True)
     weight_decay: float = option(
-        0.0, "Weight decay", parse=number(float, low=0.0), metavar="WD", label="weight decay", hint="L2, 0 = off"
+        0.0,
+        "Weight decay, 0 to 1",
+        # Above 1 the L2 term outweighs a cross-entropy loss (about 2.3 at the start) by far and pulls every
+        # weight to 0 faster than training moves it (usual values: 1e-5 to 0.1); with lr * wd > 1, SGD's
+        # shrink overshoots past 0 and the weights blow up. 1e39 used to pass here and fail mid-run.
+        parse=number(float, low=0.0, high=1.0),
+        metavar="WD",
+        label="weight decay",
+        hint="L2, 0 = off",
     )
-    """L2 weight decay (decoupled for adamw)."""
+    """L2 weight decay (decoupled for adamw), 0..1."""
     schedule: str = option(
         "none", "Learning-rate schedule", choices=SCHEDULES, label="lr schedule", hint="cosine: decay to 0 at the end"
     )

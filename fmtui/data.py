@@ -13,6 +13,8 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
+import importlib
+import math
 import os
 import zlib
 from collections.abc import Iterator
@@ -88,20 +90,51 @@ def default_data_dir() -> Path:
 
 
 def _tv_class(spec: DatasetSpec):
-    import torchvision.datasets as tvd  # imported late: ~1 s, only needed for metadata and downloads
+    return getattr(_torchvision("datasets"), spec.tv_class)
 
-    return getattr(tvd, spec.tv_class)
+
+def _torchvision(module: str):
+    """torchvision.<module>, imported late (~1 s, only needed for metadata and downloads); DataError when a
+    torchvision that does not fit torch fails on import (each must come from the same place as the other)."""
+    try:
+        return importlib.import_module(f"torchvision.{module}")
+    except (ImportError, RuntimeError, OSError) as e:
+        first = next(iter(str(e).strip().splitlines()), type(e).__name__)
+        raise DataError(f"torchvision cannot be imported ({first}): {_TORCHVISION_FIX}") from None
+
+
+_TORCHVISION_FIX = (
+    "torch and torchvision must be a matching pair from the same place; reinstall both together, e.g. "
+    "pip install --force-reinstall torch torchvision (with the same --index-url for a CPU-only install)"
+)
 
 
 # --- IDX files (MNIST family) ---------------------------------------------------------------
 
 
+MAX_IDX_BYTES = 1 << 30
+"""The largest IDX payload read (1 GiB): the biggest official file holds 47 MB, so a header that claims more
+belongs to a broken or hostile file, not to a dataset."""
+
+
 def _read_bytes(path: Path) -> bytes:
+    """The IDX header and at most the payload it announces (plus one byte, to tell a file that is too long).
+
+    A .gz file is decompressed only that far: a small gzip bomb cannot make us inflate gigabytes, and a
+    header that claims more than MAX_IDX_BYTES is refused before anything is allocated."""
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        return path.read_bytes()
+        with gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb") as f:
+            head = f.read(4)
+            ndim = head[3] if len(head) == 4 and head[:3] == b"\0\0\x08" else 0
+            head += f.read(4 * ndim)
+            size = math.prod(int.from_bytes(head[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+            if len(head) == 4 + 4 * ndim and size > MAX_IDX_BYTES:
+                dims = tuple(int.from_bytes(head[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+                raise DataError(
+                    f"{path}: its IDX header claims shape {dims} ({size:,} bytes), more than a dataset file holds "
+                    f"(at most {MAX_IDX_BYTES:,}); delete it so it can be downloaded again"
+                )
+            return head + f.read(size + 1)
     except (OSError, EOFError, zlib.error) as e:
         reason = "truncated" if isinstance(e, EOFError) else f"corrupted ({e})"
         raise DataError(f"{path} is {reason}; delete it so it can be downloaded again") from None
@@ -118,10 +151,12 @@ def parse_idx(raw: bytes, path: Path | str = "<bytes>") -> torch.Tensor:
     if ndim == 0 or len(raw) < header:
         raise DataError(f"{path} is truncated (incomplete IDX header)")
     dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    expected = header + int(torch.tensor(dims).prod().item())
+    expected = header + math.prod(dims)
     if len(raw) != expected:
         what = "truncated" if len(raw) < expected else "longer than its header says"
         raise DataError(f"{path} is {what}: {len(raw)} bytes for shape {tuple(dims)}, expected {expected}")
+    if expected == header:  # no pixels at all (torch.frombuffer refuses an empty buffer); the loader says so
+        return torch.empty(dims, dtype=torch.uint8)
     return torch.frombuffer(bytearray(raw[header:]), dtype=torch.uint8).reshape(dims)
 
 
@@ -181,8 +216,7 @@ def _download_idx(spec: DatasetSpec, root: Path, searched: list[Path]) -> dict[s
     failed download leaves nothing behind in the data folder (which may be shared, or read-mostly)."""
     import tempfile
 
-    from torchvision.datasets.utils import download_url
-
+    download_url = _torchvision("datasets.utils").download_url
     cls = _tv_class(spec)
     target = root / spec.folders[0]
     names = [name for name, _ in cls.resources]
@@ -249,10 +283,18 @@ def _load_idx_dataset(spec: DatasetSpec, root: Path) -> Dataset:
     by_name = dict(zip(sorted(files), _load_idx_cached(key)))
     x_train, y_train = by_name["train-images-idx3-ubyte.gz"], by_name["train-labels-idx1-ubyte.gz"]
     x_test, y_test = by_name["t10k-images-idx3-ubyte.gz"], by_name["t10k-labels-idx1-ubyte.gz"]
-    for x, y, split in ((x_train, y_train, "train"), (x_test, y_test, "test")):
+    splits = (
+        (x_train, y_train, "train", "train-images-idx3-ubyte.gz"),
+        (x_test, y_test, "test", "t10k-images-idx3-ubyte.gz"),
+    )
+    for x, y, split, images in splits:
         if x.dim() != 3 or y.dim() != 1:
             raise DataError(
                 f"{spec.title} {split} files have shapes {tuple(x.shape)} and {tuple(y.shape)}; expected (N, H, W) and (N,)"
+            )
+        if x.numel() == 0:  # 0 images, or images of 0x0 pixels: nothing to train or test on
+            raise DataError(
+                f"{files[images]} holds no pixels: shape {tuple(x.shape)}; delete it so it can be downloaded again"
             )
         if len(x) != len(y):
             raise DataError(f"{spec.title} {split} split has {len(x)} images but {len(y)} labels")

@@ -11,24 +11,30 @@ their messages all come from here.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fmtui import models
+from fmtui import models, resources
 from fmtui.config import ConfigError, RunConfig
 from fmtui.data import Dataset, DeviceSplits, batch_indices, load_dataset, norm_stats, normalize, to_device
-from fmtui.events import BatchProgress, EpochEnd, Event, Finished, NormStats, Started
+from fmtui.events import METRICS, BatchProgress, EpochEnd, Event, Finished, NormStats, Started
 from fmtui.results import Results
 
 EVAL_BATCH = 4096
+CHECKPOINT_FORMAT = 1
+"""The version of the checkpoint dict that EpochEnd.checkpoint builds (see fmtui.runs)."""
+LOSS_POINTS = 1000
+"""Points of a run's step-by-step loss curve (BatchProgress.losses), about: each is the mean loss of
+ceil(steps / LOSS_POINTS) steps, so hours of training send and keep a bounded curve."""
 
 
 # --- device and threads -----------------------------------------------------------------------
@@ -143,16 +149,18 @@ class Placement:
         return math.ceil(len(self.splits.y_train) / self.config.batch_size)
 
 
-def place(cfg: RunConfig, dataset: Dataset | None = None) -> Placement:
-    """Validate, pick the device and CPU threads, load the data and put it on the device."""
+def place(cfg: RunConfig, dataset: Dataset | None = None, copies: int = 1) -> Placement:
+    """Validate, pick the device and CPU threads, load the data, check that `copies` runs of cfg fit in the
+    device's memory (fmtui.resources) and put the data on the device."""
     cfg.validate()
     device = resolve_device(cfg.device)
-    threads = cfg.threads or default_threads()
+    threads = resources.usable_threads(cfg.threads) if cfg.threads else default_threads()
     if device.type == "cpu":
         torch.set_num_threads(threads)
     ds = dataset if dataset is not None else load_dataset(cfg.dataset, cfg.data_dir)
     if cfg.model == "cnn" and min(ds.shape[1:]) < 4:
         raise ConfigError("--model cnn needs images of at least 4x4 pixels")
+    resources.check_memory(cfg, ds.shape, len(ds.classes), (len(ds.y_train), len(ds.y_test)), device, copies)
     return Placement(cfg, ds, device, to_device(ds, device, cfg.val_split, cfg.seed), threads)
 
 
@@ -225,6 +233,11 @@ class Step(Protocol):
 
     def module(self, k: int) -> nn.Module:
         """Copy k as the ordinary model a single run trains."""
+        ...
+
+    def state(self, k: int) -> dict[str, Any]:
+        """Copy k's `model`, `optimizer` and `scheduler` state dicts, for a checkpoint (CPU tensors that may
+        share storage with the live ones: serialize them before the next step)."""
         ...
 
 
@@ -325,40 +338,103 @@ class ModelStep(EagerStep):
     def module(self, k: int) -> nn.Module:
         return self.p.model
 
+    def state(self, k: int) -> dict[str, Any]:
+        return {
+            "model": to_cpu(self.p.model.state_dict()),
+            "optimizer": to_cpu(self.p.optimizer.state_dict()),
+            "scheduler": self.schedule.state_dict() if self.schedule is not None else None,
+        }
+
+    def load(self, checkpoint: dict[str, Any]) -> None:
+        """Continue from a checkpoint of this config: weights, optimizer state and schedule position."""
+        try:
+            self.p.model.load_state_dict(checkpoint["model"])
+            self.p.optimizer.load_state_dict(checkpoint["optimizer"])
+            if self.schedule is not None:
+                self._load_schedule(checkpoint["scheduler"])
+        except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as e:
+            lines = [line.strip() for line in str(e).splitlines() if line.strip() and not line.endswith(":")]
+            reason = (lines[0] if lines else type(e).__name__)[:200]
+            raise ConfigError(f"checkpoint.pt does not fit config.json ({reason})") from None
+
+    def _load_schedule(self, state: dict[str, Any]) -> None:
+        """The saved schedule position; a run given more (or fewer) epochs than it was planned for goes on
+        along the schedule of its new length: a cosine's next learning rates are those that a run planned
+        for the new number of epochs has at these steps."""
+        schedule = self.schedule
+        total = schedule.T_max
+        schedule.load_state_dict(state)
+        if schedule.T_max != total:
+            schedule.T_max, t = total, schedule.last_epoch
+            lrs = [
+                schedule.eta_min + (b - schedule.eta_min) * (1 + math.cos(math.pi * t / total)) / 2
+                for b in schedule.base_lrs
+            ]
+            for group, lr in zip(self.p.optimizer.param_groups, lrs):
+                group["lr"] = lr
+            schedule._last_lr = lrs
+
+
+def to_cpu(obj: Any) -> Any:
+    """A nested state dict with every tensor detached and on the CPU (the same tensors when they are there)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_cpu(v) for v in obj)
+    return obj
+
 
 # --- the loop ----------------------------------------------------------------------------------
+
+
+StopCheck = Callable[[], object]
+"""Polled between batches: falsy goes on; True stops; a string stops and says why ("SIGTERM")."""
 
 
 def train(
     cfg: RunConfig,
     *,
     dataset: Dataset | None = None,
-    should_stop: Callable[[], bool] = lambda: False,
+    should_stop: StopCheck = lambda: False,
     progress_interval: float = 0.1,
+    resume: dict[str, Any] | None = None,
 ) -> Iterator[Event]:
     """Train as cfg says and yield Started, BatchProgress*, EpochEnd per epoch, then Finished.
 
-    `should_stop` is polled between batches; when it returns True the current batch completes, the
-    partial epoch is discarded from the metrics and Finished(status="stopped") is yielded.
+    `should_stop` is polled between batches; when it returns something true the current batch completes,
+    the partial epoch is discarded from the metrics and Finished(status="stopped") is yielded (a string
+    names the cause in its message). `resume` is a checkpoint of this config (an EpochEnd.checkpoint(),
+    as saved): training goes on after its epoch with its weights, optimizer, schedule and random states,
+    so on the same device the numbers are those of the run that was never stopped.
     Raises ConfigError/DataError for bad input (before any event) and lets device errors propagate.
     """
     p = prepare(cfg, dataset)
-    yield from run_prepared(p, should_stop=should_stop, progress_interval=progress_interval)
+    yield from run_prepared(p, should_stop=should_stop, progress_interval=progress_interval, resume=resume)
 
 
 def run_prepared(
-    p: Prepared, *, should_stop: Callable[[], bool] = lambda: False, progress_interval: float = 0.1
+    p: Prepared,
+    *,
+    should_stop: StopCheck = lambda: False,
+    progress_interval: float = 0.1,
+    resume: dict[str, Any] | None = None,
 ) -> Iterator[Event]:
     """The events of one prepared run (see `train`)."""
     from fmtui.graphs import fastest
 
-    step = fastest(ModelStep(p), p)
-    for _, event in run_steps(p, step, should_stop=should_stop, progress_interval=progress_interval):
+    step = ModelStep(p)
+    if resume is not None:
+        step.load(resume)
+    step = fastest(step, p)  # after the resumed state is in place: a graph captures the tensors it has then
+    loop = _Loop(p, step, should_stop, progress_interval, resume)
+    for _, event in loop.run():
         yield event
 
 
 def run_steps(
-    at: Placement, step: Step, *, should_stop: Callable[[], bool] = lambda: False, progress_interval: float = 0.1
+    at: Placement, step: Step, *, should_stop: StopCheck = lambda: False, progress_interval: float = 0.1
 ) -> Iterator[tuple[int, Event]]:
     """The one epoch loop: yield (copy k, event), each copy's events as a single run of its config has them.
 
@@ -371,7 +447,14 @@ def run_steps(
 class _Loop:
     """run_steps' state between events: the copies still training, their histories, the clock."""
 
-    def __init__(self, at: Placement, step: Step, should_stop: Callable[[], bool], progress_interval: float):
+    def __init__(
+        self,
+        at: Placement,
+        step: Step,
+        should_stop: StopCheck,
+        progress_interval: float,
+        resume: dict[str, Any] | None = None,
+    ):
         self.at, self.step, self.cfg = at, step, at.config
         self.should_stop, self.progress_interval = should_stop, progress_interval
         self.n, self.batches = len(at.splits.y_train), at.batches
@@ -384,15 +467,44 @@ class _Loop:
         """Each copy's test predictions of its last finished epoch (only the last: they are large)."""
         self.steps, self.train_time = 0, 0.0
         self.started = self.last_emit = 0.0
+        self.gen = torch.Generator(device=at.device).manual_seed(self.cfg.seed)
+        """The batch order: one permutation per epoch."""
+        self.first = 0
+        """Epochs done before this loop began (those of the checkpoint it resumes)."""
+        self.loss_every = max(1, math.ceil(self.batches * self.cfg.epochs / LOSS_POINTS))
+        """Steps per point of the loss curve (BatchProgress.losses)."""
+        self.sent = 0
+        """Batches of this epoch whose losses are in a BatchProgress already (a multiple of loss_every)."""
+        self.stop_reason = ""
+        if resume is not None:
+            self._restore(resume)
+
+    def _restore(self, checkpoint: dict[str, Any]) -> None:
+        """Go on after the checkpoint's epoch: its metrics, step count, training time and random states."""
+        assert len(self.step.configs) == 1, "only single runs resume"
+        rows = checkpoint["metrics"]
+        self.first = checkpoint["epoch"]
+        self.history = [[EpochEnd(**{f: row.get(f) for f in METRICS}) for row in rows]]
+        self.steps, self.train_time = self.first * self.batches, float(sum(r["seconds"] for r in rows))
+        rng = checkpoint["rng"]
+        torch.set_rng_state(rng["torch"])
+        if rng.get("cuda") is not None and self.at.device.type == "cuda":
+            try:
+                torch.cuda.set_rng_state_all(rng["cuda"])
+            except (RuntimeError, ValueError, IndexError):  # another number of GPUs: dropout masks differ
+                pass
+        try:
+            self.gen.set_state(rng["generator"])
+        except (RuntimeError, TypeError):  # saved on another device type: its generator state does not fit
+            self.gen.manual_seed(self.cfg.seed + self.first)
 
     def run(self) -> Iterator[tuple[int, Event]]:
-        gen = torch.Generator(device=self.at.device).manual_seed(self.cfg.seed)
         for k in self.live:
             yield k, self._started(k)
         self.started = self.last_emit = time.perf_counter()  # progress comes every interval, across epochs too
         status = "completed"
-        for epoch in range(1, self.cfg.epochs + 1):
-            b, seconds, stopped = yield from self._train_epoch(epoch, gen)
+        for epoch in range(self.first + 1, self.cfg.epochs + 1):
+            b, seconds, stopped = yield from self._train_epoch(epoch, self.gen)
             for k, message in sorted(self.diverged.items()):
                 yield k, self._finished(k, "diverged", message)
             self.diverged.clear()
@@ -422,23 +534,27 @@ class _Loop:
             at.threads,
             getattr(self.step, "kind", "eager"),
             "" if at.device.type != "cuda" else getattr(self.step, "eager_reason", ""),
+            self.first,
         )
 
     def _train_epoch(self, epoch: int, gen: torch.Generator) -> Iterator[tuple[int, Event]]:
         """Train one epoch, yielding progress; return (batches done, seconds, stopped)."""
         self.step.begin_epoch(self.batches)
         last_b, b, stopped = 0, 0, False
+        self.sent = 0
         t0 = time.perf_counter()
         batches = list(batch_indices(self.n, self.cfg.batch_size, gen, self.at.device))
         while b < len(batches):
-            if self.should_stop():
+            reason = self.should_stop()
+            if reason:
                 stopped = True
+                self.stop_reason = reason if isinstance(reason, str) else ""
                 break
             done = self.step.run(b + 1, batches[b:])
             b += done
             self.steps += done
             now = time.perf_counter()
-            if now - self.last_emit >= self.progress_interval:
+            if now - self.last_emit >= self.progress_interval or b == len(batches):  # the epoch's end: its curve
                 yield from self._progress(epoch, b, last_b, now, self.train_time + now - t0)
                 if not self.live:
                     break
@@ -454,15 +570,21 @@ class _Loop:
         return b, seconds, stopped
 
     def _progress(self, epoch: int, b: int, last_b: int, now: float, elapsed: float) -> Iterator[tuple[int, Event]]:
-        """BatchProgress for every copy still training, after marking those whose recent loss is not finite."""
-        recent = self.step.losses[:, last_b:b].mean(1).tolist()  # the one sync of this progress event
-        for k in [k for k in self.live if not math.isfinite(recent[k])]:
+        """BatchProgress for every copy still training, including those whose recent loss is not finite
+        (their curve up to the divergence), which are then marked diverged."""
+        end = b if b == self.batches else b - b % self.loss_every
+        curve = self._curve(self.sent, end)
+        recent = self.step.losses[:, last_b:b].mean(1, keepdim=True)
+        values = torch.cat([recent, curve], 1).tolist()  # the one sync of this progress event
+        reporting = list(self.live)
+        for k in [k for k in self.live if not math.isfinite(values[k][0])]:
             self._diverge(k, epoch, b)
-        if not self.live:
-            return
+        ends = [min(self.sent + (i + 1) * self.loss_every, end) for i in range(curve.shape[1])]
+        first = (epoch - 1) * self.batches
+        self.sent = end
         cfg, correct = self.cfg, self.step.correct.tolist()
         total_steps = self.batches * cfg.epochs
-        for k in self.live:
+        for k in reporting:
             yield (
                 k,
                 BatchProgress(
@@ -470,15 +592,27 @@ class _Loop:
                     cfg.epochs,
                     b,
                     self.batches,
-                    recent[k],
+                    values[k][0],
                     100.0 * correct[k] / min(b * cfg.batch_size, self.n),
                     self.steps * cfg.batch_size / max(elapsed, 1e-9),
                     now - self.started,
                     (total_steps - self.steps) * elapsed / self.steps,
                     self.steps,
                     _gpu_memory(self.at.device),
+                    [(first + e, v) for e, v in zip(ends, values[k][1:])],
+                    self.loss_every,
                 ),
             )
+
+    def _curve(self, lo: int, hi: int) -> torch.Tensor:
+        """(K, points): the mean loss of each run of loss_every batches in [lo, hi) of this epoch, on the device;
+        lo is a multiple of loss_every, and only the epoch's last point may be shorter."""
+        losses, every = self.step.losses[:, lo:hi], self.loss_every
+        full = (hi - lo) // every * every
+        points = losses[:, :full].reshape(len(losses), -1, every).mean(2)
+        if full < hi - lo:
+            points = torch.cat([points, losses[:, full:].mean(1, keepdim=True)], 1)
+        return points
 
     def _diverge(self, k: int, epoch: int, b: int) -> None:
         """Copy k's loss is not finite: it stops training and finishes as diverged at the end of the epoch."""
@@ -512,19 +646,39 @@ class _Loop:
                 vals[k][0] if vals else None,
                 vals[k][1] if vals else None,
                 res,
+                functools.partial(self._checkpoint, k, epoch),
+                models.learned_weights(step.module(k), self.at.dataset.shape),
             )
-            self.history[k].append(replace(event, results=None))
+            self.history[k].append(replace(event, results=None, checkpoint=None, weights=None))
             self.results[k] = res
             yield k, event
+
+    def _checkpoint(self, k: int, epoch: int) -> dict[str, Any]:
+        """Copy k's state at the end of `epoch`: all that a resumed run needs to go on as if never stopped."""
+        cuda = self.at.device.type == "cuda"
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "epoch": epoch,
+            **self.step.state(k),
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if cuda else None,
+                "generator": self.gen.get_state(),
+                "device": self.at.device.type,
+            },
+            "metrics": [e.metrics() for e in self.history[k]],
+        }
 
     def _finished(self, k: int, status: str, message: str = "") -> Finished:
         done, runs = len(self.history[k]), len(self.step.configs)
         if status == "stopped":
-            message = f"stopped during epoch {done + 1} after {done} complete epoch{'s' * (done != 1)}"
+            by = f" by {self.stop_reason}" if self.stop_reason else ""
+            message = f"stopped{by} during epoch {done + 1} after {done} complete epoch{'s' * (done != 1)}"
         elif status == "completed":
             epochs = self.cfg.epochs
             message = f"finished {epochs} epoch{'s' * (epochs != 1)} in {self.train_time:.1f}s of training"
             message += f" ({runs} runs at once)" if runs > 1 else ""
+            message += f" (resumed after epoch {self.first})" if self.first else ""
         return Finished(status, message, self.history[k], self.results[k], self.train_time, self.step.module(k))
 
 

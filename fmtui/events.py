@@ -8,8 +8,9 @@ only, so a consumer that formats or records events can be imported without the e
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fmtui.config import RunConfig
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from fmtui.results import Results
+    from fmtui.weights import LearnedWeights
 
 
 @dataclass(frozen=True)
@@ -59,11 +61,16 @@ class Started:
     """How the training step runs: "eager", or "graphed" (replayed as CUDA graphs, fmtui.graphs)."""
     step_note: str = ""
     """Why an eager step was kept where graphs were possible in principle ("" when graphed or off CUDA)."""
+    resumed_from: int = 0
+    """The epochs already done when this run was resumed from a checkpoint (0: a fresh run)."""
 
 
 @dataclass
 class BatchProgress:
-    """Throttled progress inside an epoch; `loss` is the mean batch loss since the previous event."""
+    """Throttled progress inside an epoch; `loss` is the mean batch loss since the previous event.
+
+    An epoch's last batch always reports, so that `losses`, the loss curve step by step, is complete.
+    """
 
     epoch: int
     epochs: int
@@ -76,6 +83,12 @@ class BatchProgress:
     eta: float
     step: int
     gpu_memory: int = 0
+    losses: list[tuple[int, float]] = field(default_factory=list)
+    """The training loss by step since the previous event: (step, mean loss of the `loss_every` steps up to
+    that step), cut by step count, never by time, so the curve is the same on a fast and a slow machine
+    (an epoch's last point may cover fewer steps). Plain floats; NaN or inf where the loss diverged."""
+    loss_every: int = 1
+    """Steps per point of `losses` (fixed for a run: its steps / about LOSS_POINTS of fmtui.engine)."""
 
 
 METRICS = (
@@ -99,8 +112,9 @@ METRICS = (
 class EpochEnd:
     """Metrics of one finished epoch, in the lecture's terms (train loss = mean batch loss).
 
-    `results` (the test predictions) travel with the event as it is yielded; the copy kept in
-    Finished.history has none, so a long run holds one epoch's predictions, not one per epoch.
+    `results` (the test predictions), `checkpoint` and `weights` travel with the event as it is yielded;
+    the copy kept in Finished.history has none of them, so a long run holds one epoch's predictions, not one
+    per epoch.
     """
 
     epoch: int
@@ -118,6 +132,14 @@ class EpochEnd:
     val_loss: float | None = None
     val_accuracy: float | None = None
     results: Results | None = field(default=None, repr=False, compare=False)
+    checkpoint: Callable[[], dict[str, Any]] | None = field(default=None, repr=False, compare=False)
+    """Builds the run's state at the end of this epoch, for a checkpoint that can resume it: `{"format",
+    "epoch", "model", "optimizer", "scheduler", "rng", "metrics"}` (CPU tensors and plain values, see
+    fmtui.runs). Nothing is copied unless it is called; call it while handling the event: once the engine
+    goes on, the model is no longer that of this epoch."""
+    weights: LearnedWeights | None = field(default=None, repr=False, compare=False)
+    """What a softmax regression or an MLP has learned by the end of this epoch (fmtui.weights; None for
+    other models); like `results`, only the yielded event carries it."""
 
     def metrics(self) -> dict:
         """The JSON-able numbers (what metrics.jsonl stores)."""
@@ -129,7 +151,8 @@ class Finished:
     """The last event. status: completed, stopped (by the caller) or diverged (non-finite loss).
 
     `history` holds every finished epoch's metrics (without predictions); `results` are the test
-    predictions of the last finished epoch (None when no epoch finished).
+    predictions of the last finished epoch (None when no epoch finished). `model` is the model as training
+    left it: after a stop, mid-epoch; the last finished epoch's weights are those of its EpochEnd.checkpoint.
     """
 
     status: str

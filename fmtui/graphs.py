@@ -119,6 +119,9 @@ class GraphedStep:
     def snapshot(self):
         return self.inner.snapshot()
 
+    def state(self, k: int):
+        return self.inner.state(k)
+
     # --- capture ---------------------------------------------------------------------------------------
 
     def _steps(self, n: int) -> None:

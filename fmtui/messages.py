@@ -65,6 +65,10 @@ class RunResultsLoaded(Message):
     results: Any
     images: Any
     classes: list[str]
+    weights: Any = None
+    """What the saved model learned (fmtui.weights.LearnedWeights), or None."""
+    weights_note: str = ""
+    """Why there are no weights to draw."""
 
 
 @dataclass

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from fmtui.config import RunConfig
+from fmtui.weights import LearnedWeights, from_matrices
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
@@ -96,3 +97,19 @@ def param_count_for(cfg: RunConfig, shape: tuple[int, int, int], n_classes: int)
     """Parameter count without allocating weights on a real device."""
     with torch.device("meta"):
         return count_params(build_model(cfg, shape, n_classes))
+
+
+def learned_weights(model: nn.Module, shape: tuple[int, int, int]) -> LearnedWeights | None:
+    """CPU copies of what a softmax regression or an MLP learned (fmtui.weights); None for other models.
+
+    An MLP's Linear weight matrices, 784x256 and 256x10 for the lecture's, are copied at the end of an epoch
+    only: a few hundred kilobytes, nothing beside an epoch of training.
+    """
+    layers = list(model.children()) if isinstance(model, nn.Sequential) else []
+    if len(layers) < 2 or not isinstance(layers[0], nn.Flatten) or not isinstance(layers[1], nn.Linear):
+        return None
+    if any(isinstance(m, nn.Conv2d) for m in layers):
+        return None
+    with torch.no_grad():
+        matrices = [m.weight.detach().float().cpu().numpy().copy() for m in layers if isinstance(m, nn.Linear)]
+    return from_matrices(matrices, shape)

@@ -1,21 +1,111 @@
-"""Writing run folders: the one recorder that turns engine events into a run folder (see fmtui.runs for
-what a folder holds). Torch is imported only to save tensors, when a run has weights to save."""
+"""Writing run folders: the one recorder that turns engine events into a live run folder (fmtui.resume
+takes one back to go on training it).
+
+The folder is the live record of a run, for any reader in any process (fmtui.runs reads it back):
+`.lock` is flock'ed by the writer for its whole life; config.json at the start; at every epoch's end
+checkpoint.pt, model.pt, predictions.pt and mislabeled.csv, then one line appended to metrics.jsonl (never
+rewritten), then metrics.csv and summary.json; live.json holds the latest progress and a heartbeat. Every
+file is replaced atomically, so a run stopped, killed or out of disk keeps the last complete epoch whole.
+
+The files of an epoch are written by a thread of the writer, in that order, while training goes on: the
+training thread only copies what changes (the checkpoint) into bytes. The same thread beats live.json's
+heartbeat during long evaluations. Torch is imported only where a run has tensors to save or load.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import io
 import json
+import os
+import queue
 import re
+import socket
+import sys
+import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fmtui.config import RunConfig, format_value
-from fmtui.events import EpochEnd, Event, Finished, Started
-from fmtui.report import error_message
+from fmtui import __version__
+from fmtui.config import ConfigError, RunConfig, format_value
+from fmtui.events import BatchProgress, EpochEnd, Event, Finished, Started
+from fmtui.report import PROGRESS_FIELDS, error_message
 from fmtui.runs import METRIC_FIELDS, atomic_write, summarize
+
+if TYPE_CHECKING:
+    from fmtui.resume import Resume
+
+try:
+    import fcntl
+except ImportError:  # no flock (Windows): liveness falls back to live.json's heartbeat
+    fcntl = None  # type: ignore[assignment]
+
+LIVE_INTERVAL = 0.5
+"""Seconds between two live.json writes at most (progress comes faster)."""
+HEARTBEAT = 2.0
+"""Seconds between live.json writes at least while the writer lives, progress or not (evaluations)."""
+STALE_AFTER = 600.0
+"""A heartbeat older than this means the writer on another host is gone (the readers' limit too)."""
+PENDING_EPOCHS = 3
+"""Epochs whose files may wait for the disk before training waits for them (bounds the memory)."""
+
+CAUSES = {
+    errno.ENOSPC: "disk full",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.ENAMETOOLONG: "name too long",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+}
+
+
+class RunFolderError(Exception):
+    """A run folder could not be written (a full disk, a read-only mount, ...). The message is one line
+    that names the file and the cause; `began` says whether training had begun (else nothing was lost)."""
+
+    def __init__(self, message: str, short: str, began: bool = True):
+        super().__init__(message)
+        self.short, self.began = short, began
+
+
+class RunFolderRefused(ConfigError):
+    """A folder this process must not write: another writer holds it, or it cannot be resumed (bad input)."""
+
+
+def write_error(path: Path, exc: OSError, began: bool = True, doing: str = "writing") -> RunFolderError:
+    """`disk full while writing runs/x/checkpoint.pt` (and, for the summary, `... writing checkpoint.pt`)."""
+    cause = CAUSES.get(exc.errno or 0) or (exc.strerror or type(exc).__name__).lower()
+    return RunFolderError(f"{cause} while {doing} {path}", f"{cause} while {doing} {path.name}", began)
+
+
+def now_iso() -> str:
+    """Local time as ISO 8601 with a colon in the offset: 2026-11-27T12:00:00+01:00."""
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def provenance() -> dict[str, Any]:
+    """How this process runs: the versions of Python, torch, torchvision and fmtui, and the host."""
+    from importlib import metadata
+
+    def version(name: str) -> str | None:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return None
+
+    torch = sys.modules.get("torch")
+    return {
+        "python": sys.version.split()[0],
+        "torch": getattr(torch, "__version__", None) or version("torch"),
+        "torchvision": version("torchvision"),
+        "fmtui": __version__,
+        "host": socket.gethostname(),
+    }
 
 
 def new_run_dir(base: Path, cfg: RunConfig) -> Path:
@@ -59,19 +149,85 @@ def metrics_csv(rows: list[dict]) -> str:
     return out.getvalue()
 
 
+def mislabeled_csv(res: Any, classes: list[str]) -> str:
+    """The wrong test predictions, most confident first (csv module: class names may hold commas, quotes)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["index", "true", "predicted", "confidence", "true_name", "predicted_name"])
+    labels, preds, conf = res.labels.tolist(), res.preds.tolist(), res.confidence.tolist()  # not a tensor per cell
+    for i in res.mislabeled():
+        t, p = labels[i], preds[i]
+        writer.writerow([i, t, p, f"{conf[i]:.4f}", _name(classes, t), _name(classes, p)])
+    return out.getvalue()
+
+
+def _name(classes: list[str], c: int) -> str | int:
+    return classes[c] if c < len(classes) else c
+
+
+# --- the writer's lock ---------------------------------------------------------------------------
+
+
+class FolderLock:
+    """The writer's flock on <folder>/.lock, held while it writes; the kernel drops it when the process
+    ends, even by kill -9, so a reader that can take it knows the writer is gone."""
+
+    def __init__(self, folder: Path, began: bool = False):
+        path = folder / ".lock"
+        try:  # read-only: the lock needs no write access, and a mount can still turn read-only under it
+            self.fd: int | None = os.open(path, os.O_RDONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+        except OSError as e:
+            raise write_error(path, e, began) from None
+        if fcntl is None:
+            return
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _lock_holder(path)
+            self.close()
+            raise RunFolderRefused(f"{folder} is being written by {holder}") from None
+        except OSError:  # a file system without flock: liveness falls back to the heartbeat
+            return
+        try:  # who holds it, for the message of a second writer (only the holder writes it)
+            path.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}) + "\n")
+        except OSError as e:
+            self.close()
+            raise write_error(path, e, began) from None
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _lock_holder(path: Path) -> str:
+    """`pid 123 on host`, from what the lock's holder wrote into it (or live.json)."""
+    for file in (path, path.parent / "live.json"):
+        try:
+            info = json.loads(file.read_text())
+            return f"pid {int(info['pid'])} on {info['host']}"
+        except (OSError, ValueError, TypeError, KeyError):
+            continue
+    return "another process"
+
+
+# --- the recorder --------------------------------------------------------------------------------
+
+
 class RunRecorder:
     """Events in, run folders out: the one place that makes a run's folder, keeps it up to date and
     records how the run ended, for the headless CLI, the TUI worker and sweeps alike.
 
     A run's folder is made by `make_folder(config)` when its Started event arrives (data and model
-    are ready, so the run really begins; bad input leaves no folder behind). Several runs trained
-    together (a stacked sweep group) are told apart by their index. Used as a context manager, an
-    exception that ends training is recorded as the error of every run that had not finished, and
-    passes on.
+    are ready, so the run really begins; bad input leaves no folder behind); with `resume`, run 0 goes
+    on in the resumed folder. Several runs trained together (a stacked sweep group) are told apart by
+    their index. Used as a context manager, an exception that ends training is recorded as the error of
+    every run that had not finished, and passes on; every writer is closed (its lock released) on exit.
     """
 
-    def __init__(self, make_folder: Callable[[RunConfig], Path]):
+    def __init__(self, make_folder: Callable[[RunConfig], Path], resume: Resume | None = None):
         self.make_folder = make_folder
+        self.resume = resume
         self.writers: dict[int, RunWriter] = {}
         self.open: set[int] = set()
         """Runs started and not finished."""
@@ -82,16 +238,41 @@ class RunRecorder:
         return writer.path if writer else None
 
     def handle(self, event: Event, run: int = 0) -> Path | None:
-        """Record one event of a run; return the run's folder (None before it started)."""
+        """Record one event of a run; return the run's folder (None before it started).
+
+        Raises RunFolderError when the folder cannot be written (`began` False at Started: nothing lost)."""
         if isinstance(event, Started):
-            self.writers[run] = RunWriter(self.make_folder(event.config), event.config)
+            self.writers[run] = self._start(event, run)
             self.open.add(run)
-        elif isinstance(event, Finished):
-            self.open.discard(run)
+            return self.path(run)
         writer = self.writers.get(run)
         if writer is not None:
             writer.handle(event)
+            if isinstance(event, Finished):
+                self.open.discard(run)
         return self.path(run)
+
+    def _start(self, event: Started, run: int) -> RunWriter:
+        resume = self.resume if run == 0 else None
+        if resume is not None:
+            path = resume.path
+        else:
+            try:
+                path = self.make_folder(event.config)
+            except OSError as e:
+                raise write_error(Path(e.filename or "the runs folder"), e, began=False, doing="creating") from None
+        writer = RunWriter(path, event.config, resume)
+        try:
+            writer.handle(event)
+        except BaseException:
+            writer.close()
+            raise
+        return writer
+
+    def flush(self) -> None:
+        """Wait until every file of the events so far is on disk (tests and readers in this process)."""
+        for writer in self.writers.values():
+            writer.flush()
 
     def fail(self, message: str) -> None:
         """Record an error that ended the runs still open (the metrics so far stay)."""
@@ -99,39 +280,74 @@ class RunRecorder:
             self.writers[run].fail(message)
         self.open.clear()
 
+    def close(self) -> None:
+        for writer in self.writers.values():
+            writer.close()
+
     def __enter__(self) -> RunRecorder:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
-        if isinstance(exc, (Exception, KeyboardInterrupt)):  # not GeneratorExit: a consumer stopped listening
-            self.fail(error_message(exc))
+        try:
+            if isinstance(exc, RunFolderError):
+                self.fail(exc.short)
+            elif isinstance(exc, (Exception, KeyboardInterrupt)):  # not GeneratorExit: a consumer stopped listening
+                self.fail(error_message(exc))
+        finally:
+            self.close()
 
 
 class RunWriter:
-    """Feed it every engine event of one run; it keeps the run folder up to date after each one."""
+    """Feed it every engine event of one run; it keeps the run folder up to date after each one.
 
-    def __init__(self, path: Path, cfg: RunConfig):
+    Started is written at once (a folder that cannot be written fails before training begins); the
+    files of an epoch, and the end of the run, go through a writer thread in order (`flush` waits for
+    them). The first write that fails stops the writing and is raised at the next event.
+    """
+
+    def __init__(self, path: Path, cfg: RunConfig, resume: Resume | None = None):
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
-        self.config = cfg
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise write_error(self.path, e, began=False, doing="creating") from None
+        self.lock = resume.lock if resume is not None else FolderLock(self.path)
+        self.config, self.resume = cfg, resume
         self.info: dict[str, Any] = {}
-        self.rows: list[dict] = []
-        self.started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        self.rows: list[dict] = list(resume.checkpoint["metrics"]) if resume else []
+        """Metrics rows of the epochs handed to the writer thread."""
+        self.saved: list[dict] = list(self.rows)
+        """Metrics rows whose line is in metrics.jsonl (what summary.json reports)."""
+        started = resume.summary.get("started_at") if resume else None
+        self.started_at = started if isinstance(started, str) else now_iso()
+        earlier = resume.summary.get("resumed_from", []) if resume else []
+        self.resumed_from = [*(earlier if isinstance(earlier, list) else []), resume.epoch] if resume else []
+        self.model_saved_for = 0
+        """The epoch whose weights model.pt holds (0: none yet)."""
+        self.live: dict[str, Any] = {}
+        self.live_lock = threading.Lock()
+        self.live_dirty, self.live_written = False, 0.0
+        self.thread: _WriterThread | None = None
+        self.error: RunFolderError | None = None
+
+    # -- events (the training thread) --
 
     def handle(self, event: Event) -> None:
+        self._raise_error()
         match event:
             case Started():
                 self._started(event)
+            case BatchProgress():
+                with self.live_lock:
+                    self.live.update({k: getattr(event, k) for k in PROGRESS_FIELDS}, gpu_memory=event.gpu_memory)
+                    self.live_dirty = True
             case EpochEnd():
-                self.rows.append(event.metrics())
-                atomic_write(self.path / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in self.rows))
-                atomic_write(self.path / "metrics.csv", metrics_csv(self.rows))
-                seconds = sum(r["seconds"] for r in self.rows)
-                self._write_summary("running", f"epoch {event.epoch}/{event.epochs}", seconds)
+                self._epoch(event)
             case Finished():
-                if event.history or event.status != "stopped":
-                    self._write_model(event)
-                self._write_summary(event.status, event.message, event.seconds)
+                self._submit(lambda: self._finish(event))
+                self._stop_thread()
+                self._raise_error()
+                self.close()
 
     def _started(self, event: Started) -> None:
         self.info = {
@@ -148,43 +364,249 @@ class RunWriter:
             "threads": event.threads,
             "step": event.step,
             "step_note": event.step_note,
+            "provenance": provenance(),
         }
-        atomic_write(self.path / "config.json", json.dumps({**self.config.to_dict(), "resolved": self.info}, indent=2))
-        self._write_summary("running", "training", 0.0)
+        resume, epochs = self.resume, event.config.epochs
+        self.live = dict.fromkeys(PROGRESS_FIELDS)
+        self.live.update(
+            epoch=resume.epoch if resume else 0,
+            epochs=epochs,
+            batch=0,
+            batches=event.batches_per_epoch,
+            step=(resume.epoch if resume else 0) * event.batches_per_epoch,
+            device=event.device,
+            gpu_memory=0,
+        )
+        try:
+            if resume is not None:
+                self._reopen(resume)
+            config = {**self.config.to_dict(), "resolved": self.info}
+            if resume is not None:
+                earlier = resume.resolved.get("provenance")
+                config["resolved"].update(provenance=earlier or self.info["provenance"], resumed=self._resumes())
+            self._write("config.json", json.dumps(config, indent=2))
+            self._write_summary("running", f"resumed after epoch {resume.epoch}" if resume else "training")
+            self._write_live("running")
+        except RunFolderError as e:
+            e.began = False
+            raise
+        self.thread = _WriterThread(self)
+        self.thread.start()
+
+    def _resumes(self) -> list[dict]:
+        earlier = self.resume.resolved.get("resumed") if self.resume else None
+        mine = {"after_epoch": self.resume.epoch, "at": now_iso(), **provenance()} if self.resume else {}
+        return [*(earlier if isinstance(earlier, list) else []), mine]
+
+    def _reopen(self, resume: Resume) -> None:
+        """Make the folder say the checkpoint's epoch again: metrics.jsonl holds exactly its rows (cut after
+        them, or rewritten when a line is missing: death between checkpoint and metrics), model.pt its weights."""
+        rows = resume.checkpoint["metrics"]
+        file = self.path / "metrics.jsonl"
+        try:
+            text = file.read_bytes() if file.is_file() else b""
+        except OSError:
+            text = b""
+        lines = text.splitlines(keepends=True)
+        try:
+            prefix = [json.loads(line) for line in lines[: len(rows)]]
+        except ValueError:
+            prefix = []
+        if prefix == rows and all(line.endswith(b"\n") for line in lines[: len(rows)]):
+            try:
+                os.truncate(file, sum(len(line) for line in lines[: len(rows)]))
+            except OSError as e:
+                raise write_error(file, e) from None
+        else:
+            self._write("metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+        self._write("metrics.csv", metrics_csv(rows))
+        self._write("model.pt", _torch_bytes(resume.checkpoint["model"]))
+        self.model_saved_for = resume.epoch
+
+    def _epoch(self, event: EpochEnd) -> None:
+        """Copy the checkpoint now (training goes on right after), and hand the epoch's files to the thread."""
+        checkpoint = event.checkpoint() if event.checkpoint is not None else None
+        files: list[tuple[str, Any]] = []
+        if checkpoint is not None:
+            files = [("checkpoint.pt", _torch_bytes(checkpoint)), ("model.pt", _torch_bytes(checkpoint["model"]))]
+        row, rows = event.metrics(), [*self.rows, event.metrics()]
+        self.rows = rows
+        self._submit(lambda: self._write_epoch(event, files, row, rows))
+
+    def flush(self) -> None:
+        """Wait until the files of every event so far are written; raise the error if one failed."""
+        if self.thread is not None and self.thread.is_alive():
+            done = threading.Event()
+            self.thread.jobs.put((done.set, False))
+            done.wait()
+        self._raise_error()
 
     def fail(self, message: str) -> None:
-        """Record an error that ended the run (the metrics so far stay)."""
-        self._write_summary("error", message, sum(r["seconds"] for r in self.rows))
+        """Record an error that ended the run: the files so far stay, summary.json says `error` and why.
 
-    def _write_model(self, event: Finished) -> None:
-        state = {k: v.detach().cpu() for k, v in event.model.state_dict().items()}
-        atomic_write(self.path / "model.pt", _torch_bytes(state))
-        res = event.results
-        if res is None:
+        When even that cannot be written, the folder keeps its last complete epoch and its writer's lock
+        is released, which readers take for an interrupted run."""
+        self._stop_thread()
+        with contextlib.suppress(RunFolderError):
+            self._write_summary("error", message)
+            self._write_live("error")
+
+    def close(self) -> None:
+        """Stop the writer thread (after its pending files) and release the lock."""
+        self._stop_thread()
+        self.lock.close()
+
+    def _submit(self, job: Callable[[], None]) -> None:
+        if self.thread is None:  # never started (a consumer handing events in by hand): write now
+            job()
+            self._raise_error()
             return
-        atomic_write(self.path / "predictions.pt", _torch_bytes({"probs": res.probs, "labels": res.labels}))
-        classes = self.info.get("classes", [])
-        lines = ["index,true,predicted,confidence,true_name,predicted_name"]
-        conf = res.confidence
-        for i in res.mislabeled():
-            t, p = int(res.labels[i]), int(res.preds[i])
-            lines.append(
-                f"{i},{t},{p},{conf[i]:.4f},{_csv(classes[t] if classes else t)},{_csv(classes[p] if classes else p)}"
-            )
-        atomic_write(self.path / "mislabeled.csv", "\n".join(lines) + "\n")
+        self.thread.room.acquire()
+        self.thread.jobs.put((job, True))
 
-    def _write_summary(self, status: str, message: str, seconds: float) -> None:
-        summary = summarize(self.rows)
+    def _stop_thread(self) -> None:
+        thread, self.thread = self.thread, None
+        if thread is not None and thread.is_alive():
+            thread.jobs.put((None, False))
+            thread.join()
+
+    def _raise_error(self) -> None:
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+
+    # -- files (the writer thread, or the training thread before it starts and after it ends) --
+
+    def _write_epoch(self, event: EpochEnd, files: list[tuple[str, Any]], row: dict, rows: list[dict]) -> None:
+        """One epoch's files in the protocol's order: what metrics.jsonl names is always saved."""
+        for name, data in files:
+            self._write(name, data)
+        if files:
+            self.model_saved_for = event.epoch
+        if event.results is not None:
+            self._write_predictions(event.results)
+        self._append("metrics.jsonl", json.dumps(row) + "\n")
+        self.saved = rows
+        self._write("metrics.csv", metrics_csv(rows))
+        self._write_summary("running", f"epoch {event.epoch}/{event.epochs}")
+        with self.live_lock:
+            self.live.update(epoch=event.epoch, batch=self.live.get("batches"))
+        self._write_live("running")
+        self._sync_folder()
+
+    def _write_predictions(self, res: Any) -> None:
+        probs, labels = res.probs.contiguous().clone(), res.labels.contiguous().clone()  # own storage, not a view's
+        self._write("predictions.pt", _torch_bytes({"probs": probs, "labels": labels}))
+        self._write("mislabeled.csv", mislabeled_csv(res, self.info.get("classes", [])))
+
+    def _finish(self, event: Finished) -> None:
+        """The end: model.pt stays that of the last complete epoch (never a stopped run's mid-epoch weights);
+        a caller without checkpoints (a test's events) gets the final model of a run that was not stopped."""
+        done = len(event.history)
+        if self.model_saved_for < done and event.status != "stopped" and event.model is not None:
+            state = {k: v.detach().cpu() for k, v in event.model.state_dict().items()}
+            self._write("model.pt", _torch_bytes(state))
+            if event.results is not None:
+                self._write_predictions(event.results)
+        self._write_summary(event.status, event.message, event.seconds)
+        self._write_live(event.status)
+        self._sync_folder()
+
+    def _write(self, name: str, data: bytes | str, sync: bool = True) -> None:
+        try:
+            atomic_write(self.path / name, data, sync=sync)
+        except OSError as e:
+            raise write_error(self.path / name, e) from None
+
+    def _append(self, name: str, text: str) -> None:
+        """Append whole lines and flush them to the disk; a failed append is cut off again (no half line)."""
+        file = self.path / name
+        try:
+            size = file.stat().st_size if file.exists() else 0
+            with open(file, "a", encoding="utf-8") as f:
+                try:
+                    f.write(text)
+                    f.flush()
+                    os.fsync(f.fileno())
+                except OSError:
+                    with contextlib.suppress(OSError):
+                        f.truncate(size)
+                    raise
+        except OSError as e:
+            raise write_error(file, e) from None
+
+    def _sync_folder(self) -> None:
+        """Make the renames of this epoch durable too (one fsync of the folder)."""
+        with contextlib.suppress(OSError):
+            fd = os.open(self.path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def _write_summary(self, status: str, message: str, seconds: float | None = None) -> None:
+        summary = summarize(self.saved)
         summary.update(
             status=status,
             message=message,
-            seconds=seconds,
+            seconds=seconds if seconds is not None else sum(r["seconds"] for r in self.saved),
             started_at=self.started_at,
-            updated_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            updated_at=now_iso(),
         )
-        atomic_write(self.path / "summary.json", json.dumps(summary, indent=2))
+        if self.resumed_from:
+            summary["resumed_from"] = self.resumed_from
+        self._write("summary.json", json.dumps(summary, indent=2))
+
+    def _write_live(self, status: str) -> None:
+        """live.json: the latest progress, a heartbeat and who writes (not synced: it is replaced soon)."""
+        with self.live_lock:
+            live = {"status": status, **self.live}
+            self.live_dirty = False
+        now = time.time()
+        live.update(heartbeat=now, pid=os.getpid(), host=socket.gethostname(), updated_at=now_iso())
+        self._write("live.json", json.dumps(live), sync=False)
+        self.live_written = time.monotonic()
+
+    def beat(self) -> None:
+        """live.json again if progress came LIVE_INTERVAL ago or more, or nothing came for HEARTBEAT."""
+        since = time.monotonic() - self.live_written
+        if (self.live_dirty and since >= LIVE_INTERVAL) or since >= HEARTBEAT:
+            self._write_live("running")
 
 
-def _csv(value: Any) -> str:
-    text = str(value)
-    return f'"{text}"' if "," in text or '"' in text else text
+class _WriterThread(threading.Thread):
+    """Runs a writer's jobs in order and beats its heartbeat; stops at None. A daemon: a process that
+    exits does not wait for it (the files of complete epochs are written by then, see RunWriter.close)."""
+
+    def __init__(self, writer: RunWriter):
+        super().__init__(name=f"fmtui-writer-{writer.path.name}", daemon=True)
+        self.writer = writer
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.room = threading.BoundedSemaphore(PENDING_EPOCHS)
+        """Jobs that may wait; the training thread waits for room (a slow disk holds training back)."""
+
+    def run(self) -> None:
+        writer = self.writer
+        while True:
+            try:
+                job, counted = self.jobs.get(timeout=LIVE_INTERVAL)
+            except queue.Empty:
+                job, counted = _quiet, False
+            if job is None:
+                return
+            try:
+                if not counted or writer.error is None:  # after a failure, only flush marks (and no files)
+                    job()
+                if writer.error is None:
+                    writer.beat()
+            except RunFolderError as e:
+                writer.error = e
+            except Exception as e:  # never a silent death: the training thread raises it at the next event
+                writer.error = RunFolderError(error_message(e), error_message(e))
+            finally:
+                if counted:
+                    self.room.release()
+
+
+def _quiet() -> None:
+    """The job of a quiet moment: nothing but the heartbeat that follows every job."""

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import math
+import time
+from datetime import datetime
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
-from fmtui.config import ConfigError
+from fmtui.config import OPTIONS, ConfigError, RunConfig, cli_name, format_value
 from fmtui.events import BatchProgress, EpochEnd, Event, Finished, Started
 from fmtui.runs import BrokenRun, Run, RunError
 
@@ -27,13 +29,25 @@ class ExitCode(IntEnum):
     """The run diverged or failed on the device (out of memory, ...); its metrics so far are saved."""
     USAGE = 2
     """Bad input (an option, a missing or broken dataset, a folder that is no run): nothing was trained."""
+    HANGUP = 129
+    """Stopped by SIGHUP (128 + 1: the terminal or SSH session went away); the finished epochs are kept."""
     INTERRUPTED = 130
     """Stopped by Ctrl+C (128 + SIGINT, as shells count it); the finished epochs or runs are kept."""
+    QUIT = 131
+    """Stopped by SIGQUIT (128 + 3, Ctrl+\\); the finished epochs are kept."""
+    TERMINATED = 143
+    """Stopped by SIGTERM (128 + 15, `kill`, a job scheduler); the finished epochs are kept."""
 
     @classmethod
     def of_status(cls, status: str) -> ExitCode:
         """The code of a run that ended with Finished(status): completed, stopped, or anything else (diverged)."""
         return {"completed": cls.OK, "stopped": cls.INTERRUPTED}.get(status, cls.FAILED)
+
+    @classmethod
+    def of_signal(cls, signum: int) -> ExitCode:
+        """The code of a run stopped (or aborted) by a signal: 128 + its number, as a shell reports a process
+        killed by it, so scripts see the same code whether fmtui stopped cleanly or not."""
+        return cls(128 + signum)
 
 
 def plural(n: int, word: str) -> str:
@@ -121,8 +135,8 @@ def error_message(exc: BaseException) -> str:
     name = type(exc).__name__
     text = next(iter(str(exc).strip().splitlines()), "")
     if isinstance(exc, KeyboardInterrupt):
-        return "aborted by a second Ctrl+C"
-    if isinstance(exc, (ConfigError, RunError)) or name == "DataError":  # fmtui.data imports torch: by name only
+        return text or "aborted by a second Ctrl+C"
+    if isinstance(exc, (ConfigError, RunError)) or name in ("DataError", "RunFolderError"):  # by name: no torch
         return text
     if name == "OutOfMemoryError":
         return f"out of GPU memory: try a smaller batch size or model ({text[:100]})"
@@ -145,9 +159,15 @@ def eval_note(status: str, message: str, epochs_done: int) -> str:
     return ""
 
 
-def eval_diverged(message: str) -> str:
-    """eval's closing line for a diverged run (exit code 1): its weights are not a trained model."""
-    return f"Diverged: {printable(message) or 'the loss is not finite'}; the saved weights are not a trained model"
+def eval_diverged(message: str, epochs_done: int | None = None) -> str:
+    """eval's line for a diverged run (exit code 1). epochs_done: the complete epochs whose weights model.pt
+    holds (saved before the loss turned non-finite); 0 = it saved none; None = unknown (weights evaluated)."""
+    what = printable(message) or "the loss is not finite"
+    if epochs_done == 0:
+        return f"Diverged: {what}; it saved no model: it diverged before its first complete epoch"
+    if epochs_done is not None:
+        return f"Diverged: {what}; model.pt holds the weights of epoch {epochs_done}, before the loss turned non-finite"
+    return f"Diverged: {what}; the saved weights are not a trained model"
 
 
 # --- run folders: fmtui --no-ui runs ---------------------------------------------------------------
@@ -159,14 +179,16 @@ def printable(text: str) -> str:
 
 
 def run_facts(run: Run, key: str) -> dict[str, Any]:
-    """One run folder for `runs --json`: numbers as numbers, None where there is none."""
+    """One run folder for `runs --json` (the run_folder line): numbers as numbers, None where there is none;
+    a broken folder has its reason and None for the rest."""
     facts: dict[str, Any] = {"run": key, "path": str(run.path), "status": run.status}
     if isinstance(run, BrokenRun):
-        return {**facts, "reason": run.reason}
+        return {**facts, "reason": run.reason, **dict.fromkeys(list(JSON_EVENTS["run_folder"])[4:])}
     best = run.best_row or {}
     final_loss = run.metrics[-1]["test_loss"] if run.metrics else None
     return {
         **facts,
+        "reason": None,
         "message": run.message,
         "epochs_done": run.epochs_done,
         "epochs": run.config.epochs,
@@ -201,44 +223,210 @@ def runs_table(runs: list[Run], keys: list[str]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[5] for r in rows)
 
 
+# --- JSON lines (--json) -------------------------------------------------------------------------
+
 PROGRESS_FIELDS = ("epoch", "epochs", "batch", "batches", "loss", "accuracy", "samples_per_s", "elapsed", "eta", "step")
+"""The BatchProgress numbers of a progress line (then gpu_memory_bytes), and of a run's live.json."""
+
+SCHEMA_VERSION = 1
+"""The version of the --json event schema (JSON_EVENTS): raised when a field changes meaning or goes away."""
+
+Field = tuple[str, str, str]
+"""A JSON field's type ("number", "integer or null", ...), unit ("" when none) and meaning."""
+
+METRIC_FIELDS: dict[str, Field] = {
+    "epoch": ("integer", "", "the epoch, 1-based"),
+    "epochs": ("integer", "", "epochs the run was asked for"),
+    "train_loss": ("number", "", "mean cross-entropy of the epoch's training batches"),
+    "train_accuracy": ("number", "percent", "training accuracy over the epoch, 0..100"),
+    "val_loss": ("number or null", "", "validation loss; null without --val-split"),
+    "val_accuracy": ("number or null", "percent", "validation accuracy, 0..100; null without --val-split"),
+    "test_loss": ("number", "", "test loss after the epoch"),
+    "test_accuracy": ("number", "percent", "test accuracy after the epoch, 0..100"),
+    "seconds": ("number", "seconds", "training time of the epoch, evaluation excluded"),
+    "eval_seconds": ("number", "seconds", "evaluation time after the epoch"),
+    "samples_per_s": ("number", "samples/s", "training samples per second in the epoch"),
+    "lr": ("number", "", "the learning rate after the epoch's last step"),
+}
 
 
-def event_json(ev: Event, run_dir: Path | None) -> dict[str, Any]:
-    """One JSON object per event, for --json."""
+def _sweep_row_fields() -> dict[str, Field]:
+    """A sweep run's row: its options (as in config.json), then its results (also summary.csv's columns)."""
+    kinds = {bool: "boolean", int: "integer", float: "number", str: "string", tuple: "array"}
+    defaults = RunConfig()
+    fields: dict[str, Field] = {"run": ("string or null", "", "the run's folder in the sweep folder; null: none made")}
+    for name, opt in OPTIONS.items():
+        fields[name] = (kinds[type(getattr(defaults, name))], "", f"option --{opt.cli}: {opt.help}")
+    return fields | {
+        "test_loss": ("number or null", "", "final test loss; null when no epoch finished"),
+        "test_accuracy": ("number or null", "percent", "final test accuracy"),
+        "best_test_accuracy": ("number or null", "percent", "best test accuracy of any epoch"),
+        "best_test_epoch": ("integer or null", "", "the epoch of best_test_accuracy"),
+        "val_accuracy": ("number or null", "percent", "final validation accuracy; null without --val-split"),
+        "best_val_accuracy": ("number or null", "percent", "best validation accuracy of any epoch"),
+        "best_val_epoch": ("integer or null", "", "the epoch of best_val_accuracy"),
+        "diverged": ("boolean", "", "the loss turned NaN or infinite"),
+        "status": ("string", "", "completed, stopped, diverged or error"),
+        "message": ("string", "", "how it ended, in words (the error of a failed run)"),
+        "seconds": ("number", "seconds", "wall-clock time of the run (shared by runs trained together)"),
+        "varying": ("string", "", "the options that vary in the sweep, as `norm=zscore lr=0.01`"),
+    }
+
+
+ENVELOPE: dict[str, Field] = {
+    "event": (
+        "string",
+        "",
+        "started, progress, epoch, finished (train); eval; run_folder (runs); run, summary (sweep)",
+    ),
+    "schema_version": ("integer", "", f"the version of this schema, {SCHEMA_VERSION}"),
+    "time": ("string", "ISO 8601", "wall-clock time of the event, with the UTC offset: 2026-11-27T12:03:04.123+01:00"),
+    "unix_time": ("number", "seconds", "the same time as seconds since 1970-01-01 UTC"),
+}
+"""The fields every JSON line starts with."""
+
+SWEEP_ROW = _sweep_row_fields()
+
+JSON_EVENTS: dict[str, dict[str, Field]] = {
+    "started": {
+        "config": ("object", "", "the run's options, as in config.json (lr a number, hidden a list, ...)"),
+        "dataset": ("string", "", "the dataset's name: Fashion-MNIST, MNIST, KMNIST, CIFAR-10"),
+        "classes": ("array", "", "the class names, by label"),
+        "device": ("string", "", "where it trains: cpu (1 thread), cuda:0 <GPU name>, mps"),
+        "model": ("string", "", "the model in one line: 784-256-10 relu"),
+        "params": ("integer", "", "trainable parameters"),
+        "n_train": ("integer", "samples", "training samples (after the validation split)"),
+        "n_val": ("integer", "samples", "validation samples; 0 without --val-split"),
+        "n_test": ("integer", "samples", "test samples"),
+        "batches_per_epoch": ("integer", "", "batches in one epoch"),
+        "norm": ("string", "", "the normalization: none, unit, symmetric, zscore, per-image"),
+        "norm_shift": ("array", "pixel values 0..255", "per channel: x_normalized = (x - shift) / scale"),
+        "norm_scale": ("array", "pixel values 0..255", "per channel; zscore: the population std of the training split"),
+        "threads": ("integer", "", "CPU threads torch uses"),
+        "step": ("string", "", "how the training step runs: eager, or graphed (replayed as CUDA graphs)"),
+        "step_note": ("string", "", "why the step stayed eager where CUDA graphs were possible; empty otherwise"),
+        "run_dir": ("string", "", "the run folder being written"),
+    },
+    "progress": {
+        "epoch": ("integer", "", "the epoch in progress, 1-based"),
+        "epochs": ("integer", "", "epochs the run was asked for"),
+        "batch": ("integer", "", "batches done in this epoch"),
+        "batches": ("integer", "", "batches in one epoch"),
+        "loss": ("number or null", "", "mean training loss since the previous progress line; null: not finite"),
+        "accuracy": ("number", "percent", "training accuracy so far in this epoch, 0..100"),
+        "samples_per_s": ("number", "samples/s", "training samples per second so far"),
+        "elapsed": ("number", "seconds", "since training started"),
+        "eta": ("number", "seconds", "estimated time left"),
+        "step": ("integer", "", "optimizer steps so far"),
+        "gpu_memory_bytes": ("integer or null", "bytes", "peak GPU memory allocated by torch; null when not on a GPU"),
+    },
+    "epoch": METRIC_FIELDS,
+    "finished": {
+        "status": ("string", "", "completed, stopped (Ctrl+C) or diverged"),
+        "message": ("string", "", "what happened, in words"),
+        "seconds": ("number", "seconds", "training time of the run, evaluation excluded"),
+        "epochs_done": ("integer", "", "epochs finished"),
+        "run_dir": ("string", "", "the run folder"),
+        "final": ("object or null", "", "the last epoch's fields (as in the epoch event); null when none finished"),
+    },
+    "eval": {
+        "run_dir": ("string", "", "the run folder evaluated"),
+        "status": ("string", "", "how the run ended: completed, stopped, diverged, error, interrupted or running"),
+        "epochs_done": ("integer", "", "complete epochs: model.pt holds the weights after the last one"),
+        "diverged": ("boolean", "", "the run diverged or its weights give a non-finite loss (exit code 1)"),
+        "test_loss": ("number or null", "", "test loss of the saved model; null when not finite"),
+        "test_accuracy": ("number or null", "percent", "test accuracy of the saved model, 0..100; null: no model"),
+        "recorded_test_accuracy": ("number or null", "percent", "the test accuracy recorded at training"),
+        "seconds": ("number or null", "seconds", "evaluation time; null when there was no model to evaluate"),
+    },
+    "run_folder": {
+        "run": ("string", "", "the run folder, relative to the runs folder listed"),
+        "path": ("string", "", "the run folder's path"),
+        "status": ("string", "", "completed, stopped, diverged, error, interrupted, running or broken"),
+        "reason": ("string or null", "", "why a broken folder cannot be read; null otherwise (and then the rest)"),
+        "message": ("string or null", "", "how the run ended, in words"),
+        "epochs_done": ("integer or null", "", "complete epochs"),
+        "epochs": ("integer or null", "", "epochs the run was asked for"),
+        "final_test_accuracy": ("number or null", "percent", "test accuracy after the last complete epoch"),
+        "final_test_loss": ("number or null", "", "test loss after the last complete epoch; null when not finite"),
+        "best_test_accuracy": ("number or null", "percent", "the best epoch's test accuracy (by validation, if any)"),
+        "best_epoch": ("integer or null", "", "the best epoch"),
+        "config": ("object or null", "", "the run's options, as in config.json"),
+    },
+    "run": SWEEP_ROW,
+    "summary": {
+        "ranked_by": ("string", "", "best_val_accuracy, or best_test_accuracy when a run has no validation split"),
+        "sweep_dir": ("string", "", "the sweep folder"),
+        "runs": ("array", "", "every finished run (the run event's fields after the first four), best first"),
+    },
+}
+"""Every --json line: its `event`, then ENVELOPE's fields, then these (docs/events.md is made from this)."""
+
+
+def json_line(event: str, fields: dict[str, Any], now: float | None = None) -> str:
+    """One line of --json output: the envelope (kind, schema version, wall-clock time), then the fields."""
+    now = round(time.time() if now is None else now, 3)
+    stamp = datetime.fromtimestamp(now).astimezone().isoformat(timespec="milliseconds")
+    head = {"event": event, "schema_version": SCHEMA_VERSION, "time": stamp, "unix_time": now}
+    return json.dumps(head | fields)
+
+
+def event_json(ev: Event, run_dir: Path | None) -> str:
+    """The --json line of one training event."""
     match ev:
         case Started():
-            return {
-                "event": "started",
-                "config": ev.config.to_dict(),
-                "dataset": ev.dataset,
-                "device": ev.device,
-                "model": ev.model,
-                "params": ev.params,
-                "n_train": ev.n_train,
-                "n_val": ev.n_val,
-                "n_test": ev.n_test,
-                "batches_per_epoch": ev.batches_per_epoch,
-                "norm": ev.norm.describe(),
-                "step": ev.step,
-                "step_note": ev.step_note,
-                "run_dir": str(run_dir),
-            }
+            return json_line(
+                "started",
+                {
+                    "config": ev.config.to_dict(),
+                    "dataset": ev.dataset,
+                    "classes": list(ev.classes),
+                    "device": ev.device,
+                    "model": ev.model,
+                    "params": ev.params,
+                    "n_train": ev.n_train,
+                    "n_val": ev.n_val,
+                    "n_test": ev.n_test,
+                    "batches_per_epoch": ev.batches_per_epoch,
+                    "norm": ev.norm.norm,
+                    "norm_shift": list(ev.norm.shift),
+                    "norm_scale": list(ev.norm.scale),
+                    "threads": ev.threads,
+                    "step": ev.step,
+                    "step_note": ev.step_note,
+                    "run_dir": str(run_dir),
+                },
+            )
         case BatchProgress():
-            return {"event": "progress", **{k: getattr(ev, k) for k in PROGRESS_FIELDS}}
+            fields = {k: getattr(ev, k) for k in PROGRESS_FIELDS}
+            fields["loss"] = ev.loss if math.isfinite(ev.loss) else None  # strict JSON has no NaN
+            return json_line("progress", fields | {"gpu_memory_bytes": ev.gpu_memory or None})
         case EpochEnd():
-            return {"event": "epoch", **ev.metrics()}
+            return json_line("epoch", ev.metrics())
         case Finished():
-            return {
-                "event": "finished",
-                "status": ev.status,
-                "message": ev.message,
-                "seconds": ev.seconds,
-                "epochs_done": len(ev.history),
-                "run_dir": str(run_dir),
-                "final": ev.history[-1].metrics() if ev.history else None,
-            }
+            return json_line(
+                "finished",
+                {
+                    "status": ev.status,
+                    "message": ev.message,
+                    "seconds": ev.seconds,
+                    "epochs_done": len(ev.history),
+                    "run_dir": str(run_dir),
+                    "final": ev.history[-1].metrics() if ev.history else None,
+                },
+            )
     raise TypeError(f"not a training event: {type(ev).__name__}")
+
+
+def json_events_markdown() -> str:
+    """JSON_EVENTS as the Markdown tables of docs/events.md."""
+    out = []
+    for name, fields in {"every line": ENVELOPE, **JSON_EVENTS}.items():
+        title = name if name == "every line" else f'`"event": "{name}"`'
+        out += [f"### {title}", "", "| field | type | unit | meaning |", "|---|---|---|---|"]
+        out += [f"| `{k}` | {kind} | {unit} | {text} |" for k, (kind, unit, text) in fields.items()]
+        out.append("")
+    return "\n".join(out)
 
 
 # --- sweeps -------------------------------------------------------------------------------------
@@ -253,43 +441,66 @@ def sweep_header(runs: int, varying: list[str], summary: str, sweep_dir: Path, t
 
 
 def sweep_line(i: int, n: int, row: dict) -> str:
-    """`[3/8] norm=zscore lr=0.01: test accuracy 84.12%, test loss 0.4521, 12.3s` (+ [status] unless completed)."""
-    loss = "None" if row["test_loss"] is None else format(row["test_loss"], ".4g")
+    """`[3/8] norm=zscore lr=0.01: test accuracy 84.12%, test loss 0.4521, 12.3s` (+ [status] unless completed,
+    with the error of a failed run)."""
+    loss = "-" if row["test_loss"] is None else format(row["test_loss"], ".4g")
     status = "" if row["status"] == "completed" else f" [{row['status']}]"
+    if row["status"] == "error":
+        status = f" [error: {row.get('message') or 'unknown'}]"
     return (
-        f"[{i}/{n}] {row['varying'] or row['run']}: test accuracy {_pct(row['test_accuracy'])}, "
+        f"[{i}/{n}] {_name(row)}: test accuracy {_pct(row['test_accuracy'])}, "
         f"test loss {loss}, {row['seconds']:.1f}s{status}"
     )
 
 
-def sweep_stopped(done: int, total: int) -> str:
-    return f"Stopped after {plural(done, 'run')} of {total}; finished runs are kept."
+def sweep_stopped(finished: int, total: int) -> str:
+    """What a Ctrl+C left of a sweep: `finished` runs completed or diverged (a stopped run keeps its epochs)."""
+    if not finished:
+        return f"Stopped before any of the {plural(total, 'run')} finished."
+    return f"Stopped after {finished} of {plural(total, 'run')} finished; finished runs are kept."
+
+
+def sweep_failed(failed: list[dict], total: int, summary: Path) -> str:
+    """`Error: 1 of 3 runs failed: lr=0.02 (RuntimeError: ...); every run's status is in <summary.csv>`."""
+    names = ", ".join(_name(r) for r in failed[:3]) + (f" and {len(failed) - 3} more" if len(failed) > 3 else "")
+    return (
+        f"Error: {len(failed)} of {plural(total, 'run')} failed: {names} ({failed[0].get('message') or 'unknown'}); "
+        f"every run's status is in {summary}"
+    )
+
+
+def _name(row: dict) -> str:
+    return row["varying"] or row["run"] or "the run"
 
 
 def run_json(row: dict) -> str:
     """The JSON line of one finished run of a sweep."""
-    return json.dumps({"event": "run", **row})
+    return json_line("run", row)
 
 
 def summary_json(ranked: list[dict], by: str, sweep_dir: Path) -> str:
     """The closing JSON line of a sweep: every run, best first."""
-    return json.dumps({"event": "summary", "ranked_by": by, "sweep_dir": str(sweep_dir), "runs": ranked})
+    return json_line("summary", {"ranked_by": by, "sweep_dir": str(sweep_dir), "runs": ranked})
 
 
 def format_table(ranked: list[dict], by: str, columns: list[str]) -> str:
     """A plain-text table of sweep rows (best first, ranked by `by`), for terminals and logs alike.
 
-    `columns` name the options that vary between the runs (the rows' keys for them)."""
+    `columns` name the RunConfig fields that vary between the runs (shown under their option names)."""
     by_val = by == "best_val_accuracy"
-    cols = columns + (["val best"] if by_val else []) + ["test final", "test best", "best ep", "diverged", "seconds"]
+    cols = (
+        [cli_name(c) for c in columns]
+        + (["val best"] if by_val else [])
+        + ["test final", "test best", "best ep", "diverged", "seconds"]
+    )
     body = []
     for r in ranked:
-        cells = [str(r[c]) for c in columns] + ([_pct(r["best_val_accuracy"])] if by_val else [])
+        cells = [format_value(r[c]) for c in columns] + ([_pct(r["best_val_accuracy"])] if by_val else [])
         cells += [
             _pct(r["test_accuracy"]),
             _pct(r["best_test_accuracy"]),
             str(r["best_test_epoch"] or "-"),
-            "yes" if r["diverged"] else "no",
+            "yes" if r["diverged"] else "no" if r["status"] == "completed" else r["status"],
             f"{r['seconds']:.1f}",
         ]
         body.append(cells)
@@ -299,13 +510,13 @@ def format_table(ranked: list[dict], by: str, columns: list[str]) -> str:
         return "  ".join(c.rjust(w) if i >= len(columns) else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
 
     out = [line(cols), line(["-" * w for w in widths])] + [line(b) for b in body]
-    if ranked:
+    if ranked and ranked[0][by] is not None:  # no "Best:" when no run has a result
         out.append(_choice_line(ranked[0], by_val))
     return "\n".join(out)
 
 
 def _choice_line(best: dict, by_val: bool) -> str:
-    name = best["varying"] or best["run"]
+    name = _name(best)
     if by_val:
         return (
             f"Chosen by validation accuracy: {name} -> test accuracy "

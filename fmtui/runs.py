@@ -18,14 +18,15 @@ run whose writer is gone (`interrupted`) from one still training. None of this n
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
 import json
 import os
+import secrets
 import socket
 import stat
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -71,16 +72,36 @@ def default_runs_dir() -> Path:
     return Path(os.environ.get("FMTUI_RUNS_DIR") or "runs")
 
 
-def atomic_write(path: Path, data: bytes | str) -> None:
-    """Write to a temporary file beside path, then rename over it: readers never see half a file."""
+def atomic_write(path: Path, data: bytes | str, *, sync: bool = True) -> None:
+    """Write to a temporary file beside path, then rename over it: readers never see half a file, and a
+    failed write (a full disk) leaves the old file as it was.
+
+    The file is created with mode 0666 minus the umask, like any file a program creates (mkstemp's 0600
+    would hide run folders from colleagues on a shared machine). sync=True flushes it to the disk before
+    the rename, so that after a crash the name holds either the old or the new content.
+    """
     raw = data.encode() if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    path = Path(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}"
+        try:
+            fd = os.open(tmp, flags, 0o666)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(f"no free temporary name beside {path}")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(raw)
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink()
         raise
 
 

@@ -17,17 +17,30 @@ from pathlib import Path
 from typing import Any
 
 from fmtui.config import OPTIONS, ConfigError, RunConfig, cli_name, format_value, parse_field
-from fmtui.events import Event, Finished, Started
+from fmtui.events import EpochEnd, Event, Finished, Started
 from fmtui.recorder import RunRecorder, new_run_dir
+from fmtui.report import error_message
 from fmtui.runs import atomic_write, summarize
 
 LECTURE_NORMS = ("none", "unit", "symmetric", "zscore")
 LECTURE_LRS = (0.01, 1e-5)
+LECTURE_BATCH, LECTURE_EPOCHS = 1024, 100
+"""How the lecture trained its softmax regressions: for 100 epochs, in batches of 1024. The lecture does not
+print its batch size; 1024 is inferred from its charts: all five of its softmax curves fall inside what its
+axes allow at batch 1024, and three of five fall outside at batch 64."""
+LECTURE_NOTE = f"batch {LECTURE_BATCH} (inferred from the lecture's charts), {LECTURE_EPOCHS} epochs"
 
 
 def lecture_experiment(base: RunConfig) -> list[RunConfig]:
-    """The lecture's comparison: softmax regression with 4 normalizations x lr 0.01 and 1e-5 (8 runs)."""
+    """The lecture's comparison: softmax regression with 4 normalizations x lr 0.01 and 1e-5 (8 runs), with
+    base's other settings (see `lecture_base` for the lecture's batch size and epochs)."""
     return [base.replace(model="softmax", norm=n, lr=lr) for n in LECTURE_NORMS for lr in LECTURE_LRS]
+
+
+def lecture_base(cfg: RunConfig) -> RunConfig:
+    """The settings the Runs pane's `L` runs the lecture's experiment with: a softmax regression's own batch size
+    and epochs (the softmax presets hold the lecture's), else the lecture's batch 1024 and 100 epochs."""
+    return cfg if cfg.model == "softmax" else cfg.replace(batch_size=LECTURE_BATCH, epochs=LECTURE_EPOCHS)
 
 
 def expand_grid(base: RunConfig, lists: dict[str, list[str]]) -> list[RunConfig]:
@@ -53,14 +66,26 @@ def split_list(field: str, text: str) -> list[str]:
 
 
 @dataclass
+class RunFailed:
+    """What run_sweep yields for a run that an error ended before it finished (after its last event, if any).
+
+    Its folder, when it had started, records the error (status error, the metrics so far); the sweep goes on."""
+
+    message: str
+
+
+@dataclass
 class SweepRun:
-    """One finished run of a sweep, as the summary shows it."""
+    """One finished (or failed) run of a sweep, as the summary shows it."""
 
     config: RunConfig
-    path: Path
+    path: Path | None
+    """The run's folder; None for a run that failed before it started."""
     status: str
     rows: list[dict]
     seconds: float
+    message: str = ""
+    """How it ended: the Finished message, or the error of a failed run."""
 
     def summary_row(self, varying: list[str]) -> dict[str, Any]:
         final = summarize(self.rows).get("final", {})
@@ -70,8 +95,8 @@ class SweepRun:
             if self.rows and self.rows[0].get("val_accuracy") is not None
             else {}
         )
-        row = {"run": self.path.name}
-        row.update({cli_name(f): format_value(getattr(self.config, f)) for f in OPTIONS})
+        options = self.config.to_dict()
+        row: dict[str, Any] = {"run": self.path.name if self.path else None, **{f: options[f] for f in OPTIONS}}
         row.update(
             test_loss=final.get("test_loss"),
             test_accuracy=final.get("test_accuracy"),
@@ -82,6 +107,7 @@ class SweepRun:
             best_val_epoch=val_best.get("epoch"),
             diverged=self.status == "diverged",
             status=self.status,
+            message=self.message,
             seconds=round(self.seconds, 3),
             varying=" ".join(f"{cli_name(f)}={format_value(getattr(self.config, f))}" for f in varying),
         )
@@ -89,45 +115,76 @@ class SweepRun:
 
 
 def rank(rows: list[dict]) -> tuple[list[dict], str]:
-    """Rows best first: by best validation accuracy when every run has one, else by best test accuracy."""
-    by = "best_val_accuracy" if rows and all(r["best_val_accuracy"] is not None for r in rows) else "best_test_accuracy"
-    return sorted(rows, key=lambda r: (r[by] is not None, r[by] or 0.0), reverse=True), by
+    """Rows best first: by best validation accuracy when every run with a result has one, else by best test
+    accuracy; failed runs come last, then runs without a result (stopped in their first epoch)."""
+    done = [r for r in rows if r["best_test_accuracy"] is not None]
+    by = "best_val_accuracy" if done and all(r["best_val_accuracy"] is not None for r in done) else "best_test_accuracy"
+    return sorted(rows, key=lambda r: (r["status"] != "error", r[by] is not None, r[by] or 0.0), reverse=True), by
+
+
+def csv_cell(value: Any) -> Any:
+    """A summary.csv cell: booleans as true/false, lists as 512,256, none as an empty cell, numbers as they are."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))
+    return "" if value is None else value
 
 
 def write_summary(out: Path, rows: list[dict]) -> None:
+    """summary.csv and summary.json: one row per run, best first (the fields of report.SWEEP_ROW)."""
     ranked, by = rank(rows)
     buf = io.StringIO()
     fields = [k for k in ranked[0] if k != "varying"] if ranked else ["run"]
     writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows(ranked)
+    writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in ranked)
     atomic_write(out / "summary.csv", buf.getvalue())
     atomic_write(out / "summary.json", json.dumps({"ranked_by": by, "runs": ranked}, indent=2))
 
 
 def run_sweep(
     configs: list[RunConfig], out: Path, *, should_stop: Callable[[], bool], stacked: bool = True
-) -> Iterator[tuple[int, Path, Event]]:
+) -> Iterator[tuple[int, Path | None, Event | RunFailed]]:
     """Train every config, each with its run folder inside out; yield (run index, run folder, event) for
-    every event of every run.
+    every event of every run. A run that fails ends with RunFailed instead of Finished, and the sweep goes on.
 
     With stacked=True, configs that differ only in normalization, lr, momentum or weight decay train
     together as one stacked model (fmtui.batched): their events come interleaved, each run's in order.
     """
-    from fmtui import engine
-    from fmtui.batched import batch_groups, train_batched
+    from fmtui.batched import batch_groups
 
     groups = batch_groups(configs) if stacked else [[i] for i in range(len(configs))]
     for group in groups:
         if should_stop():
             return
-        if len(group) > 1:
-            events = ((group[j], ev) for j, ev in train_batched([configs[i] for i in group], should_stop=should_stop))
-        else:
-            events = ((group[0], ev) for ev in engine.train(configs[group[0]], should_stop=should_stop))
-        with RunRecorder(lambda cfg: new_run_dir(out, cfg)) as recorder:
+        yield from _train_group(configs, group, out, should_stop)
+
+
+def _train_group(
+    configs: list[RunConfig], group: list[int], out: Path, should_stop: Callable[[], bool]
+) -> Iterator[tuple[int, Path | None, Event | RunFailed]]:
+    """The events of one run, or of one stacked group; an error ends the group's unfinished runs (recorded as
+    errors in their folders, yielded as RunFailed), not the sweep. Ctrl+C (KeyboardInterrupt) still ends it."""
+    from fmtui import engine
+    from fmtui.batched import train_batched
+
+    if len(group) > 1:
+        events = ((group[j], ev) for j, ev in train_batched([configs[i] for i in group], should_stop=should_stop))
+    else:
+        events = ((group[0], ev) for ev in engine.train(configs[group[0]], should_stop=should_stop))
+    recorder = RunRecorder(lambda cfg: new_run_dir(out, cfg))
+    finished: set[int] = set()
+    try:
+        with recorder:
             for i, ev in events:
+                if isinstance(ev, Finished):
+                    finished.add(i)
                 yield i, recorder.handle(ev, i), ev
+    except Exception as e:  # a device error, bad data found late, a full disk: this group's runs failed
+        for i in group:
+            if i not in finished:
+                yield i, recorder.path(i), RunFailed(error_message(e))
 
 
 class Tally:
@@ -139,18 +196,30 @@ class Tally:
         self.runs: list[SweepRun] = []
         self.training: dict[int, float] = {}
         """Runs started and not finished, with the time they started."""
+        self.epochs: dict[int, list[dict]] = {}
+        """The metrics of each unfinished run's finished epochs."""
 
-    def add(self, i: int, path: Path, event: Event) -> SweepRun | None:
-        """Take one event of run i; return the run's SweepRun when this event finished it."""
+    def add(self, i: int, path: Path | None, event: Event | RunFailed) -> SweepRun | None:
+        """Take one event of run i; return the run's SweepRun when this event finished it (or it failed)."""
         match event:
             case Started():
                 self.training[i] = time.perf_counter()
-            case Finished():
-                rows = [epoch.metrics() for epoch in event.history]
-                seconds = time.perf_counter() - self.training.pop(i)
-                self.runs.append(SweepRun(self.configs[i], path, event.status, rows, seconds))
+            case EpochEnd():
+                self.epochs.setdefault(i, []).append(event.metrics())
+            case Finished() | RunFailed():
+                started = self.training.pop(i, None)
+                seconds = time.perf_counter() - started if started is not None else 0.0
+                rows = self.epochs.pop(i, [])
+                if isinstance(event, Finished):
+                    rows = [epoch.metrics() for epoch in event.history]
+                status = event.status if isinstance(event, Finished) else "error"
+                self.runs.append(SweepRun(self.configs[i], path, status, rows, seconds, event.message))
                 return self.runs[-1]
         return None
+
+    @property
+    def failed(self) -> list[SweepRun]:
+        return [r for r in self.runs if r.status == "error"]
 
 
 def varying_fields(configs: list[RunConfig]) -> list[str]:

@@ -28,19 +28,61 @@ PROGRESS_INTERVAL = 0.5
 thread a redraw, and UI work holds the GIL that the training thread needs (measured: BENCHMARKS.md)."""
 
 
-def run_training(cfg: RunConfig, runs_dir: Path, post: Callable[[Any], Any], should_stop: Callable[[], bool]) -> None:
-    """Train cfg, writing the run folder like the headless mode and posting one message per event."""
+def run_training(
+    cfg: RunConfig | None,
+    runs_dir: Path,
+    post: Callable[[Any], Any],
+    should_stop: Callable[[], bool],
+    *,
+    resume: Path | None = None,
+    epochs: int | None = None,
+) -> None:
+    """Train cfg, writing the run folder like the headless mode and posting one message per event.
+
+    With `resume` (a run folder), go on training that run in its folder instead (cfg is then unused;
+    `epochs` is the total to reach); a folder that cannot be resumed is a TrainingFailed with the reason.
+    """
     recorder = RunRecorder(lambda c: new_run_dir(runs_dir, c))
+    opened = None
     try:
         from fmtui.data import load_dataset
         from fmtui.engine import train
+        from fmtui.resume import open_resume
 
+        if resume is not None:
+            opened = open_resume(resume, epochs)
+            cfg, recorder = opened.config, RunRecorder(lambda c: opened.path, resume=opened)
+        assert cfg is not None
         ds = load_dataset(cfg.dataset, cfg.data_dir)
+        checkpoint = opened.checkpoint if opened is not None else None
         with recorder:
-            for event in train(cfg, dataset=ds, should_stop=should_stop, progress_interval=PROGRESS_INTERVAL):
+            for event in train(
+                cfg, dataset=ds, should_stop=should_stop, progress_interval=PROGRESS_INTERVAL, resume=checkpoint
+            ):
                 post(_message(event, recorder.handle(event), ds))
     except Exception as exc:  # any failure becomes a message on screen, never a crash
         post(TrainingFailed(error_message(exc), recorder.path()))
+    finally:
+        if opened is not None:
+            opened.close()
+
+
+NO_WEIGHTS = "the weights view draws softmax regressions and MLPs (a CNN's first layer is 3x3 filters)"
+
+
+def saved_weights(run_dir: Path, cfg: RunConfig, shape: tuple[int, int, int], classes: int) -> tuple[Any, str]:
+    """What a saved run's model.pt learned, for the weights view: (LearnedWeights, "") or (None, why not)."""
+    from fmtui.models import build_model, learned_weights
+    from fmtui.runs import load_state_dict
+
+    if cfg.model not in ("softmax", "mlp"):
+        return None, NO_WEIGHTS
+    try:
+        model = build_model(cfg, shape, classes)
+        model.load_state_dict(load_state_dict(Path(run_dir) / "model.pt"))
+    except Exception as exc:  # no model.pt, a broken one, weights of another shape: say why, never crash
+        return None, f"no weights to draw: {error_message(exc)}"
+    return learned_weights(model, shape), ""
 
 
 def _message(event: Event, run_dir: Path | None, ds: Any) -> Any:
@@ -72,7 +114,8 @@ def run_experiment(
     try:
         out = new_sweep_dir(runs_dir)
         for i, path, event in run_sweep(configs, out, should_stop=should_stop):
-            paths[i] = path
+            if path is not None:  # a run that failed before it started has no folder
+                paths[i] = path
             tally.add(i, path, event)
             if isinstance(event, EpochEnd) and i == max(tally.training):
                 text = f"lecture experiment: epoch {event.epoch}/{event.epochs}, {len(tally.runs)} of {len(configs)}"

@@ -89,14 +89,32 @@ def synthetic_run(cfg: RunConfig, epochs: int = 4, batches: int = 938) -> list:
     )
     messages: list = [TrainingStarted(started, RUN_DIR, None, started.classes)]
     history = []
+    every, sent = 5, 0  # the loss curve: a point every 5 steps
+
+    def curve(step: float) -> float:
+        return 0.35 + 0.9 * math.exp(-step / 700) + 0.04 * math.sin(step / 37)
+
     for epoch in range(1, epochs + 1):
         for i in range(1, 31):
             step = (epoch - 1) * batches + i * batches // 30
-            loss = 0.35 + 0.9 * math.exp(-step / 700) + 0.04 * math.sin(step / 37)
+            points = [(s, curve(s)) for s in range(sent + every, step + 1, every)]
+            sent = points[-1][0] if points else sent
+            loss = curve(step)
             messages.append(
                 TrainingProgress(
                     BatchProgress(
-                        epoch, epochs, i * batches // 30, batches, loss, 100 - 30 * loss, 21000.0, step / 330, 9.5, step
+                        epoch,
+                        epochs,
+                        i * batches // 30,
+                        batches,
+                        loss,
+                        100 - 30 * loss,
+                        21000.0,
+                        step / 330,
+                        9.5,
+                        step,
+                        losses=points,
+                        loss_every=every,
                     )
                 )
             )

@@ -18,7 +18,7 @@ from fmtui.config import RunConfig
 from fmtui.events import Finished
 from fmtui.messages import EpochFinished, TrainingFailed, TrainingFinished, TrainingProgress, TrainingStarted
 from fmtui.results import Results
-from fmtui.widgets.charts import BatchLossChart, downsample, finite
+from fmtui.widgets.charts import BatchLossChart, BoundedSeries, EpochChart, downsample, finite
 from fmtui.widgets.config_form import ConfigForm
 from fmtui.widgets.data_pane import DataPane
 from fmtui.widgets.errors_pane import ErrorsPane
@@ -59,12 +59,43 @@ def test_helpers_format_for_people():
     assert finite([0, 1, 2], [1.0, float("nan"), float("inf")]) == ([0], [1.0])
 
 
-def test_batch_chart_keeps_its_history_bounded():
+def test_batch_chart_keeps_its_history_bounded_and_in_place():
+    """Halving the whole series with plain pairwise means drifted: after 200,000 points its first point
+    sat at 87% of the run, so the chart showed only the end of a long run."""
     chart = BatchLossChart("loss")
-    chart.MAX_POINTS = 10
+    chart.series = BoundedSeries(10)
     for i in range(11):
         chart.add(i, 1.0)
-    assert len(chart.xs) == 5 and chart.ys == [1.0] * 5
+    assert len(chart.series) == 6 and chart.series.points()[1] == [1.0] * 6
+    chart.series = BoundedSeries(100)
+    for i in range(20000):
+        chart.add(i / 100, 1.0)
+    xs, _ = chart.series.points()
+    assert len(xs) <= 100 and xs[0] < 2 and xs[-1] > 198
+
+
+def test_bounded_series_averages_old_points_evenly():
+    """Kept points stand for equally many inputs, so the curve keeps its place on the x axis."""
+    series = BoundedSeries(10)
+    for x in range(1, 1001):
+        series.add(x, 2.0 * x)
+    xs, ys = series.points()
+    assert 5 <= len(xs) == len(ys) == len(series) <= 11 and series.stride == 128
+    assert xs[0] == (1 + 128) / 2 and xs[-1] == (897 + 1000) / 2  # the first 128 inputs; the last 104
+    assert all(y == 2.0 * x for x, y in zip(xs, ys))
+    assert BoundedSeries(10).points() == ([], [])
+
+
+def test_epoch_chart_keeps_its_series_bounded():
+    """A run of many epochs kept every point: the series, and each redraw, grew without end."""
+    chart = EpochChart("loss")
+    chart.MAX_POINTS = 20
+    for epoch in range(1, 1001):
+        chart.add(epoch, train=float(epoch), val=None, test=2.0 * epoch)
+    assert set(chart.series) == {"train", "test"} and chart.last_epoch == 1000
+    assert all(len(s) <= 21 for s in chart.series.values())
+    xs, ys = chart.series["test"].points()
+    assert xs[0] < 40 and xs[-1] > 960 and ys[-1] == 2.0 * xs[-1]  # still the whole run
 
 
 @sync
@@ -74,7 +105,7 @@ async def test_batch_chart_redraws_once_a_second_however_fast_points_arrive():
         await pilot.press("3")
         chart = app.query_one("#batch-chart", BatchLossChart)
         draws = []
-        chart.draw = lambda plt: draws.append(len(chart.xs))
+        chart.draw = lambda plt: draws.append(len(chart.series))
         for i in range(1000):
             chart.add(i / 100, 1.0 / (i + 1))
         await pilot.pause(2.2)
@@ -188,6 +219,8 @@ async def test_presets_fill_the_form_and_count_parameters(tiny_data):
         await pilot.pause()
         cfg = app.form.config
         assert (cfg.model, cfg.norm, cfg.lr, cfg.data_dir) == ("softmax", "none", 1e-5, str(tiny_data))
+        assert (cfg.batch_size, cfg.epochs) == (1024, 100)  # as the lecture ran it (the batch size: from its charts)
+        assert any("inferred from the lecture's charts" in n.message for n in app._notifications)
         assert app.query_one("#f-lr", Input).value == "1e-05"
         await wait_for(pilot, lambda: "7,850 parameters" in text_of(app, "#model-summary"))
         assert "784-10 softmax regression" in text_of(app, "#model-summary")
@@ -196,6 +229,7 @@ async def test_presets_fill_the_form_and_count_parameters(tiny_data):
         assert app.form.config.norm == "zscore" and app.query_one("#preset", Select).is_blank()
         app.action_preset("mlp")
         await wait_for(pilot, lambda: "203,530 parameters" in text_of(app, "#model-summary"))
+        assert (app.form.config.batch_size, app.form.config.epochs) == (64, 5)  # the lecture's step-by-step MLP
 
 
 @sync
@@ -284,7 +318,7 @@ async def test_start_then_stop_within_a_batch(tiny_data, tmp_path):
         assert app.training and app.query_one(TabbedContent).active == "train"
         assert app.query_one("#start", Button).disabled and not app.query_one("#stop", Button).disabled
         await wait_for(pilot, lambda: "samples/s" in text_of(app, "#train-stats"))
-        assert "ETA" in text_of(app, "#train-stats") and app.query_one("#batch-chart").xs
+        assert "ETA" in text_of(app, "#train-stats") and len(app.query_one("#batch-chart").series)
         app.query_one("#stop", Button).press()  # pilot.click would wait for an idle CPU, never true while training
         await wait_for(pilot, lambda: app.train_pane.phase != "running")
         polls_at_stop = len(answers)  # the worker was cancelled in the same UI step that set the phase
@@ -538,8 +572,8 @@ async def test_opening_a_past_run_shows_its_errors_without_training(tiny_data, t
 
 @sync
 async def test_lecture_experiment_from_one_key_fills_the_runs_charts(tiny_data, tmp_path):
-    cfg = RunConfig(data_dir=str(tiny_data), epochs=2, batch_size=32, device="cpu")
-    app = make_app(cfg, runs_dir=tmp_path / "runs")
+    cfg = RunConfig(data_dir=str(tiny_data), model="softmax", epochs=2, batch_size=32, device="cpu")
+    app = make_app(cfg, runs_dir=tmp_path / "runs")  # a softmax form: L takes its batch size and epochs
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("5")
         await pilot.press("L")
@@ -612,6 +646,9 @@ async def test_the_footer_fits_80_columns_on_every_pane(tiny_data):
         await pilot.press("m")  # the matrix has the focus: its enter key shows too
         await pilot.pause(0.1)
         assert footer_overflow(app) == []
+        await pilot.press("t")  # a filter is set: its clearing key shows too
+        await pilot.pause(0.1)
+        assert "a" in {k.key for k in app.screen.query("FooterKey")} and footer_overflow(app) == []
         await pilot.press("question_mark")  # every key, also those the footer has no room for
         await pilot.pause()
         assert app.screen.query("HelpPanel")

@@ -63,7 +63,7 @@ def test_train_prints_lecture_lines_and_writes_the_run_folder(tiny_data, tmp_pat
     assert wrong and all(float(a["confidence"]) >= float(b["confidence"]) for a, b in zip(wrong, wrong[1:]))
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["final"]["test_accuracy"] == rows[-1]["test_accuracy"]
-    assert not list(out.glob(".*"))  # no temporary files left behind
+    assert [p.name for p in out.glob(".*")] == [".lock"]  # the writer's lock, and no temporary files left behind
 
 
 def test_default_run_folder_goes_under_runs_dir(tiny_data, tmp_path):

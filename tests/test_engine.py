@@ -34,8 +34,34 @@ def test_events_in_order_with_metrics(tiny_data):
 
 
 def test_progress_is_throttled(tiny_data):
+    """Slow progress events come only at the end of each epoch (so that its loss curve is complete)."""
     events = run(tiny(tiny_data), progress_interval=3600)
-    assert not any(isinstance(e, BatchProgress) for e in events)
+    assert [(e.epoch, e.batch) for e in events if isinstance(e, BatchProgress)] == [(1, 19), (2, 19)]
+
+
+def curve(events) -> list[tuple[int, float]]:
+    return [point for e in events if isinstance(e, BatchProgress) for point in e.losses]
+
+
+def test_the_loss_curve_is_cut_by_steps_and_the_same_however_often_progress_comes(tiny_data, monkeypatch):
+    """Real per-step losses, averaged over fixed runs of steps: one event per step or one per epoch, same curve."""
+    monkeypatch.setattr(engine, "LOSS_POINTS", 10)  # 38 steps -> a point every 4 steps
+    fast, slow = run(tiny(tiny_data), progress_interval=0.0), run(tiny(tiny_data), progress_interval=3600)
+    assert len([e for e in fast if isinstance(e, BatchProgress)]) == 38
+    assert curve(fast) == curve(slow)
+    assert [step for step, _ in curve(slow)] == [4, 8, 12, 16, 19, 23, 27, 31, 35, 38]  # each epoch ends a point
+    assert {e.loss_every for e in slow if isinstance(e, BatchProgress)} == {4}
+    losses = [loss for _, loss in curve(slow)]
+    epochs = [e for e in slow if isinstance(e, EpochEnd)]
+    for i, epoch in enumerate(epochs):  # the points are means of the very batch losses the epoch's loss averages
+        points = losses[5 * i : 5 * i + 5]
+        assert sum(p * n for p, n in zip(points, (4, 4, 4, 4, 3))) / 19 == pytest.approx(epoch.train_loss, rel=1e-5)
+
+
+def test_every_step_is_a_point_when_a_run_is_short(tiny_data):
+    events = run(tiny(tiny_data), progress_interval=0.05)
+    assert [step for step, _ in curve(events)] == list(range(1, 39))
+    assert len({loss for _, loss in curve(events)}) == 38  # each step's own loss, not a mean over time
 
 
 def test_results_give_the_error_browser_what_it_needs(tiny_data):
@@ -84,6 +110,9 @@ def test_nonfinite_loss_reports_where_it_diverged(tiny_data):
     batch = int(done.message.split("batch ")[1].split(":")[0])
     assert 1 <= batch <= 38
     assert not any(isinstance(e, EpochEnd) for e in events)  # no epoch finished with a finite loss
+    points = curve(events)  # the curve up to the divergence is reported, its end not finite
+    assert [step for step, _ in points] == list(range(1, len(points) + 1)) and len(points) >= batch
+    assert math.isfinite(points[0][1]) and not math.isfinite(points[batch - 1][1])
 
 
 def test_same_seed_same_result(tiny_data):
@@ -180,3 +209,25 @@ def test_only_the_last_epoch_keeps_its_predictions(tiny_data):
     assert all(e.results is None for e in done.history)  # but the history holds metrics only
     assert done.results is epochs[-1].results
     assert [e.metrics() for e in done.history] == [e.metrics() for e in epochs]
+
+
+@pytest.mark.parametrize("changes,units", [(dict(model="softmax"), 10), (dict(hidden=(32, 16)), 32)])
+def test_each_epoch_carries_what_the_model_learned(tiny_data, changes, units):
+    events = run(tiny(tiny_data, **changes))
+    epochs, done = [e for e in events if isinstance(e, EpochEnd)], events[-1]
+    first, last = epochs[0].weights, epochs[-1].weights
+    assert first.inputs.shape == (units, 784) and first.shape == (1, 28, 28)
+    linears = [m for m in done.model if isinstance(m, torch.nn.Linear)]
+    assert (last.inputs == linears[0].weight.detach().numpy()).all()  # the end of the last epoch
+    assert not (first.inputs == last.inputs).all()  # a copy of its epoch, not the live weights
+    if changes["model" if "model" in changes else "hidden"] == "softmax":
+        assert last.outputs is None and last.per_class
+    else:  # each first-layer unit's weight into each class, through the second layer (as if linear)
+        expected = linears[2].weight.detach().double() @ linears[1].weight.detach().double()
+        assert last.outputs.shape == (10, 32) and torch.allclose(torch.from_numpy(last.outputs).double(), expected)
+    assert all(e.weights is None for e in done.history)
+
+
+def test_a_cnn_has_no_weight_pictures(tiny_data):
+    events = run(tiny(tiny_data, model="cnn", hidden=(16,), epochs=1))
+    assert [e.weights for e in events if isinstance(e, EpochEnd)] == [None]

@@ -130,3 +130,18 @@ def test_a_failed_capture_falls_back_to_the_eager_step(tiny_data, monkeypatch):
     monkeypatch.setattr(graphs, "GraphedStep", broken)
     step = graphs.fastest(ModelStep(p), p)
     assert isinstance(step, ModelStep) and step.eager_reason.startswith("capture failed (RuntimeError: operation")
+
+
+def test_a_graphed_run_checkpoints_its_epochs_like_an_eager_one(tiny_data):
+    cfg = tiny(tiny_data, momentum=0.9)
+    eager_p, graphed_p = prepare(cfg), prepare(cfg)
+    ends = [ev for ev in events(graphed_p, GraphedStep(ModelStep(graphed_p), graphed_p, capture=False))]
+    eager_ends = [ev for ev in events(eager_p, ModelStep(eager_p))]
+    saved = [ev.checkpoint() for ev in ends if isinstance(ev, EpochEnd)]
+    eager_saved = [ev.checkpoint() for ev in eager_ends if isinstance(ev, EpochEnd)]
+    assert [c["epoch"] for c in saved] == [1, 2]
+    for mine, theirs in zip(saved, eager_saved, strict=True):
+        for a, b in zip(mine["model"].values(), theirs["model"].values(), strict=True):
+            assert torch.equal(a, b)
+        bufs = [s["momentum_buffer"] for s in mine["optimizer"]["state"].values()]
+        assert all(torch.equal(a, s["momentum_buffer"]) for a, s in zip(bufs, theirs["optimizer"]["state"].values()))

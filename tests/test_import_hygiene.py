@@ -30,9 +30,15 @@ ENGINE_SIDE = (
     "models",
     "recorder",
     "report",
+    "resources",
     "results",
+    "resume",
     "runs",
+    "streams",
     "sweep",
+    "tensorboard",
+    "ticks",
+    "weights",
 )
 UI_PACKAGES = ("textual", "textual_plotext", "plotext")
 

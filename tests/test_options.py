@@ -76,7 +76,7 @@ def test_a_new_field_appears_on_the_command_line_in_the_form_and_in_the_sweep_an
     assert parse_field("warmup", "3") == 3
 
     summary = SweepRun(Wider(warmup=2), tmp_path / "run", "completed", [], 1.0).summary_row(["warmup"])
-    assert summary["warmup"] == "2" and summary["varying"] == "warmup=2"
+    assert summary["warmup"] == 2 and summary["varying"] == "warmup=2"
     record = RunRecord(tmp_path / "run", Wider(warmup=2), metrics=[{"epoch": 1}])
     csv_path, _ = export_runs([record], tmp_path / "export")
     assert next(csv.DictReader(csv_path.open()))["warmup"] == "2"

@@ -50,9 +50,19 @@ def test_lines_of_one_run():
 
 
 def test_every_event_has_its_own_json_kind():
-    kinds = [event_json(ev, Path("r"))["event"] for ev in (STARTED, PROGRESS, EPOCH, finished("stopped", "s"))]
+    events = (STARTED, PROGRESS, EPOCH, finished("stopped", "s"))
+    kinds = [json.loads(event_json(ev, Path("r")))["event"] for ev in events]
     assert kinds == ["started", "progress", "epoch", "finished"]
-    assert json.dumps(event_json(STARTED, Path("r")))  # JSON-able
+
+
+def test_a_diverging_progress_event_is_still_strict_json():
+    """The engine reports the curve up to a divergence: that last progress event's loss is NaN, printed as null."""
+    diverging = BatchProgress(1, 2, 5, 19, float("nan"), 70.0, 500.0, 1.0, 3.0, 5, losses=[(5, float("nan"))])
+
+    def strict(line: str) -> dict:  # NaN, Infinity: not JSON
+        return json.loads(line, parse_constant=lambda c: pytest.fail(f"{c} in {line}"))
+
+    assert strict(event_json(diverging, None))["loss"] is None and strict(event_json(PROGRESS, None))["loss"] == 0.9
 
 
 def test_an_unknown_event_is_not_taken_for_finished():
@@ -88,7 +98,7 @@ ROW = dict(run="r1", norm="zscore", lr="0.01", test_loss=0.45213, test_accuracy=
 def test_sweep_line_and_table():
     assert sweep_line(3, 8, ROW) == "[3/8] norm=zscore lr=0.01: test accuracy 84.12%, test loss 0.4521, 12.3s"
     stopped = sweep_line(1, 2, {**ROW, "status": "stopped", "test_loss": None, "test_accuracy": None})
-    assert stopped.endswith("test accuracy -, test loss None, 12.3s [stopped]")
+    assert stopped.endswith("test accuracy -, test loss -, 12.3s [stopped]")
     other = {**ROW, "run": "r2", "norm": "none", "best_test_accuracy": 70.0, "diverged": True, "varying": "norm=none"}
     table = format_table([ROW, other], "best_test_accuracy", ["norm", "lr"]).splitlines()
     assert table[0].split() == ["norm", "lr", "test", "final", "test", "best", "best", "ep", "diverged", "seconds"]

@@ -9,7 +9,7 @@ from test_cli import fmtui, fmtui_process, interrupt
 from fmtui.config import ConfigError, RunConfig
 from fmtui.events import Finished, Started
 from fmtui.runs import read_run
-from fmtui.sweep import Tally, expand_grid, run_sweep, split_list
+from fmtui.sweep import RunFailed, Tally, expand_grid, lecture_base, lecture_experiment, run_sweep, split_list
 
 pytestmark = pytest.mark.cli
 
@@ -25,6 +25,17 @@ def test_grid_is_the_cartesian_product_of_typed_lists():
         expand_grid(RunConfig(), {"lr": ["0.01", "-2"]})
     with pytest.raises(ConfigError, match="listed twice"):
         expand_grid(RunConfig(), {"norm": ["unit", "UNIT"]})
+
+
+def test_the_lecture_experiment_runs_as_the_lecture_ran_it():
+    """Batch 1024 (inferred from the lecture's charts) and 100 epochs, unless the form holds a softmax regression,
+    whose own batch size and epochs are used."""
+    configs = lecture_experiment(lecture_base(RunConfig(seed=3)))  # the dashboard's default form: the MLP
+    assert len(configs) == 8 and {(c.model, c.batch_size, c.epochs, c.seed) for c in configs} == {
+        ("softmax", 1024, 100, 3)
+    }
+    mine = RunConfig(model="softmax", batch_size=256, epochs=7)
+    assert {(c.batch_size, c.epochs) for c in lecture_experiment(lecture_base(mine))} == {(256, 7)}
 
 
 def test_sweep_end_to_end_with_validation_ranking(tiny_data, tmp_path):
@@ -65,7 +76,7 @@ def test_sweep_end_to_end_with_validation_ranking(tiny_data, tmp_path):
         "best_test_epoch",
         "diverged",
         "seconds",
-        "batch-size",
+        "batch_size",
     ):
         assert key in rows[0]
     vals = [float(r["best_val_accuracy"]) for r in rows]
@@ -126,10 +137,8 @@ def test_sweep_without_validation_says_it_ranks_on_test(tiny_data, tmp_path):
     )
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["event"] for line in lines] == ["run", "run", "summary"]
-    assert lines[-1]["ranked_by"] == "best_test_accuracy" and {r["hidden"] for r in lines[-1]["runs"]} == {
-        "16",
-        "32,16",
-    }
+    assert lines[-1]["ranked_by"] == "best_test_accuracy"
+    assert sorted(r["hidden"] for r in lines[-1]["runs"]) == [[16], [32, 16]]
 
 
 def test_sweep_bad_values_and_missing_data(tiny_data, tmp_path):
@@ -152,8 +161,8 @@ def test_ctrl_c_during_a_sweep_keeps_the_finished_runs_and_exits_130(tiny_data, 
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr and "finished runs are kept" in stderr
     runs = {r["lr"]: r for r in json.loads((out / "summary.json").read_text())["runs"]}
-    assert runs["0.05"]["status"] == "completed" and (out / runs["0.05"]["run"] / "model.pt").is_file()
-    assert runs["0.02"]["status"] == "stopped" and "0.01" not in runs  # the third run never started
+    assert runs[0.05]["status"] == "completed" and (out / runs[0.05]["run"] / "model.pt").is_file()
+    assert runs[0.02]["status"] == "stopped" and 0.01 not in runs  # the third run never started
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == sorted(r["run"] for r in runs.values())
     assert "[1/3] lr=0.05: test accuracy" in stdout
 
@@ -187,20 +196,30 @@ def test_run_sweep_yields_every_event_of_every_run_with_its_folder(tiny_data, tm
     assert [len(r.rows) for r in finished] == [2, 2, 2]
 
 
-def test_a_failure_in_a_sweep_is_recorded_in_the_runs_it_ended(tiny_data, tmp_path):
+def test_a_failure_in_a_sweep_is_recorded_in_the_runs_it_ended_and_the_sweep_goes_on(tiny_data, tmp_path):
     calls = {"n": 0}
 
     def should_stop():
         calls["n"] += 1
-        if calls["n"] > 25:
+        if calls["n"] == 25:  # inside the stacked pair's first epoch
             raise RuntimeError("device lost")
         return False
 
-    with pytest.raises(RuntimeError):
-        list(run_sweep(softmax_grid(tiny_data), tmp_path / "s", should_stop=should_stop))
-    records = [read_run(p) for p in sorted((tmp_path / "s").iterdir())]
-    assert len(records) == 2 and all(r.summary["message"] == "RuntimeError: device lost" for r in records)
-    assert {r.status for r in records} == {"error"}
+    events = list(run_sweep(softmax_grid(tiny_data), tmp_path / "s", should_stop=should_stop))
+    failed = [(i, path, ev) for i, path, ev in events if isinstance(ev, RunFailed)]
+    assert [(i, ev.message) for i, _, ev in failed] == [
+        (0, "RuntimeError: device lost"),
+        (1, "RuntimeError: device lost"),
+    ]
+    records = {p.name: read_run(p) for p in (tmp_path / "s").iterdir()}
+    assert len(records) == 3
+    assert [records[path.name].status for _, path, _ in failed] == ["error", "error"]
+    assert [r.summary["message"] for r in records.values() if r.status == "error"] == ["RuntimeError: device lost"] * 2
+    (mlp,) = [r for r in records.values() if r.status != "error"]  # the MLP trained after the failed pair
+    assert mlp.status == "completed" and mlp.config.model == "mlp"
+    tally = Tally(softmax_grid(tiny_data))
+    finished = [run for i, path, ev in events if (run := tally.add(i, path, ev))]
+    assert [r.status for r in finished] == ["error", "error", "completed"] and tally.failed == finished[:2]
 
 
 def test_the_experiment_reports_each_epoch_once_from_the_events(tiny_data, tmp_path):

@@ -1,8 +1,12 @@
 """Live training charts: PlotextPlot subclasses that own their series and redraw a few times a second.
 
 PlotextPlot rebuilds the whole plot on every render (about 50 ms for 2x100 points at 120x40), so
-new points only mark a chart dirty; `replot` runs on a timer at most `MIN_INTERVAL` apart, and the
-per-batch series is averaged down to the chart's width before plotting.
+new points only mark a chart dirty; `replot` runs on a timer at most `MIN_INTERVAL` apart, and every
+series is averaged down to the chart's width before plotting. Series are bounded (BoundedSeries): past a
+maximum, old points are averaged together, so hours of training keep memory and redraw time flat.
+
+Axes come from fmtui.ticks: round 1-2-5 ticks with compact labels; a series spanning two decades or more
+is drawn on a log axis (log10 of the values, labelled with the values), unless the user chose a scale.
 """
 
 from __future__ import annotations
@@ -11,12 +15,19 @@ import math
 
 from textual_plotext import PlotextPlot
 
+from fmtui.ticks import Axis, linear_axis, log_axis, spans_decades
+
 # Colours from the 256-colour palette (readable at 256 colours); markers tell series apart without colour.
 SERIES_STYLE = {
     "train": ("cyan", "braille"),
     "val": ("magenta", "dot"),
     "test": ("orange", "hd"),
 }
+ACCURACY_SPAN = 10.0
+"""The accuracy axis spans at least this many points: noise of a tenth of a point around chance level must
+look flat, not like a learning curve."""
+LABELLED_HEIGHT = 12
+"""From this height on, the axes carry their names (a row of their own); below, the title says them."""
 
 
 def downsample(xs: list[float], ys: list[float], n: int) -> tuple[list[float], list[float]]:
@@ -31,10 +42,99 @@ def downsample(xs: list[float], ys: list[float], n: int) -> tuple[list[float], l
     return out_x, out_y
 
 
+class BoundedSeries:
+    """Points added one at a time, at most `most` kept: hours of training stay flat in memory.
+
+    When `most` points are kept, neighbours are averaged in pairs and from then on every `stride` new
+    points are averaged into one, so each kept point stands for the same number of points added (x is
+    their mean too); the newest, not yet complete, group is shown as one more point.
+    """
+
+    def __init__(self, most: int) -> None:
+        self.most = max(most - most % 2, 2)  # even: halving pairs every point with an equal one
+        self.stride = 1
+        self.xs: list[float] = []
+        self.ys: list[float] = []
+        self._group: list[tuple[float, float]] = []
+
+    def __len__(self) -> int:
+        return len(self.xs) + bool(self._group)
+
+    def add(self, x: float, y: float) -> None:
+        self._group.append((x, y))
+        if len(self._group) < self.stride:
+            return
+        self.xs.append(sum(p[0] for p in self._group) / len(self._group))
+        self.ys.append(sum(p[1] for p in self._group) / len(self._group))
+        self._group = []
+        if len(self.xs) >= self.most:
+            self.xs, self.ys = downsample(self.xs, self.ys, len(self.xs) // 2)
+            self.stride *= 2
+
+    def points(self) -> tuple[list[float], list[float]]:
+        """Every kept point, then the mean of the newest incomplete group."""
+        if not self._group:
+            return list(self.xs), list(self.ys)
+        n = len(self._group)
+        return self.xs + [sum(p[0] for p in self._group) / n], self.ys + [sum(p[1] for p in self._group) / n]
+
+
 def finite(xs: list[float], ys: list[float]) -> tuple[list[float], list[float]]:
     """Drop points whose value is NaN or infinite (a diverged run), which plotext cannot draw."""
     pairs = [(x, y) for x, y in zip(xs, ys) if math.isfinite(y)]
     return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def value_axis(values: list[float], most: int, log: bool | None) -> Axis:
+    """The y axis of a loss: log when asked (log=True), or, when log is None, when the values span two decades."""
+    positive = [v for v in values if v > 0]
+    if (log or (log is None and spans_decades(values))) and positive:
+        return log_axis(min(positive), max(positive), most)
+    return linear_axis(min(values), max(values), most)
+
+
+def loss_axis(values: list[float], most: int, log: bool | None, chance: float | None, decide_on=None) -> Axis:
+    """A loss axis; a loss above chance level (ln of the number of classes: a model that guesses) reaches down to
+    it, so an exploding run is drawn against it, on a log axis when that spans two decades. `decide_on`: the
+    values whose span decides an automatic scale (default: values)."""
+    above = chance is not None and max(values) > chance
+    values = values + [chance] if above else values
+    if log is None:
+        log = spans_decades((decide_on or values) + ([chance] if above else []))
+    return value_axis(values, most, log)
+
+
+def draw_chance(plt, chance: float | None, label: str, x: float, y: Axis) -> str:
+    """Chance level as a line labelled at x (its right end) where it is on the axis; else the label, for the
+    title ("" if unknown)."""
+    if chance is None:
+        return ""
+    at = y.position(chance) if chance > 0 or not y.log else None
+    if at is not None and y.lo <= at <= y.hi:
+        plt.hline(at, color="gray")
+        plt.text(label, x, at, color="gray", alignment="right")  # at the right: curves start at the left
+        return ""
+    return label
+
+
+def accuracy_axis(values: list[float], most: int, pinned: bool) -> Axis:
+    """0..100 when pinned; else the values' range, at least ACCURACY_SPAN wide, within 0..100."""
+    if pinned or not values:
+        return linear_axis(0.0, 100.0, most)
+    lo, hi = min(values), max(values)
+    if hi - lo < ACCURACY_SPAN:
+        mid = (lo + hi) / 2
+        lo, hi = mid - ACCURACY_SPAN / 2, mid + ACCURACY_SPAN / 2
+        lo, hi = (0.0, ACCURACY_SPAN) if lo < 0 else (100.0 - ACCURACY_SPAN, 100.0) if hi > 100 else (lo, hi)
+    return linear_axis(max(lo, 0.0), min(hi, 100.0), most)
+
+
+def set_axes(plt, x: Axis, y: Axis, x_pad: float = 0.0) -> None:
+    """Limits, ticks and labels of both axes (x_pad widens the x limits so the end points are not on the frame)."""
+    plt.xlim(x.lo - x_pad, x.hi + x_pad)
+    plt.xticks(x.ticks, x.labels)
+    plt.ylim(y.lo, y.hi)
+    plt.yticks(y.ticks, y.labels)
 
 
 class ThrottledPlot(PlotextPlot):
@@ -68,6 +168,8 @@ class ThrottledPlot(PlotextPlot):
         self._dirty = False
         plt = self.plt
         plt.clear_data()
+        plt.xlabel("")
+        plt.ylabel("")
         plt.title(self.chart_title)
         self.draw(plt)
         self.refresh()
@@ -76,44 +178,99 @@ class ThrottledPlot(PlotextPlot):
         """Plot the series with plt (a plotext figure); subclasses implement it."""
         raise NotImplementedError
 
+    @property
+    def most_ticks(self) -> tuple[int, int]:
+        """How many intervals between ticks fit: x labels need ~8 columns each, y labels two rows."""
+        return max(2, (self.size.width - 8) // 9), max(2, (self.size.height - 5) // 2)
+
+    def name_axes(self, plt, x: str, y: str, title: str, *notes: str) -> None:
+        """The title with as many notes as fit ("log", "chance 2.30": the first ones first; plotext drops a title
+        wider than the plot), and the axes' names under the plot when it is tall enough (a row is dear at 80x24,
+        where the titles name the axes: "loss per epoch", "train loss by step")."""
+        if self.size.height >= LABELLED_HEIGHT:
+            plt.xlabel(x)
+            plt.ylabel(y)
+        parts = [title, *(n for n in notes if n)]
+        while len(parts) > 1 and len(" · ".join(parts)) > self.size.width - 4:
+            parts.pop()
+        plt.title(" · ".join(parts))
+
+    def _get_plotext_theme_name(self, app_theme_name: str) -> str:
+        """Under an ANSI theme (ansi-dark, ansi-light) draw with the terminal's own colours: Textual gives
+        such themes no RGB values (all read as black), and plotext's auto theme would be black on black."""
+        theme = self.app.get_theme(app_theme_name)
+        if self.theme == "auto" and theme is not None and theme.ansi:
+            return "clear"
+        return super()._get_plotext_theme_name(app_theme_name)
+
 
 class EpochChart(ThrottledPlot):
-    """One metric per epoch for train / val / test, e.g. loss or accuracy."""
+    """One metric per epoch for train / val / test: a loss (log scale when it spans two decades) or an
+    accuracy (with the chance level).
 
-    def __init__(self, title: str, *, id: str | None = None) -> None:
+    A long run keeps at most MAX_POINTS points per series (older epochs averaged, see BoundedSeries),
+    and a redraw plots about two points per column: memory and redraw time stay flat however many epochs.
+    """
+
+    MAX_POINTS = 2000
+
+    def __init__(self, title: str, *, accuracy: bool = False, id: str | None = None) -> None:
         super().__init__(title, id=id)
-        self.series: dict[str, list[float]] = {}
+        self.series: dict[str, BoundedSeries] = {}
+        self.last_epoch = 0
+        self.accuracy = accuracy
+        self.log_scale: bool | None = None
+        """A loss axis' scale: None = automatic (log when the values span two decades), True/False = chosen."""
+        self.pinned = False
+        """An accuracy axis from 0 to 100 (else it follows the values)."""
+        self.chance: float | None = None
+        """Chance level, drawn as a labelled line (None: unknown): 100 / classes for an accuracy, ln(classes)
+        for a loss (the loss of a model that gives every class the same probability)."""
+        self.drawn_log = False
+        """Whether the last drawing used a log axis (what a toggle of the scale flips)."""
 
     def clear(self) -> None:
-        self.series = {}
+        self.series, self.last_epoch = {}, 0
         self.replot()
 
     def add(self, epoch: int, **values: float | None) -> None:
         """Append one epoch's values (None = series not recorded, e.g. no validation split)."""
+        self.last_epoch = max(self.last_epoch, epoch)
         for name, value in values.items():
             if value is not None:
-                self.series.setdefault(name, []).append(value)
+                self.series.setdefault(name, BoundedSeries(self.MAX_POINTS)).add(epoch, value)
         self.mark_dirty()
 
     def draw(self, plt) -> None:
-        for name, ys in self.series.items():
-            xs, ys = finite(list(range(1, len(ys) + 1)), ys)
+        width = 2 * max(self.size.width - 10, 10)  # braille: about two points per column
+        curves = {name: downsample(*finite(*series.points()), width) for name, series in self.series.items()}
+        values = [y for _, ys in curves.values() for y in ys]
+        if not values:
+            return
+        most_x, most_y = self.most_ticks
+        if self.accuracy:
+            y = accuracy_axis(values, most_y, self.pinned)
+        else:
+            y = loss_axis(values, most_y, self.log_scale, self.chance)
+        self.drawn_log = y.log
+        for name, (xs, ys) in curves.items():
+            if y.log:
+                xs, ys = [x for x, v in zip(xs, ys) if v > 0], [math.log10(v) for v in ys if v > 0]
             if xs:
                 color, marker = SERIES_STYLE.get(name, ("white", "braille"))
                 plt.plot(xs, ys, label=name, color=color, marker=marker)
-        longest = max((len(v) for v in self.series.values()), default=0)
-        if longest:
-            plt.xticks(_epoch_ticks(longest))
-            plt.xlim(0.9, max(longest, 2) + 0.1)
-
-
-def _epoch_ticks(n: int, most: int = 8) -> list[int]:
-    step = max(1, math.ceil(n / most))
-    return list(range(1, n + 1, step))
+        x = linear_axis(1, max(self.last_epoch, 2), most_x, integer=True, extend=False)
+        set_axes(plt, x, y, x_pad=0.1)
+        label = f"chance {self.chance:g}%" if self.accuracy else f"chance {self.chance or 0:.2f}"
+        chance = draw_chance(plt, self.chance, label, x.hi, y)
+        self.name_axes(plt, "epoch", "%" if self.accuracy else "loss", self.chart_title, "log" * y.log, chance)
 
 
 class BatchLossChart(ThrottledPlot):
-    """Training loss as the engine reports it (a few points per second), x in fractional epochs."""
+    """The training loss step by step, as the engine reports it: (step, loss) points, each the mean loss of
+        a fixed number of steps (fmtui.events.BatchProgress.losses), so the curve does not depend on the
+        machine's speed. The history is bounded (BoundedSeries): old points are averaged evenly, so a long run stays
+    in view and in memory."""
 
     MIN_INTERVAL = 1.0
     """Once a second: a replot is ~50 ms of Python that holds the GIL the training thread needs."""
@@ -121,23 +278,45 @@ class BatchLossChart(ThrottledPlot):
 
     def __init__(self, title: str, *, id: str | None = None) -> None:
         super().__init__(title, id=id)
-        self.xs: list[float] = []
-        self.ys: list[float] = []
+        self.series = BoundedSeries(self.MAX_POINTS)
+        self.log_scale: bool | None = None
+        """The scale: None = automatic (log when the finite losses span two decades), True/False = chosen."""
+        self.steps_per_point = 1
+        self.chance: float | None = None
+        """The loss of guessing, ln(classes), drawn as a labelled line (None: unknown)."""
+        self.drawn_log = False
+        """Whether the last drawing used a log axis (what a toggle of the scale flips)."""
 
     def clear(self) -> None:
-        self.xs, self.ys = [], []
+        self.series, self.steps_per_point = BoundedSeries(self.MAX_POINTS), 1
         self.replot()
 
     def add(self, x: float, loss: float) -> None:
-        self.xs.append(x)
-        self.ys.append(loss)
-        if len(self.xs) > self.MAX_POINTS:  # a long run: halve the history so a replot stays cheap
-            self.xs, self.ys = downsample(self.xs, self.ys, self.MAX_POINTS // 2)
+        self.series.add(x, loss)
         self.mark_dirty()
 
+    def add_points(self, points: list[tuple[int, float]], steps_per_point: int = 1) -> None:
+        """(step, mean loss) points, in order; NaN and inf are kept (and never drawn)."""
+        self.steps_per_point = steps_per_point
+        for step, loss in points:
+            self.add(step, loss)
+
     def draw(self, plt) -> None:
-        xs, ys = finite(self.xs, self.ys)
-        xs, ys = downsample(xs, ys, max(self.size.width - 10, 10))
-        if xs:
-            color, marker = SERIES_STYLE["train"]
-            plt.plot(xs, ys, color=color, marker=marker)
+        points = self.series.points()
+        all_xs, all_ys = finite(*points)
+        xs, ys = downsample(all_xs, all_ys, max(2 * (self.size.width - 10), 10))  # braille: two dots per column
+        every = f"mean of {self.steps_per_point}" if self.steps_per_point > 1 else ""
+        if not xs:
+            self.name_axes(plt, "step", "loss", self.chart_title, every)
+            return
+        most_x, most_y = self.most_ticks
+        y = loss_axis(ys, most_y, self.log_scale, self.chance, decide_on=all_ys)  # the scale: from every point
+        self.drawn_log = y.log
+        if y.log:
+            xs, ys = [x for x, v in zip(xs, ys) if v > 0], [math.log10(v) for v in ys if v > 0]
+        color, marker = SERIES_STYLE["train"]
+        plt.plot(xs, ys, color=color, marker=marker)
+        x = linear_axis(0, max(points[0][-1], 1), most_x, integer=True, extend=False)
+        set_axes(plt, x, y)
+        chance = draw_chance(plt, self.chance, f"chance {self.chance or 0:.2f}", x.hi, y)
+        self.name_axes(plt, "step", "loss", self.chart_title, "log" * y.log, chance, every)

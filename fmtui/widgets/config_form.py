@@ -24,6 +24,7 @@ from textual.widgets import Input, Label, Select, Static
 
 from fmtui.config import NORM_HELP, OPTIONS, ConfigError, Option, RunConfig, format_value, parse_field
 from fmtui.datafiles import SIZES, DataFiles, downloads_off, locate
+from fmtui.sweep import LECTURE_BATCH, LECTURE_EPOCHS, LECTURE_NOTE
 
 
 def form_rows() -> tuple[Option, ...]:
@@ -44,12 +45,15 @@ CHOICES: dict[str, tuple[str, ...]] = {o.name: o.choices for o in FIELDS if o.ch
 SHAPES: dict[str, tuple[int, int, int]] = {"cifar10": (3, 32, 32)}
 """Image shape per dataset (default 1x28x28), so the parameter count needs no data."""
 
+LECTURE_RUN = dict(model="softmax", batch_size=LECTURE_BATCH, epochs=LECTURE_EPOCHS)
+"""The lecture's softmax regressions: batch 1024 (inferred from its charts) for 100 epochs (fmtui.sweep)."""
+
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
-    "raw-0.01": ("softmax, no normalization, lr 0.01", dict(model="softmax", norm="none", lr=0.01)),
-    "raw-1e-5": ("softmax, no normalization, lr 1e-5", dict(model="softmax", norm="none", lr=1e-5)),
-    "unit": ("softmax, x/255 in [0, 1]", dict(model="softmax", norm="unit")),
-    "symmetric": ("softmax, [-1, 1]", dict(model="softmax", norm="symmetric")),
-    "zscore": ("softmax, z-score", dict(model="softmax", norm="zscore")),
+    "raw-0.01": ("softmax, no normalization, lr 0.01", dict(LECTURE_RUN, norm="none", lr=0.01)),
+    "raw-1e-5": ("softmax, no normalization, lr 1e-5", dict(LECTURE_RUN, norm="none", lr=1e-5)),
+    "unit": ("softmax, x/255 in [0, 1]", dict(LECTURE_RUN, norm="unit")),
+    "symmetric": ("softmax, [-1, 1]", dict(LECTURE_RUN, norm="symmetric")),
+    "zscore": ("softmax, z-score", dict(LECTURE_RUN, norm="zscore")),
     "mlp": ("lecture MLP 784-256-10, [-1, 1], SGD 0.01", {}),
 }
 """The lecture's experiments, as changes to the RunConfig defaults."""
@@ -241,7 +245,8 @@ class ConfigForm(Widget):
 
     def apply_preset(self, name: str) -> None:
         self.set_config(preset_config(name, self._base))
-        self.notify(f"preset: {PRESETS[name][0]}", timeout=3)
+        lecture = f" · {LECTURE_NOTE}, as the lecture ran it" if PRESETS[name][1].get("model") == "softmax" else ""
+        self.notify(f"preset: {PRESETS[name][0]}{lecture}", timeout=3 if not lecture else 6)
 
     def open_presets(self) -> None:
         select = self.query_one("#preset", Select)

@@ -1,4 +1,5 @@
-"""The Errors pane: mislabeled test samples ranked by confidence, their images, and the confusion matrix."""
+"""The Errors pane: mislabeled test samples ranked by confidence, their images, and the confusion matrix;
+`w` switches to what the model learned (fmtui.widgets.weights_view)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from fmtui.widgets.image import ASCII, ImageView, image_mode, short_names
+from fmtui.widgets.weights_view import WeightsView
 
 LIST_CAP = 200
 """Rows in one page of the sample list: rebuilding it every epoch must stay cheap (a DataTable row costs
@@ -22,6 +24,9 @@ WIDE = 140
 ROOMY = 170
 """From this width on, the list shows class names whole (11 letters) rather than cut to 5."""
 BAR = "█"
+FILTER_KEYS = Binding.Group("filter", compact=True)
+"""t, o and a share one footer entry ("to filter", "toa filter" while one is set): at 80 columns there is no room
+for three; ? names each key."""
 
 
 def samples(results, true: int | None, pred: int | None) -> list[int]:
@@ -73,19 +78,27 @@ class ErrorsPane(Widget):
     ErrorsPane.-narrow #err-matrix-box { display: none; }
     ErrorsPane.-narrow.-matrix #err-matrix-box { display: block; width: 1fr; }
     ErrorsPane.-narrow.-matrix #err-samples { display: none; }
+    ErrorsPane #err-weights { display: none; }
+    ErrorsPane.-weights #err-weights { display: block; }
+    ErrorsPane.-weights #err-bar, ErrorsPane.-weights #err-main, ErrorsPane.-weights #err-placeholder {
+        display: none;
+    }
     """
 
     BINDINGS = [
         # s, x, p, q, escape and 1-5 belong to the app shell (start, stop, presets, quit, panes)
-        Binding("t", "cycle_true(1)", "true"),
+        Binding("t", "cycle_true(1)", "next true class", group=FILTER_KEYS),
         Binding("T", "cycle_true(-1)", "previous true class", show=False),
-        Binding("o", "cycle_pred(1)", "pred"),
+        Binding("o", "cycle_pred(1)", "next predicted class", group=FILTER_KEYS),
         Binding("O", "cycle_pred(-1)", "previous pred class", show=False),
-        Binding("a", "clear_filter", "all"),
+        Binding("a", "clear_filter", "all samples (no filter)", group=FILTER_KEYS),
         Binding("m", "toggle_matrix", "matrix"),
         Binding("right_square_bracket", "page(1)", "more"),
         Binding("left_square_bracket", "page(-1)", "previous page", show=False),
+        Binding("w", "toggle_weights", "weights"),
     ]
+    MISTAKE_ACTIONS = {"cycle_true", "cycle_pred", "clear_filter", "toggle_matrix", "page"}
+    """Keys of the mistakes view, hidden while the weights are shown."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -125,6 +138,7 @@ class ErrorsPane(Widget):
                     "enter on a cell lists exactly its samples; on acc%, all mistakes of that class",
                     id="err-matrix-hint",
                 )
+        yield WeightsView(id="err-weights")
 
     def on_mount(self) -> None:
         self.query_one("#err-list", DataTable).add_columns("#", "true", "pred", "conf")
@@ -142,6 +156,11 @@ class ErrorsPane(Widget):
     def set_test_split(self, images, classes: list[str]) -> None:
         """The test images, uint8 (N, C, H, W), and class names that the next predictions index into."""
         self._split = None if images is None else (images, list(classes))
+        self.query_one(WeightsView).class_names = list(classes)
+
+    def show_weights(self, weights, note: str = "") -> None:
+        """What the model learned (fmtui.weights.LearnedWeights), or None and why there is nothing to draw."""
+        self.query_one(WeightsView).show(weights, note)
 
     def show_results(self, results, run: str | None = None) -> None:
         """Show one evaluation's test predictions (None: nothing new), now if the pane is on screen, else
@@ -311,7 +330,12 @@ class ErrorsPane(Widget):
         self.set_filter(None, None)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """The page keys show only while the list has more than one page and has the focus."""
+        """The mistakes' keys hide while the weights are shown; `a` shows only while a filter is set, the page
+        keys only while the list has more than one page and has the focus."""
+        if self.has_class("-weights") and action in self.MISTAKE_ACTIONS:
+            return False
+        if action == "clear_filter":  # at 80 columns the footer has room for it only while there is a filter
+            return self.true_filter is not None or self.pred_filter is not None
         if action == "page":
             return len(self.rows) > LIST_CAP and self.query_one("#err-list", DataTable).has_focus
         return True
@@ -333,8 +357,17 @@ class ErrorsPane(Widget):
         self.set_class(to_matrix, "-matrix")
         (matrix if to_matrix else self.query_one("#err-list", DataTable)).focus()
 
+    def action_toggle_weights(self) -> None:
+        """Switch between the mistakes and what the model learned."""
+        self.toggle_class("-weights")
+        self.refresh_bindings()
+        self.focus()
+
     def focus(self, scroll_visible: bool = True) -> Any:
         """Focus what is shown (the pane itself takes no keys), so the app can just focus the pane."""
+        if self.has_class("-weights"):
+            self.query_one(WeightsView).focus(scroll_visible)
+            return self
         target = "#err-matrix" if self.has_class("-matrix") else "#err-list"
         self.query_one(target, DataTable).focus(scroll_visible)
         return self

@@ -6,6 +6,7 @@ messages for what needs the app: opening a run's Errors view and launching the l
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from rich.text import Text
@@ -18,7 +19,8 @@ from textual.widgets import DataTable, Static
 
 from fmtui.config import format_value
 from fmtui.runs import BrokenRun, Run, RunRecord, RunsFolder, export_runs
-from fmtui.widgets.charts import ThrottledPlot
+from fmtui.ticks import linear_axis
+from fmtui.widgets.charts import ThrottledPlot, accuracy_axis, set_axes, value_axis
 
 # distinct, 256-colour-safe colours (plotext name, the same colour for rich); markers differ too so
 # curves stay apart with NO_COLOR
@@ -107,22 +109,26 @@ class RunsChart(ThrottledPlot):
         self.mark_dirty()
 
     def draw(self, plt) -> None:
-        plt.xlabel("epoch")
-        values = []
+        curves = []
         for i, record in enumerate(self.runs):
             pts = [(r["epoch"], r.get(f"{self.split}_{self.key}")) for r in record.metrics]
             pts = [(x, y) for x, y in pts if _plottable(x) and _plottable(y)]  # never text: plotext would parse dates
             if pts:
-                values += [y for _, y in pts]
-                plt.plot(
-                    [x for x, _ in pts],
-                    [y for _, y in pts],
-                    color=PALETTE[i % len(PALETTE)][0],
-                    marker=MARKERS[i % len(MARKERS)],
-                )
-        log = self.key == "loss" and values and min(values) > 0 and max(values) / min(values) > 100
-        plt.yscale("log" if log else "linear")  # raw-pixel runs reach losses in the thousands; others stay below 3
-        plt.title(self.chart_title + (" (log scale)" if log else ""))
+                curves.append((i, [x for x, _ in pts], [y for _, y in pts]))
+        values = [y for _, _, ys in curves for y in ys]
+        if not values:
+            plt.title(self.chart_title)
+            return
+        most_x, most_y = self.most_ticks
+        # raw-pixel runs reach losses in the thousands, others stay below 3: a log axis from two decades on
+        y = value_axis(values, most_y, None) if self.key == "loss" else accuracy_axis(values, most_y, False)
+        for i, xs, ys in curves:
+            if y.log:
+                xs, ys = [x for x, v in zip(xs, ys) if v > 0], [math.log10(v) for v in ys if v > 0]
+            plt.plot(xs, ys, color=PALETTE[i % len(PALETTE)][0], marker=MARKERS[i % len(MARKERS)])
+        last = max(max(xs) for _, xs, _ in curves)
+        set_axes(plt, linear_axis(1, max(last, 2), most_x, integer=True, extend=False), y, x_pad=0.1)
+        self.name_axes(plt, "epoch", self.key, self.chart_title, "log scale" * y.log)
 
 
 def _plottable(value: object) -> bool:

@@ -8,11 +8,13 @@ the `show_*` methods; Start and Stop post `Button.Pressed`, which the app turns 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import RenderableType
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Grid, Horizontal
 from textual.reactive import reactive
 from textual.widget import Widget
@@ -60,8 +62,13 @@ class RunProgress(Widget):
         return grid
 
 
-class TrainPane(Widget):
-    """Controls, progress and charts of one training run at a time."""
+class TrainPane(Widget, can_focus=True):
+    """Controls, progress and charts of one training run at a time; keys choose the charts' scales."""
+
+    BINDINGS = [
+        Binding("l", "toggle_log", "log/linear"),
+        Binding("a", "toggle_pinned", "acc 0-100"),
+    ]
 
     PHASES = ("idle", "starting", "running", "stopping", "finished", "failed")
     """A run's life here: starting (data and model load), running, stopping (Stop pressed: the batch
@@ -90,8 +97,8 @@ class TrainPane(Widget):
         yield Static("", id="train-message")
         with Grid(id="train-charts"):
             yield EpochChart("loss per epoch", id="loss-chart")
-            yield EpochChart("accuracy % per epoch", id="accuracy-chart")
-            yield BatchLossChart("train loss per batch", id="batch-chart")
+            yield EpochChart("accuracy % per epoch", accuracy=True, id="accuracy-chart")
+            yield BatchLossChart("train loss by step", id="batch-chart")
             yield RichLog(id="train-log", max_lines=1000, wrap=True, min_width=20)
 
     # --- state from the app ---------------------------------------------------------------------
@@ -136,6 +143,10 @@ class TrainPane(Widget):
 
     def show_started(self, ev: Started, run_dir: Path) -> None:
         self.run_dir = run_dir
+        classes = len(ev.classes)
+        self.query_one("#accuracy-chart", EpochChart).chance = 100 / classes if classes else None
+        for chart in (self.query_one("#loss-chart", EpochChart), self.query_one(BatchLossChart)):
+            chart.chance = math.log(classes) if classes > 1 else None  # the loss of guessing: ln 10 = 2.30
         if self.phase != "stopping":
             self.phase = "running"
         self.query_one("#progress", RunProgress).update(total=ev.batches_per_epoch * ev.config.epochs, progress=0)
@@ -154,7 +165,7 @@ class TrainPane(Widget):
             f" · {fmt_rate(ev.samples_per_s)} samples/s · ETA {fmt_duration(ev.eta)}{gpu}",
             layout=False,
         )
-        self.query_one(BatchLossChart).add(ev.epoch - 1 + ev.batch / ev.batches, ev.loss)
+        self.query_one(BatchLossChart).add_points(ev.losses, ev.loss_every)
 
     def show_epoch(self, ev: EpochEnd) -> None:
         self.query_one("#loss-chart", EpochChart).add(ev.epoch, train=ev.train_loss, val=ev.val_loss, test=ev.test_loss)
@@ -194,6 +205,23 @@ class TrainPane(Widget):
             self.query_one("#train-state", Static).update("not started: see the message below")
         self.phase = "failed"
         self._message(f"ERROR: {message}", "error")
+
+    # --- keys -------------------------------------------------------------------------------------
+
+    def action_toggle_log(self) -> None:
+        """Flip the loss charts between log and linear axes (they start automatic: log from two decades on)."""
+        log = not self.query_one("#loss-chart", EpochChart).drawn_log
+        for chart in (self.query_one("#loss-chart", EpochChart), self.query_one(BatchLossChart)):
+            chart.log_scale = log
+            chart.replot()
+        self.notify(f"loss charts: {'log' if log else 'linear'} scale", timeout=2)
+
+    def action_toggle_pinned(self) -> None:
+        """Pin the accuracy axis to 0..100 (chance level in view), or let it follow the values again."""
+        chart = self.query_one("#accuracy-chart", EpochChart)
+        chart.pinned = not chart.pinned
+        chart.replot()
+        self.notify(f"accuracy axis: {'0 to 100%' if chart.pinned else 'follows the values'}", timeout=2)
 
     def replot(self) -> None:
         """Redraw every chart now (tests and screenshots call this instead of waiting for a tick)."""

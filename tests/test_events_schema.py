@@ -1,0 +1,122 @@
+"""The --json lines of real train, eval and sweep runs against the documented schema (fmtui.report.JSON_EVENTS,
+rendered into docs/events.md), and the sweep's summary.csv in the same terms."""
+
+import csv
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from test_cli import fmtui
+
+from fmtui.config import RunConfig
+from fmtui.report import ENVELOPE, JSON_EVENTS, METRIC_FIELDS, SWEEP_ROW, json_events_markdown
+
+pytestmark = pytest.mark.cli
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "events.md"
+TYPES = {
+    "string": str,
+    "integer": int,
+    "number": (int, float),
+    "boolean": bool,
+    "array": list,
+    "object": dict,
+}
+
+
+def check(obj: dict, fields: dict, where: str) -> None:
+    """obj has exactly the documented fields, in order, each of its documented type."""
+    assert list(obj) == list(fields), where
+    for key, (kind, _, _) in fields.items():
+        value, base = obj[key], kind.removesuffix(" or null")
+        if value is None and kind.endswith(" or null"):
+            continue
+        ok = isinstance(value, TYPES[base]) and (base == "boolean" or not isinstance(value, bool))
+        assert ok, f"{where}: {key}={value!r} is not {kind}"
+
+
+def check_line(line: str) -> dict:
+    event = json.loads(line)
+    assert event["event"] in JSON_EVENTS, line
+    check(event, ENVELOPE | JSON_EVENTS[event["event"]], event["event"])
+    assert re.search(r"T\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$", event["time"]), event["time"]
+    assert datetime.fromisoformat(event["time"]).timestamp() == pytest.approx(event["unix_time"], abs=1e-6)
+    return event
+
+
+@pytest.fixture(scope="module")
+def lines(tmp_path_factory) -> list[dict]:
+    """Every --json line of a train (validation split, progress after every batch), an eval, a listing of the
+    runs (one broken) and a sweep."""
+    from conftest import write_idx_dataset
+
+    tmp = tmp_path_factory.mktemp("json")
+    data = write_idx_dataset(tmp / "tiny")
+    common, env = ["--data-dir", data, "--epochs", 2, "--batch-size", 64, "--json"], {"FMTUI_NO_DOWNLOAD": "1"}
+    run = ["--val-split", "0.2", "--progress-interval", "0", "--out", tmp / "run"]
+    train = fmtui("--no-ui", "train", *common, *run, **env)
+    evaluated = fmtui("--no-ui", "eval", tmp / "run", "--json", **env)
+    (tmp / "broken").mkdir()
+    (tmp / "broken" / "config.json").write_text("{")
+    folders = fmtui("--no-ui", "runs", "--json", tmp, **env)
+    grid = ["--lr", "0.05,0.01", "--batch-norm", "yes,no", "--out", tmp / "sweep"]
+    sweep = fmtui("--no-ui", "sweep", *common, *grid, **env)
+    results = (train, evaluated, folders, sweep)
+    for result in results:
+        assert result.exit_code == 0, result.output
+    return [check_line(line) for r in results for line in r.stdout.splitlines()]
+
+
+def test_every_json_line_of_real_runs_matches_the_documented_schema(lines):
+    kinds = [e["event"] for e in lines]
+    assert set(kinds) == set(JSON_EVENTS)  # the schema names no event that never comes
+    assert kinds[0] == "started" and kinds.index("finished") == kinds.count("progress") + 3  # + started, 2 epochs
+    started, finished = lines[0], lines[kinds.index("finished")]
+    assert list(started["config"]) == list(RunConfig().to_dict())
+    check(finished["final"], METRIC_FIELDS, "finished.final")
+    for row in lines[-1]["runs"]:
+        check(row, SWEEP_ROW, "summary.runs")
+    assert [e["unix_time"] for e in lines] == sorted(e["unix_time"] for e in lines)
+    folders = {e["status"]: e for e in lines if e["event"] == "run_folder"}
+    assert sorted(folders) == ["broken", "completed"] and folders["broken"]["reason"]
+
+
+def test_numbers_are_numbers_and_units_are_as_documented(lines):
+    started = lines[0]
+    epoch = next(e for e in lines if e["event"] == "epoch")
+    assert started["config"]["lr"] == 0.01 and started["norm_shift"] == [127.5] and started["norm_scale"] == [127.5]
+    assert 1 < epoch["test_accuracy"] <= 100 and epoch["val_accuracy"] is not None  # percent, not a fraction
+    progress = [e for e in lines if e["event"] == "progress"]
+    assert all(e["gpu_memory_bytes"] is None for e in progress)  # on the CPU
+    runs = [e for e in lines if e["event"] == "run"]
+    assert sorted((r["lr"], r["batch_norm"]) for r in runs) == [(lr, bn) for lr in (0.01, 0.05) for bn in (False, True)]
+
+
+def test_progress_interval_sets_the_rate_of_progress_lines(tiny_data, tmp_path):
+    def progress_lines(interval: str) -> int:
+        args = ["--data-dir", tiny_data, "--epochs", 2, "--batch-size", 64, "--json", "--progress-interval", interval]
+        result = fmtui("--no-ui", "train", *args, "--runs-dir", tmp_path)
+        assert result.exit_code == 0, result.output
+        return [json.loads(line)["event"] for line in result.stdout.splitlines()].count("progress")
+
+    assert progress_lines("0") == 2 * 10  # after every batch: 600 samples / 64 = 10 batches per epoch
+    assert progress_lines("3600") == 2  # only each epoch's last batch, which always reports
+    bad = fmtui("--no-ui", "train", "--data-dir", tiny_data, "--progress-interval", "-1")
+    assert bad.exit_code == 2 and "--progress-interval" in bad.stderr and bad.stderr.count("\n") == 1
+
+
+def test_the_document_shows_the_schema_the_tests_check():
+    assert json_events_markdown() in DOC.read_text(), "docs/events.md is stale: run python scripts/events_doc.py"
+
+
+def test_summary_csv_has_one_naming_style_and_booleans_one_way(lines):
+    sweep_dir = Path(lines[-1]["sweep_dir"])
+    rows = list(csv.DictReader((sweep_dir / "summary.csv").open()))
+    assert list(rows[0]) == [k for k in SWEEP_ROW if k != "varying"]
+    assert all(re.fullmatch(r"[a-z]+(_[a-z]+)*", k) for k in rows[0])
+    assert {r["batch_norm"] for r in rows} == {"true", "false"} and {r["diverged"] for r in rows} == {"false"}
+    assert {r["hidden"] for r in rows} == {"256"} and {r["val_accuracy"] for r in rows} == {""}
+    saved = json.loads((sweep_dir / "summary.json").read_text())["runs"]
+    assert [r["run"] for r in saved] == [r["run"] for r in rows] and saved == lines[-1]["runs"]
