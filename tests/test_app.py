@@ -490,7 +490,7 @@ async def test_a_diverged_run_says_so():
         assert text_of(app, "#train-message").startswith("DIVERGED at epoch 1, batch 3")
         log = app.query_one("#train-log")
         await wait_for(pilot, lambda: log.lines)
-        text = " ".join(line.text for line in log.lines)
+        text = " ".join(log.lines)
         assert "Diverged at epoch 1, batch 3" in text and "diverged: diverged" not in text.lower()
 
 
@@ -503,7 +503,7 @@ async def test_training_through_the_ui_fills_the_errors_pane(tiny_data, tmp_path
         await pilot.click("#start")
         await wait_for(pilot, lambda: not app.training)
         assert "Done: finished 2 epochs" in text_of(app, "#train-message")
-        log = "\n".join(line.text for line in app.query_one("#train-log").lines)
+        log = "\n".join(app.query_one("#train-log").lines)
         assert "Epoch [2/2], Loss: " in log and "run folder " in log  # the headless mode's lines
         pane = app.query_one(TrainPane)
         assert len(pane.query_one("#loss-chart").series["test"]) == 2
@@ -665,3 +665,33 @@ def test_screenshots_place_every_character_in_its_cell():
     assert '<text class="t-r1" y="20" clip-path="url(#c)"><tspan x="10.0">⠁</tspan>' in out
     assert '<tspan x="28.4">⡠</tspan><tspan x="37.6">&amp;</tspan></text>' in out  # a space: a cell, no glyph
     assert 'font-family: "Fira Code", "DejaVu Sans Mono"' in out and out.count("monospace") == 1
+
+
+# --- the epoch log ------------------------------------------------------------------------------------
+
+
+@sync
+async def test_the_epoch_log_rewraps_and_follows_through_resizes(tiny_data):
+    """Resizing while training (120 -> 80x24 -> 200x60 -> 120) keeps every line whole at the new width, broken
+    between phrases, with no sideways scrolling, and the log keeps following its last line."""
+    app = make_app(RunConfig(data_dir=str(tiny_data)))
+    line = "Epoch [{}/10], Loss: 0.7866, Accuracy: 74.47%, Test Loss: 0.5817, Test Accuracy: 79.18%, Time: 2.85s"
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("3")
+        log = app.query_one("#train-log")
+        for epoch, size in zip(range(1, 11), [(120, 40), (80, 24), (80, 24), (200, 60), (120, 40)] * 2):
+            log.write(line.format(epoch))
+            await pilot.resize_terminal(*size)
+            await pilot.pause(0.1)
+        log.write("Done: finished 10 epochs in 28.5s of training")
+        await pilot.pause(0.1)
+        assert log.max_scroll_x == 0 and log.scroll_y == log.max_scroll_y > 0  # follows to the end
+        rows = log.query_one("_Rows").rows(log.scrollable_content_region.width)
+        assert rows[-1] == "Done: finished 10 epochs in 28.5s of training"
+        assert rows.count("Test Loss: 0.5817, Test Accuracy: 79.18%, Time: 2.85s") == 10  # old lines too, whole
+        assert all(row.endswith((",", "s", "%")) for row in rows if row.startswith("Epoch"))  # between phrases
+        await pilot.resize_terminal(200, 60)
+        await pilot.pause(0.1)
+        assert not log.show_vertical_scrollbar  # all fits: no scrollbar track
+        wide = log.query_one("_Rows").rows(log.scrollable_content_region.width)
+        assert wide[0] == line.format(1).removesuffix(" Time: 2.85s")  # the first line rewrapped wider

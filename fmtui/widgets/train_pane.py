@@ -18,10 +18,11 @@ from textual.binding import Binding
 from textual.containers import Grid, Horizontal
 from textual.reactive import reactive
 from textual.widget import Widget
-from textual.widgets import Button, RichLog, Static
+from textual.widgets import Button, Static
 
 from fmtui.report import epoch_line, fmt_duration, fmt_rate, header_line, outcome
 from fmtui.widgets.charts import BatchLossChart, EpochChart
+from fmtui.widgets.epoch_log import EpochLog
 
 if TYPE_CHECKING:
     from fmtui.config import RunConfig
@@ -99,12 +100,12 @@ class TrainPane(Widget, can_focus=True):
             yield EpochChart("loss per epoch", id="loss-chart")
             yield EpochChart("accuracy % per epoch", accuracy=True, id="accuracy-chart")
             yield BatchLossChart("train loss by step", id="batch-chart")
-            yield RichLog(id="train-log", max_lines=1000, wrap=True, min_width=20)
+            yield EpochLog(id="train-log", max_lines=1000)
 
     # --- state from the app ---------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        self.query_one(RichLog).border_title = "epoch log"
+        self.query_one(EpochLog).border_title = "epoch log"
 
     def validate_phase(self, phase: str) -> str:
         if phase not in self.PHASES:
@@ -152,7 +153,7 @@ class TrainPane(Widget, can_focus=True):
         self.query_one("#progress", RunProgress).update(total=ev.batches_per_epoch * ev.config.epochs, progress=0)
         self.query_one("#train-state", Static).update(f"{ev.model} · {ev.params:,} params · {ev.device}")
         self.query_one("#train-stats", Static).update("first batches…")
-        log = self.query_one(RichLog)
+        log = self.query_one(EpochLog)
         log.write(f"run folder {run_dir}")
         log.write(header_line(ev))
 
@@ -172,7 +173,7 @@ class TrainPane(Widget, can_focus=True):
         self.query_one("#accuracy-chart", EpochChart).add(
             ev.epoch, train=ev.train_accuracy, val=ev.val_accuracy, test=ev.test_accuracy
         )
-        self.query_one(RichLog).write(epoch_line(ev))
+        self.query_one(EpochLog).write(epoch_line(ev))
 
     def show_stopping(self) -> None:
         """Stop was pressed; the lecture experiment, which this pane does not show, is left alone."""
@@ -182,7 +183,7 @@ class TrainPane(Widget, can_focus=True):
 
     def show_finished(self, ev: Finished) -> None:
         self.phase = "finished"
-        self.query_one(RichLog).write(outcome(ev.status, ev.message))
+        self.query_one(EpochLog).write(outcome(ev.status, ev.message))
         if ev.status == "completed":
             bar = self.query_one("#progress", RunProgress)
             bar.update(progress=bar.total or 0)
@@ -199,7 +200,7 @@ class TrainPane(Widget, can_focus=True):
         self.query_one("#train-stats", Static).update("")
 
     def show_error(self, message: str) -> None:
-        self.query_one(RichLog).write(f"error: {message}")
+        self.query_one(EpochLog).write(f"error: {message}")
         self.query_one("#train-stats", Static).update("")
         if self.run_dir is None and self.phase in ("starting", "stopping"):  # the engine never started
             self.query_one("#train-state", Static).update("not started: see the message below")
