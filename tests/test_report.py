@@ -105,3 +105,21 @@ def test_sweep_line_and_table():
     assert table[2].split() == ["zscore", "0.01", "84.12%", "84.50%", "2", "no", "12.3"]
     assert table[3].split()[-2] == "yes"
     assert table[-1].startswith("Best: norm=zscore lr=0.01 (ranked on the test set")
+
+
+def test_the_headless_progress_bar_keeps_its_scopes_apart():
+    """The bar and its count cover the whole run, the label the epoch: 'Epoch 2/2 · batch 5/19 ... 63% of the
+    run', never 'Epoch 2/2 ... 24/38' (an epoch's label beside the run's batch count)."""
+    import io
+
+    from rich.console import Console
+
+    from fmtui.headless import RichReporter
+
+    with RichReporter() as reporter:
+        reporter.handle(STARTED, None)
+        reporter.handle(BatchProgress(2, 2, 5, 19, 0.9, 70.0, 500.0, 1.0, 3.0, 24), None)
+        console = Console(file=io.StringIO(), width=200, color_system=None)
+        console.print(reporter.progress.make_tasks_table(reporter.progress.tasks))
+    row = console.file.getvalue()
+    assert "Epoch 2/2 · batch 5/19" in row and "63% of the run" in row and "24/38" not in row
