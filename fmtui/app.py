@@ -264,7 +264,9 @@ class FmtuiApp(App):
             how += " (the lecture's; its batch size inferred from its charts)"
         else:
             how += " (from the Model pane's softmax regression)"
-        self.query_one(RunsPane).show_note(f"lecture experiment: {len(configs)} runs starting, {how}...")
+        note = f"lecture experiment: {len(configs)} runs starting, {how}..."
+        self.query_one(RunsPane).show_note(note)
+        self.train_pane.show_experiment_starting(note)
         self._experiment(configs)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
@@ -372,6 +374,7 @@ class FmtuiApp(App):
         runs = self.query_one(RunsPane)
         runs.refresh_runs(select=message.run_dirs)
         runs.show_note(message.text)
+        self.train_pane.show_experiment(message)
         if message.done:
             self.training = False
             self.notify(message.text, title="lecture experiment", markup=False)

@@ -575,10 +575,30 @@ async def test_lecture_experiment_from_one_key_fills_the_runs_charts(tiny_data, 
     cfg = RunConfig(data_dir=str(tiny_data), model="softmax", epochs=2, batch_size=32, device="cpu")
     app = make_app(cfg, runs_dir=tmp_path / "runs")  # a softmax form: L takes its batch size and epochs
     async with app.run_test(size=SIZE) as pilot:
+        app.train_pane._message("Done: finished 5 epochs · test acc 84.00%", "success")  # a previous run's end
+        seen = []  # pane 3 follows the experiment: which runs, their epoch, how much is done, the time left
+        show = app.train_pane.show_experiment
+
+        def spy(message):
+            show(message)
+            seen.append((text_of(app, "#train-state"), text_of(app, "#train-stats")))
+
+        app.train_pane.show_experiment = spy
         await pilot.press("5")
         await pilot.press("L")
         runs = app.query_one(RunsPane)
+        assert text_of(app, "#train-state").startswith("lecture experiment: 8 runs starting, batch 32, 2 epochs")
+        assert text_of(app, "#train-message").startswith("The lecture experiment is training;")  # not the old Done
         await wait_for(pilot, lambda: not app.training)
+        assert any(
+            state.startswith("lecture experiment: run")
+            and " of 8 (" in state
+            and "lr 0.01" in state
+            and stats.startswith("epoch 1/2 · ")
+            and "of the experiment · ETA " in stats
+            for state, stats in seen
+        ), seen
+        assert text_of(app, "#train-message").startswith("Done: lecture experiment: 8 of 8 runs")
         assert len(runs.records) == 8 and len(runs.selected) == 8
         assert {(r.config.norm, r.config.lr) for r in runs.records} == {
             (n, lr) for n in ("none", "unit", "symmetric", "zscore") for lr in (0.01, 1e-5)

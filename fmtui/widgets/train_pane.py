@@ -27,6 +27,7 @@ from fmtui.widgets.epoch_log import EpochLog
 if TYPE_CHECKING:
     from fmtui.config import RunConfig
     from fmtui.events import BatchProgress, EpochEnd, Finished, Started
+    from fmtui.messages import ExperimentProgress
 
 
 class RunProgress(Widget):
@@ -133,14 +134,18 @@ class TrainPane(Widget, can_focus=True):
 
     def show_starting(self, cfg: RunConfig) -> None:
         """A new run: clear the charts and the message, then wait for data and model."""
+        self.show_starting_blank()
+        self.query_one("#train-state", Static).update(f"starting: {cfg.summary()}")
+        self.query_one("#train-stats", Static).update("loading data and model…")
+        self._message("")
+
+    def show_starting_blank(self) -> None:
+        """Forget the previous run: charts, progress and run folder."""
         self.phase, self.run_dir = "starting", None
         for chart in self.query(EpochChart):
             chart.clear()
         self.query_one(BatchLossChart).clear()
         self.query_one("#progress", RunProgress).update(total=None, progress=0)
-        self.query_one("#train-state", Static).update(f"starting: {cfg.summary()}")
-        self.query_one("#train-stats", Static).update("loading data and model…")
-        self._message("")
 
     def show_started(self, ev: Started, run_dir: Path) -> None:
         self.run_dir = run_dir
@@ -175,8 +180,42 @@ class TrainPane(Widget, can_focus=True):
         )
         self.query_one(EpochLog).write(epoch_line(ev))
 
+    def show_experiment_starting(self, note: str) -> None:
+        """The lecture experiment begins: this pane follows it (its runs are charted in the Runs pane)."""
+        self.show_starting_blank()
+        self.query_one("#train-state", Static).update(note)
+        self.query_one("#train-stats", Static).update("loading data and models…")
+        self.query_one(EpochLog).write(note)
+        self._message("The lecture experiment is training; pane 5 (Runs) charts its runs; x stops it.")
+
+    def show_experiment(self, message: ExperimentProgress) -> None:
+        """The experiment's progress: which runs train now, their epoch, how much is done and the time left."""
+        bar = self.query_one("#progress", RunProgress)
+        if message.done:
+            stopped, failed = self.phase == "stopping", "failed" in message.text.split(":")[0]
+            self.phase = "failed" if failed else "finished"
+            self.query_one("#train-stats", Static).update("")
+            self.query_one(EpochLog).write(message.text)
+            if failed:
+                self._message(message.text, "error")
+            elif stopped:  # its runs ended early: the bar stays where they stopped
+                self._message(f"Stopped: {message.text}", "warning")
+            else:
+                bar.update(total=1000, progress=1000)
+                self._message(f"Done: {message.text}", "success")
+            return
+        bar.update(total=1000, progress=round(message.fraction * 1000))
+        if self.phase == "starting":
+            self.phase = "running"
+        eta = f" · ETA {fmt_duration(message.eta)}" if message.eta is not None else ""
+        self.query_one("#train-state", Static).update(f"lecture experiment: {message.group}")
+        if self.phase != "stopping":
+            self.query_one("#train-stats", Static).update(
+                f"epoch {message.epoch}/{message.epochs} · {message.fraction:.0%} of the experiment{eta}"
+            )
+
     def show_stopping(self) -> None:
-        """Stop was pressed; the lecture experiment, which this pane does not show, is left alone."""
+        """Stop was pressed (a run, or the lecture experiment): the current batch ends."""
         if self.phase in ("starting", "running"):
             self.phase = "stopping"
             self.query_one("#train-stats", Static).update("stopping after this batch…")
