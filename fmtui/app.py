@@ -111,10 +111,18 @@ class FmtuiApp(App):
     valid_config: reactive[RunConfig | None] = reactive(None, bindings=True)
     """The Model pane's configuration while it is valid (kept up to date by ConfigForm.Changed)."""
 
-    def __init__(self, config: RunConfig, runs_dir: Path, trainer: Trainer, *, autostart: bool = False) -> None:
+    def __init__(
+        self,
+        config: RunConfig | None = None,
+        runs_dir: Path | None = None,
+        trainer: Trainer = run_training,
+        *,
+        autostart: bool = False,
+    ) -> None:
+        """Without arguments, the dashboard `fmtui` opens (so `textual run fmtui.app:FmtuiApp` works too)."""
         super().__init__()
-        self.initial_config = config
-        self.runs_dir = runs_dir
+        self.initial_config = config or RunConfig()
+        self.runs_dir = runs_dir or default_runs_dir()
         self.trainer = trainer
         self.autostart = autostart
         self._what_trains = "A run"
@@ -416,4 +424,4 @@ def make_app(
     trainer: Trainer = run_training,
 ) -> FmtuiApp:
     """The one factory behind the CLI, the tests and the screenshot script (tests pass a fake `trainer`)."""
-    return FmtuiApp(config or RunConfig(), runs_dir or default_runs_dir(), trainer, autostart=autostart)
+    return FmtuiApp(config, runs_dir, trainer, autostart=autostart)

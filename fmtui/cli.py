@@ -12,10 +12,13 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
+from click.shell_completion import CompletionItem
 
 from fmtui import __version__
 from fmtui.config import (
@@ -48,75 +51,163 @@ class FieldType(click.ParamType):
         except ConfigError as e:
             self.fail(e.reason, param, ctx)  # click names the option itself
 
+    def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+        """The choices that start with what is typed."""
+        return [CompletionItem(c) for c in self.option.choices if c.startswith(incomplete.lower())]
+
+
+class ListType(FieldType):
+    """A sweep's list of the option's values, kept as text (fmtui.sweep.split_list parses it)."""
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return f"{self.option.metavar}[,...]"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return value
+
+    def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+        """After a separator, the next value: unit,s -> unit,symmetric."""
+        done, sep, last = incomplete.rpartition(self.option.sep)
+        return [CompletionItem(done + sep + c.value) for c in super().shell_complete(ctx, param, last)]
+
 
 D = RunConfig()
-
-
-def option_help(opt: Option) -> str:
-    """The option's help with the dataclass default, as --help shows it: "Learning rate [0.01]"."""
-    return f"{opt.help} [{format_value(getattr(D, opt.name))}]"
+DIR = click.Path(file_okay=False, path_type=Path)
 
 
 def run_options(multiple: bool = False) -> Callable:
-    """Decorate a command with every RunConfig option (as lists for sweeps when multiple=True)."""
+    """Decorate a command with every RunConfig option (as lists for sweeps when multiple=True).
+
+    A yes/no option reads the same in `train` and `sweep`: --batch-norm (yes), --batch-norm no and
+    --no-batch-norm (no); a sweep also takes a list, --batch-norm yes,no. See `fold_negations`."""
 
     def decorate(f: Callable) -> Callable:
         for opt in reversed(OPTIONS.values()):
+            kind: dict[str, Any] = {"type": FieldType(opt)}
+            helptext, metavar = opt.help, opt.metavar
+            if opt.flag:  # the value is optional: --x alone is yes; --no-x (not listed) is no
+                f = click.option(f"--no-{opt.cli}", f"no_{opt.name}", is_flag=True, hidden=True)(f)
+                kind |= {"is_flag": False, "flag_value": "yes"}
+                helptext, metavar = f"{helptext}; --{opt.cli} alone = yes, --no-{opt.cli} = no", f"[{metavar}]"
+            helptext = f"{helptext} [{format_value(getattr(D, opt.name))}]"
             if multiple:
                 more = f"; repeat the option or separate the values with '{opt.sep}'" if opt.sep != "," else ""
-                f = click.option(
-                    f"--{opt.cli}",
-                    opt.name,
-                    metavar=f"{opt.metavar}[,...]",
-                    multiple=True,
-                    help=f"{option_help(opt)} (a list to sweep{more})",
-                )(f)
-            elif opt.flag:  # --x/--no-x; not given = the dataclass default
-                f = click.option(f"--{opt.cli}/--no-{opt.cli}", opt.name, default=None, help=opt.help)(f)
-            else:
-                f = click.option(f"--{opt.cli}", opt.name, type=FieldType(opt), help=option_help(opt))(f)
+                kind |= {"type": ListType(opt), "multiple": True}
+                helptext, metavar = f"{helptext} (a list to sweep{more})", f"{metavar}[,...]"
+            f = click.option(f"--{opt.cli}", opt.name, metavar=metavar, help=helptext, **kind)(f)
         return click.option(
             "--data-dir",
-            type=click.Path(file_okay=False, path_type=Path),
-            help="Folder with the dataset files [$FMTUI_DATA_DIR or the user cache]",
+            type=DIR,
+            help="Folder with the dataset files [as fmtui --data-dir: $FMTUI_DATA_DIR or the user cache]",
         )(f)
 
     return decorate
 
 
-def config_from(values: dict[str, Any]) -> RunConfig:
-    """A RunConfig from parsed options; options not given keep the lecture's defaults."""
+def fold_negations(values: dict[str, Any]) -> dict[str, Any]:
+    """Turn each --no-x into x = no (for a sweep: one more value in x's list); both for one run is an error."""
+    for opt in OPTIONS.values():
+        if not values.pop(f"no_{opt.name}", False):
+            continue
+        given = values.get(opt.name)
+        if isinstance(given, tuple):
+            values[opt.name] = (*given, "no")
+        elif given is not None:
+            raise click.UsageError(f"--{opt.cli} and --no-{opt.cli} contradict each other; give one")
+        else:
+            values[opt.name] = False
+    return values
+
+
+def config_from(values: dict[str, Any], base: RunConfig | None = None) -> RunConfig:
+    """A RunConfig from parsed options over `base` (the lecture's defaults unless --config names a run's)."""
     fields = {k: v for k, v in values.items() if k in OPTIONS and v is not None}
     if values.get("data_dir") is not None:
         fields["data_dir"] = str(values["data_dir"])
-    return RunConfig(**fields).validate()
+    cfg = (base or RunConfig()).replace(**fields)
+    if "momentum" in fields and cfg.momentum > 0 and cfg.optimizer != "sgd":
+        raise ConfigError(f"--momentum applies to --optimizer sgd only ({cfg.optimizer} ignores it)")
+    return cfg.validate()
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--no-ui", is_flag=True, help="Run headless (scripts, nohup, CI): no terminal UI.")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Dataset folder for the TUI.")
+@click.option("--no-ui", is_flag=True, help="Train headless (scripts, nohup, CI): no dashboard.")
+@click.option(
+    "--data-dir",
+    type=DIR,
+    envvar="FMTUI_DATA_DIR",
+    show_envvar=True,
+    help="Folder with the dataset files [the user cache: ~/.cache/fmtui/data]",
+)
+@click.option("--runs-dir", type=DIR, envvar="FMTUI_RUNS_DIR", show_envvar=True, help="Where run folders go [./runs]")
+@click.option(
+    "--no-download",
+    is_flag=True,
+    envvar="FMTUI_NO_DOWNLOAD",
+    show_envvar=True,
+    help="Never download a dataset: missing files are an error.",
+)
+@click.option(
+    "--debug", is_flag=True, envvar="FMTUI_DEBUG", show_envvar=True, help="Show the traceback of an unexpected error."
+)
 @click.version_option(__version__, prog_name="fmtui")
 @click.pass_context
-def cli(ctx: click.Context, no_ui: bool, data_dir: Path | None) -> None:
+def cli(ctx: click.Context, no_ui: bool, data_dir: Path | None, runs_dir: Path | None, **flags: bool) -> None:
     """fmtui: train small networks on Fashion-MNIST and watch them learn, in the terminal.
 
     \b
     fmtui                            open the dashboard
-    fmtui --no-ui train [OPTIONS]    train headless (defaults = the lecture's MLP)
-    fmtui --no-ui eval RUN_DIR       re-evaluate a saved run on the test split
-    fmtui --no-ui sweep [OPTIONS]    train a grid of configs and compare them
-    fmtui --no-ui runs [RUNS_DIR]    list the runs: status, epochs, accuracy
-    fmtui --no-ui export --tensorboard DIR RUN...   runs as TensorBoard event files
+    fmtui train [OPTIONS]            train in the dashboard (headless with --no-ui, --json, --out
+                                     or without a terminal; defaults = the lecture's MLP)
+    fmtui eval RUN_DIR               re-evaluate a saved run on the test split
+    fmtui sweep [OPTIONS]            train a grid of configs and compare them
+    fmtui runs [RUNS_DIR]            list the runs: status, epochs, accuracy
+    fmtui export --tensorboard DIR RUN...   runs as TensorBoard event files
+
+    Options of fmtui itself (--data-dir, --runs-dir) also apply to its commands; a command's own wins.
+    Shell completion: eval "$(_FMTUI_COMPLETE=bash_source fmtui)" (zsh_source, fish_source).
     """
-    ctx.obj = {"no_ui": no_ui}
+    ctx.obj = Common(no_ui=no_ui, data_dir=typed(ctx, "data_dir"), runs_dir=typed(ctx, "runs_dir"))
+    for name, on in flags.items():  # the library reads these from the environment, in every thread
+        os.environ.pop(f"FMTUI_{name.upper()}", None)
+        if on:
+            os.environ[f"FMTUI_{name.upper()}"] = "1"
     if ctx.invoked_subcommand is None:
         if no_ui:
-            raise click.UsageError("--no-ui needs a command: train, eval, sweep or runs")
-        launch_tui(RunConfig(data_dir=str(data_dir) if data_dir else None))
+            raise click.UsageError("--no-ui needs a command: train, eval, sweep, runs or export")
+        given = ctx.obj.data_dir
+        launch_tui(RunConfig(data_dir=str(given) if given else None), runs_dir=ctx.obj.runs_dir)
+
+
+@dataclass(frozen=True)
+class Common:
+    """fmtui's own options that its commands take too (a command's own value wins)."""
+
+    no_ui: bool = False
+    data_dir: Path | None = None
+    """Given on the command line; None = the command's own, else $FMTUI_DATA_DIR, else the user cache."""
+    runs_dir: Path | None = None
+    """Given on the command line; None = the command's own, else $FMTUI_RUNS_DIR, else ./runs."""
+
+
+def typed(ctx: click.Context, name: str) -> Any:
+    """An option's value when typed on the command line; None when it came from the environment or default
+    (the environment is read where the value is used, so each command keeps its own fallback)."""
+    return ctx.params[name] if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE else None
+
+
+def common(ctx: click.Context) -> Common:
+    return ctx.find_object(Common) or Common()
+
+
+def no_ui_option(f: Callable) -> Callable:
+    """`--no-ui` where users type it: commands that never open the dashboard accept it and need no other."""
+    return click.option("--no-ui", is_flag=True, hidden=True, help="Accepted; this command has no dashboard.")(f)
 
 
 def launch_tui(cfg: RunConfig, autostart: bool = False, runs_dir: Path | None = None) -> None:
-    if not sys.stdout.isatty():
+    """The dashboard, in this terminal or under a driver of Textual's own choosing (textual serve, textual run)."""
+    if not sys.stdout.isatty() and not os.environ.get("TEXTUAL_DRIVER"):
         raise click.UsageError("the dashboard needs a terminal; use fmtui --no-ui train ... for scripts")
     from fmtui.app import make_app
 
@@ -144,17 +235,19 @@ def leave(code: int) -> None:
 @cli.command()
 @run_options()
 @click.option(
-    "--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder to write [RUNS_DIR/<date>-<config>]"
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    metavar="CONFIG_JSON",
+    help="Start from a run's config.json (or its folder); the options given change it.",
 )
-@click.option(
-    "--runs-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Where new run folders go [$FMTUI_RUNS_DIR or ./runs]",
-)
-@click.option("--json", "json_mode", is_flag=True, help="Print one JSON object per event instead of text.")
+@click.option("--no-ui", is_flag=True, help="Train headless, as fmtui --no-ui train.")
+@click.option("--out", type=DIR, help="Run folder to write (headless) [RUNS_DIR/<date>-<config>]")
+@click.option("--runs-dir", type=DIR, help="Where new run folders go [$FMTUI_RUNS_DIR or ./runs]")
+@click.option("--json", "json_mode", is_flag=True, help="Print one JSON object per event instead of text (headless).")
 @click.option(
     "--resume",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=DIR,
     metavar="RUN_DIR",
     help="Go on training an interrupted, stopped or completed run in its folder (headless; --epochs: more).",
 )
@@ -167,6 +260,8 @@ def leave(code: int) -> None:
 @click.pass_context
 def train(
     ctx: click.Context,
+    config_file: Path | None,
+    no_ui: bool,
     out: Path | None,
     runs_dir: Path | None,
     json_mode: bool,
@@ -174,11 +269,18 @@ def train(
     progress_interval: float,
     **values: Any,
 ) -> None:
-    """Train one model. Without --no-ui (and in a terminal) the dashboard opens and starts it."""
+    """Train one model: in the dashboard when run in a terminal; headless with --no-ui, --json, --out or
+    --resume, or when the output is no terminal."""
+    shared = common(ctx)
+    runs_dir = runs_dir or shared.runs_dir
+    values = fold_negations(values)
+    values["data_dir"] = values["data_dir"] or shared.data_dir
     if resume is not None:
+        if config_file is not None:
+            raise click.UsageError("--resume goes on with the run's own config; --config cannot change it")
         return ctx.exit(resume_run(resume, out, runs_dir, json_mode, values, progress_interval))
-    cfg = config_from(values)
-    if not ctx.obj["no_ui"] and sys.stdout.isatty() and not json_mode and out is None:
+    cfg = config_from(values, read_config(config_file) if config_file is not None else None)
+    if not (no_ui or shared.no_ui or json_mode or out is not None or not sys.stdout.isatty()):
         return launch_tui(cfg, autostart=True, runs_dir=runs_dir)
     from fmtui.headless import check_out, run_training
 
@@ -186,6 +288,22 @@ def train(
     note_threads([cfg])
     code = run_training(cfg, out=out, runs_dir=runs_dir, json_mode=json_mode, progress_interval=progress_interval)
     ctx.exit(code)
+
+
+def read_config(path: Path) -> RunConfig:
+    """--config: a run's config.json, checked as the run readers check it; a bad one is one line, exit 2."""
+    from fmtui.runs import RunError, read_run_config
+
+    try:
+        return read_run_config(path)
+    except RunError as e:
+        raise BadInput(f"--config {e}") from None
+
+
+class BadInput(click.ClickException):
+    """Bad input that is no misuse of an option: one line, exit 2, no pointer to --help."""
+
+    exit_code = ExitCode.USAGE
 
 
 RESUME_CHANGES = ("epochs", "device", "threads", "data_dir")
@@ -214,61 +332,78 @@ def resume_run(
 @cli.command(name="eval")
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--device", type=FieldType(OPTIONS["device"]), help="Device [auto]")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Dataset folder [as trained]")
+@click.option("--data-dir", type=DIR, help="Dataset folder [as trained]")
 @click.option("--json", "json_mode", is_flag=True, help="Print the result as one JSON object.")
+@no_ui_option
 @click.pass_context
-def eval_cmd(ctx: click.Context, run_dir: Path, device: str | None, data_dir: Path | None, json_mode: bool) -> None:
+def eval_cmd(
+    ctx: click.Context, run_dir: Path, device: str | None, data_dir: Path | None, json_mode: bool, no_ui: bool
+) -> None:
     """Re-evaluate the saved model of RUN_DIR on the test split."""
     from fmtui.headless import run_eval
 
+    data_dir = data_dir or common(ctx).data_dir
     ctx.exit(run_eval(run_dir, device=device, data_dir=data_dir, json_mode=json_mode))
 
 
 @cli.command(name="runs")
 @click.argument("runs_dir", required=False, type=click.Path(path_type=Path))
 @click.option("--json", "json_mode", is_flag=True, help="Print one JSON object per run.")
+@no_ui_option
 @click.pass_context
-def runs_cmd(ctx: click.Context, runs_dir: Path | None, json_mode: bool) -> None:
-    """List the runs in RUNS_DIR [$FMTUI_RUNS_DIR or ./runs]: status (interrupted, broken), epochs, accuracy."""
+def runs_cmd(ctx: click.Context, runs_dir: Path | None, json_mode: bool, no_ui: bool) -> None:
+    """List the runs in RUNS_DIR [fmtui --runs-dir, $FMTUI_RUNS_DIR or ./runs]: status (interrupted, broken),
+    epochs, accuracy."""
     from fmtui.headless import run_list
     from fmtui.runs import default_runs_dir
 
-    ctx.exit(run_list(runs_dir or default_runs_dir(), json_mode=json_mode))
+    ctx.exit(run_list(runs_dir or common(ctx).runs_dir or default_runs_dir(), json_mode=json_mode))
 
 
 @cli.command()
 @run_options(multiple=True)
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Sweep folder [RUNS_DIR/sweep-<date>]")
-@click.option(
-    "--runs-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Where the sweep folder goes [$FMTUI_RUNS_DIR or ./runs]",
-)
+@click.option("--out", type=DIR, help="Sweep folder [RUNS_DIR/sweep-<date>]")
+@click.option("--runs-dir", type=DIR, help="Where the sweep folder goes [$FMTUI_RUNS_DIR or ./runs]")
 @click.option("--json", "json_mode", is_flag=True, help="Print one JSON object per finished run, then the summary.")
 @click.option(
     "--sequential",
     is_flag=True,
     help="Train runs one by one even where they could train together as one stacked model.",
 )
+@no_ui_option
 @click.pass_context
 def sweep(
-    ctx: click.Context, out: Path | None, runs_dir: Path | None, json_mode: bool, sequential: bool, **values: Any
+    ctx: click.Context,
+    out: Path | None,
+    runs_dir: Path | None,
+    json_mode: bool,
+    sequential: bool,
+    no_ui: bool,
+    **values: Any,
 ) -> None:
     """Train every combination of the listed values and compare them.
 
     \b
-    fmtui --no-ui sweep --model softmax --norm none,unit,symmetric,zscore --lr 0.01,1e-5
-    fmtui --no-ui sweep --hidden 256 --hidden 512,256 --val-split 0.1
+    fmtui sweep --model softmax --norm none,unit,symmetric,zscore --lr 0.01,1e-5
+    fmtui sweep --hidden 256 --hidden 512,256 --val-split 0.1 --batch-norm yes,no
     """
     from fmtui.sweep import expand_grid, split_list
 
-    data_dir = values.pop("data_dir")
+    shared = common(ctx)
+    data_dir = values.pop("data_dir") or shared.data_dir
+    values = fold_negations(values)
     lists = {f: [item for text in texts for item in split_list(f, text)] for f, texts in values.items() if texts}
     base = RunConfig(data_dir=str(data_dir) if data_dir else None)
     configs = expand_grid(base, lists)
+    ignored = sorted({c.optimizer for c in configs if c.momentum > 0 and c.optimizer != "sgd"})
+    if ignored:
+        click.echo(
+            f"Note: --momentum applies to --optimizer sgd only; the {', '.join(ignored)} runs ignore it", err=True
+        )
     note_threads(configs)
     from fmtui.headless import run_sweep_cli
 
+    runs_dir = runs_dir or shared.runs_dir
     ctx.exit(run_sweep_cli(configs, out=out, runs_dir=runs_dir, json_mode=json_mode, stacked=not sequential))
 
 
@@ -288,12 +423,13 @@ def note_threads(configs: list[RunConfig]) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Write TensorBoard event files here, one sub-folder per run (needs the tensorboard extra).",
 )
+@no_ui_option
 @click.pass_context
-def export(ctx: click.Context, runs: tuple[Path, ...], tensorboard_dir: Path) -> None:
+def export(ctx: click.Context, runs: tuple[Path, ...], tensorboard_dir: Path, no_ui: bool) -> None:
     """Export run folders (or sweep and runs folders) for TensorBoard, W&B and Aim.
 
     \b
-    fmtui --no-ui export --tensorboard tb runs/sweep-20261126-101500 && tensorboard --logdir tb
+    fmtui export --tensorboard tb runs/sweep-20261126-101500 && tensorboard --logdir tb
     """
     from fmtui.headless import run_export
 

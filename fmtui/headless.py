@@ -432,7 +432,7 @@ def _bad_run(e: Exception) -> click.ClickException:
 
 
 def run_list(runs_dir: Path, *, json_mode: bool = False) -> int:
-    """`fmtui --no-ui runs`: one line (or JSON object) per run folder, oldest first (the newest by the prompt)."""
+    """`fmtui runs`: one line (or JSON object) per run folder, oldest first (the newest by the prompt)."""
     if not runs_dir.is_dir():
         raise _bad_run(RunError(runs_dir, "not a folder" if runs_dir.exists() else "no such folder"))
     folder = RunsFolder(runs_dir)

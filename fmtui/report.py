@@ -170,7 +170,7 @@ def eval_diverged(message: str, epochs_done: int | None = None) -> str:
     return f"Diverged: {what}; the saved weights are not a trained model"
 
 
-# --- run folders: fmtui --no-ui runs ---------------------------------------------------------------
+# --- run folders: fmtui runs ---------------------------------------------------------------
 
 
 def printable(text: str) -> str:

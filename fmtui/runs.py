@@ -9,7 +9,7 @@
     predictions.pt   test-set probabilities and labels, for the error browser without retraining
     mislabeled.csv   wrong test predictions, most confident first
 
-`read_run` is the one reader: every consumer (the Runs pane, `fmtui --no-ui runs`, eval) gets either a
+`read_run` is the one reader: every consumer (the Runs pane, `fmtui runs`, eval) gets either a
 RunRecord whose files were checked (types, ranges, JSON shapes, files that are folders) or a RunError whose
 message is one line naming the file. `RunsFolder` follows a runs folder cheaply (a directory listing and
 a few stats per second), re-reading a file only when its (mtime, size, inode) changed. `liveness` tells a
@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fmtui.config import OPTIONS, ConfigError, RunConfig, cli_name, format_value, parse_field
+from fmtui.config import OPTIONS, ConfigError, RunConfig, format_value, parse_field
 
 try:
     import fcntl
@@ -393,6 +393,14 @@ def parse_config(file: Path, data: bytes) -> tuple[RunConfig, dict]:
     if not isinstance(resolved, dict):
         raise RunError(file, f"resolved is {_kind(resolved)}, expected an object")
     return config, resolved
+
+
+def read_run_config(path: Path) -> RunConfig:
+    """The RunConfig of a run's config.json, `path` naming the file or its run folder; RunError if it cannot."""
+    file = path / "config.json" if path.is_dir() else path
+    if _stat(file) is None:
+        raise RunError(file, "no such file")
+    return parse_config(file, _read_bytes(file))[0]
 
 
 ROW_REQUIRED = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy")
@@ -790,22 +798,37 @@ def load_state_dict(file: Path) -> dict:
     return state
 
 
+EXPORT_RENAMES = {"lr": "epoch_lr"}
+"""Metric columns renamed in an export, whose option columns come first: the epoch's lr beside the configured lr."""
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell as summary.csv and exports write it: booleans true/false, lists as 512,256, null as empty."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))
+    return "" if value is None else value
+
+
 def export_runs(records: list[RunRecord], dest: Path) -> tuple[Path, Path]:
     """Write the selected runs' metrics as one CSV (a row per run and epoch) and one JSON file.
+
+    The CSV's columns: run, every option by its config.json name, status, then metrics.csv's columns (the
+    epoch's learning rate as epoch_lr, see EXPORT_RENAMES).
 
     Raises OSError when dest cannot be made or written (a full or read-only disk)."""
     dest.mkdir(parents=True, exist_ok=True)
     stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{len(records)}-runs"
-    option_names = [cli_name(f) for f in OPTIONS]
+    metric_names = {f: EXPORT_RENAMES.get(f, f) for f in METRIC_FIELDS}
     out = io.StringIO()
-    writer = csv.DictWriter(
-        out, fieldnames=["run", *option_names, "status", *METRIC_FIELDS], extrasaction="ignore", lineterminator="\n"
-    )
+    writer = csv.DictWriter(out, fieldnames=["run", *OPTIONS, "status", *metric_names.values()], lineterminator="\n")
     writer.writeheader()
     for r in records:
-        options = {cli_name(f): format_value(getattr(r.config, f)) for f in OPTIONS}
+        options = {f: csv_cell(getattr(r.config, f)) for f in OPTIONS}
         for row in r.metrics:
-            writer.writerow({"run": r.name, **options, "status": r.status, **row})
+            metrics = {metric_names[k]: csv_cell(row.get(k)) for k in METRIC_FIELDS}
+            writer.writerow({"run": r.name, **options, "status": r.status, **metrics})
     csv_path, json_path = dest / f"{stem}.csv", dest / f"{stem}.json"
     atomic_write(csv_path, out.getvalue())
     atomic_write(

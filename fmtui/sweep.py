@@ -20,7 +20,7 @@ from fmtui.config import OPTIONS, ConfigError, RunConfig, cli_name, format_value
 from fmtui.events import EpochEnd, Event, Finished, Started
 from fmtui.recorder import RunRecorder, new_run_dir
 from fmtui.report import error_message
-from fmtui.runs import atomic_write, summarize
+from fmtui.runs import atomic_write, csv_cell, summarize
 
 LECTURE_NORMS = ("none", "unit", "symmetric", "zscore")
 LECTURE_LRS = (0.01, 1e-5)
@@ -120,15 +120,6 @@ def rank(rows: list[dict]) -> tuple[list[dict], str]:
     done = [r for r in rows if r["best_test_accuracy"] is not None]
     by = "best_val_accuracy" if done and all(r["best_val_accuracy"] is not None for r in done) else "best_test_accuracy"
     return sorted(rows, key=lambda r: (r["status"] != "error", r[by] is not None, r[by] or 0.0), reverse=True), by
-
-
-def csv_cell(value: Any) -> Any:
-    """A summary.csv cell: booleans as true/false, lists as 512,256, none as an empty cell, numbers as they are."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return ",".join(map(str, value))
-    return "" if value is None else value
 
 
 def write_summary(out: Path, rows: list[dict]) -> None:

@@ -402,3 +402,152 @@ def test_the_exit_code_of_an_error_comes_from_its_kind(tiny_data, tmp_path, monk
     )
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["status"] == "error" and summary["message"] == message and summary["epochs_done"] == 1
+
+
+# --- one regular command line: options at either level, --no-ui where typed, one spelling -----------------
+
+
+def test_commands_that_never_need_the_dashboard_run_without_no_ui_and_accept_it(tiny_data, tmp_path):
+    runs = tmp_path / "runs"
+    train = fmtui("train", "--no-ui", "--data-dir", tiny_data, "--model", "softmax", "--epochs", 1, "--runs-dir", runs)
+    assert train.exit_code == 0, train.output
+    (run,) = runs.iterdir()
+    for args in (["eval", run], ["eval", "--no-ui", run], ["runs", runs], ["runs", "--no-ui", runs]):
+        result = fmtui(*args)
+        assert result.exit_code == 0 and "Error" not in result.output, (args, result.output)
+
+
+def test_options_of_fmtui_itself_reach_its_commands_and_a_commands_own_wins(tiny_data, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    args = ["--model", "softmax", "--epochs", 1]
+    assert fmtui("--no-ui", "--data-dir", tiny_data, "--runs-dir", a, "train", *args).exit_code == 0
+    assert fmtui("--data-dir", tiny_data, "--runs-dir", a, "train", "--no-ui", "--runs-dir", b, *args).exit_code == 0
+    assert len(list(a.iterdir())) == 1 and len(list(b.iterdir())) == 1
+    listed = fmtui("--runs-dir", b, "runs", "--json")
+    assert [json.loads(line)["status"] for line in listed.stdout.splitlines()] == ["completed"]
+    assert fmtui("--data-dir", tmp_path / "nothing", "eval", next(b.iterdir())).exit_code == 2  # not as trained
+
+
+def test_help_lists_the_environment_variables_and_they_are_read(monkeypatch, tmp_path):
+    help_text = " ".join(fmtui("--help").output.split())
+    for name in ("FMTUI_DATA_DIR", "FMTUI_RUNS_DIR", "FMTUI_NO_DOWNLOAD", "FMTUI_DEBUG"):
+        assert f"env var: {name}" in help_text
+    monkeypatch.setenv("FMTUI_DEBUG", "0")  # so that it is restored (unset) after the test: the CLI sets it
+    monkeypatch.setenv("FMTUI_NO_DOWNLOAD", "no")
+    assert fmtui_in(monkeypatch, io.StringIO(), "--debug", "--no-download", "runs", tmp_path) == 0
+    assert os.environ["FMTUI_NO_DOWNLOAD"] == "1" and os.environ["FMTUI_DEBUG"] == "1"
+    monkeypatch.setenv("FMTUI_NO_DOWNLOAD", "0")
+    assert fmtui_in(monkeypatch, io.StringIO(), "runs", tmp_path) == 0 and "FMTUI_NO_DOWNLOAD" not in os.environ
+    missing = fmtui("--no-ui", "--no-download", "train", "--data-dir", tmp_path / "empty", FMTUI_NO_DOWNLOAD="")
+    assert missing.exit_code == 2 and "downloads are off" in missing.stderr
+    bad = fmtui("runs", FMTUI_NO_DOWNLOAD="maybe")
+    assert bad.exit_code == 2 and bad.stderr.count("\n") == 1 and "FMTUI_NO_DOWNLOAD" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--optimizer", "adam", "--momentum", "0.9"], "--momentum applies to --optimizer sgd only (adam ignores it)"),
+        (["--batch-norm", "--no-batch-norm"], "--batch-norm and --no-batch-norm contradict each other"),
+    ],
+)
+def test_an_option_that_would_be_ignored_or_contradicted_is_refused(args, message):
+    result = fmtui("train", "--no-ui", *args)
+    assert result.exit_code == 2 and result.stderr.startswith(f"Error: {message}") and result.stderr.count("\n") == 1
+
+
+def configs_of(result) -> list[dict]:
+    return [json.loads(line)["config"] for line in result.stdout.splitlines() if '"event": "started"' in line]
+
+
+@pytest.mark.parametrize(
+    "flags,batch_norm",
+    [(["--batch-norm"], [True]), (["--batch-norm", "no"], [False]), (["--no-batch-norm"], [False])],
+)
+def test_train_and_sweep_spell_a_yes_no_option_alike(tiny_data, flags, batch_norm):
+    """`--batch-norm` alone is yes, also before another option; a sweep takes the same and lists."""
+    common = ["--data-dir", tiny_data, "--hidden", "16", "--epochs", 1, "--json"]
+    trained = fmtui("train", *flags, *common)
+    assert trained.exit_code == 0 and [c["batch_norm"] for c in configs_of(trained)] == batch_norm
+    swept = fmtui("sweep", *flags, *common)
+    assert swept.exit_code == 0, swept.output
+    assert [json.loads(line)["batch_norm"] for line in swept.stdout.splitlines()[:-1]] == batch_norm
+
+
+@pytest.mark.parametrize("flags", [["--batch-norm", "yes,no"], ["--batch-norm", "--no-batch-norm"]])
+def test_a_sweep_lists_both_values_of_a_yes_no_option(tiny_data, flags):
+    swept = fmtui("sweep", *flags, "--data-dir", tiny_data, "--hidden", "16", "--epochs", 1, "--json")
+    rows = [json.loads(line) for line in swept.stdout.splitlines() if '"event": "run"' in line]
+    assert swept.exit_code == 0 and sorted(r["batch_norm"] for r in rows) == [False, True]
+
+
+def test_a_sweep_says_which_runs_ignore_momentum(tiny_data):
+    args = ["--optimizer", "sgd,adam", "--momentum", "0.9", "--model", "softmax", "--epochs", 1]
+    swept = fmtui("sweep", "--data-dir", tiny_data, *args)
+    assert swept.exit_code == 0
+    assert "Note: --momentum applies to --optimizer sgd only; the adam runs ignore it" in swept.stderr
+
+
+def test_config_reruns_a_run_with_the_options_given_changing_it(tiny_data, tmp_path):
+    first = ["--data-dir", tiny_data, "--model", "softmax", "--norm", "zscore", "--lr", "0.05", "--epochs", 1]
+    assert fmtui("train", "--no-ui", *first, "--out", tmp_path / "one").exit_code == 0
+    again = fmtui("train", "--no-ui", "--config", tmp_path / "one" / "config.json", "--lr", "0.1", "--json")
+    (config,) = configs_of(again)
+    original = json.loads((tmp_path / "one" / "config.json").read_text())
+    assert again.exit_code == 0 and config == {**{k: original[k] for k in config}, "lr": 0.1}
+    from_folder = fmtui("train", "--no-ui", "--config", tmp_path / "one", "--json")
+    assert configs_of(from_folder)[0]["lr"] == 0.05
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (None, "config.json: no such file"),
+        ('{"lr": "x"}', "lr is a string ('x'), expected a number"),
+        ("[1", "not valid JSON"),
+        ('{"model": "rnn"}', "model: unknown value 'rnn'"),
+    ],
+)
+def test_a_bad_config_file_is_one_line_and_exit_2(tmp_path, content, message):
+    if content is not None:
+        (tmp_path / "config.json").write_text(content)
+    result = fmtui("train", "--no-ui", "--config", tmp_path)
+    assert result.exit_code == 2 and result.stderr.startswith("Error: --config ") and message in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_config_and_resume_together_are_refused(tmp_path):
+    result = fmtui("train", "--resume", tmp_path, "--config", tmp_path)
+    assert result.exit_code == 2 and "--config cannot change it" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "words,expected",
+    [
+        ("fmtui train --norm z", ["zscore"]),
+        ("fmtui sweep --norm unit,s", ["unit,symmetric"]),
+        ("fmtui train --optimizer ", ["sgd", "adam", "adamw"]),
+        ("fmtui tr", ["train"]),
+    ],
+)
+def test_shell_completion_completes_commands_and_choice_values(words, expected):
+    from fmtui.cli import cli
+
+    env = {"_FMTUI_COMPLETE": "bash_complete", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split(" ")) - 1)}
+    result = CliRunner().invoke(cli, [], prog_name="fmtui", env=env)
+    assert [line.split(",", 1)[1] for line in result.output.splitlines()] == expected
+
+
+def test_the_dashboard_runs_under_a_textual_driver_without_a_terminal(monkeypatch, app_factory):
+    """textual serve and textual run choose the driver (TEXTUAL_DRIVER): fmtui's terminal check steps aside."""
+    monkeypatch.setenv("TEXTUAL_DRIVER", "textual.drivers.web_driver:WebDriver")
+    assert fmtui_in(monkeypatch, io.StringIO()) == 0 and len(app_factory) == 1
+
+
+def test_the_app_class_alone_makes_the_dashboard(tmp_path, monkeypatch):
+    """`textual run fmtui.app:FmtuiApp` makes the app with no arguments: fmtui's own defaults."""
+    from fmtui.app import FmtuiApp
+    from fmtui.workers import run_training
+
+    app = FmtuiApp()
+    assert app.initial_config == RunConfig() and app.runs_dir == tmp_path / "runs" and app.trainer is run_training

@@ -32,10 +32,13 @@ def test_train_has_every_option_in_field_order_and_help_shows_the_dataclass_defa
     assert [p.opts[0] for p in params] == [f"--{o.cli}" for o in OPTIONS.values()]
     for p in params:
         opt = OPTIONS[p.name]
-        if opt.flag:
-            assert p.secondary_opts == [f"--no-{opt.cli}"] and p.help == opt.help
+        default = format_value(getattr(DEFAULTS, p.name))
+        if opt.flag:  # one spelling in train and sweep: --x [yes|no], --x alone = yes, --no-x = no
+            assert p.metavar == f"[{opt.metavar}]" and p.flag_value == "yes" and not p.is_flag
+            assert p.help.startswith(opt.help) and p.help.endswith(f"[{default}]")
+            assert any(q.opts == [f"--no-{opt.cli}"] and q.hidden for q in cli.train.params)
         else:
-            assert p.help == f"{opt.help} [{format_value(getattr(DEFAULTS, p.name))}]"
+            assert p.help == f"{opt.help} [{default}]"
             assert p.make_metavar(click.Context(cli.train)) == opt.metavar
     assert next(p for p in params if p.name == "lr").help == "Learning rate [0.01]"
 
@@ -49,7 +52,9 @@ def test_a_bad_value_is_named_once_by_click_and_explained_by_the_parser():
 def test_sweep_takes_a_list_of_every_option():
     params = option_params(cli.sweep)
     assert [p.opts[0] for p in params] == [f"--{o.cli}" for o in OPTIONS.values()]
-    assert all(p.multiple and p.metavar == f"{OPTIONS[p.name].metavar}[,...]" for p in params)
+    for p in params:
+        metavar = f"[{OPTIONS[p.name].metavar}]" if OPTIONS[p.name].flag else OPTIONS[p.name].metavar
+        assert p.multiple and p.metavar == f"{metavar}[,...]"
     assert all(f"[{format_value(getattr(DEFAULTS, p.name))}] (a list to sweep" in p.help for p in params)
 
 
@@ -80,3 +85,15 @@ def test_a_new_field_appears_on_the_command_line_in_the_form_and_in_the_sweep_an
     record = RunRecord(tmp_path / "run", Wider(warmup=2), metrics=[{"epoch": 1}])
     csv_path, _ = export_runs([record], tmp_path / "export")
     assert next(csv.DictReader(csv_path.open()))["warmup"] == "2"
+
+
+def test_an_export_has_one_column_per_name_the_configured_lr_and_the_epochs(tmp_path):
+    """The configured lr and each epoch's lr (a schedule moves it) both survive, under different names."""
+    config = RunConfig(lr=0.01, schedule="cosine", batch_norm=True, hidden=(512, 256))
+    rows = [{"epoch": 1, "lr": 0.005, "test_accuracy": 80.5}, {"epoch": 2, "lr": 0.0, "test_accuracy": 81.0}]
+    csv_path, _ = export_runs([RunRecord(tmp_path / "run", config, metrics=rows)], tmp_path / "export")
+    header = next(csv.reader(csv_path.open()))
+    assert len(header) == len(set(header)) and {"lr", "epoch_lr", "batch_size", "val_split"} <= set(header)
+    first, second = csv.DictReader(csv_path.open())
+    assert (first["lr"], first["epoch_lr"], second["epoch_lr"]) == ("0.01", "0.005", "0.0")
+    assert (first["batch_norm"], first["hidden"], first["val_loss"]) == ("true", "512,256", "")

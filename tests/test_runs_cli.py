@@ -1,4 +1,4 @@
-"""`fmtui --no-ui runs` and what eval says about runs that did not end normally (interrupted, diverged)."""
+"""`fmtui runs` and what eval says about runs that did not end normally (interrupted, diverged)."""
 
 from __future__ import annotations
 
