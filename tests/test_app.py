@@ -581,14 +581,12 @@ async def test_lecture_experiment_from_one_key_fills_the_runs_charts(tiny_data, 
 
         def spy(message):
             show(message)
-            seen.append((text_of(app, "#train-state"), text_of(app, "#train-stats")))
+            seen.append((text_of(app, "#train-state"), text_of(app, "#train-stats"), text_of(app, "#train-message")))
 
         app.train_pane.show_experiment = spy
         await pilot.press("5")
         await pilot.press("L")
         runs = app.query_one(RunsPane)
-        assert text_of(app, "#train-state").startswith("lecture experiment: 8 runs starting, batch 32, 2 epochs")
-        assert text_of(app, "#train-message").startswith("The lecture experiment is training;")  # not the old Done
         await wait_for(pilot, lambda: not app.training)
         assert any(
             state.startswith("lecture experiment: run")
@@ -596,8 +594,10 @@ async def test_lecture_experiment_from_one_key_fills_the_runs_charts(tiny_data, 
             and "lr 0.01" in state
             and stats.startswith("epoch 1/2 · ")
             and "of the experiment · ETA " in stats
-            for state, stats in seen
+            and message.startswith("The lecture experiment is training;")  # not the previous run's Done
+            for state, stats, message in seen
         ), seen
+        assert "lecture experiment: 8 runs starting, batch 32, 2 epochs" in app.query_one("#train-log").lines[0]
         assert text_of(app, "#train-message").startswith("Done: lecture experiment: 8 of 8 runs")
         assert len(runs.records) == 8 and len(runs.selected) == 8
         assert {(r.config.norm, r.config.lr) for r in runs.records} == {
