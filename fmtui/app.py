@@ -7,14 +7,22 @@ the handlers below pass each one to the pane that shows it, and the panes own wh
 Stopping has one mechanism: cancelling the "train" worker, whose loop polls `is_cancelled` between
 batches. Stop (x) cancels it; quitting does too, as Textual cancels every worker when the app exits,
 so the run ends after its batch and its folder is written. Quitting while a run trains asks first.
+SIGTERM and SIGHUP (and SIGQUIT, and a SIGINT while nothing trains here) quit without asking, the run's
+summary naming the signal; a SIGINT while a run trains stops that run, as x does (another fmtui asks so
+when it watches the run).
 
 The footer fits 80 columns on every pane: it shows the keys that work now (Start while idle, Stop while
 training); the rest (presets, refresh, ...) are listed by `?` and in the command palette (ctrl+p).
+
+A run that another process trains is watched by the same "train" worker group (fmtui.workers.watch_run),
+which posts the same messages: the panes show it as a run trained here. Stop then asks that process to
+stop (SIGINT, after a yes) when it runs on this machine.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from itertools import count
 from pathlib import Path
 
 from textual import work
@@ -24,13 +32,17 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Footer, Input, Select, Static, TabbedContent, TabPane
+from textual.widgets import Button, Input, Select, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from fmtui.app_live import LiveRuns
 from fmtui.config import RunConfig
 from fmtui.messages import (
     EpochFinished,
     ExperimentProgress,
+    LrFindFailed,
+    LrFindFinished,
+    LrFindProgress,
     RunOpenFailed,
     RunResultsLoaded,
     TrainingFailed,
@@ -43,15 +55,17 @@ from fmtui.sweep import LECTURE_BATCH, LECTURE_EPOCHS, LECTURE_NOTE, lecture_bas
 from fmtui.widgets.config_form import PRESETS, ConfigForm
 from fmtui.widgets.data_pane import DataPane
 from fmtui.widgets.errors_pane import ErrorsPane
+from fmtui.widgets.footer import KeysFooter
 from fmtui.widgets.runs_pane import RunsPane
 from fmtui.widgets.train_pane import TrainPane
-from fmtui.workers import NO_WEIGHTS, error_message, run_experiment, run_training, saved_weights
+from fmtui.workers import NO_WEIGHTS, error_message, run_experiment, run_lr_find, run_training, saved_weights
 
 PANES = {"data": "Data", "model": "Model", "train": "Train", "errors": "Errors", "runs": "Runs"}
 PANE_KEYS = Binding.Group("panes", compact=True)
 
-Trainer = Callable[[RunConfig, Path, Callable[[Message], object], Callable[[], bool]], None]
-"""What the training worker runs: (config, runs folder, post, should_stop); posts fmtui.messages."""
+Trainer = Callable[..., None]
+"""What the training worker runs: (config, runs folder, post, should_stop) and, to go on with a run,
+(None, runs folder, post, should_stop, resume=RUN_DIR, epochs=N or None); posts fmtui.messages."""
 
 
 class QuitScreen(ModalScreen[bool]):
@@ -88,7 +102,7 @@ class QuitScreen(ModalScreen[bool]):
         self.dismiss(event.button.id == "quit-yes")
 
 
-class FmtuiApp(App):
+class FmtuiApp(LiveRuns, App):
     """Data, Model, Train, Errors and Runs panes; keys 1-5 switch, s starts, x stops."""
 
     CSS_PATH = "app.tcss"
@@ -100,6 +114,7 @@ class FmtuiApp(App):
         ),
         Binding("s", "start", "start"),
         Binding("x", "stop", "stop"),
+        Binding("u", "unwatch", "unwatch"),
         Binding("p", "presets", "presets", show=False),
         Binding("escape", "leave_field", "leave field"),
         Binding("q", "quit", "quit"),
@@ -118,6 +133,8 @@ class FmtuiApp(App):
         trainer: Trainer = run_training,
         *,
         autostart: bool = False,
+        watch: Path | None = None,
+        signals: bool = False,
     ) -> None:
         """Without arguments, the dashboard `fmtui` opens (so `textual run fmtui.app:FmtuiApp` works too)."""
         super().__init__()
@@ -129,6 +146,17 @@ class FmtuiApp(App):
         """What `training` is about, for the quit question: "A run" or "The lecture experiment"."""
         self._run_name = self._opening = ""
         """The folder of the run training now, and what the run being opened from Runs is (Errors header)."""
+        self.watch_at_start = watch
+        self.signals = signals
+        self.watched: Path | None = None
+        """The run folder shown in the Train pane while another process trains it (None: none watched)."""
+        self.stop_cause: str | None = None
+        """Why the run here is stopped when not by x: the signal's name, for its summary ("stopped by SIGTERM")."""
+        self.resuming = False
+        """A resume was asked for and has not started yet (it may still be refused)."""
+        self.watches = count(1)
+        self.watch_id = 0
+        """Messages of a watch worker carry its id: those of a run no longer watched are dropped."""
 
     def compose(self) -> ComposeResult:
         panes = {
@@ -142,14 +170,18 @@ class FmtuiApp(App):
             for i, (pane, widget) in enumerate(panes.items(), 1):
                 with TabPane(f"{i} {PANES[pane]}", id=pane):
                     yield widget
-        yield Footer(compact=True)
+        yield KeysFooter(compact=True)
 
     def on_mount(self) -> None:
         self.query_one(DataPane).show_config(self.initial_config)
         few = self.no_color or self.console.color_system in ("standard", "windows")
         self.screen.set_class(few, "-few-colors")  # app.tcss: styles that need no colour (reverse, underline)
+        if self.signals:
+            self._handle_signals()
         if self.autostart:
             self.call_after_refresh(self.action_start)
+        elif self.watch_at_start is not None:
+            self.call_after_refresh(self._watch_at_start, self.watch_at_start)
 
     @property
     def form(self) -> ConfigForm:
@@ -170,6 +202,8 @@ class FmtuiApp(App):
             return self.training
         if action == "leave_field":
             return isinstance(self.focused, (Input, Select))
+        if action == "unwatch":
+            return self.watched is not None
         return True
 
     def action_pane(self, pane: str) -> None:
@@ -211,8 +245,9 @@ class FmtuiApp(App):
             self.action_show_help_panel()
 
     async def action_quit(self) -> None:
-        """Quit at once when idle; while a run (or the lecture experiment) trains, ask first."""
-        if not self.training:
+        """Quit at once when idle or watching (a watched run trains on in its own process); while a run (or the
+        lecture experiment) trains here, ask first."""
+        if not self.training or self.watched is not None:
             self.exit()
         elif isinstance(self.screen, QuitScreen):  # asked twice (ctrl+q in the dialog): that is a yes
             self.exit()
@@ -239,14 +274,17 @@ class FmtuiApp(App):
             if error:
                 self.notify(error, title="fix the Model pane first", severity="warning", markup=False)
             return
-        self.training, self._what_trains = True, "A run"
+        self.training, self.stop_cause, self._what_trains = True, None, "A run"
         self.train_pane.show_starting(cfg)
         self.action_pane("train")
         self._train(cfg)
 
     def action_stop(self) -> None:
-        """Stop after the current batch: the worker's loop sees its cancellation before the next one."""
-        if self.training:
+        """Stop after the current batch: the worker's loop sees its cancellation before the next one.
+        A watched run's process is asked to stop (after a yes)."""
+        if self.watched is not None:
+            self._ask_to_stop(self.watched)
+        elif self.training:
             self.workers.cancel_group(self, "train")
             self.train_pane.show_stopping()
 
@@ -277,6 +315,20 @@ class FmtuiApp(App):
         self.train_pane.show_experiment_starting(note)
         self._experiment(configs)
 
+    def _palette_find_lr(self) -> None:
+        self.action_pane("model")
+        self.form.action_find_lr()
+
+    def on_config_form_find_lr(self, message: ConfigForm.FindLr) -> None:
+        """The learning-rate finder: it trains, so it runs as training does (one at a time, x stops it)."""
+        if self.training:
+            self.bell()
+            self.notify("training is running: stop it first", title="cannot run the lr finder", severity="warning")
+            return
+        self.training, self._what_trains = True, "The learning-rate finder"
+        self.form.lr_finder.show_starting(message.config)
+        self._find_lr(message.config)
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield SystemCommand("Start training", "Train the Model pane's configuration (s)", self.action_start)
         yield SystemCommand("Stop training", "Stop after the current batch (x)", self.action_stop)
@@ -284,6 +336,9 @@ class FmtuiApp(App):
             "Lecture experiment",
             f"Softmax regression: 4 normalizations x lr 0.01, 1e-5; {LECTURE_NOTE} (L in Runs)",
             self.action_lecture,
+        )
+        yield SystemCommand(
+            "Learning-rate finder", "Suggest a learning rate for the Model pane's config (l)", self._palette_find_lr
         )
         for i, (pane, title) in enumerate(PANES.items(), 1):
             yield SystemCommand(
@@ -296,14 +351,27 @@ class FmtuiApp(App):
     # --- the workers --------------------------------------------------------------------------------
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train")
-    def _train(self, cfg: RunConfig) -> None:
+    def _train(self, cfg: RunConfig | None, resume: Path | None = None, epochs: int | None = None) -> None:
         worker = get_current_worker()
-        self.trainer(cfg, self.runs_dir, self.post_message, lambda: worker.is_cancelled)
+
+        def should_stop() -> object:
+            """Cancelled: stop, and say why when a signal was the reason."""
+            return worker.is_cancelled and (self.stop_cause or True)
+
+        if resume is None:
+            self.trainer(cfg, self.runs_dir, self.post_message, should_stop)
+        else:
+            self.trainer(None, self.runs_dir, self.post_message, should_stop, resume=resume, epochs=epochs)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train")
     def _experiment(self, configs: list[RunConfig]) -> None:
         worker = get_current_worker()
         run_experiment(configs, self.runs_dir, self.post_message, lambda: worker.is_cancelled)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="train")
+    def _find_lr(self, cfg: RunConfig) -> None:
+        worker = get_current_worker()
+        run_lr_find(cfg, self.post_message, lambda: worker.is_cancelled)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="open")
     def _open_run(self, record: RunRecord, data_dir: str | None) -> None:
@@ -338,31 +406,42 @@ class FmtuiApp(App):
         if message.config is not None:
             self.query_one(DataPane).show_config(message.config)
 
+    def _current(self, message: Message) -> bool:
+        """The app runs (else shutting down: the worker's last messages find no widgets) and the message is
+        not one of a watched run that is no longer watched."""
+        return self.is_running and getattr(message, "watch_id", self.watch_id) == self.watch_id
+
     def on_training_started(self, message: TrainingStarted) -> None:
-        if self.is_running:  # else shutting down: the worker's last messages find no widgets
-            self._run_name = message.run_dir.name if message.run_dir else ""
-            errors = self.query_one(ErrorsPane)
-            errors.set_test_split(message.images, message.classes)
-            errors.show_weights(None, "training: the weights are drawn at the end of each epoch")
-            self.train_pane.show_started(message.event, message.run_dir)
+        if not self._current(message):
+            return
+        if self.resuming:  # the run goes on: show it from its start
+            self.resuming = False
+            self.train_pane.show_starting(message.event.config)
+            self.query_one(RunsPane).show_note("")
+            self.action_pane("train")
+        self._run_name = message.run_dir.name if message.run_dir else ""
+        errors = self.query_one(ErrorsPane)
+        errors.set_test_split(message.images, message.classes)
+        errors.show_weights(None, "training: the weights are drawn at the end of each epoch")
+        self.train_pane.show_started(message.event, message.run_dir, message.writer)
 
     def on_training_progress(self, message: TrainingProgress) -> None:
-        if self.is_running:
+        if self._current(message):
             self.train_pane.show_progress(message.event)
 
     def on_epoch_finished(self, message: EpochFinished) -> None:
-        if self.is_running:
+        if self._current(message):
             ev = message.event
             self.train_pane.show_epoch(ev)
             errors = self.query_one(ErrorsPane)
             errors.show_results(ev.results, f"run {self._run_name} · epoch {ev.epoch}/{ev.epochs}")
-            errors.show_weights(ev.weights, "" if ev.weights else NO_WEIGHTS)
+            errors.show_weights(ev.weights, message.weights_note or NO_WEIGHTS)
 
     def on_training_finished(self, message: TrainingFinished) -> None:
-        if not self.is_running:
+        if not self._current(message):
             return
         event = message.event
-        self.training = False
+        self.training, self.watched = False, None
         self.train_pane.show_finished(event)
         epochs = f"epoch {len(event.history)}/{event.history[-1].epochs}" if event.history else "no epoch"
         self.query_one(ErrorsPane).show_results(event.results, f"run {self._run_name} · {event.status} · {epochs}")
@@ -370,11 +449,27 @@ class FmtuiApp(App):
         self._tell(event.message, f"training {event.status}", "error" if event.status == "diverged" else "information")
 
     def on_training_failed(self, message: TrainingFailed) -> None:
-        if self.is_running:
-            self.training = False
+        if self._current(message):
+            self.training, self.watched, self.resuming = False, None, False
             self.train_pane.show_error(message.message)
             self._tell(message.message, "training failed", "error")
             self.query_one(RunsPane).refresh_runs()
+
+    def on_lr_find_progress(self, message: LrFindProgress) -> None:
+        if self.is_running:
+            self.form.lr_finder.show_progress(message.event)
+
+    def on_lr_find_finished(self, message: LrFindFinished) -> None:
+        if self.is_running:
+            self.training = False
+            self.form.lr_finder.show_finished(message.event)
+            self.form.refresh_bindings()  # `a` (apply) appears in the footer
+
+    def on_lr_find_failed(self, message: LrFindFailed) -> None:
+        if self.is_running:
+            self.training = False
+            self.form.lr_finder.show_error(message.message)
+            self.notify(message.message, title="lr finder failed", severity="error", timeout=8, markup=False)
 
     def on_experiment_progress(self, message: ExperimentProgress) -> None:
         if not self.is_running:
@@ -408,7 +503,8 @@ class FmtuiApp(App):
         )
 
     def on_run_open_failed(self, message: RunOpenFailed) -> None:
-        self.notify(message.message, title="run", severity="error", timeout=8, markup=False)  # paths are data
+        if self._current(message):
+            self.notify(message.message, title="run", severity="error", timeout=8, markup=False)  # paths are data
 
     def _tell(self, text: str, title: str, severity: str) -> None:
         """A toast about the run, unless the Train pane, which already says it, is on screen."""
@@ -422,6 +518,11 @@ def make_app(
     runs_dir: Path | None = None,
     autostart: bool = False,
     trainer: Trainer = run_training,
+    watch: Path | None = None,
+    signals: bool = False,
 ) -> FmtuiApp:
-    """The one factory behind the CLI, the tests and the screenshot script (tests pass a fake `trainer`)."""
-    return FmtuiApp(config, runs_dir, trainer, autostart=autostart)
+    """The one factory behind the CLI, the tests and the screenshot script (tests pass a fake `trainer`).
+
+    `watch`: open on this run folder, followed in the Train pane. `signals`: SIGTERM, SIGHUP, SIGQUIT (and
+    SIGINT) stop the dashboard as quitting does, naming the signal (the CLI asks for it; tests may)."""
+    return FmtuiApp(config, runs_dir, trainer, autostart=autostart, watch=watch, signals=signals)

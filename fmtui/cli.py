@@ -31,7 +31,7 @@ from fmtui.config import (
 )
 from fmtui.report import ExitCode
 from fmtui.resources import available_cores
-from fmtui.streams import guarded_output
+from fmtui.streams import guarded_output, guarded_terminal
 
 
 class FieldType(click.ParamType):
@@ -162,6 +162,8 @@ def cli(ctx: click.Context, no_ui: bool, data_dir: Path | None, runs_dir: Path |
     fmtui eval RUN_DIR               re-evaluate a saved run on the test split
     fmtui sweep [OPTIONS]            train a grid of configs and compare them
     fmtui runs [RUNS_DIR]            list the runs: status, epochs, accuracy
+    fmtui lr-find [OPTIONS]          suggest a learning rate (the LR range test)
+    fmtui watch [RUN_DIR]            open the dashboard on a run another process trains
     fmtui export --tensorboard DIR RUN...   runs as TensorBoard event files
 
     Options of fmtui itself (--data-dir, --runs-dir) also apply to its commands; a command's own wins.
@@ -174,7 +176,7 @@ def cli(ctx: click.Context, no_ui: bool, data_dir: Path | None, runs_dir: Path |
             os.environ[f"FMTUI_{name.upper()}"] = "1"
     if ctx.invoked_subcommand is None:
         if no_ui:
-            raise click.UsageError("--no-ui needs a command: train, eval, sweep, runs or export")
+            raise click.UsageError("--no-ui needs a command: train, eval, sweep, runs, lr-find or export")
         given = ctx.obj.data_dir
         launch_tui(RunConfig(data_dir=str(given) if given else None), runs_dir=ctx.obj.runs_dir)
 
@@ -205,16 +207,18 @@ def no_ui_option(f: Callable) -> Callable:
     return click.option("--no-ui", is_flag=True, hidden=True, help="Accepted; this command has no dashboard.")(f)
 
 
-def launch_tui(cfg: RunConfig, autostart: bool = False, runs_dir: Path | None = None) -> None:
+def launch_tui(
+    cfg: RunConfig, autostart: bool = False, runs_dir: Path | None = None, watch: Path | None = None
+) -> None:
     """The dashboard, in this terminal or under a driver of Textual's own choosing (textual serve, textual run)."""
     if not sys.stdout.isatty() and not os.environ.get("TEXTUAL_DRIVER"):
         raise click.UsageError("the dashboard needs a terminal; use fmtui --no-ui train ... for scripts")
     from fmtui.app import make_app
 
-    app = make_app(cfg, runs_dir=runs_dir, autostart=autostart)
-    if threading.current_thread() is threading.main_thread():  # Ctrl+C is a key in the dashboard; SIGINT as before
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    app.run()
+    # Ctrl+C is a key in the dashboard; SIGTERM, SIGHUP, SIGQUIT and a SIGINT from outside stop it as `q` does
+    app = make_app(cfg, runs_dir=runs_dir, autostart=autostart, watch=watch, signals=True)
+    with guarded_terminal():  # a terminal that hangs up must not stop the app from leaving (or training on)
+        app.run()
     leave(app.return_code or 0)
 
 
@@ -360,6 +364,41 @@ def runs_cmd(ctx: click.Context, runs_dir: Path | None, json_mode: bool, no_ui: 
     ctx.exit(run_list(runs_dir or common(ctx).runs_dir or default_runs_dir(), json_mode=json_mode))
 
 
+@cli.command(name="watch")
+@click.argument("run_dir", required=False, type=DIR)
+@click.option(
+    "--runs-dir",
+    type=DIR,
+    help="Where to look for the newest running run, and what the Runs pane lists [$FMTUI_RUNS_DIR or ./runs]",
+)
+@click.option("--data-dir", type=DIR, help="Dataset folder [as trained]")
+@click.pass_context
+def watch_cmd(ctx: click.Context, run_dir: Path | None, runs_dir: Path | None, data_dir: Path | None) -> None:
+    """Open the dashboard on RUN_DIR [the newest running run in RUNS_DIR], followed live in the Train pane.
+
+    The run goes on in its own process (headless, or another dashboard); x asks it to stop after its batch.
+    """
+    shared = common(ctx)
+    if shared.no_ui:
+        raise click.UsageError("watch opens the dashboard; for a look without it: fmtui runs")
+    from fmtui.runs import RunError, default_runs_dir, read_run
+    from fmtui.watch import newest_running
+
+    runs_dir, data_dir = runs_dir or shared.runs_dir, data_dir or shared.data_dir
+    base = runs_dir or default_runs_dir()
+    if run_dir is None:
+        record = newest_running(base)
+        if record is None:
+            raise ConfigError(f"no run is training in {base} (fmtui runs {base} lists them; or give RUN_DIR)")
+        run_dir = record.path
+    else:
+        try:
+            read_run(run_dir)
+        except RunError as e:
+            raise ConfigError(str(e)) from None
+    launch_tui(RunConfig(data_dir=str(data_dir) if data_dir else None), runs_dir=runs_dir, watch=run_dir)
+
+
 @cli.command()
 @run_options(multiple=True)
 @click.option("--out", type=DIR, help="Sweep folder [RUNS_DIR/sweep-<date>]")
@@ -405,6 +444,44 @@ def sweep(
 
     runs_dir = runs_dir or shared.runs_dir
     ctx.exit(run_sweep_cli(configs, out=out, runs_dir=runs_dir, json_mode=json_mode, stacked=not sequential))
+
+
+@cli.command(name="lr-find")
+@run_options()
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="CSV file for the curve [RUNS_DIR/lr-find/<date>-...]",
+)
+@click.option(
+    "--start-lr", type=click.FloatRange(min=0, min_open=True), metavar="LR", help="First learning rate [1e-07]"
+)
+@click.option("--end-lr", type=click.FloatRange(min=0, min_open=True), metavar="LR", help="Last learning rate [10]")
+@click.option(
+    "--steps", type=click.IntRange(min=20, max=100_000), metavar="N", help="Most steps, first lr to last (20+) [300]"
+)
+@click.option(
+    "--json", "json_mode", is_flag=True, help="Print the result, curve included, as one JSON line (docs/events.md)."
+)
+@no_ui_option
+@click.pass_context
+def lr_find(ctx: click.Context, out: Path | None, json_mode: bool, no_ui: bool, **values: Any) -> None:
+    """Suggest a learning rate: train fresh weights of this config for a few hundred steps while the learning
+    rate grows exponentially, and find where the smoothed loss falls fastest (no run is written or touched).
+
+    \b
+    fmtui lr-find                                    the lecture's MLP
+    fmtui lr-find --model softmax --norm none        raw pixels want a far smaller lr
+    """
+    search = {k: values.pop(k) for k in ("start_lr", "end_lr", "steps") if values.get(k) is not None}
+    shared = common(ctx)
+    values = fold_negations(values)
+    values["data_dir"] = values["data_dir"] or shared.data_dir
+    cfg = config_from(values)
+    from fmtui.headless import run_lr_find
+
+    note_threads([cfg])
+    ctx.exit(run_lr_find(cfg, out=out, runs_dir=shared.runs_dir, json_mode=json_mode, **search))
 
 
 def note_threads(configs: list[RunConfig]) -> None:

@@ -25,8 +25,9 @@ from torch import nn
 
 from fmtui import models, resources
 from fmtui.config import ConfigError, RunConfig
-from fmtui.data import Dataset, DeviceSplits, batch_indices, load_dataset, norm_stats, normalize, to_device
-from fmtui.events import METRICS, BatchProgress, EpochEnd, Event, Finished, NormStats, Started
+from fmtui.data import Dataset, DeviceSplits, batch_indices, load_dataset, norm_stats, normalize, pixel_stats, to_device
+from fmtui.events import METRICS, BatchProgress, EpochEnd, Event, Finished, Health, NormStats, Started
+from fmtui.health import Inputs, assess
 from fmtui.results import Results
 
 EVAL_BATCH = 4096
@@ -467,6 +468,8 @@ class _Loop:
         """Each copy's test predictions of its last finished epoch (only the last: they are large)."""
         self.steps, self.train_time = 0, 0.0
         self.started = self.last_emit = 0.0
+        self.inputs: dict[NormStats, Inputs] = {}
+        """What the model sees under each normalization, measured when a health hint first needs it."""
         self.gen = torch.Generator(device=at.device).manual_seed(self.cfg.seed)
         """The batch order: one permutation per epoch."""
         self.first = 0
@@ -650,6 +653,7 @@ class _Loop:
                 models.learned_weights(step.module(k), self.at.dataset.shape),
             )
             self.history[k].append(replace(event, results=None, checkpoint=None, weights=None))
+            event.health = self.history[k][-1].health = self._health(k)
             self.results[k] = res
             yield k, event
 
@@ -679,7 +683,20 @@ class _Loop:
             message = f"finished {epochs} epoch{'s' * (epochs != 1)} in {self.train_time:.1f}s of training"
             message += f" ({runs} runs at once)" if runs > 1 else ""
             message += f" (resumed after epoch {self.first})" if self.first else ""
-        return Finished(status, message, self.history[k], self.results[k], self.train_time, self.step.module(k))
+        health = self._health(k, message if status == "diverged" else "")
+        return Finished(status, message, self.history[k], self.results[k], self.train_time, self.step.module(k), health)
+
+    def _health(self, k: int, diverged: str = "") -> Health:
+        """Copy k's health after its epochs so far (fmtui.health); `diverged`: the message of a non-finite loss."""
+        classes, lr = len(self.at.dataset.classes), self.step.configs[k].lr
+        return assess(self.history[k], classes, lr, lambda: self._inputs(self.step.stats[k]), diverged)
+
+    def _inputs(self, stats: NormStats) -> Inputs:
+        """Mean and std of the training pixels after a normalization (exact, from a histogram of the uint8 pixels)."""
+        if stats not in self.inputs:
+            mean, std = (0.0, 1.0) if stats.norm == "per-image" else pixel_stats(self.at.dataset.x_train, stats)[:2]
+            self.inputs[stats] = Inputs(stats.norm, mean, std)
+        return self.inputs[stats]
 
 
 def _gpu_memory(device: torch.device) -> int:

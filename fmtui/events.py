@@ -41,6 +41,32 @@ def _fmt(values: tuple[float, ...]) -> str:
     return "/".join(f"{v:.4g}" for v in values)
 
 
+HEALTH_STATES = ("ok", "unstable", "at chance", "exploding", "diverged")
+"""What fmtui.health can say about a run, mildest first."""
+
+
+@dataclass(frozen=True)
+class Health:
+    """How a run is going, judged from its own numbers by fmtui.health: a state and a one-line hint."""
+
+    state: str = "ok"
+    """One of HEALTH_STATES."""
+    hint: str = ""
+    """What the numbers show and what to try, from the run's own facts ("" when ok)."""
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "ok"
+
+    @property
+    def severity(self) -> str:
+        """The banner colour: error for a run that cannot be learning (diverged, exploding), warning for one that may not be."""
+        return "error" if self.state in ("diverged", "exploding") else "warning" if not self.ok else "information"
+
+    def to_dict(self) -> dict:
+        return {"state": self.state, "hint": self.hint}
+
+
 @dataclass
 class Started:
     """Emitted once, after data and model are on the device."""
@@ -140,6 +166,8 @@ class EpochEnd:
     weights: LearnedWeights | None = field(default=None, repr=False, compare=False)
     """What a softmax regression or an MLP has learned by the end of this epoch (fmtui.weights; None for
     other models); like `results`, only the yielded event carries it."""
+    health: Health = field(default_factory=Health)
+    """The run's health as of this epoch (fmtui.health), judged on the epochs so far."""
 
     def metrics(self) -> dict:
         """The JSON-able numbers (what metrics.jsonl stores)."""
@@ -161,6 +189,8 @@ class Finished:
     results: Results | None
     seconds: float
     model: nn.Module = field(repr=False)
+    health: Health = field(default_factory=Health)
+    """The run's health at its end: `diverged` for a diverged run, else as judged on its epochs."""
 
 
 Event = Started | BatchProgress | EpochEnd | Finished

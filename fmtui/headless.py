@@ -7,11 +7,15 @@ the signal's number), one-line errors and exit codes (fmtui.report.ExitCode).
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import os
+import re
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,7 +38,11 @@ from fmtui.report import (
     event_json,
     format_table,
     header_line,
+    health_line,
     json_line,
+    lr_find_header,
+    lr_find_json,
+    lr_find_text,
     plural,
     printable,
     run_facts,
@@ -46,7 +54,16 @@ from fmtui.report import (
     sweep_line,
     sweep_stopped,
 )
-from fmtui.runs import BrokenRun, RunError, RunsFolder, default_runs_dir, list_runs, load_state_dict, read_run
+from fmtui.runs import (
+    BrokenRun,
+    RunError,
+    RunsFolder,
+    atomic_write,
+    default_runs_dir,
+    list_runs,
+    load_state_dict,
+    read_run,
+)
 
 
 class Reporter:
@@ -54,6 +71,8 @@ class Reporter:
 
     def __init__(self, out=None):
         self.out = out or sys.stdout
+        self.health = "ok"
+        """The health state last reported: its hint is printed once, when the state changes."""
 
     def __enter__(self) -> Reporter:
         return self
@@ -70,6 +89,9 @@ class Reporter:
                 self.print(header_line(ev))
             case EpochEnd():
                 self.print(epoch_line(ev))
+                if ev.health.state != self.health and not ev.health.ok:
+                    self.print(health_line(ev.health))
+                self.health = ev.health.state
 
 
 class JsonReporter(Reporter):
@@ -361,6 +383,58 @@ def _closing(ev: Finished, run_dir: Path | None, json_mode: bool, stop: Stop) ->
     if not json_mode:
         click.echo(closing_line(ev, run_dir), err=ev.status != "completed")
     return stop.exit_code if ev.status == "stopped" else ExitCode.of_status(ev.status)
+
+
+def run_lr_find(
+    cfg: RunConfig, *, out: Path | None = None, runs_dir: Path | None = None, json_mode: bool = False, **search: Any
+) -> int:
+    """`fmtui lr-find`: the LR range test (fmtui.lrfind) on fresh weights; print the suggestion, write the
+    curve as CSV (out, else RUNS_DIR/lr-find/<date>-<config>.csv). Exit 0 with a suggestion, 1 without one (or
+    when the device fails), 128 + the signal when stopped by Ctrl+C or another stop signal (the curve so far is
+    written)."""
+    from fmtui import lrfind
+    from fmtui.data import DataError
+
+    start, end = search.get("start_lr", lrfind.START_LR), search.get("end_lr", lrfind.END_LR)
+    if start >= end:
+        raise click.UsageError(f"--start-lr {start:g} must be below --end-lr {end:g}")
+    with stop_on_signals() as stop:
+        try:
+            for ev in lrfind.lr_find(cfg, should_stop=stop.is_set, **search):
+                if isinstance(ev, lrfind.Started):
+                    started = ev
+                    if not json_mode:
+                        click.echo(lr_find_header(ev))
+            path = out or _curve_path((runs_dir or default_runs_dir()) / "lr-find", cfg)
+            _write_curve(path, ev)
+        except ConfigError as e:
+            raise click.UsageError(str(e)) from None
+        except DataError as e:
+            raise _data_error(e) from None
+        except KeyboardInterrupt as e:
+            return _abort(e, None, ExitCode.INTERRUPTED)
+        except Exception as e:  # the device failed, or the curve could not be written: one line
+            return _abort(e, None, ExitCode.FAILED, debug=True)
+    click.echo(lr_find_json(started, ev, path) if json_mode else lr_find_text(ev, path))
+    if ev.status == "stopped":
+        return stop.exit_code
+    return ExitCode.OK if ev.suggested_lr is not None else ExitCode.FAILED
+
+
+def _curve_path(base: Path, cfg: RunConfig) -> Path:
+    """base/<date-time>-<dataset>-<model>-<norm>[-N].csv: a file that does not exist yet."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.dataset}-{cfg.model}-{cfg.norm}")
+    return next(p for i in range(10**6) if not (p := base / f"{stem}{f'-{i}' if i else ''}.csv").exists())
+
+
+def _write_curve(path: Path, ev: Any) -> None:
+    """The finder's curve as CSV: step, lr, loss, smoothed (one row per step)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["step", "lr", "loss", "smoothed"])
+    writer.writerows([i, lr, loss, s] for i, (lr, loss, s) in enumerate(zip(ev.lrs, ev.losses, ev.smoothed), 1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, buf.getvalue())
 
 
 def run_eval(run_dir: Path, *, device: str | None = None, data_dir: Path | None = None, json_mode: bool = False) -> int:

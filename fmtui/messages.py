@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from textual.message import Message
 
 if TYPE_CHECKING:
+    from fmtui import lrfind
     from fmtui.events import BatchProgress, EpochEnd, Finished, Started
 
 
@@ -25,6 +26,8 @@ class TrainingStarted(Message):
     run_dir: Path
     images: Any
     classes: list[str]
+    writer: str = ""
+    """Who trains it when another process does (a watched run: "pid 4242 on gpu-box, user ana"); "" here."""
 
 
 @dataclass
@@ -39,6 +42,8 @@ class EpochFinished(Message):
     """An epoch ended and was evaluated on the test split."""
 
     event: EpochEnd
+    weights_note: str = ""
+    """Why `event.weights` is None, when the model could have them (a watched run's model.pt not readable)."""
 
 
 @dataclass
@@ -58,6 +63,13 @@ class TrainingFailed(Message):
 
 
 @dataclass
+class ResumeRefused(Message):
+    """A run folder cannot be resumed (not a run, a live writer, a stacked sweep's run, a bad checkpoint)."""
+
+    message: str
+
+
+@dataclass
 class RunResultsLoaded(Message):
     """A past run's saved test predictions, loaded for the Errors pane."""
 
@@ -74,6 +86,27 @@ class RunResultsLoaded(Message):
 @dataclass
 class RunOpenFailed(Message):
     """A past run could not be opened (a broken or foreign run folder); `message` is one line."""
+
+    message: str
+
+
+@dataclass
+class LrFindProgress(Message):
+    """New points of the finder's curve (throttled: a few per second)."""
+
+    event: lrfind.Progress
+
+
+@dataclass
+class LrFindFinished(Message):
+    """The finder ended (its loss blew up, it reached the last lr, or it was stopped), with its suggestion."""
+
+    event: lrfind.Finished
+
+
+@dataclass
+class LrFindFailed(Message):
+    """The finder could not run (missing data, a device error); `message` is one line."""
 
     message: str
 

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from fmtui import __version__
 from fmtui.config import ConfigError, RunConfig, format_value
-from fmtui.events import BatchProgress, EpochEnd, Event, Finished, Started
+from fmtui.events import BatchProgress, EpochEnd, Event, Finished, Health, Started
 from fmtui.report import PROGRESS_FIELDS, error_message
 from fmtui.runs import METRIC_FIELDS, atomic_write, summarize
 
@@ -329,6 +329,8 @@ class RunWriter:
         self.live_dirty, self.live_written = False, 0.0
         self.thread: _WriterThread | None = None
         self.error: RunFolderError | None = None
+        self.health = Health()
+        """The health of the latest epoch or end written (fmtui.health), recorded in summary.json."""
 
     # -- events (the training thread) --
 
@@ -488,6 +490,7 @@ class RunWriter:
         self._append("metrics.jsonl", json.dumps(row) + "\n")
         self.saved = rows
         self._write("metrics.csv", metrics_csv(rows))
+        self.health = event.health
         self._write_summary("running", f"epoch {event.epoch}/{event.epochs}")
         with self.live_lock:
             self.live.update(epoch=event.epoch, batch=self.live.get("batches"))
@@ -508,6 +511,7 @@ class RunWriter:
             self._write("model.pt", _torch_bytes(state))
             if event.results is not None:
                 self._write_predictions(event.results)
+        self.health = event.health
         self._write_summary(event.status, event.message, event.seconds)
         self._write_live(event.status)
         self._sync_folder()
@@ -550,6 +554,7 @@ class RunWriter:
             status=status,
             message=message,
             seconds=seconds if seconds is not None else sum(r["seconds"] for r in self.saved),
+            health=self.health.to_dict(),
             started_at=self.started_at,
             updated_at=now_iso(),
         )

@@ -13,11 +13,15 @@ import time
 from datetime import datetime
 from enum import IntEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fmtui.config import OPTIONS, ConfigError, RunConfig, cli_name, format_value
-from fmtui.events import BatchProgress, EpochEnd, Event, Finished, Started
-from fmtui.runs import BrokenRun, Run, RunError
+from fmtui.events import HEALTH_STATES, BatchProgress, EpochEnd, Event, Finished, Health, Started
+from fmtui.runs import BrokenRun, Run, RunError, RunRecord
+
+if TYPE_CHECKING:  # the finder imports torch; its events are only read here
+    from fmtui.lrfind import Finished as LrFinished
+    from fmtui.lrfind import Started as LrStarted
 
 
 class ExitCode(IntEnum):
@@ -97,7 +101,13 @@ def epoch_line(ev: EpochEnd) -> str:
     )
     if ev.val_accuracy is not None:
         line += f", Val Loss: {ev.val_loss:.4f}, Val Accuracy: {ev.val_accuracy:.2f}%"
-    return line + f", Time: {ev.seconds:.2f}s"
+    line += f", Time: {ev.seconds:.2f}s"
+    return line if ev.health.ok else f"{line}, Health: {ev.health.state}"
+
+
+def health_line(health: Health) -> str:
+    """`Health: exploding: train loss 1879 is 816x chance level ...; inputs unnormalized ... -> try --norm zscore`."""
+    return f"Health: {health.state}: {health.hint}"
 
 
 OUTCOME_LABELS = {"completed": "Done", "stopped": "Stopped", "diverged": "Diverged"}
@@ -118,11 +128,26 @@ def outcome(status: str, message: str, label: str | None = None) -> str:
 
 
 def closing_line(ev: Finished, run_dir: Path | None) -> str:
-    """`Done: Finished 5 epochs in 12.3s of training. Run saved in runs/...` (Stopped, Diverged with a hint)."""
-    text = outcome(ev.status, ev.message)
+    """`Done: Finished 5 epochs in 12.3s of training. Run saved in runs/...` (Stopped, Diverged with a hint);
+    a run that is not healthy says so: `Done (exploding): Finished 3 epochs ...; <hint>. Run saved in ...`."""
+    unhealthy = ev.status != "diverged" and not ev.health.ok
+    label = f"{OUTCOME_LABELS.get(ev.status, ev.status.capitalize())} ({ev.health.state})" if unhealthy else None
+    text = outcome(ev.status, ev.message, label)
     if ev.status == "diverged":
-        text = f"{text}; try a smaller --lr or a normalization"
+        hint = ev.health.hint.removeprefix(ev.message + "; ") if ev.health.state == "diverged" else ""
+        text = f"{text}; {hint or 'try a smaller --lr or a normalization'}"
+    elif unhealthy:
+        text = f"{text}; {ev.health.hint}"
     return f"{text}. Run saved in {run_dir}"
+
+
+def run_status(run: Run) -> str:
+    """A run's status with its health where that is not ok: `completed`, `exploding`, `stopped, at chance`."""
+    status = run.status
+    health = run.health if isinstance(run, RunRecord) else Health()
+    if health.ok or health.state == status:
+        return status
+    return health.state if status == "completed" else f"{status}, {health.state}"
 
 
 def error_line(message: str, run_dir: Path | None) -> str:
@@ -190,6 +215,7 @@ def run_facts(run: Run, key: str) -> dict[str, Any]:
         **facts,
         "reason": None,
         "message": run.message,
+        "health": run.health.to_dict(),
         "epochs_done": run.epochs_done,
         "epochs": run.config.epochs,
         "final_test_accuracy": run.final_accuracy,
@@ -211,7 +237,7 @@ def runs_table(runs: list[Run], keys: list[str]) -> str:
         rows.append(
             [
                 key,
-                run.status,
+                run_status(run),
                 f"epoch {run.epochs_done}/{run.config.epochs}",
                 f"final {_pct(run.final_accuracy)}",
                 f"best {_pct(best['test_accuracy'])} (epoch {best['epoch']})" if best else "best -",
@@ -250,6 +276,12 @@ METRIC_FIELDS: dict[str, Field] = {
 }
 
 
+STATES = ", ".join(HEALTH_STATES)
+
+HEALTH = f'`{{"state", "hint"}}`: state one of {STATES}; hint: what the numbers show and what to try ("" when ok)'
+"""The health object of the epoch and finished events and of run_folder lines (as in summary.json)."""
+
+
 def _sweep_row_fields() -> dict[str, Field]:
     """A sweep run's row: its options (as in config.json), then its results (also summary.csv's columns)."""
     kinds = {bool: "boolean", int: "integer", float: "number", str: "string", tuple: "array"}
@@ -266,6 +298,8 @@ def _sweep_row_fields() -> dict[str, Field]:
         "best_val_accuracy": ("number or null", "percent", "best validation accuracy of any epoch"),
         "best_val_epoch": ("integer or null", "", "the epoch of best_val_accuracy"),
         "diverged": ("boolean", "", "the loss turned NaN or infinite"),
+        "health": ("string or null", "", f"the run's health at its end: {STATES}; null for a failed run"),
+        "health_hint": ("string or null", "", "what its numbers show and what to try; empty when ok"),
         "status": ("string", "", "completed, stopped, diverged or error"),
         "message": ("string", "", "how it ended, in words (the error of a failed run)"),
         "seconds": ("number", "seconds", "wall-clock time of the run (shared by runs trained together)"),
@@ -277,7 +311,7 @@ ENVELOPE: dict[str, Field] = {
     "event": (
         "string",
         "",
-        "started, progress, epoch, finished (train); eval; run_folder (runs); run, summary (sweep)",
+        "started, progress, epoch, finished (train); eval; run_folder (runs); run, summary (sweep); lr_find",
     ),
     "schema_version": ("integer", "", f"the version of this schema, {SCHEMA_VERSION}"),
     "time": ("string", "ISO 8601", "wall-clock time of the event, with the UTC offset: 2026-11-27T12:03:04.123+01:00"),
@@ -320,7 +354,8 @@ JSON_EVENTS: dict[str, dict[str, Field]] = {
         "step": ("integer", "", "optimizer steps so far"),
         "gpu_memory_bytes": ("integer or null", "bytes", "peak GPU memory allocated by torch; null when not on a GPU"),
     },
-    "epoch": METRIC_FIELDS,
+    "epoch": METRIC_FIELDS
+    | {"health": ("object", "", f"the run's training health, judged on the epochs so far: {HEALTH}")},
     "finished": {
         "status": ("string", "", "completed, stopped (Ctrl+C) or diverged"),
         "message": ("string", "", "what happened, in words"),
@@ -328,6 +363,7 @@ JSON_EVENTS: dict[str, dict[str, Field]] = {
         "epochs_done": ("integer", "", "epochs finished"),
         "run_dir": ("string", "", "the run folder"),
         "final": ("object or null", "", "the last epoch's fields (as in the epoch event); null when none finished"),
+        "health": ("object", "", f"the run's training health at the end (as in summary.json): {HEALTH}"),
     },
     "eval": {
         "run_dir": ("string", "", "the run folder evaluated"),
@@ -345,6 +381,7 @@ JSON_EVENTS: dict[str, dict[str, Field]] = {
         "status": ("string", "", "completed, stopped, diverged, error, interrupted, running or broken"),
         "reason": ("string or null", "", "why a broken folder cannot be read; null otherwise (and then the rest)"),
         "message": ("string or null", "", "how the run ended, in words"),
+        "health": ("object or null", "", f"summary.json's health (ok for a run saved without one): {HEALTH}"),
         "epochs_done": ("integer or null", "", "complete epochs"),
         "epochs": ("integer or null", "", "epochs the run was asked for"),
         "final_test_accuracy": ("number or null", "percent", "test accuracy after the last complete epoch"),
@@ -358,6 +395,27 @@ JSON_EVENTS: dict[str, dict[str, Field]] = {
         "ranked_by": ("string", "", "best_val_accuracy, or best_test_accuracy when a run has no validation split"),
         "sweep_dir": ("string", "", "the sweep folder"),
         "runs": ("array", "", "every finished run (the run event's fields after the first four), best first"),
+    },
+    "lr_find": {
+        "config": ("object", "", "the options it trained with, as in config.json (its lr, epochs and schedule unused)"),
+        "device": ("string", "", "where it trained: cpu (1 thread), cuda:0 <GPU name>, mps"),
+        "model": ("string", "", "the model in one line: 784-256-10 relu"),
+        "start_lr": ("number", "", "the first learning rate of the range"),
+        "end_lr": ("number", "", "the last learning rate of the range"),
+        "max_steps": ("integer", "", "the most steps, first learning rate to last"),
+        "status": ("string", "", "completed (the loss blew up, or the range ended) or stopped (Ctrl+C)"),
+        "message": ("string", "", "how the search ended, in words"),
+        "suggested_lr": ("number or null", "", "where the smoothed loss falls fastest; null: no suggestion (exit 1)"),
+        "min_loss_lr": ("number or null", "", "the learning rate at the smoothed loss's minimum"),
+        "min_loss_lr_over_10": ("number or null", "", "min_loss_lr / 10, the usual rule of thumb"),
+        "steps": ("integer", "", "steps taken"),
+        "seconds": ("number", "seconds", "time of the search, data loading excluded"),
+        "csv": ("string", "", "the CSV file the curve was written to (columns step, lr, loss, smoothed)"),
+        "curve": (
+            "array",
+            "",
+            'one object per step: `{"step", "lr", "loss", "smoothed"}`, numbers; a loss that is not finite is null',
+        ),
     },
 }
 """Every --json line: its `event`, then ENVELOPE's fields, then these (docs/events.md is made from this)."""
@@ -402,7 +460,7 @@ def event_json(ev: Event, run_dir: Path | None) -> str:
             fields["loss"] = ev.loss if math.isfinite(ev.loss) else None  # strict JSON has no NaN
             return json_line("progress", fields | {"gpu_memory_bytes": ev.gpu_memory or None})
         case EpochEnd():
-            return json_line("epoch", ev.metrics())
+            return json_line("epoch", ev.metrics() | {"health": ev.health.to_dict()})
         case Finished():
             return json_line(
                 "finished",
@@ -413,6 +471,7 @@ def event_json(ev: Event, run_dir: Path | None) -> str:
                     "epochs_done": len(ev.history),
                     "run_dir": str(run_dir),
                     "final": ev.history[-1].metrics() if ev.history else None,
+                    "health": ev.health.to_dict(),
                 },
             )
     raise TypeError(f"not a training event: {type(ev).__name__}")
@@ -447,6 +506,8 @@ def sweep_line(i: int, n: int, row: dict) -> str:
     status = "" if row["status"] == "completed" else f" [{row['status']}]"
     if row["status"] == "error":
         status = f" [error: {row.get('message') or 'unknown'}]"
+    if row.get("health") not in (None, "ok", row["status"]):
+        status += f" [{row['health']}]"
     return (
         f"[{i}/{n}] {_name(row)}: test accuracy {_pct(row['test_accuracy'])}, "
         f"test loss {loss}, {row['seconds']:.1f}s{status}"
@@ -491,7 +552,7 @@ def format_table(ranked: list[dict], by: str, columns: list[str]) -> str:
     cols = (
         [cli_name(c) for c in columns]
         + (["val best"] if by_val else [])
-        + ["test final", "test best", "best ep", "diverged", "seconds"]
+        + ["test final", "test best", "best ep", "health", "seconds"]
     )
     body = []
     for r in ranked:
@@ -500,7 +561,7 @@ def format_table(ranked: list[dict], by: str, columns: list[str]) -> str:
             _pct(r["test_accuracy"]),
             _pct(r["best_test_accuracy"]),
             str(r["best_test_epoch"] or "-"),
-            "yes" if r["diverged"] else "no" if r["status"] == "completed" else r["status"],
+            "error" if r["status"] == "error" else r.get("health") or ("diverged" if r["diverged"] else "ok"),
             f"{r['seconds']:.1f}",
         ]
         body.append(cells)
@@ -527,3 +588,57 @@ def _choice_line(best: dict, by_val: bool) -> str:
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}%"
+
+
+# --- the learning-rate finder (fmtui.lrfind) ----------------------------------------------------------
+
+
+def lr_find_header(ev: LrStarted) -> str:
+    """What the finder trains: `lr finder on Fashion-MNIST, cpu (1 thread) | 784-256-10 relu | norm symmetric | ...`."""
+    cfg = ev.config
+    return (
+        f"lr finder on {ev.dataset}, {ev.device} | {ev.model} | norm {cfg.norm} | {cfg.optimizer}, batch "
+        f"{cfg.batch_size}, seed {cfg.seed}: fresh weights, lr {ev.start_lr:g} to {ev.end_lr:g} in at most {ev.steps} steps"
+    )
+
+
+def lr_find_text(ev: LrFinished, csv_path: Path | None) -> str:
+    """The suggestion (or why there is none), how the search ended, and where the curve is."""
+    if ev.suggested_lr is None or ev.min_over_10 is None:
+        first = "No suggestion: the smoothed loss never fell (too few steps, or a range that starts too high)"
+    else:
+        first = (
+            f"Suggested learning rate: {ev.suggested_lr:.2g} (steepest fall of the smoothed loss); "
+            f"minimum / 10: {ev.min_over_10:.2g} (lowest loss at lr {ev.min_loss_lr:.2g})"
+        )
+    status = ev.message[0].upper() + ev.message[1:]
+    return f"{first}\n{status}." + (f" Curve: {csv_path}" if csv_path else "")
+
+
+def lr_find_json(started: LrStarted, ev: LrFinished, csv_path: Path) -> str:
+    """The finder's --json line (lr_find): what it trained, the suggestion, how it ended, and the curve
+    (non-finite losses as null)."""
+
+    def num(x: float) -> float | None:
+        return x if math.isfinite(x) else None
+
+    facts = {"config": started.config.to_dict(), "device": started.device, "model": started.model}
+    facts |= {"start_lr": started.start_lr, "end_lr": started.end_lr, "max_steps": started.steps}
+    return json_line(
+        "lr_find",
+        facts
+        | {
+            "status": ev.status,
+            "message": ev.message,
+            "suggested_lr": ev.suggested_lr,
+            "min_loss_lr": ev.min_loss_lr,
+            "min_loss_lr_over_10": ev.min_over_10,
+            "steps": len(ev.lrs),
+            "seconds": ev.seconds,
+            "csv": str(csv_path),
+            "curve": [
+                {"step": i, "lr": lr, "loss": num(loss), "smoothed": num(s)}
+                for i, (lr, loss, s) in enumerate(zip(ev.lrs, ev.losses, ev.smoothed), 1)
+            ],
+        },
+    )

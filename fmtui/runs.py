@@ -3,7 +3,7 @@
     .lock            held (flock) by the process writing the run, for its whole life
     config.json      the RunConfig plus what the engine resolved (device, parameters, normalization)
     metrics.jsonl    one JSON object per finished epoch, appended (and metrics.csv, the same as a table)
-    summary.json     status (running / completed / stopped / diverged / error), message, final and best metrics
+    summary.json     status (running / completed / stopped / diverged / error), message, final and best metrics, health
     live.json        the writer's latest progress and heartbeat (pid, host), while it trains
     model.pt         the state_dict of the last complete epoch, loadable with torch.load(weights_only=True)
     predictions.pt   test-set probabilities and labels, for the error browser without retraining
@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from fmtui.config import OPTIONS, ConfigError, RunConfig, format_value, parse_field
+from fmtui.events import Health
 
 try:
     import fcntl
@@ -179,6 +180,13 @@ class RunRecord:
     def best_row(self) -> dict | None:
         """The epoch with the best test accuracy (the first of equals)."""
         return max(self.metrics, key=lambda r: r["test_accuracy"]) if self.metrics else None
+
+    @property
+    def health(self) -> Health:
+        """summary.json's health (fmtui.health): ok for a run written before fmtui judged health."""
+        saved = self.summary.get("health") or {}
+        state, hint = saved.get("state"), saved.get("hint")
+        return Health(state, hint if isinstance(hint, str) else "") if isinstance(state, str) and state else Health()
 
     @property
     def message(self) -> str:
@@ -497,6 +505,7 @@ SUMMARY_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "seconds": (lambda v: _is_number(v) and v >= 0, "a number >= 0"),
     "epochs_done": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     "final": (lambda v: isinstance(v, dict), "an object"),
+    "health": (lambda v: isinstance(v, dict), "an object"),
     "best": (lambda v: isinstance(v, dict), "an object"),
     "started_at": (lambda v: isinstance(v, str), "a string"),
     "updated_at": (lambda v: isinstance(v, str), "a string"),

@@ -78,6 +78,23 @@ def _reopen(fd: int) -> TextIO:
 
 
 @contextmanager
+def guarded_terminal() -> Iterator[None]:
+    """Guard the stream the dashboard draws on (sys.__stderr__: Textual's driver writes its frames there from a
+    thread) while the dashboard runs. When the terminal hangs up (a dropped SSH session) a write fails with EIO:
+    unguarded, Textual's writer thread would die of it, and the app then wait forever for room to write its
+    next frames; guarded, the frames go to /dev/null and the app can stop (or go on, under nohup)."""
+    saved = sys.__stderr__
+    if saved is None:
+        yield
+        return
+    sys.__stderr__ = OutputGuard(saved)  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        sys.__stderr__ = saved  # type: ignore[misc]
+
+
+@contextmanager
 def guarded_output() -> Iterator[None]:
     """Guard sys.stdout (with a note on stderr when it is lost) and sys.stderr, for the duration of a command."""
     saved = sys.stdout, sys.stderr

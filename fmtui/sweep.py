@@ -7,6 +7,7 @@ the chosen run's test accuracy is reported; without one the table says that it r
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import itertools
 import json
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fmtui.config import OPTIONS, ConfigError, RunConfig, cli_name, format_value, parse_field
-from fmtui.events import EpochEnd, Event, Finished, Started
+from fmtui.events import EpochEnd, Event, Finished, Health, Started
 from fmtui.recorder import RunRecorder, new_run_dir
 from fmtui.report import error_message
 from fmtui.runs import atomic_write, csv_cell, summarize
@@ -86,6 +87,7 @@ class SweepRun:
     seconds: float
     message: str = ""
     """How it ended: the Finished message, or the error of a failed run."""
+    health: Health = dataclasses.field(default_factory=Health)
 
     def summary_row(self, varying: list[str]) -> dict[str, Any]:
         final = summarize(self.rows).get("final", {})
@@ -106,6 +108,8 @@ class SweepRun:
             best_val_accuracy=val_best.get("val_accuracy"),
             best_val_epoch=val_best.get("epoch"),
             diverged=self.status == "diverged",
+            health=None if self.status == "error" else self.health.state,
+            health_hint=None if self.status == "error" else self.health.hint,
             status=self.status,
             message=self.message,
             seconds=round(self.seconds, 3),
@@ -204,7 +208,8 @@ class Tally:
                 if isinstance(event, Finished):
                     rows = [epoch.metrics() for epoch in event.history]
                 status = event.status if isinstance(event, Finished) else "error"
-                self.runs.append(SweepRun(self.configs[i], path, status, rows, seconds, event.message))
+                health = event.health if isinstance(event, Finished) else Health()
+                self.runs.append(SweepRun(self.configs[i], path, status, rows, seconds, event.message, health))
                 return self.runs[-1]
         return None
 

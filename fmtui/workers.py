@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +17,28 @@ from fmtui.events import BatchProgress, EpochEnd, Event, Finished, Started
 from fmtui.messages import (
     EpochFinished,
     ExperimentProgress,
+    LrFindFailed,
+    LrFindFinished,
+    LrFindProgress,
+    ResumeRefused,
+    RunOpenFailed,
     TrainingFailed,
     TrainingFinished,
     TrainingProgress,
     TrainingStarted,
 )
-from fmtui.recorder import RunRecorder, new_run_dir, new_sweep_dir
+from fmtui.recorder import RunFolderRefused, RunRecorder, new_run_dir, new_sweep_dir
 from fmtui.report import error_message
+from fmtui.runs import RunError
+from fmtui.watch import POLL_INTERVAL, RunFollower, epoch_end
 
 PROGRESS_INTERVAL = 0.5
 """Seconds between BatchProgress events: twice a second, however fast the device. Each one costs the UI
 thread a redraw, and UI work holds the GIL that the training thread needs (measured: BENCHMARKS.md)."""
+
+
+LR_FIND_INTERVAL = 0.2
+"""Seconds between the finder's progress messages: its curve grows visibly during a search of a second or two."""
 
 
 def run_training(
@@ -41,7 +53,8 @@ def run_training(
     """Train cfg, writing the run folder like the headless mode and posting one message per event.
 
     With `resume` (a run folder), go on training that run in its folder instead (cfg is then unused;
-    `epochs` is the total to reach); a folder that cannot be resumed is a TrainingFailed with the reason.
+    `epochs` is the total to reach): a folder that cannot be resumed is a ResumeRefused with the reason;
+    once training goes on, the epochs it had are posted after Started, so the charts show the whole run.
     """
     recorder = RunRecorder(lambda c: new_run_dir(runs_dir, c))
     opened = None
@@ -51,7 +64,11 @@ def run_training(
         from fmtui.resume import open_resume
 
         if resume is not None:
-            opened = open_resume(resume, epochs)
+            try:
+                opened = open_resume(resume, epochs)
+            except RunFolderRefused as e:
+                post(ResumeRefused(str(e)))
+                return
             cfg, recorder = opened.config, RunRecorder(lambda c: opened.path, resume=opened)
         assert cfg is not None
         ds = load_dataset(cfg.dataset, cfg.data_dir)
@@ -61,6 +78,9 @@ def run_training(
                 cfg, dataset=ds, should_stop=should_stop, progress_interval=PROGRESS_INTERVAL, resume=checkpoint
             ):
                 post(_message(event, recorder.handle(event), ds))
+                if isinstance(event, Started) and checkpoint is not None:
+                    for row in checkpoint["metrics"]:
+                        post(EpochFinished(epoch_end(row, cfg)))
     except Exception as exc:  # any failure becomes a message on screen, never a crash
         post(TrainingFailed(error_message(exc), recorder.path()))
     finally:
@@ -98,6 +118,92 @@ def _message(event: Event, run_dir: Path | None, ds: Any) -> Any:
         case Finished():
             return TrainingFinished(event, run_dir)
     raise TypeError(f"not a training event: {type(event).__name__}")
+
+
+def run_lr_find(cfg: RunConfig, post: Callable[[Any], Any], should_stop: Callable[[], bool]) -> None:
+    """The learning-rate finder on cfg (fresh weights; nothing is written), posting one message per event."""
+    try:
+        from fmtui import lrfind
+
+        for event in lrfind.lr_find(cfg, should_stop=should_stop, progress_interval=LR_FIND_INTERVAL):
+            if isinstance(event, lrfind.Progress):
+                post(LrFindProgress(event))
+            elif isinstance(event, lrfind.Finished):  # (Started: the panel already names the config)
+                post(LrFindFinished(event))
+    except Exception as exc:  # any failure becomes a message on screen, never a crash
+        post(LrFindFailed(error_message(exc)))
+
+
+def watch_run(
+    path: Path,
+    post: Callable[[Any], Any],
+    should_stop: Callable[[], bool],
+    *,
+    data_dir: str | None = None,
+    interval: float = POLL_INTERVAL,
+) -> None:
+    """Follow a run that another process trains (fmtui.watch.RunFollower) and post the messages a run trained
+    here would post, so the Train pane shows it as it trains; after each epoch its saved predictions go to
+    the Errors pane. Ends quietly when should_stop() (no longer watched); a folder that vanishes or cannot be
+    read is a TrainingFailed with the reason, a run that ended with an error too."""
+    follower, ds = RunFollower(path), None
+    try:
+        while not should_stop():
+            for event in follower.poll():
+                if isinstance(event, Started):
+                    ds = _test_split(event, data_dir, post, path)
+                    writer = follower.writer.describe()
+                    post(TrainingStarted(event, path, ds.x_test if ds else None, event.classes, writer))
+                elif isinstance(event, EpochEnd):
+                    latest = event.epoch == follower.epochs_done  # older epochs' predictions are not kept
+                    post(_with_saved(event, path, ds, follower) if latest and ds else EpochFinished(event))
+                elif isinstance(event, Finished) and event.status == "error":
+                    post(TrainingFailed(event.message, path))
+                elif isinstance(event, Finished):
+                    post(TrainingFinished(event, path))
+                else:
+                    post(TrainingProgress(event))
+            if follower.finished:
+                return
+            _sleep(interval, should_stop)
+    except RunError as e:
+        post(TrainingFailed(str(e), path))
+    except Exception as exc:  # whatever the folder holds: a message on screen, never a crash
+        post(TrainingFailed(f"cannot watch {path}: {error_message(exc)}", path))
+
+
+def _test_split(event: Started, data_dir: str | None, post: Callable[[Any], Any], path: Path) -> Any:
+    """The dataset the watched run trains on (for the Errors pane's images); None, with a note, when absent."""
+    from fmtui.data import load_dataset
+
+    cfg = event.config
+    try:
+        return load_dataset(cfg.dataset, cfg.data_dir or data_dir)
+    except Exception as exc:  # another user's data folder, no data here: the run is still watched
+        post(RunOpenFailed(f"{path.name}'s mistakes cannot be shown: {error_message(exc)}"))
+        return None
+
+
+def _with_saved(event: EpochEnd, path: Path, ds: Any, follower: RunFollower) -> EpochFinished:
+    """The epoch with the run's saved test predictions and what its model.pt learned (both written before the
+    epoch's metrics line: this epoch's, or a newer one's); the weights' note says why there are none."""
+    from fmtui.runs import load_results
+
+    try:
+        results = load_results(path)
+    except RunError:  # an older run without predictions, or a file being replaced: the next epoch brings them
+        results = None
+    weights, note = None, ""
+    if follower.record is not None:
+        weights, note = saved_weights(path, follower.record.config, ds.shape, len(ds.classes))
+    return EpochFinished(replace(event, results=results, weights=weights), note)
+
+
+def _sleep(seconds: float, should_stop: Callable[[], bool]) -> None:
+    """Sleep, waking up every 0.05 s to see whether to stop (unwatching is then at once)."""
+    end = time.monotonic() + seconds
+    while not should_stop() and (left := end - time.monotonic()) > 0:
+        time.sleep(min(left, 0.05))
 
 
 def run_experiment(

@@ -10,6 +10,7 @@ import pytest
 from pilot import replay, sync, synthetic_run, wait_for
 from textual.app import App, ComposeResult
 from textual.widgets import Footer, TabbedContent
+from textual.widgets._footer import FooterKey
 
 from fmtui.app import make_app
 from fmtui.config import RunConfig
@@ -133,6 +134,38 @@ async def test_the_step_chart_plots_the_engines_points_up_to_a_divergence():
         assert drawn[-1].split() == ["loss", "step"]  # the axes are named
 
 
+@sync
+async def test_charts_draw_without_chance_level_when_the_classes_are_unknown():
+    """A watched run's folder may not name its classes: no chance line then, and no crash (it raised on the
+    first epoch, in the accuracy chart's label)."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        pane = pilot.app.train_pane
+        started = synthetic_run(RunConfig())[0].event
+        started.classes = []
+        pane.show_started(started, Path("run"), "pid 4242 on another-box")
+        pane.show_epoch(epoch(1, 0.5, 0.5, 80.0, 81.0))
+        pane.show_epoch(epoch(2, 0.4, 0.4, 82.0, 83.0))
+        for chart in pane.query(EpochChart):
+            assert chart.chance is None and not any("chance" in row for row in rows(chart))
+
+
+@sync
+async def test_a_watched_runs_step_chart_says_its_process_keeps_the_curve():
+    """live.json carries no step curve: the empty chart of a watched run says why it stays empty, a run
+    trained here says nothing of the kind."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        pane = pilot.app.train_pane
+        pane.show_started(synthetic_run(RunConfig())[0].event, Path("run"), "pid 4242 on gpu-box")
+        chart = pane.query_one(BatchLossChart)
+        assert "train loss by step · its process keeps this curve" in rows(chart)[0]
+        pane.show_started(synthetic_run(RunConfig())[0].event, Path("run"))
+        assert "keeps" not in rows(chart)[0]
+
+
 @pytest.mark.parametrize("theme", ["ansi-dark", "ansi-light"])
 @sync
 async def test_charts_are_readable_under_ansi_themes(theme):
@@ -141,6 +174,8 @@ async def test_charts_are_readable_under_ansi_themes(theme):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("s")
         await wait_for(pilot, lambda: app.train_pane.phase == "finished")
+        if theme not in app.available_themes:
+            pytest.skip(f"this Textual has no {theme} theme")
         app.theme = theme
         await pilot.pause()
         for chart in app.query(ThrottledPlot):
@@ -242,6 +277,24 @@ async def test_w_switches_between_mistakes_and_weights_and_c_picks_the_class():
         assert view.chosen == 9
         await pilot.press("w")
         assert not view.display and "t" in keys()
+
+
+@sync
+async def test_each_epochs_weights_leave_the_footer_alone_until_c_comes_or_goes():
+    """Every rebuild of the footer's keys cost memory (fmtui.widgets.footer): new weights of the same kind, once an
+    epoch, must not rebuild it; weights that bring c (an MLP's) must."""
+    app = Host(softmax_weights())
+    async with app.run_test(size=(100, 32)) as pilot:
+        pane = app.query_one(ErrorsPane)
+        await pilot.press("w")
+        keys = list(app.query(FooterKey))
+        for _ in range(5):
+            pane.show_weights(softmax_weights())
+            await pilot.pause()
+        assert keys and list(app.query(FooterKey)) == keys  # the same widgets: not rebuilt
+        pane.show_weights(mlp_weights())
+        await pilot.pause()
+        assert "c" in {key.key for key in app.query(FooterKey)}
 
 
 @sync

@@ -11,6 +11,7 @@ import pytest
 from test_cli import fmtui
 
 from fmtui.config import RunConfig
+from fmtui.events import HEALTH_STATES
 from fmtui.report import ENVELOPE, JSON_EVENTS, METRIC_FIELDS, SWEEP_ROW, json_events_markdown
 
 pytestmark = pytest.mark.cli
@@ -49,7 +50,7 @@ def check_line(line: str) -> dict:
 @pytest.fixture(scope="module")
 def lines(tmp_path_factory) -> list[dict]:
     """Every --json line of a train (validation split, progress after every batch), an eval, a listing of the
-    runs (one broken) and a sweep."""
+    runs (one broken), an lr finder and a sweep."""
     from conftest import write_idx_dataset
 
     tmp = tmp_path_factory.mktemp("json")
@@ -61,9 +62,11 @@ def lines(tmp_path_factory) -> list[dict]:
     (tmp / "broken").mkdir()
     (tmp / "broken" / "config.json").write_text("{")
     folders = fmtui("--no-ui", "runs", "--json", tmp, **env)
+    search = ["--steps", 100, "--start-lr", 1e-5, "--end-lr", 100, "--out", tmp / "lr.csv"]
+    found = fmtui("--no-ui", "lr-find", *common[:4], "--json", *search, **env)
     grid = ["--lr", "0.05,0.01", "--batch-norm", "yes,no", "--out", tmp / "sweep"]
     sweep = fmtui("--no-ui", "sweep", *common, *grid, **env)
-    results = (train, evaluated, folders, sweep)
+    results = (train, evaluated, folders, found, sweep)
     for result in results:
         assert result.exit_code == 0, result.output
     return [check_line(line) for r in results for line in r.stdout.splitlines()]
@@ -81,6 +84,13 @@ def test_every_json_line_of_real_runs_matches_the_documented_schema(lines):
     assert [e["unix_time"] for e in lines] == sorted(e["unix_time"] for e in lines)
     folders = {e["status"]: e for e in lines if e["event"] == "run_folder"}
     assert sorted(folders) == ["broken", "completed"] and folders["broken"]["reason"]
+    assert folders["broken"]["health"] is None
+    healths = [e["health"] for e in lines if e["event"] in ("epoch", "finished", "run_folder") and e["health"]]
+    assert len(healths) == 2 + 1 + 1 and finished["health"] == folders["completed"]["health"]
+    assert all(list(h) == ["state", "hint"] and h["state"] in HEALTH_STATES for h in healths)
+    (found,) = [e for e in lines if e["event"] == "lr_find"]
+    assert list(found["config"]) == list(RunConfig().to_dict()) and found["suggested_lr"] > 0
+    assert list(found["curve"][0]) == ["step", "lr", "loss", "smoothed"] and len(found["curve"]) == found["steps"]
 
 
 def test_numbers_are_numbers_and_units_are_as_documented(lines):
@@ -117,6 +127,7 @@ def test_summary_csv_has_one_naming_style_and_booleans_one_way(lines):
     assert list(rows[0]) == [k for k in SWEEP_ROW if k != "varying"]
     assert all(re.fullmatch(r"[a-z]+(_[a-z]+)*", k) for k in rows[0])
     assert {r["batch_norm"] for r in rows} == {"true", "false"} and {r["diverged"] for r in rows} == {"false"}
+    assert {r["health"] for r in rows} <= set(HEALTH_STATES) and all(r["health_hint"] != "None" for r in rows)
     assert {r["hidden"] for r in rows} == {"256"} and {r["val_accuracy"] for r in rows} == {""}
     saved = json.loads((sweep_dir / "summary.json").read_text())["runs"]
     assert [r["run"] for r in saved] == [r["run"] for r in rows] and saved == lines[-1]["runs"]

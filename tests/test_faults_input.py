@@ -277,7 +277,9 @@ def test_the_dashboard_gets_the_runs_folder_given_to_train(monkeypatch, tmp_path
     monkeypatch.setattr(fmtui.app, "make_app", lambda config, **kw: made.append(kw) or FakeApp())
     monkeypatch.setattr("os._exit", __import__("sys").exit)
     assert fmtui_in(monkeypatch, Terminal(), "train", "--runs-dir", tmp_path / "elsewhere") == 0
-    assert made == [{"runs_dir": tmp_path / "elsewhere", "autostart": True}]
+    assert [{k: kw[k] for k in ("runs_dir", "autostart")} for kw in made] == [
+        {"runs_dir": tmp_path / "elsewhere", "autostart": True}
+    ]
 
 
 # --- 5. One failing run does not end a sweep ----------------------------------------------------------------

@@ -27,6 +27,8 @@ ENGINE_SIDE = (
     "engine",
     "events",
     "graphs",
+    "health",
+    "lrfind",
     "models",
     "recorder",
     "report",
@@ -38,6 +40,7 @@ ENGINE_SIDE = (
     "sweep",
     "tensorboard",
     "ticks",
+    "watch",
     "weights",
 )
 UI_PACKAGES = ("textual", "textual_plotext", "plotext")

@@ -101,9 +101,9 @@ def test_sweep_line_and_table():
     assert stopped.endswith("test accuracy -, test loss -, 12.3s [stopped]")
     other = {**ROW, "run": "r2", "norm": "none", "best_test_accuracy": 70.0, "diverged": True, "varying": "norm=none"}
     table = format_table([ROW, other], "best_test_accuracy", ["norm", "lr"]).splitlines()
-    assert table[0].split() == ["norm", "lr", "test", "final", "test", "best", "best", "ep", "diverged", "seconds"]
-    assert table[2].split() == ["zscore", "0.01", "84.12%", "84.50%", "2", "no", "12.3"]
-    assert table[3].split()[-2] == "yes"
+    assert table[0].split() == ["norm", "lr", "test", "final", "test", "best", "best", "ep", "health", "seconds"]
+    assert table[2].split() == ["zscore", "0.01", "84.12%", "84.50%", "2", "ok", "12.3"]
+    assert table[3].split()[-2] == "diverged"  # a row of a sweep summary written before health
     assert table[-1].startswith("Best: norm=zscore lr=0.01 (ranked on the test set")
 
 

@@ -3,7 +3,8 @@
 PlotextPlot rebuilds the whole plot on every render (about 50 ms for 2x100 points at 120x40), so
 new points only mark a chart dirty; `replot` runs on a timer at most `MIN_INTERVAL` apart, and every
 series is averaged down to the chart's width before plotting. Series are bounded (BoundedSeries): past a
-maximum, old points are averaged together, so hours of training keep memory and redraw time flat.
+maximum, old points are averaged together, so hours of training keep memory and redraw time flat. Each
+render plots the series afresh (see `ThrottledPlot.render`).
 
 Axes come from fmtui.ticks: round 1-2-5 ticks with compact labels; a series spanning two decades or more
 is drawn on a log axis (log10 of the values, labelled with the values), unless the user chose a scale.
@@ -164,15 +165,20 @@ class ThrottledPlot(PlotextPlot):
             self.replot()
 
     def replot(self) -> None:
-        """Rebuild the plot from the series now (tests and resizes call it directly)."""
+        """Redraw the plot from the series now (tests and resizes call it directly)."""
         self._dirty = False
+        self.refresh()
+
+    def render(self):
+        """Plot the series afresh at every render: plotext takes the log of a log-scaled axis's data in place
+        when it builds a figure, so building the same figure twice (a resize does) would take the log twice."""
         plt = self.plt
         plt.clear_data()
         plt.xlabel("")
         plt.ylabel("")
         plt.title(self.chart_title)
         self.draw(plt)
-        self.refresh()
+        return super().render()
 
     def draw(self, plt) -> None:
         """Plot the series with plt (a plotext figure); subclasses implement it."""
@@ -199,7 +205,8 @@ class ThrottledPlot(PlotextPlot):
         """Under an ANSI theme (ansi-dark, ansi-light) draw with the terminal's own colours: Textual gives
         such themes no RGB values (all read as black), and plotext's auto theme would be black on black."""
         theme = self.app.get_theme(app_theme_name)
-        if self.theme == "auto" and theme is not None and theme.ansi:
+        ansi = getattr(theme, "ansi", "ansi" in getattr(theme, "name", ""))  # Theme.ansi from Textual 6.3 (or so)
+        if self.theme == "auto" and theme is not None and ansi:
             return "clear"
         return super()._get_plotext_theme_name(app_theme_name)
 
@@ -261,7 +268,7 @@ class EpochChart(ThrottledPlot):
                 plt.plot(xs, ys, label=name, color=color, marker=marker)
         x = linear_axis(1, max(self.last_epoch, 2), most_x, integer=True, extend=False)
         set_axes(plt, x, y, x_pad=0.1)
-        label = f"chance {self.chance:g}%" if self.accuracy else f"chance {self.chance or 0:.2f}"
+        label = f"chance {self.chance or 0:g}%" if self.accuracy else f"chance {self.chance or 0:.2f}"
         chance = draw_chance(plt, self.chance, label, x.hi, y)
         self.name_axes(plt, "epoch", "%" if self.accuracy else "loss", self.chart_title, "log" * y.log, chance)
 
@@ -284,6 +291,8 @@ class BatchLossChart(ThrottledPlot):
         self.steps_per_point = 1
         self.chance: float | None = None
         """The loss of guessing, ln(classes), drawn as a labelled line (None: unknown)."""
+        self.empty_note = ""
+        """What the title says while there is no point (a watched run: its writer keeps the step curve)."""
         self.drawn_log = False
         """Whether the last drawing used a log axis (what a toggle of the scale flips)."""
 
@@ -307,7 +316,7 @@ class BatchLossChart(ThrottledPlot):
         xs, ys = downsample(all_xs, all_ys, max(2 * (self.size.width - 10), 10))  # braille: two dots per column
         every = f"mean of {self.steps_per_point}" if self.steps_per_point > 1 else ""
         if not xs:
-            self.name_axes(plt, "step", "loss", self.chart_title, every)
+            self.name_axes(plt, "step", "loss", self.chart_title, every, self.empty_note)
             return
         most_x, most_y = self.most_ticks
         y = loss_axis(ys, most_y, self.log_scale, self.chance, decide_on=all_ys)  # the scale: from every point

@@ -15,6 +15,7 @@ from typing import Any
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.events import DescendantBlur, Key
 from textual.message import Message
@@ -25,6 +26,7 @@ from textual.widgets import Input, Label, Select, Static
 from fmtui.config import NORM_HELP, OPTIONS, ConfigError, Option, RunConfig, format_value, parse_field
 from fmtui.datafiles import SIZES, DataFiles, downloads_off, locate
 from fmtui.sweep import LECTURE_BATCH, LECTURE_EPOCHS, LECTURE_NOTE
+from fmtui.widgets.lr_finder import LrFinder
 
 
 def form_rows() -> tuple[Option, ...]:
@@ -126,7 +128,15 @@ class FieldInput(Input):
 
 
 class ConfigForm(Widget):
-    """Edits a RunConfig; posts `ConfigForm.Changed` whenever the parsed result or its error changes."""
+    """Edits a RunConfig; posts `ConfigForm.Changed` whenever the parsed result or its error changes.
+
+    `l` asks the app to run the learning-rate finder on the form's config (`FindLr`); its panel sits under
+    the fields, and `a` copies its suggestion into the learning-rate field."""
+
+    BINDINGS = [
+        Binding("l", "find_lr", "lr finder"),
+        Binding("a", "apply_lr", "apply lr"),
+    ]
 
     @dataclass
     class Changed(Message):
@@ -134,6 +144,12 @@ class ConfigForm(Widget):
 
         config: RunConfig | None
         error: str | None
+
+    @dataclass
+    class FindLr(Message):
+        """Run the learning-rate finder on this config (the app owns the worker)."""
+
+        config: RunConfig
 
     @dataclass
     class _Counted(Message):
@@ -178,6 +194,7 @@ class ConfigForm(Widget):
                     yield self._field_widget(opt.name)
                     yield Static("", classes="field-note", id=f"note-{opt.name}")
             yield Static("", id="network")
+        yield LrFinder(id="lr-finder")
 
     def _field_widget(self, name: str) -> Widget:
         value = format_value(getattr(self._base, name))
@@ -247,6 +264,32 @@ class ConfigForm(Widget):
         self.set_config(preset_config(name, self._base))
         lecture = f" · {LECTURE_NOTE}, as the lecture ran it" if PRESETS[name][1].get("model") == "softmax" else ""
         self.notify(f"preset: {PRESETS[name][0]}{lecture}", timeout=3 if not lecture else 6)
+
+    @property
+    def lr_finder(self) -> LrFinder:
+        return self.query_one(LrFinder)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "apply_lr":  # in the footer once there is a suggestion to apply
+            return self.lr_finder.suggested is not None
+        return True
+
+    def action_find_lr(self) -> None:
+        cfg, _, error = self.read()
+        if cfg is None:
+            self.app.bell()
+            self.notify(error or "", title="fix the Model pane first", severity="warning", markup=False)
+            return
+        self.post_message(self.FindLr(cfg))
+
+    def action_apply_lr(self) -> None:
+        """Copy the finder's suggestion into the learning-rate field (two significant digits)."""
+        lr = self.lr_finder.suggested
+        if lr is not None:
+            field = self.query_one("#f-lr", Input)
+            field.value = f"{lr:.2g}"
+            field.scroll_visible()
+            self.notify(f"learning rate {lr:.2g}, from the lr finder", timeout=3, markup=False)
 
     def open_presets(self) -> None:
         select = self.query_one("#preset", Select)

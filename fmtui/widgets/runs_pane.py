@@ -1,7 +1,8 @@
 """The Runs pane: the runs folder, followed live; several runs selected at once, their curves overlaid.
 
 Reading run folders needs no torch (fmtui.runs), so the list fills instantly. The pane only posts
-messages for what needs the app: opening a run's Errors view and launching the lecture's experiment.
+messages for what needs the app: opening a run's Errors view, watching a run in the Train pane, resuming
+one, and launching the lecture's experiment.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from fmtui.config import format_value
+from fmtui.report import run_status
 from fmtui.runs import BrokenRun, Run, RunRecord, RunsFolder, export_runs
 from fmtui.ticks import linear_axis
 from fmtui.widgets.charts import ThrottledPlot, accuracy_axis, set_axes, value_axis
@@ -44,6 +46,8 @@ METRICS = ("test", "train", "val")
 REASON_WIDTH = 60
 """A broken row shows this much of its reason; the status line above the list shows all of it."""
 STATUS_STYLES = {"broken": "red", "interrupted": "yellow"}
+HEALTH_STYLES = {"error": "red", "warning": "yellow"}
+"""The status cell of a run whose health is not ok (fmtui.health): red when it cannot be learning."""
 POLL_INTERVAL = 1.0
 """Seconds between two looks at the runs folder while the pane is on screen (see RunsFolder: cheap)."""
 
@@ -159,8 +163,10 @@ def cells(record: Run) -> list[Text]:
         c = record.config
         model = c.model if c.model != "mlp" else f"mlp {','.join(map(str, c.hidden))}"
         values = ["", started(record), c.dataset, model, c.norm, format_value(c.lr), epochs_cell(record)]
-        values += [final_accuracy(record), record.status]
+        values += [final_accuracy(record), run_status(record)]
     style = STATUS_STYLES.get(record.status, "")
+    if not style and isinstance(record, RunRecord):
+        style = HEALTH_STYLES.get(record.health.severity, "")
     return [Text(v, no_wrap=True, end="", style=style if i == len(values) - 1 else "") for i, v in enumerate(values)]
 
 
@@ -209,7 +215,8 @@ def _plottable(value: object) -> bool:
 
 
 class RunsPane(Widget):
-    """Past and running runs, followed live: space selects, their curves overlay; enter opens a run's errors.
+    """Past and running runs, followed live: space selects, their curves overlay; enter opens a run (a running
+    one is watched in the Train pane, another one shows its errors); w watches, R resumes.
 
     While the pane is on screen it looks at the runs folder every POLL_INTERVAL seconds (fmtui.runs.RunsFolder:
     a listing and a few stats; only changed files are read again): new runs appear, running ones advance,
@@ -228,7 +235,9 @@ class RunsPane(Widget):
         Binding("space", "toggle", "pick"),
         Binding("a", "select_all", "all", show=False),  # the footer has room for 80 columns; ? lists it
         Binding("v", "cycle_split", "curves"),
-        Binding("enter", "open", "errors"),
+        Binding("enter", "open", "open"),
+        Binding("w", "watch", "watch"),
+        Binding("R", "resume", "resume"),
         Binding("e", "export", "export"),
         Binding("r", "refresh", "refresh", show=False),
         Binding("L", "lecture", "lecture"),
@@ -236,6 +245,20 @@ class RunsPane(Widget):
 
     class Open(Message):
         """Show the Errors view of this run from its saved predictions."""
+
+        def __init__(self, record: RunRecord) -> None:
+            super().__init__()
+            self.record = record
+
+    class Watch(Message):
+        """Show this run in the Train pane as it goes on (written by another process), or as it went."""
+
+        def __init__(self, record: RunRecord) -> None:
+            super().__init__()
+            self.record = record
+
+    class Resume(Message):
+        """Go on training this run in its folder (interrupted or stopped; a completed one: more epochs)."""
 
         def __init__(self, record: RunRecord) -> None:
             super().__init__()
@@ -369,6 +392,8 @@ class RunsPane(Widget):
             line = f"{self.run_key(record)}: broken: {record.reason}"
         elif record is not None and record.status == "interrupted":
             line = f"{self.run_key(record)}: {record.message}"
+        elif isinstance(record, RunRecord) and not record.health.ok:
+            line = f"{self.run_key(record)}: {record.health.state}: {record.health.hint}"
         else:
             runs = self.selected_records
             hint = "space selects runs to compare" if not runs else f"{len(runs)} selected, {self.split} curves"
@@ -413,11 +438,15 @@ class RunsPane(Widget):
         self._update()
 
     def action_open(self) -> None:
+        """A running run is watched (its errors come with each epoch); another one shows its Errors view."""
         record = self._cursor_record()
         if record is None:
             return
         if isinstance(record, BrokenRun):
             self._tell(f"{record.name} is broken: {record.reason}")
+            return
+        if record.status == "running":
+            self.post_message(self.Watch(record))
             return
         if not (record.path / "predictions.pt").is_file():
             why = {
@@ -427,6 +456,23 @@ class RunsPane(Widget):
             self._tell(f"{record.name} saved no predictions ({why})")
             return
         self.post_message(self.Open(record))
+
+    def action_watch(self) -> None:
+        """Show the run in the Train pane: live while another process trains it, else as it went."""
+        record = self._cursor_record()
+        if isinstance(record, BrokenRun):
+            self._tell(f"{record.name} is broken: {record.reason}")
+        elif record is not None:
+            self.post_message(self.Watch(record))
+
+    def action_resume(self) -> None:
+        record = self._cursor_record()
+        if isinstance(record, BrokenRun):
+            self._tell(f"{record.name} is broken: {record.reason}")
+        elif record is not None and record.status == "running":
+            self._tell(f"{record.name} is still training: enter watches it (x there asks it to stop)")
+        elif record is not None:
+            self.post_message(self.Resume(record))
 
     def action_export(self) -> None:
         cursor = self._cursor_record()

@@ -92,11 +92,11 @@ class TrainPane(Widget, can_focus=True):
         with Horizontal(id="train-controls"):
             yield Button("Start", id="start", variant="success", compact=True)
             yield Button("Stop", id="stop", variant="error", compact=True, disabled=True)
-            yield Static("", id="train-state")
+            yield Static("", id="train-state", markup=False)  # names from run folders are data, not markup
         with Horizontal(id="train-progress"):
             yield RunProgress(id="progress")
-            yield Static("", id="train-stats")
-        yield Static("", id="train-message")
+            yield Static("", id="train-stats", markup=False)
+        yield Static("", id="train-message", markup=False)
         with Grid(id="train-charts"):
             yield EpochChart("loss per epoch", id="loss-chart")
             yield EpochChart("accuracy % per epoch", accuracy=True, id="accuracy-chart")
@@ -147,19 +147,24 @@ class TrainPane(Widget, can_focus=True):
         self.query_one(BatchLossChart).clear()
         self.query_one("#progress", RunProgress).update(total=None, progress=0)
 
-    def show_started(self, ev: Started, run_dir: Path) -> None:
+    def show_started(self, ev: Started, run_dir: Path, writer: str = "") -> None:
+        """The run began; `writer` names the process that trains it when it is another one (a watched run)."""
         self.run_dir = run_dir
         classes = len(ev.classes)
         self.query_one("#accuracy-chart", EpochChart).chance = 100 / classes if classes else None
         for chart in (self.query_one("#loss-chart", EpochChart), self.query_one(BatchLossChart)):
             chart.chance = math.log(classes) if classes > 1 else None  # the loss of guessing: ln 10 = 2.30
+        batch = self.query_one(BatchLossChart)
+        batch.empty_note = "its process keeps this curve" if writer else ""  # live.json has no step curve
+        batch.mark_dirty()
         if self.phase != "stopping":
             self.phase = "running"
         self.query_one("#progress", RunProgress).update(total=ev.batches_per_epoch * ev.config.epochs, progress=0)
-        self.query_one("#train-state", Static).update(f"{ev.model} · {ev.params:,} params · {ev.device}")
+        state = f"{ev.model} · {ev.params:,} params · {ev.device}"
+        self.query_one("#train-state", Static).update(f"watching {writer} · {state}" if writer else state)
         self.query_one("#train-stats", Static).update("first batches…")
         log = self.query_one(EpochLog)
-        log.write(f"run folder {run_dir}")
+        log.write(f"run folder {run_dir}" + (f", trained by {writer}" if writer else ""))
         log.write(header_line(ev))
 
     def show_progress(self, ev: BatchProgress) -> None:
@@ -179,6 +184,10 @@ class TrainPane(Widget, can_focus=True):
             ev.epoch, train=ev.train_accuracy, val=ev.val_accuracy, test=ev.test_accuracy
         )
         self.query_one(EpochLog).write(epoch_line(ev))
+        if not ev.health.ok:
+            self._message(f"{ev.health.state.upper()}: {ev.health.hint}", ev.health.severity)
+        elif self.phase == "running":
+            self._message("")  # the run recovered: its earlier warning no longer holds
 
     def show_experiment_starting(self, note: str) -> None:
         """The lecture experiment begins: this pane follows it (its runs are charted in the Runs pane)."""
@@ -226,16 +235,21 @@ class TrainPane(Widget, can_focus=True):
         if ev.status == "completed":
             bar = self.query_one("#progress", RunProgress)
             bar.update(progress=bar.total or 0)
+        health = ev.health
         if ev.status == "diverged":
-            text = outcome(ev.status, ev.message, "DIVERGED")
-            self._message(f"{text}. Try a smaller learning rate or normalize the inputs.", "error")
-        elif ev.status == "stopped":
-            self._message(outcome(ev.status, ev.message), "warning")
+            hint = health.hint if health.state == "diverged" else f"{ev.message}; try a smaller --lr or a normalization"
+            self._message(outcome("diverged", hint, "DIVERGED"), "error")
+        elif ev.status in ("stopped", "interrupted"):  # interrupted: a watched run whose writer died
+            sick = "" if health.ok else f" · {health.state.upper()}: {health.hint}"
+            self._message(outcome(ev.status, ev.message) + sick, "warning" if health.ok else health.severity)
         else:
             last = ev.history[-1] if ev.history else None
             acc = f" · test acc {last.test_accuracy:.2f}%" if last else ""
             wrong = f" · {int((ev.results.preds != ev.results.labels).sum()):,} mistakes: press 4" if ev.results else ""
-            self._message(f"Done: {ev.message}{acc}{wrong}", "success")
+            if health.ok:
+                self._message(f"Done: {ev.message}{acc}{wrong}", "success")
+            else:
+                self._message(f"{health.state.upper()}: {health.hint} · done: {ev.message}{acc}", health.severity)
         self.query_one("#train-stats", Static).update("")
 
     def show_error(self, message: str) -> None:
@@ -245,6 +259,13 @@ class TrainPane(Widget, can_focus=True):
             self.query_one("#train-state", Static).update("not started: see the message below")
         self.phase = "failed"
         self._message(f"ERROR: {message}", "error")
+
+    def show_left(self, text: str) -> None:
+        """The run shown here is no longer followed (it goes on elsewhere): say so, keep what is shown."""
+        self.phase = "finished"
+        self.query_one(EpochLog).write(text)
+        self.query_one("#train-stats", Static).update("")
+        self._message(text, "warning")
 
     # --- keys -------------------------------------------------------------------------------------
 

@@ -109,17 +109,24 @@ class WeightsView(Widget, can_focus=True):
 
     def show(self, weights: LearnedWeights | None, note: str = "") -> None:
         """Draw these weights (None: show the note instead)."""
+        picked_class = self.picks_class
         self.weights = weights
         if note or weights is None:
             self.note = note
         if weights is not None:
             self.chosen = min(self.chosen, weights.classes - 1)
         self.refresh()
-        self.refresh_bindings()
+        if self.picks_class != picked_class:  # only then can c appear or go: a refresh rebuilds the footer's keys
+            self.refresh_bindings()
+
+    @property
+    def picks_class(self) -> bool:
+        """c / C choose a class: an MLP's weights are shown."""
+        return self.weights is not None and not self.weights.per_class
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cycle_class":
-            return self.weights is not None and not self.weights.per_class
+            return self.picks_class
         return True
 
     def action_cycle_class(self, step: int) -> None:

@@ -1,0 +1,275 @@
+"""Following a run folder from outside (fmtui.watch): the engine's events back from what the recorder wrote, a dead
+writer as `interrupted`, a folder that vanishes, live.json's progress, and who may be asked to stop."""
+
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from runfolders import Writer, write_run
+from test_live import config, record
+
+from fmtui import watch
+from fmtui.events import BatchProgress, EpochEnd, Finished
+from fmtui.recorder import FolderLock
+from fmtui.runs import RunError
+from fmtui.watch import RunFollower, StopRefused, newest_running, progress_event, stop_writer, stoppable
+
+pytestmark = pytest.mark.engine
+
+LIVE = {
+    "status": "running",
+    "epoch": 2,
+    "epochs": 5,
+    "batch": 30,
+    "batches": 60,
+    "step": 90,
+    "loss": 0.5,
+    "accuracy": 81.5,
+    "samples_per_s": 2e4,
+    "elapsed": 3.0,
+    "eta": 5.0,
+    "device": "cpu (1 thread)",
+    "gpu_memory": 0,
+    "heartbeat": 0.0,
+    "pid": 1,
+    "host": "h",
+}
+
+
+def kinds(events) -> list[str]:
+    return [type(e).__name__ for e in events]
+
+
+def test_a_recorded_run_comes_back_as_the_engines_own_events(tiny_data, tmp_path):
+    out, seen, engine_epochs = tmp_path / "run", [], []
+    follower = RunFollower(out)
+
+    def look(rec, event):
+        rec.flush()  # the writer thread has written the epoch's files
+        engine_epochs.append(event)
+        seen.extend(follower.poll())
+
+    finished = record(config(tiny_data, epochs=3), out, on_epoch=look)
+    seen.extend(follower.poll())
+    assert kinds(seen[:2]) == ["Started", "EpochEnd"] and isinstance(seen[-1], Finished)
+    assert [e.metrics() for e in seen if isinstance(e, EpochEnd)] == [e.metrics() for e in engine_epochs]
+    started = seen[0]
+    assert (started.model, started.params, started.device, started.n_train, started.n_test) == (
+        "784-32-10 relu",
+        finished.model is not None and sum(p.numel() for p in finished.model.parameters()),
+        "cpu (1 thread)",
+        600,
+        200,
+    )
+    assert started.batches_per_epoch == 6 and len(started.classes) == 10 and started.norm.norm == "symmetric"
+    end = seen[-1]
+    assert (end.status, end.message) == ("completed", finished.message)
+    assert [e.epoch for e in end.history] == [1, 2, 3] and follower.poll() == []  # nothing after the end
+
+
+def test_each_look_reads_only_what_changed(tiny_data, tmp_path):
+    write_run(tmp_path / "run", epochs=3, done=1, status="running")
+    lock = FolderLock(tmp_path / "run")  # a live writer (this process) holds the folder
+    try:
+        follower = RunFollower(tmp_path / "run")
+        assert kinds(follower.poll()) == ["Started", "EpochEnd"]
+        assert follower.poll() == []  # nothing new: no event
+        with open(tmp_path / "run" / "metrics.jsonl", "a") as f:
+            f.write('{"epoch": 2, "train_loss": 0.4, "train_accuracy": 85.0, "test_loss": 0.5')
+        assert follower.poll() == []  # half a line: the writer is still appending it
+        with open(tmp_path / "run" / "metrics.jsonl", "a") as f:
+            f.write(', "test_accuracy": 84.0}\n')
+        (epoch,) = follower.poll()
+        assert (epoch.epoch, epoch.epochs, epoch.test_accuracy, epoch.seconds) == (2, 3, 84.0, 0.0)
+    finally:
+        lock.close()
+    (end,) = follower.poll()
+    assert end.status == "interrupted" and end.message.startswith("interrupted after epoch 2 of 3 (")
+
+
+def test_progress_comes_from_live_json_once_per_change(tmp_path):
+    path = write_run(tmp_path / "run", epochs=5, done=1, status="running")
+    lock = FolderLock(path)
+    try:
+        follower = RunFollower(path)
+        (path / "live.json").write_text(json.dumps({**LIVE, "host": socket.gethostname(), "pid": os.getpid()}))
+        events = follower.poll()
+        assert kinds(events) == ["Started", "EpochEnd", "BatchProgress"]
+        assert events[-1] == BatchProgress(2, 5, 30, 60, 0.5, 81.5, 2e4, 3.0, 5.0, 90, 0)
+        assert events[0].batches_per_epoch == 60  # from live.json, as config.json has no resolved part here
+        os.utime(path / "live.json", ns=(1, 1))  # touched, same progress: no second event
+        assert follower.poll() == []
+    finally:
+        lock.close()
+
+
+def test_progress_carries_a_loss_curve_only_when_live_json_has_one():
+    """The engine's step curve is not in live.json today: a watched run's progress has none (not one made up
+    from live.json's losses, which would depend on the writer's speed); a curve it does carry comes through."""
+    assert progress_event(LIVE).losses == []
+    curve = {"losses": [[88, 0.52], [90, None]], "loss_every": 2}
+    ev = progress_event({**LIVE, **curve})
+    assert ev.losses[0] == (88, 0.52) and ev.losses[1][0] == 90 and math.isnan(ev.losses[1][1]) and ev.loss_every == 2
+    assert progress_event({**LIVE, "losses": [[88, "0.5"]], "loss_every": 0}).losses == []  # not a curve: none
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"batch": 0}, {"loss": None}, {"loss": "0.5"}, {"epoch": True}, {"status": "stopped"}, {"eta": float("inf")}],
+    ids=["before the first batch", "no loss", "a string", "a boolean", "ended", "infinite"],
+)
+def test_progress_that_is_not_numbers_is_no_event(change):
+    """live.json is data from another process: a field of the wrong type is skipped, never shown or raised."""
+    assert progress_event({**LIVE, **change}) is None
+
+
+def test_a_killed_writer_ends_the_watch_as_interrupted(tmp_path):
+    writer = Writer(tmp_path / "run", epochs=3)
+    try:
+        follower = RunFollower(tmp_path / "run")
+        assert kinds(follower.poll()) == ["Started"]
+        writer.epoch()
+        writer.epoch()
+        assert kinds(follower.poll()) == ["EpochEnd", "EpochEnd"]
+        writer.kill()
+        (end,) = follower.poll()
+    finally:
+        writer.close()
+    assert end.status == "interrupted" and [e.epoch for e in end.history] == [1, 2]
+    assert end.message == (
+        f"interrupted after epoch 2 of 3 (pid {writer.proc.pid} on {socket.gethostname()} is gone: nobody holds its lock)"
+    )
+
+
+def test_a_folder_that_vanishes_while_watched_is_one_line(tmp_path):
+    path = write_run(tmp_path / "run", epochs=3, done=1, status="running")
+    follower = RunFollower(path)
+    lock = FolderLock(path)
+    try:
+        follower.poll()
+        shutil.rmtree(path)
+        with pytest.raises(RunError, match=rf"^{path}: vanished while it was watched$"):
+            follower.poll()
+    finally:
+        lock.close()
+
+
+def test_a_new_folder_is_waited_for_until_its_writer_writes_its_config(tmp_path):
+    (tmp_path / "run").mkdir()
+    lock = FolderLock(tmp_path / "run")  # the recorder takes the lock first, then writes config.json
+    try:
+        follower = RunFollower(tmp_path / "run")
+        assert follower.poll() == []
+        write_run(tmp_path / "run", epochs=2, done=0, status="running")
+        assert kinds(follower.poll()) == ["Started"]
+    finally:
+        lock.close()
+
+
+def test_a_folder_that_is_no_run_is_refused_in_one_line(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RunError, match=r"not a fmtui run folder \(no config.json\)$"):
+        RunFollower(tmp_path / "empty").poll()
+
+
+def test_the_newest_running_run_is_the_one_watched_by_default(tmp_path):
+    runs = tmp_path / "runs"
+    write_run(runs / "20260101-000000-a", status="completed")
+    assert newest_running(runs) is None
+    writers = [Writer(runs / name) for name in ("20260102-000000-b", "20260103-000000-c")]
+    try:
+        assert newest_running(runs).name == "20260103-000000-c"
+        writers[1].kill()
+        assert newest_running(runs).name == "20260102-000000-b"
+    finally:
+        for w in writers:
+            w.close()
+
+
+# --- who may be asked to stop ----------------------------------------------------------------------------
+
+
+def live_folder(path: Path, **live) -> Path:
+    write_run(path, epochs=3, done=1, status="running")
+    (path / "live.json").write_text(json.dumps({**LIVE, "heartbeat": time.time(), **live}))
+    return path
+
+
+def test_a_run_on_another_host_is_not_signalled(tmp_path):
+    path = live_folder(tmp_path / "run", host="gpu-box-elsewhere", pid=4242)
+    with pytest.raises(StopRefused, match=r"^run is written by pid 4242 on gpu-box-elsewhere, user \S+: stop it there"):
+        stop_writer(path)
+
+
+def test_a_pid_that_holds_no_lock_is_not_signalled(tmp_path):
+    """A dead writer's pid may belong to another process by now: without the lock, nobody is signalled."""
+    path = live_folder(tmp_path / "run", host=socket.gethostname(), pid=os.getpid())
+    with pytest.raises(StopRefused, match=r"no process holds its lock"):
+        stop_writer(path)
+
+
+def test_a_lock_held_by_another_pid_than_live_json_names_is_not_signalled(tmp_path):
+    path = live_folder(tmp_path / "run", host=socket.gethostname(), pid=os.getpid() + 1)
+    lock = FolderLock(path)  # names this process in .lock
+    try:
+        with pytest.raises(StopRefused, match=r"its lock and live.json name different processes"):
+            stoppable(path)
+        (path / "live.json").write_text(json.dumps({**LIVE, "host": socket.gethostname(), "pid": os.getpid()}))
+        assert stoppable(path).pid == os.getpid()
+    finally:
+        lock.close()
+
+
+def test_sigint_reaches_the_process_that_writes_the_run(tiny_data, tmp_path):
+    """A real headless run is asked to stop: it ends after its batch, as after Ctrl+C, and says so."""
+    args = ["--no-ui", "train", "--data-dir", tiny_data, "--batch-size", 4, "--epochs", 200, "--out", tmp_path / "run"]
+    proc = subprocess.Popen([sys.executable, "-m", "fmtui", *map(str, args)], stdout=subprocess.DEVNULL, text=True)
+    try:
+        deadline = time.monotonic() + 300  # a guard against a hang, not a speed limit
+        while not (tmp_path / "run" / "metrics.jsonl").is_file() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert stop_writer(tmp_path / "run") == proc.pid
+        assert proc.wait(timeout=300) == 130
+    finally:
+        proc.kill()
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "stopped" and summary["epochs_done"] < 200
+
+
+def test_a_signal_is_sent_only_once_everything_was_checked(tmp_path, monkeypatch):
+    sent = []
+    monkeypatch.setattr(watch.os, "kill", lambda pid, signum: sent.append((pid, signum)))
+    path = live_folder(tmp_path / "run", host=socket.gethostname(), pid=os.getpid())
+    with pytest.raises(StopRefused):
+        stop_writer(path)
+    lock = FolderLock(path)
+    try:
+        assert stop_writer(path) == os.getpid()
+    finally:
+        lock.close()
+    assert sent == [(os.getpid(), signal.SIGINT)]
+
+
+def test_a_watched_run_carries_the_health_its_writer_judged(tiny_data, tmp_path):
+    """An exploding run watched from outside ends as exploding (summary.json's health), not as a green Done."""
+    out, seen, engine_epochs = tmp_path / "run", [], []
+    follower = RunFollower(out)
+
+    def look(rec, event):
+        rec.flush()
+        engine_epochs.append(event)
+        seen.extend(follower.poll())
+
+    finished = record(config(tiny_data, epochs=2, model="softmax", norm="none", lr=1.0), out, on_epoch=look)
+    seen.extend(follower.poll())
+    assert finished.health.state == "exploding"
+    assert [e.health for e in seen if isinstance(e, EpochEnd)] == [e.health for e in engine_epochs]
+    assert seen[-1].health == finished.health

@@ -1,0 +1,314 @@
+"""The dashboard and live runs (Pilot): watching a run another process trains, stopping it, unwatching, resuming a
+run from the Runs pane, and signals (fmtui.app_live)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from pilot import HANG, sync, text_of, wait_for
+from runfolders import Writer, write_run
+from test_live import config, record, stop_at
+from textual.widgets import DataTable
+
+from fmtui.app import make_app
+from fmtui.config import RunConfig
+from fmtui.widgets import runs_pane
+from fmtui.widgets.errors_pane import ErrorsPane
+from fmtui.widgets.runs_pane import RunsPane
+from fmtui.widgets.train_pane import EpochLog
+from fmtui.widgets.yes_no import YesNoScreen
+
+pytestmark = pytest.mark.app
+
+SIZE = (120, 40)
+
+
+@pytest.fixture(autouse=True)
+def fast_polling(monkeypatch):
+    monkeypatch.setattr(runs_pane, "POLL_INTERVAL", 0.1)
+
+
+def log_text(app) -> str:
+    log = app.query_one(EpochLog)
+    return "\n".join([line.text for line in log.lines] + [str(c) for c, _, _ in log.waiting])
+
+
+def notes(app) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+def headless(runs: Path, tiny_data: Path, epochs: int) -> subprocess.Popen:
+    """`fmtui --no-ui train` on the tiny data, slow enough (small batches) to be seen while it trains."""
+    args = ["--no-ui", "train", "--data-dir", tiny_data, "--batch-size", 4, "--epochs", epochs, "--runs-dir", runs]
+    return subprocess.Popen([sys.executable, "-m", "fmtui", *map(str, args)], stdout=subprocess.DEVNULL)
+
+
+@sync
+async def test_a_headless_run_is_watched_live_and_stopped_from_the_dashboard(tiny_data, tmp_path):
+    """The Runs pane's enter on a run another process trains: the Train pane shows its epochs as they come, the
+    Errors pane its saved predictions; x asks before anything, n keeps it running, y stops it after its batch."""
+    runs = tmp_path / "runs"
+    proc = headless(runs, tiny_data, epochs=200)
+    try:
+        app = make_app(RunConfig(data_dir=str(tiny_data)), runs_dir=runs)
+        async with app.run_test(size=SIZE) as pilot:
+            pane = app.query_one(RunsPane)
+            await pilot.press("5")
+            await wait_for(pilot, lambda: pane.records and pane.records[0].status == "running")
+            await pilot.press("enter")
+            assert app.watched == pane.records[0].path and app.training
+            await wait_for(pilot, lambda: "Epoch [2/200]" in log_text(app))
+            assert app.train_pane.phase == "running" and "Epoch [200/200]" not in log_text(app)
+            state = text_of(app, "#train-state")
+            assert state.startswith(f"watching pid {proc.pid} on {socket.gethostname()}, user ")
+            await wait_for(pilot, lambda: app.query_one(ErrorsPane)._pending is not None)  # predictions, saved
+            await wait_for(pilot, lambda: "epoch " in text_of(app, "#train-stats"))  # progress, from live.json
+            await pilot.press("x")
+            assert isinstance(app.screen, YesNoScreen)
+            assert app.screen.question == f"Stop run {app.watched.name} (pid {proc.pid})?"
+            await pilot.press("n")
+            await pilot.pause(0.5)
+            assert proc.poll() is None and app.train_pane.phase == "running"
+            await pilot.press("x", "y")
+            await wait_for(pilot, lambda: app.train_pane.phase == "finished")
+            assert text_of(app, "#train-message").startswith("Stopped during epoch ")
+            assert not app.training and app.watched is None
+        assert proc.wait(timeout=HANG) == 130  # Ctrl+C's code: the signal was SIGINT
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@sync
+async def test_a_killed_writer_turns_the_watched_run_interrupted(tmp_path):
+    writer = Writer(tmp_path / "runs" / "live", epochs=3)
+    try:
+        app = make_app(runs_dir=tmp_path / "runs", watch=tmp_path / "runs" / "live")
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.train_pane.phase == "running")
+            assert app.query_one("TabbedContent").active == "train"
+            for epoch in (1, 2):
+                writer.epoch()
+                await wait_for(pilot, lambda e=epoch: f"Epoch [{e}/3]" in log_text(app))
+            writer.kill()
+            await wait_for(pilot, lambda: app.train_pane.phase == "finished")
+            message = text_of(app, "#train-message")
+            assert message.startswith(f"Interrupted: interrupted after epoch 2 of 3 (pid {writer.proc.pid} on ")
+            assert not app.training and app.watched is None
+    finally:
+        writer.close()
+
+
+@sync
+async def test_a_watched_folder_that_vanishes_is_a_message_not_a_crash(tmp_path):
+    path = tmp_path / "runs" / "live"
+    writer = Writer(path, epochs=3)
+    try:
+        app = make_app(runs_dir=tmp_path / "runs", watch=path)
+        async with app.run_test(size=SIZE) as pilot:
+            writer.epoch()
+            await wait_for(pilot, lambda: "Epoch [1/3]" in log_text(app))
+            shutil.rmtree(path)
+            await wait_for(pilot, lambda: app.train_pane.phase == "failed")
+            assert text_of(app, "#train-message") == f"ERROR: {path}: vanished while it was watched"
+            assert not app.training
+    finally:
+        writer.close()
+
+
+@sync
+async def test_stop_of_a_run_on_another_host_says_it_cannot(tmp_path):
+    path = write_run(tmp_path / "runs" / "far", epochs=3, done=1, status="running")
+    live = {"status": "running", "heartbeat": time.time(), "pid": 4242, "host": "gpu-box-elsewhere"}
+    (path / "live.json").write_text(json.dumps(live))
+    app = make_app(runs_dir=tmp_path / "runs", watch=path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "Epoch [1/3]" in log_text(app))
+        await pilot.press("x")
+        await wait_for(pilot, lambda: notes(app))
+        (note,) = notes(app)
+        assert note.startswith("far is written by pid 4242 on gpu-box-elsewhere, user ")
+        assert note.endswith(": stop it there, signals do not cross machines")
+        assert not isinstance(app.screen, YesNoScreen) and app.watched == path
+
+
+@sync
+async def test_u_unwatches_and_the_run_goes_on(tmp_path):
+    path = tmp_path / "runs" / "live"
+    writer = Writer(path, epochs=3)
+    try:
+        app = make_app(runs_dir=tmp_path / "runs", watch=path)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.train_pane.phase == "running")
+            assert app.check_action("unwatch", ()) and not app.check_action("start", ())
+            await pilot.press("u")
+            assert app.watched is None and not app.training and app.check_action("start", ())
+            assert (
+                text_of(app, "#train-message")
+                == "no longer watching live: it goes on in its own process (5 Runs shows it)"
+            )
+            writer.epoch()
+            await pilot.pause(0.5)
+            assert "Epoch [1/3]" not in log_text(app)  # the watch ended: its worker posts nothing more
+            assert writer.proc.poll() is None
+    finally:
+        writer.close()
+
+
+@sync
+async def test_enter_on_the_run_this_dashboard_trains_shows_it(tiny_data, tmp_path):
+    runs = tmp_path / "runs"
+    app = make_app(RunConfig(data_dir=str(tiny_data), batch_size=4, epochs=100), runs_dir=runs)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.train_pane.run_dir is not None)
+        await pilot.press("5")
+        pane = app.query_one(RunsPane)
+        await wait_for(pilot, lambda: pane.records and pane.records[0].status == "running")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.query_one("TabbedContent").active == "train" and app.watched is None and not notes(app)
+        await pilot.press("x")
+        await wait_for(pilot, lambda: not app.training)
+
+
+# --- resuming from the Runs pane ----------------------------------------------------------------------
+
+
+def summary(path: Path) -> dict:
+    return json.loads((path / "summary.json").read_text())
+
+
+async def ended(path: Path) -> dict:
+    """The run's summary once it says how the run ended (the worker thread may outlive the app by a batch)."""
+    deadline = time.monotonic() + HANG
+    while summary(path)["status"] == "running" and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    return summary(path)
+
+
+@sync
+async def test_R_resumes_a_stopped_run_in_its_folder_and_shows_it_whole(tiny_data, tmp_path):
+    path = tmp_path / "runs" / "stopped"
+    record(config(tiny_data, epochs=3), path, should_stop=stop_at(8))  # 6 batches an epoch: stopped in epoch 2
+    assert summary(path)["epochs_done"] == 1
+    app = make_app(RunConfig(data_dir=str(tiny_data)), runs_dir=tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("5")
+        await wait_for(pilot, lambda: app.query_one(RunsPane).records)
+        await pilot.press("R")
+        await wait_for(pilot, lambda: app.train_pane.phase == "finished")
+        assert text_of(app, "#train-message").startswith("Done: finished 3 epochs")
+        assert all(f"Epoch [{e}/3]" in log_text(app) for e in (1, 2, 3))  # the epoch it had, then the new ones
+    assert (summary(path)["status"], summary(path)["epochs_done"], summary(path)["resumed_from"]) == (
+        "completed",
+        3,
+        [1],
+    )
+
+
+@sync
+async def test_R_on_a_completed_run_asks_then_extends_it_by_the_model_panes_epochs(tiny_data, tmp_path):
+    path = tmp_path / "runs" / "done"
+    record(config(tiny_data, epochs=2), path)
+    app = make_app(RunConfig(data_dir=str(tiny_data), epochs=3), runs_dir=tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("5")
+        await wait_for(pilot, lambda: app.query_one(RunsPane).records)
+        await pilot.press("R")
+        assert isinstance(app.screen, YesNoScreen)
+        assert app.screen.question == "done has done all its 2 epochs. Train it 3 more, to 5?"
+        await pilot.press("n")
+        await pilot.pause()
+        assert not app.training and summary(path)["epochs_done"] == 2
+        await pilot.press("R", "y")
+        await wait_for(pilot, lambda: app.train_pane.phase == "finished")
+    assert (summary(path)["status"], summary(path)["epochs_done"]) == ("completed", 5)
+
+
+@pytest.mark.parametrize(
+    "damage,words",
+    [
+        (lambda p: (p / "checkpoint.pt").unlink(), "has no checkpoint.pt"),
+        (lambda p: (p / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated"), "is not a readable checkpoint"),
+    ],
+    ids=["no checkpoint", "truncated checkpoint"],
+)
+@sync
+async def test_a_refused_resume_is_one_notification_and_trains_nothing(tiny_data, tmp_path, damage, words):
+    path = tmp_path / "runs" / "stopped"
+    record(config(tiny_data, epochs=3), path, should_stop=stop_at(8))
+    damage(path)
+    before = (path / "metrics.jsonl").read_bytes()
+    app = make_app(RunConfig(data_dir=str(tiny_data)), runs_dir=tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("5")
+        await wait_for(pilot, lambda: app.query_one(RunsPane).records)
+        await pilot.press("R")
+        await wait_for(pilot, lambda: notes(app))
+        (note,) = notes(app)
+        assert words in note and "\n" not in note
+        assert not app.training and app.train_pane.phase == "idle" and app.query_one("TabbedContent").active == "runs"
+    assert (path / "metrics.jsonl").read_bytes() == before and summary(path)["status"] == "stopped"
+
+
+@sync
+async def test_R_on_a_running_run_says_to_watch_it(tmp_path):
+    writer = Writer(tmp_path / "runs" / "live", epochs=3)
+    try:
+        app = make_app(runs_dir=tmp_path / "runs")
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("5")
+            await wait_for(pilot, lambda: app.query_one(RunsPane).records)
+            app.query_one(DataTable).focus()
+            await pilot.press("R")
+            assert notes(app) == ["live is still training: enter watches it (x there asks it to stop)"]
+            assert not app.training
+    finally:
+        writer.close()
+
+
+# --- signals ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+@sync
+async def test_a_signal_stops_the_dashboard_and_its_run_names_it(tiny_data, tmp_path, signum):
+    runs = tmp_path / "runs"
+    app = make_app(RunConfig(data_dir=str(tiny_data), batch_size=4, epochs=100), runs_dir=runs, signals=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: "Epoch [1/100]" in log_text(app))
+        assert signal.getsignal(signum) not in (signal.SIG_DFL, None)  # the app's handler, not death by it
+        os.kill(os.getpid(), signum)
+        await wait_for(pilot, lambda: not app.is_running)
+    assert app.return_code == 128 + signum
+    (folder,) = runs.iterdir()
+    done = await ended(folder)
+    assert done["status"] == "stopped" and done["message"].startswith(f"stopped by {signum.name} during epoch ")
+
+
+@sync
+async def test_sigint_stops_the_run_here_and_keeps_the_dashboard(tiny_data, tmp_path):
+    """What a watcher's stop request does to a dashboard that trains the run."""
+    runs = tmp_path / "runs"
+    app = make_app(RunConfig(data_dir=str(tiny_data), batch_size=4, epochs=100), runs_dir=runs, signals=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: "Epoch [1/100]" in log_text(app))
+        assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+        os.kill(os.getpid(), signal.SIGINT)
+        await wait_for(pilot, lambda: app.train_pane.phase == "finished")
+        assert app.is_running and not app.training
+    (folder,) = runs.iterdir()
+    assert summary(folder)["message"].startswith("stopped by SIGINT during epoch ")
