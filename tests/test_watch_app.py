@@ -40,7 +40,7 @@ def fast_polling(monkeypatch):
 
 def log_text(app) -> str:
     log = app.query_one(EpochLog)
-    return "\n".join([line.text for line in log.lines] + [str(c) for c, _, _ in log.waiting])
+    return "\n".join(log.lines)
 
 
 def notes(app) -> list[str]:

@@ -236,9 +236,9 @@ class RunsPane(Widget):
         Binding("a", "select_all", "all", show=False),  # the footer has room for 80 columns; ? lists it
         Binding("v", "cycle_split", "curves"),
         Binding("enter", "open", "open"),
-        Binding("w", "watch", "watch"),
+        Binding("w", "watch", "watch", show=False),  # enter watches a running run; ? lists w
         Binding("R", "resume", "resume"),
-        Binding("e", "export", "export"),
+        Binding("e", "export", "export", show=False),
         Binding("r", "refresh", "refresh", show=False),
         Binding("L", "lecture", "lecture"),
     ]
