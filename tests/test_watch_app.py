@@ -103,7 +103,7 @@ async def test_a_killed_writer_turns_the_watched_run_interrupted(tmp_path):
             writer.kill()
             await wait_for(pilot, lambda: app.train_pane.phase == "finished")
             message = text_of(app, "#train-message")
-            assert message.startswith(f"Interrupted: interrupted after epoch 2 of 3 (pid {writer.proc.pid} on ")
+            assert message.startswith(f"Interrupted after epoch 2 of 3 (pid {writer.proc.pid} on ")
             assert not app.training and app.watched is None
     finally:
         writer.close()
