@@ -6,9 +6,13 @@ the handlers below pass each one to the pane that shows it, and the panes own wh
 
 Stopping has one mechanism: cancelling the "train" worker, whose loop polls `is_cancelled` between
 batches. Stop (x) cancels it; quitting does too, as Textual cancels every worker when the app exits,
-so the run ends after its batch and its folder is written. SIGTERM and SIGHUP (and SIGQUIT, and a
-SIGINT while nothing trains here) quit the same way, the run's summary naming the signal; a SIGINT while a
-run trains stops that run, as x does (another fmtui asks so when it watches the run).
+so the run ends after its batch and its folder is written. Quitting while a run trains asks first.
+SIGTERM and SIGHUP (and SIGQUIT, and a SIGINT while nothing trains here) quit without asking, the run's
+summary naming the signal; a SIGINT while a run trains stops that run, as x does (another fmtui asks so
+when it watches the run).
+
+The footer fits 80 columns on every pane: it shows the keys that work now (Start while idle, Stop while
+training); the rest (presets, refresh, ...) are listed by `?` and in the command palette (ctrl+p).
 
 A run that another process trains is watched by the same "train" worker group (fmtui.workers.watch_run),
 which posts the same messages: the panes show it as a run trained here. Stop then asks that process to
@@ -24,10 +28,11 @@ from pathlib import Path
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
-from textual.screen import Screen
-from textual.widgets import Button, TabbedContent, TabPane
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Input, Select, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from fmtui.app_live import LiveRuns
@@ -63,6 +68,40 @@ Trainer = Callable[..., None]
 (None, runs folder, post, should_stop, resume=RUN_DIR, epochs=N or None); posts fmtui.messages."""
 
 
+class QuitScreen(ModalScreen[bool]):
+    """Asks before quitting ends a run in progress: y stops it and quits, n or escape keeps training."""
+
+    DEFAULT_CSS = """
+    QuitScreen { align: center middle; }
+    QuitScreen > Vertical { width: auto; max-width: 90%; height: auto; border: thick $warning; padding: 1 2; }
+    QuitScreen #quit-question { width: auto; text-style: bold; margin-bottom: 1; }
+    QuitScreen Horizontal { width: auto; height: auto; }
+    QuitScreen Button { margin-right: 2; }
+    """
+    BINDINGS = [
+        Binding("y", "answer(True)", "stop and quit"),
+        Binding("n,escape", "answer(False)", "keep training"),
+    ]
+
+    def __init__(self, what: str) -> None:
+        super().__init__()
+        self.what = what
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(f"{self.what} is training: stop it and quit? y/n", id="quit-question", markup=False)
+            with Horizontal():
+                yield Button("y  stop and quit", id="quit-yes", variant="error", compact=True)
+                yield Button("n  keep training", id="quit-no", compact=True)
+
+    def action_answer(self, quit_: bool) -> None:
+        self.dismiss(quit_)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "quit-yes")
+
+
 class FmtuiApp(LiveRuns, App):
     """Data, Model, Train, Errors and Runs panes; keys 1-5 switch, s starts, x stops."""
 
@@ -73,12 +112,13 @@ class FmtuiApp(LiveRuns, App):
             Binding(str(i), f"pane('{pane}')", title, group=PANE_KEYS)
             for i, (pane, title) in enumerate(PANES.items(), 1)
         ),
-        Binding("s", "start", "Start"),
-        Binding("x", "stop", "Stop"),
-        Binding("u", "unwatch", "Unwatch"),
-        Binding("p", "presets", "Presets"),
-        Binding("escape", "leave_field", "Leave field", show=False),
-        Binding("q", "quit", "Quit"),
+        Binding("s", "start", "start"),
+        Binding("x", "stop", "stop"),
+        Binding("u", "unwatch", "unwatch"),
+        Binding("p", "presets", "presets", show=False),
+        Binding("escape", "leave_field", "leave field"),
+        Binding("q", "quit", "quit"),
+        Binding("question_mark", "keys", "keys", show=False),
     ]
 
     training: reactive[bool] = reactive(False, bindings=True)
@@ -102,6 +142,10 @@ class FmtuiApp(LiveRuns, App):
         self.runs_dir = runs_dir or default_runs_dir()
         self.trainer = trainer
         self.autostart = autostart
+        self._what_trains = "A run"
+        """What `training` is about, for the quit question: "A run" or "The lecture experiment"."""
+        self._run_name = self._opening = ""
+        """The folder of the run training now, and what the run being opened from Runs is (Errors header)."""
         self.watch_at_start = watch
         self.signals = signals
         self.watched: Path | None = None
@@ -130,6 +174,8 @@ class FmtuiApp(LiveRuns, App):
 
     def on_mount(self) -> None:
         self.query_one(DataPane).show_config(self.initial_config)
+        few = self.no_color or self.console.color_system in ("standard", "windows")
+        self.screen.set_class(few, "-few-colors")  # app.tcss: styles that need no colour (reverse, underline)
         if self.signals:
             self._handle_signals()
         if self.autostart:
@@ -148,10 +194,14 @@ class FmtuiApp(LiveRuns, App):
     # --- actions ------------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Start shows while idle (dimmed while the form is invalid), Stop only while training, so the footer
+        never spends room on a key that cannot work; leave field only while a field has the focus."""
         if action == "start":
-            return None if self.training or self.valid_config is None else True
+            return False if self.training else None if self.valid_config is None else True
         if action == "stop":
-            return True if self.training else None
+            return self.training
+        if action == "leave_field":
+            return isinstance(self.focused, (Input, Select))
         if action == "unwatch":
             return self.watched is not None
         return True
@@ -182,10 +232,32 @@ class FmtuiApp(LiveRuns, App):
             self.query_one("#runs-table").focus()
         elif pane == "model" and not self.form.has_focus_within:
             # focus left in another pane would pull its tab back: start at the form's first field
-            next((w for w in self.form.query("*") if w.focusable), self.form).focus()
+            self.form.focus_first_field()
 
     def action_leave_field(self) -> None:
         self.set_focus(None)
+
+    def action_keys(self) -> None:
+        """Show (or hide) the panel of every key that works here, the ones the footer has no room for too."""
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    async def action_quit(self) -> None:
+        """Quit at once when idle or watching (a watched run trains on in its own process); while a run (or the
+        lecture experiment) trains here, ask first."""
+        if not self.training or self.watched is not None:
+            self.exit()
+        elif isinstance(self.screen, QuitScreen):  # asked twice (ctrl+q in the dialog): that is a yes
+            self.exit()
+        else:
+            self.push_screen(QuitScreen(self._what_trains), self._quit_answered)
+
+    def _quit_answered(self, quit_: bool | None) -> None:
+        if quit_:
+            self.action_stop()
+            self.exit()  # Textual cancels the worker as it exits: the run ends after its batch, recorded
 
     def action_presets(self) -> None:
         self.action_pane("model")
@@ -202,7 +274,7 @@ class FmtuiApp(LiveRuns, App):
             if error:
                 self.notify(error, title="fix the Model pane first", severity="warning", markup=False)
             return
-        self.training, self.stop_cause = True, None
+        self.training, self.stop_cause, self._what_trains = True, None, "A run"
         self.train_pane.show_starting(cfg)
         self.action_pane("train")
         self._train(cfg)
@@ -231,14 +303,16 @@ class FmtuiApp(LiveRuns, App):
             return
         base = lecture_base(cfg)
         configs = lecture_experiment(base)
-        self.training = True
+        self.training, self._what_trains = True, "The lecture experiment"
         self.action_pane("runs")
         how = f"batch {base.batch_size}, {base.epochs} epochs"
         if (base.batch_size, base.epochs) == (LECTURE_BATCH, LECTURE_EPOCHS):
             how += " (the lecture's; its batch size inferred from its charts)"
         else:
             how += " (from the Model pane's softmax regression)"
-        self.query_one(RunsPane).show_note(f"lecture experiment: {len(configs)} runs starting, {how}...")
+        note = f"lecture experiment: {len(configs)} runs starting, {how}..."
+        self.query_one(RunsPane).show_note(note)
+        self.train_pane.show_experiment_starting(note)
         self._experiment(configs)
 
     def _palette_find_lr(self) -> None:
@@ -251,7 +325,7 @@ class FmtuiApp(LiveRuns, App):
             self.bell()
             self.notify("training is running: stop it first", title="cannot run the lr finder", severity="warning")
             return
-        self.training = True
+        self.training, self._what_trains = True, "The learning-rate finder"
         self.form.lr_finder.show_starting(message.config)
         self._find_lr(message.config)
 
@@ -325,6 +399,8 @@ class FmtuiApp(LiveRuns, App):
             await self.run_action(event.button.id)
 
     def on_config_form_changed(self, message: ConfigForm.Changed) -> None:
+        if not self.screen_stack:  # shutting down: a last read of the form (its timers) finds no screen
+            return
         self.valid_config = message.config
         self.train_pane.show_config(message.config, message.error)
         if message.config is not None:
@@ -343,6 +419,7 @@ class FmtuiApp(LiveRuns, App):
             self.train_pane.show_starting(message.event.config)
             self.query_one(RunsPane).show_note("")
             self.action_pane("train")
+        self._run_name = message.run_dir.name if message.run_dir else ""
         errors = self.query_one(ErrorsPane)
         errors.set_test_split(message.images, message.classes)
         errors.show_weights(None, "training: the weights are drawn at the end of each epoch")
@@ -354,10 +431,11 @@ class FmtuiApp(LiveRuns, App):
 
     def on_epoch_finished(self, message: EpochFinished) -> None:
         if self._current(message):
-            self.train_pane.show_epoch(message.event)
+            ev = message.event
+            self.train_pane.show_epoch(ev)
             errors = self.query_one(ErrorsPane)
-            errors.show_results(message.event.results)
-            errors.show_weights(message.event.weights, message.weights_note or NO_WEIGHTS)
+            errors.show_results(ev.results, f"run {self._run_name} · epoch {ev.epoch}/{ev.epochs}")
+            errors.show_weights(ev.weights, message.weights_note or NO_WEIGHTS)
 
     def on_training_finished(self, message: TrainingFinished) -> None:
         if not self._current(message):
@@ -365,7 +443,8 @@ class FmtuiApp(LiveRuns, App):
         event = message.event
         self.training, self.watched = False, None
         self.train_pane.show_finished(event)
-        self.query_one(ErrorsPane).show_results(event.results)
+        epochs = f"epoch {len(event.history)}/{event.history[-1].epochs}" if event.history else "no epoch"
+        self.query_one(ErrorsPane).show_results(event.results, f"run {self._run_name} · {event.status} · {epochs}")
         self.query_one(RunsPane).refresh_runs()
         self._tell(event.message, f"training {event.status}", "error" if event.status == "diverged" else "information")
 
@@ -398,12 +477,15 @@ class FmtuiApp(LiveRuns, App):
         runs = self.query_one(RunsPane)
         runs.refresh_runs(select=message.run_dirs)
         runs.show_note(message.text)
+        self.train_pane.show_experiment(message)
         if message.done:
             self.training = False
             self.notify(message.text, title="lecture experiment", markup=False)
 
     def on_runs_pane_open(self, message: RunsPane.Open) -> None:
-        self._open_run(message.record, (self.valid_config or self.initial_config).data_dir)
+        record = message.record
+        self._opening = f"run {record.name} · {record.status} · epoch {record.epochs_done}/{record.config.epochs}"
+        self._open_run(record, (self.valid_config or self.initial_config).data_dir)
 
     def on_runs_pane_launch_experiment(self, message: RunsPane.LaunchExperiment) -> None:
         self.action_lecture()
@@ -412,7 +494,7 @@ class FmtuiApp(LiveRuns, App):
         self.action_pane("errors")
         errors = self.query_one(ErrorsPane)
         errors.set_test_split(message.images, message.classes)
-        errors.show_results(message.results)
+        errors.show_results(message.results, f"{self._opening} (saved predictions)")
         errors.show_weights(message.weights, message.weights_note)
         self.notify(
             f"mistakes of {message.name} (from its saved predictions); w: what it learned",

@@ -137,7 +137,7 @@ class LiveRuns:
         self.push_screen(YesNoScreen(question, detail), lambda yes: yes and self._resume(record, done + more))
 
     def _resume(self: FmtuiApp, record: RunRecord, epochs: int | None) -> None:
-        self.training, self.resuming, self.stop_cause = True, True, None
+        self.training, self.resuming, self.stop_cause, self._what_trains = True, True, None, "A run"
         self.query_one(RunsPane).show_note(f"resuming {record.name}…")
         self._train(None, resume=record.path, epochs=epochs)
 

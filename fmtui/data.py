@@ -201,31 +201,63 @@ def _find_idx_files(spec: DatasetSpec, root: Path) -> tuple[dict[str, Path] | No
     return None, searched
 
 
+def _missing_message(spec: DatasetSpec, root: Path, what: str) -> str:
+    """One short line: the dataset is not in root (nor its sub-folders); where to put `what` instead."""
+    return (
+        f"{spec.title} files not found in {root} or its sub-folders; put {what} into {root / spec.folders[0]}, "
+        "set FMTUI_DATA_DIR or pass --data-dir"
+    )
+
+
 def _download_idx(spec: DatasetSpec, root: Path, searched: list[Path]) -> dict[str, Path]:
-    """Download the four files with torchvision (mirrors + md5) into root/<dataset>/, or explain."""
+    """Download the four files with torchvision (mirrors + md5) into root/<dataset>/, or explain.
+
+    The files are fetched into a temporary folder and moved into place only once all four arrived, so a
+    failed download leaves nothing behind in the data folder (which may be shared, or read-mostly)."""
+    import tempfile
+
     download_url = _torchvision("datasets.utils").download_url
     cls = _tv_class(spec)
     target = root / spec.folders[0]
     names = [name for name, _ in cls.resources]
-    missing_msg = (
-        f"{spec.title} files not found (looked in {', '.join(str(p) for p in searched)}); "
-        f"put {', '.join(names)} into {target} or pass --data-dir"
-    )
+    missing_msg = _missing_message(spec, root, f"the four files ({', '.join(names)})")
     if os.environ.get("FMTUI_NO_DOWNLOAD"):
-        raise DataError(missing_msg + " (downloads are off: FMTUI_NO_DOWNLOAD is set)")
-    paths = {}
-    for name, md5 in cls.resources:
-        errors = []
-        for mirror in cls.mirrors:
-            try:
-                download_url(f"{mirror}{name}", root=str(target), filename=name, md5=md5)
-                paths[name] = target / name
-                break
-            except Exception as e:  # network errors come in many types; all mean "try the next mirror"
-                errors.append(f"{type(e).__name__}: {e}".splitlines()[0])
-        else:
-            raise DataError(f"{missing_msg}; download failed ({errors[-1] if errors else 'no mirror'})")
-    return paths
+        raise DataError(missing_msg + " (downloads are off: FMTUI_NO_DOWNLOAD)")
+    with tempfile.TemporaryDirectory(prefix="fmtui-download-") as tmp:
+        for name, md5 in cls.resources:
+            errors = []
+            for mirror in cls.mirrors:
+                try:
+                    download_url(f"{mirror}{name}", root=tmp, filename=name, md5=md5)
+                    break
+                except Exception as e:  # network errors come in many types; all mean "try the next mirror"
+                    errors.append(f"{type(e).__name__}: {e}".splitlines()[0])
+            else:
+                raise DataError(f"{missing_msg}; download failed ({errors[-1] if errors else 'no mirror'})")
+        _move_into(Path(tmp), names, target)
+    return {name: target / name for name in names}
+
+
+def _move_into(source: Path, names: list[str], target: Path) -> None:
+    """Move downloaded files (or folders) into target; on failure, remove what was moved and a folder made here."""
+    import shutil
+
+    made = [p for p in [target, *target.parents] if not p.exists()]
+    moved = []
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            shutil.move(str(source / name), str(target / name))
+            moved.append(target / name)
+    except OSError as e:
+        for path in moved:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+        for folder in made:  # deepest first
+            shutil.rmtree(folder, ignore_errors=True)
+        raise DataError(f"downloaded, but cannot write into {target} ({e.strerror or e}); set FMTUI_DATA_DIR") from None
 
 
 @functools.lru_cache(maxsize=8)
@@ -287,10 +319,10 @@ def _load_cifar(spec: DatasetSpec, root: Path) -> Dataset:
     cls = _tv_class(spec)
     candidates = [root] + [root / sub for sub in spec.folders]
     base = next((c for c in candidates if (c / cls.base_folder).is_dir()), None)
-    download = base is None and not os.environ.get("FMTUI_NO_DOWNLOAD")
-    base = base or root / spec.folders[0]
+    if base is None:
+        base = _download_cifar(spec, root)
     try:
-        train = cls(str(base), train=True, download=download)
+        train = cls(str(base), train=True, download=False)
         test = cls(str(base), train=False, download=False)
     except Exception as e:  # torchvision raises RuntimeError/URLError/pickle errors; all mean "not usable"
         raise DataError(
@@ -311,6 +343,27 @@ def _load_cifar(spec: DatasetSpec, root: Path) -> Dataset:
         torch.tensor(test.targets),
         True,
     )
+
+
+def _download_cifar(spec: DatasetSpec, root: Path) -> Path:
+    """Download and extract CIFAR-10 in a temporary folder, then move its folder into root/cifar10/.
+
+    As for the MNIST family, a failed download leaves nothing in the data folder."""
+    import tempfile
+
+    cls = _tv_class(spec)
+    target = root / spec.folders[0]
+    missing_msg = _missing_message(spec, root, f"the extracted {cls.base_folder}/ folder")
+    if os.environ.get("FMTUI_NO_DOWNLOAD"):
+        raise DataError(missing_msg + " (downloads are off: FMTUI_NO_DOWNLOAD)")
+    with tempfile.TemporaryDirectory(prefix="fmtui-download-") as tmp:
+        try:
+            cls(tmp, train=True, download=True)
+        except Exception as e:  # network, md5 or archive errors: all mean "no dataset"
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise DataError(f"{missing_msg}; download failed ({reason})") from None
+        _move_into(Path(tmp), [cls.base_folder], target)
+    return target
 
 
 def load_dataset(name: str, data_dir: str | os.PathLike | None = None) -> Dataset:

@@ -100,15 +100,18 @@ class JsonReporter(Reporter):
 
 
 class RichReporter(Reporter):
-    """Epoch lines plus a live progress bar with loss, samples/s and ETA (stdout is a terminal)."""
+    """Epoch lines plus a live progress bar with loss, samples/s and ETA (stdout is a terminal).
+
+    The bar, its percentage and its ETA cover the whole run; the text before it says where in the epoch the
+    run is ("Epoch 2/3 · batch 422/938"), so no count mixes an epoch's label with the run's batches."""
 
     def __enter__(self) -> RichReporter:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
-            MofNCompleteColumn(),
+            TextColumn("{task.percentage:>3.0f}% of the run"),
             TextColumn("{task.fields[info]}"),
             TimeRemainingColumn(),
             transient=True,
@@ -131,7 +134,7 @@ class RichReporter(Reporter):
                 self.progress.update(
                     self.task,
                     completed=(ev.epoch - 1) * ev.batches + ev.batch,
-                    description=f"Epoch {ev.epoch}/{ev.epochs}",
+                    description=f"Epoch {ev.epoch}/{ev.epochs} · batch {ev.batch}/{ev.batches}",
                     info=f"loss {ev.loss:.4f}  acc {ev.accuracy:.1f}%  {ev.samples_per_s:,.0f} samples/s",
                 )
             case EpochEnd():

@@ -118,3 +118,11 @@ class ExperimentProgress(Message):
     run_dirs: list[Path]
     text: str
     done: bool
+    group: str = ""
+    """The runs training now, for the Train pane: "runs 3-4 of 8 (norm unit; lr 0.01/1e-05)"."""
+    epoch: int = 0
+    epochs: int = 0
+    fraction: float = 0.0
+    """How much of the whole experiment is done (its runs' epochs), 0..1."""
+    eta: float | None = None
+    """Seconds left, from the time so far (None: not known yet)."""

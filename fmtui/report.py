@@ -110,17 +110,35 @@ def health_line(health: Health) -> str:
     return f"Health: {health.state}: {health.hint}"
 
 
+OUTCOME_LABELS = {"completed": "Done", "stopped": "Stopped", "diverged": "Diverged"}
+"""How a run's ending is named for people, by its Finished status."""
+
+
+def outcome(status: str, message: str, label: str | None = None) -> str:
+    """`Done: Finished 5 epochs...`, `Stopped during epoch 3...`, `Diverged at epoch 1, batch 3...`.
+
+    The engine's message often starts with the status word already ("stopped during...", "diverged at..."):
+    then it is the label itself, capitalized, rather than "Stopped: stopped during...". `label` replaces the
+    status word (the Train pane's banner says DIVERGED)."""
+    label = label or OUTCOME_LABELS.get(status, status.capitalize())
+    first = message.split(" ", 1)[0].lower()
+    if first == status or first == OUTCOME_LABELS.get(status, "").lower():
+        return label + message[len(first) :]
+    return f"{label}: {message[:1].upper()}{message[1:]}" if message else label
+
+
 def closing_line(ev: Finished, run_dir: Path | None) -> str:
     """`Done: Finished 5 epochs in 12.3s of training. Run saved in runs/...` (Stopped, Diverged with a hint);
     a run that is not healthy says so: `Done (exploding): Finished 3 epochs ...; <hint>. Run saved in ...`."""
-    label = {"completed": "Done", "stopped": "Stopped", "diverged": "Diverged"}[ev.status]
-    text = ev.message[0].upper() + ev.message[1:]
+    unhealthy = ev.status != "diverged" and not ev.health.ok
+    label = f"{OUTCOME_LABELS.get(ev.status, ev.status.capitalize())} ({ev.health.state})" if unhealthy else None
+    text = outcome(ev.status, ev.message, label)
     if ev.status == "diverged":
         hint = ev.health.hint.removeprefix(ev.message + "; ") if ev.health.state == "diverged" else ""
         text = f"{text}; {hint or 'try a smaller --lr or a normalization'}"
-    elif not ev.health.ok:
-        label, text = f"{label} ({ev.health.state})", f"{text}; {ev.health.hint}"
-    return f"{label}: {text}. Run saved in {run_dir}"
+    elif unhealthy:
+        text = f"{text}; {ev.health.hint}"
+    return f"{text}. Run saved in {run_dir}"
 
 
 def run_status(run: Run) -> str:

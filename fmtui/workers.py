@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from fmtui.config import RunConfig
+from fmtui.config import RunConfig, format_value
 from fmtui.events import BatchProgress, EpochEnd, Event, Finished, Started
 from fmtui.messages import (
     EpochFinished,
@@ -218,6 +218,7 @@ def run_experiment(
 
     paths: dict[int, Path] = {}
     tally = Tally(configs)
+    start = time.monotonic()
     try:
         out = new_sweep_dir(runs_dir)
         for i, path, event in run_sweep(configs, out, should_stop=should_stop):
@@ -226,11 +227,48 @@ def run_experiment(
             tally.add(i, path, event)
             if isinstance(event, EpochEnd) and i == max(tally.training):
                 text = f"lecture experiment: epoch {event.epoch}/{event.epochs}, {len(tally.runs)} of {len(configs)}"
-                post(ExperimentProgress(list(paths.values()), text + " runs done", False))
+                fraction = experiment_fraction(configs, tally)
+                eta = (time.monotonic() - start) * (1 - fraction) / fraction if fraction > 0 else None
+                group = run_group(configs, sorted(tally.training))
+                post(
+                    ExperimentProgress(
+                        list(paths.values()),
+                        text + " runs done",
+                        False,
+                        group,
+                        event.epoch,
+                        event.epochs,
+                        fraction,
+                        eta,
+                    )
+                )
         text = f"lecture experiment: {len(tally.runs)} of {len(configs)} runs in {out.name}"
         best = max((r for r in tally.runs if r.rows), key=lambda r: r.rows[-1]["test_accuracy"], default=None)
         if best is not None:
             text += f"; best: {best.config.norm} lr {best.config.lr:g}, {best.rows[-1]['test_accuracy']:.2f}% test"
     except Exception as exc:  # missing data, out of memory...: a message on screen, never a crash
         text = f"lecture experiment failed: {error_message(exc)}"
-    post(ExperimentProgress(list(paths.values()), text, True))
+    post(ExperimentProgress(list(paths.values()), text, True, fraction=1.0))
+
+
+def experiment_fraction(configs: list[RunConfig], tally) -> float:
+    """The share of the experiment's epochs done: finished runs count whole (a stopped or diverged run will not
+    train more), the runs training now count their finished epochs."""
+    total = sum(c.epochs for c in configs) or 1
+    done = sum(r.config.epochs for r in tally.runs) + sum(len(tally.epochs.get(i, [])) for i in tally.training)
+    return min(done / total, 1.0)
+
+
+def run_group(configs: list[RunConfig], indices: list[int]) -> str:
+    """'runs 3-4 of 8 (norm unit; lr 0.01/1e-05)': which runs train now and what sets them apart."""
+    from fmtui.sweep import varying_fields
+
+    if not indices:
+        return ""
+    first, last = indices[0] + 1, indices[-1] + 1
+    which = f"run {first}" if first == last else f"runs {first}-{last}"
+    values = []
+    for field in varying_fields(configs):
+        shown = dict.fromkeys(format_value(getattr(configs[i], field)) for i in indices)
+        values.append(f"{field} {'/'.join(shown)}")
+    return f"{which} of {len(configs)}" + (f" ({'; '.join(values)})" if values else "")

@@ -5,13 +5,20 @@
 Runs the app headless through `make_app` and `run_test`, trains the step-by-step MLP for a few
 epochs on the CPU, runs the lecture's normalization x learning-rate experiment from the Runs pane,
 and saves data.svg, model.svg, train.svg, errors.svg and runs.svg.
+
+Each SVG is then "gridded": every character is placed at its own cell (Rich places a whole run of text
+and trusts the font's advance widths). Viewers that lack Fira Code (GitHub shows SVGs without web fonts)
+fall back to another font whose braille and block glyphs are wider or narrower, and the charts drifted
+out of their boxes; placed per cell, they line up in any font. The font list ends in `monospace`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import html
 import os
+import re
 import sys
 import tempfile
 import time
@@ -23,6 +30,32 @@ sys.path.insert(0, str(ROOT))
 from fmtui.app import FmtuiApp, make_app  # noqa: E402
 from fmtui.config import RunConfig  # noqa: E402
 from fmtui.widgets.runs_pane import RunsChart  # noqa: E402
+
+TEXT_RUN = re.compile(r'<text (class="[^"]*") x="([0-9.]+)" y="([0-9.]+)" textLength="([0-9.]+)"([^>]*)>(.*?)</text>')
+FONTS = 'font-family: "Fira Code", "DejaVu Sans Mono", Menlo, Consolas, "Liberation Mono", monospace;'
+
+
+def gridded(svg: str) -> str:
+    """The SVG with each character of each text run placed at its own cell (a <tspan> per glyph, spaces left
+    out), and a font list with fallbacks, so that it renders aligned whatever monospace font a viewer has."""
+
+    def place(m: re.Match) -> str:
+        cls, x, y, length, rest, body = m.groups()
+        chars = html.unescape(body)
+        cell = float(length) / max(len(chars), 1)
+        spans = "".join(
+            f'<tspan x="{float(x) + i * cell:.1f}">{html.escape(c, quote=False)}</tspan>'
+            for i, c in enumerate(chars)
+            if not c.isspace()
+        )
+        return f'<text {cls} y="{y}"{rest}>{spans}</text>'
+
+    return TEXT_RUN.sub(place, svg).replace("font-family: Fira Code, monospace;", FONTS)
+
+
+def save(app: FmtuiApp, name: str, out: Path) -> None:
+    app.save_screenshot(name, str(out))
+    (out / name).write_text(gridded((out / name).read_text()))
 
 
 async def settle(pilot, app: FmtuiApp, timeout: float) -> None:
@@ -41,24 +74,24 @@ async def shoot(app: FmtuiApp, size: tuple[int, int], out: Path, timeout: float)
         for key, name in (("1", "data"), ("2", "model")):
             await pilot.press(key)
             await settle(pilot, app, 120)
-            app.save_screenshot(f"{name}.svg", str(out))
+            save(app, f"{name}.svg", out)
         await pilot.press("s")
         await settle(pilot, app, timeout)
         if "Done" not in str(app.query_one("#train-message").render()):
             raise SystemExit(f"training did not complete: {app.query_one('#train-message').render()}")
         app.train_pane.replot()
         await pilot.pause(0.5)
-        app.save_screenshot("train.svg", str(out))
+        save(app, "train.svg", out)
         await pilot.press("4")
         await settle(pilot, app, 120)
-        app.save_screenshot("errors.svg", str(out))
+        save(app, "errors.svg", out)
         await pilot.press("5", "L")  # the lecture's normalization x learning-rate experiment
         await pilot.pause(0.5)
         await settle(pilot, app, timeout)
         for chart in app.query(RunsChart):
             chart.replot()
         await pilot.pause(0.5)
-        app.save_screenshot("runs.svg", str(out))
+        save(app, "runs.svg", out)
 
 
 def main() -> None:
@@ -89,10 +122,12 @@ def main() -> None:
         os.environ.pop(name, None)
     args.out, args.data_dir = args.out.resolve(), str(Path(args.data_dir).resolve())
     args.out.mkdir(parents=True, exist_ok=True)
-    if args.runs_dir is None:  # only this script's runs in the Runs pane, under a short relative name
-        os.chdir(tempfile.mkdtemp(prefix="fmtui-shots-"))
-        args.runs_dir = Path("runs")
-    cfg = RunConfig(data_dir=args.data_dir, epochs=args.epochs, device=args.device)
+    # Work in a fresh folder: only this script's runs in the Runs pane, under a short relative name, and the
+    # data under "data" (the Model pane shows where the data is: a short name, not this machine's path).
+    args.runs_dir = args.runs_dir.resolve() if args.runs_dir else Path("runs")
+    os.chdir(tempfile.mkdtemp(prefix="fmtui-shots-"))
+    Path("data").symlink_to(args.data_dir)
+    cfg = RunConfig(data_dir="data", epochs=args.epochs, device=args.device)
     asyncio.run(shoot(make_app(cfg, runs_dir=args.runs_dir), (cols, rows), args.out, args.timeout))
     print(f"wrote {', '.join(f'{n}.svg' for n in ('data', 'model', 'train', 'errors', 'runs'))} to {args.out}")
 

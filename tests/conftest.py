@@ -75,6 +75,22 @@ def _isolate(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
 
+@pytest.fixture(scope="session")
+def session_data(tmp_path_factory) -> Path:
+    """A data folder with a small synthetic 'fashion-mnist', shared by the tests of one session."""
+    folder = tmp_path_factory.mktemp("data")
+    write_idx_dataset(folder / "fashion-mnist")
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def _app_data(request, monkeypatch):
+    """App tests see a dataset where the app looks by default: the Model pane checks that its files exist
+    before it offers Start, and a test with a fake trainer must not depend on the machine's data folder."""
+    if request.node.get_closest_marker("app") is not None and "real_data" not in request.fixturenames:
+        monkeypatch.setenv("FMTUI_DATA_DIR", str(request.getfixturevalue("session_data")))
+
+
 @pytest.fixture
 def tiny_data(tmp_path) -> Path:
     """A data folder with a small synthetic 'fashion-mnist' in the official flat layout."""

@@ -10,15 +10,19 @@ import weakref
 from pathlib import Path
 
 import pytest
+import torch
+from conftest import write_idx_dataset
 from pilot import run, sync, synthetic_run, text_of, until_stopped, wait_for
-from textual.widgets import Button, Input, Select, TabbedContent
+from textual.widgets import Button, Input, Select, Static, TabbedContent
 from textual.widgets._footer import FooterKey
 
-from fmtui.app import make_app
+from fmtui.app import QuitScreen, make_app
 from fmtui.config import RunConfig
 from fmtui.events import Finished
 from fmtui.messages import EpochFinished, TrainingFailed, TrainingFinished, TrainingProgress, TrainingStarted
+from fmtui.results import Results
 from fmtui.widgets.charts import BatchLossChart, BoundedSeries, EpochChart, downsample, finite
+from fmtui.widgets.config_form import ConfigForm
 from fmtui.widgets.data_pane import DataPane
 from fmtui.widgets.errors_pane import ErrorsPane
 from fmtui.widgets.runs_pane import RunsChart, RunsPane
@@ -164,17 +168,39 @@ async def test_bad_learning_rate_shows_why_and_disables_start():
         lr.value = ""
         await pilot.press("-", "1")
         await pilot.pause()
-        assert "must be > 0" in text_of(app, "#note-lr")
-        assert "(Start is disabled)" in text_of(app, "#form-status")
+        assert "must be > 0" in text_of(app, "#note-lr")  # the field typed in is checked at each keystroke
+        await wait_for(pilot, lambda: "(Start is disabled)" in text_of(app, "#form-status"))  # the form: on a pause
         assert app.query_one("#start", Button).disabled
         assert app.check_action("start", ()) is None
-        await pilot.press("s")  # not taken by the input, and Start is off: nothing happens
-        assert not app.training
         await pilot.press("backspace", "backspace", "1", "e", "-", "3")
         await pilot.pause()
         assert lr.value == "1e-3", lr.value
         assert app.form.config.lr == 1e-3
-        assert not app.query_one("#start", Button).disabled
+        await pilot.press("escape")  # leaving the field reads the form at once: Start is right before the next key
+        assert not app.query_one("#start", Button).disabled and app.focused is None
+
+
+@sync
+async def test_typing_checks_only_the_field_and_reads_the_form_once_typing_pauses(monkeypatch):
+    """A keystroke costs one field's parse: no Changed message, no form read, no parameter count per key."""
+    from fmtui.widgets import config_form
+
+    monkeypatch.setattr(
+        config_form, "SETTLE", 3600.0
+    )  # typing never pauses during this test: leaving the field ends it
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.valid_config is not None)
+        changes, counts, post = [], [], app.form.post_message
+        app.form.post_message = lambda m: (isinstance(m, ConfigForm.Changed) and changes.append(m.config), post(m))[1]
+        app.form._count = lambda cfg: counts.append(cfg)
+        lr = app.query_one("#f-lr", Input)
+        lr.focus()
+        await pilot.press("end", *["backspace"] * 4, "0", ".", "0", "0", "5", "-")
+        assert lr.value == "0.005-" and "✗" in text_of(app, "#note-lr")  # this field: checked at each key
+        assert changes == [] and counts == [] and "✓ valid" in text_of(app, "#form-status")  # the form: not yet
+        await pilot.press("backspace", "tab")  # leaving the field reads the form at once, once
+        assert [c.lr for c in changes] == [0.005] and len(counts) == 1 and "✗" not in text_of(app, "#note-lr")
 
 
 @sync
@@ -189,13 +215,13 @@ async def test_mlp_only_fields_grey_out_for_softmax():
 
 
 @sync
-async def test_presets_fill_the_form_and_count_parameters():
-    app = make_app(RunConfig(data_dir="/somewhere", epochs=9))
+async def test_presets_fill_the_form_and_count_parameters(tiny_data):
+    app = make_app(RunConfig(data_dir=str(tiny_data), epochs=9))
     async with app.run_test(size=SIZE) as pilot:
         app.action_preset("raw-1e-5")
         await pilot.pause()
         cfg = app.form.config
-        assert (cfg.model, cfg.norm, cfg.lr, cfg.data_dir) == ("softmax", "none", 1e-5, "/somewhere")
+        assert (cfg.model, cfg.norm, cfg.lr, cfg.data_dir) == ("softmax", "none", 1e-5, str(tiny_data))
         assert (cfg.batch_size, cfg.epochs) == (1024, 100)  # as the lecture ran it (the batch size: from its charts)
         assert any("inferred from the lecture's charts" in n.message for n in app._notifications)
         assert app.query_one("#f-lr", Input).value == "1e-05"
@@ -210,16 +236,32 @@ async def test_presets_fill_the_form_and_count_parameters():
 
 
 @sync
-async def test_letter_keys_reach_the_app_from_a_number_field():
+async def test_a_letter_typed_into_a_number_field_is_refused_there(tiny_data):
+    app = make_app(RunConfig(data_dir=str(tiny_data)), trainer=until_stopped)
+    async with app.run_test(size=SIZE) as pilot:
+        field = app.query_one("#f-epochs", Input)
+        field.focus()
+        await pilot.press("end", "2", "p", "s", "q")  # digits are typed; no letter reaches the app's keys
+        await pilot.pause()
+        assert "'q' cannot be typed here · esc leaves the field" in text_of(app, "#note-epochs")
+        await pilot.press("3")
+        assert field.value == "523" and app.is_running and not app.training
+        assert not app.query_one("#preset", Select).expanded and app.query_one(TabbedContent).active == "model"
+        footer = {k.key for k in app.query("FooterKey")}
+        assert "escape" in footer and not footer & {"s", "q", "p", "1"}  # the footer shows what works from here
+        await pilot.press("escape", "3")
+        assert app.query_one(TabbedContent).active == "train"
+
+
+@sync
+async def test_entering_the_model_pane_focuses_its_first_field():
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        app.query_one("#f-epochs", Input).focus()
-        await pilot.press("end", "2", "p")  # digits are typed, p opens the presets
         await pilot.pause()
-        assert app.query_one("#f-epochs", Input).value == "52"
-        assert app.query_one("#preset", Select).expanded
-        await pilot.press("escape", "escape", "3")
-        assert app.query_one(TabbedContent).active == "train"
+        assert app.focused is app.query_one("#f-dataset")  # the app opens on the Model pane, ready to edit
+        await pilot.press("escape", "1", "2")
+        await pilot.pause()
+        assert app.focused is app.query_one("#f-dataset")
 
 
 @sync
@@ -303,7 +345,7 @@ async def test_start_then_stop_within_a_batch(tiny_data, tmp_path):
         await wait_for(pilot, lambda: app.train_pane.phase != "running")
         polls_at_stop = len(answers)  # the worker was cancelled in the same UI step that set the phase
         await wait_for(pilot, lambda: not app.training)
-        assert "Stopped: stopped during epoch" in text_of(app, "#train-message")
+        assert text_of(app, "#train-message").startswith("Stopped during epoch")  # not "Stopped: stopped during"
         assert not app.query_one("#start", Button).disabled
     # the first poll after Stop ended the run: no further batch was trained, whatever the epoch
     assert answers[polls_at_stop:] in ([], [True]) and answers[-1] and not any(answers[:-1])
@@ -319,19 +361,26 @@ async def test_the_x_key_stops_training(tiny_data, tmp_path):
         await wait_for(pilot, lambda: "samples/s" in text_of(app, "#train-stats"))
         await pilot.press("x")
         await wait_for(pilot, lambda: not app.training)
-        assert app.train_pane.phase == "finished" and text_of(app, "#train-message").startswith("Stopped: ")
+        assert app.train_pane.phase == "finished" and text_of(app, "#train-message").startswith("Stopped during ")
         await pilot.press("x")  # nothing to stop: nothing happens
         assert app.train_pane.phase == "finished"
     folder = only_run(tmp_path / "runs")
     assert summary(folder)["status"] == "stopped" and summary(folder)["epochs_done"] < 500
 
 
-def test_quit_while_training_stops_and_records_the_run(tiny_data, tmp_path):
+def test_quit_while_training_asks_then_stops_and_records_the_run(tiny_data, tmp_path):
     app = make_app(long_config(tiny_data), runs_dir=tmp_path / "runs", autostart=True)
 
     async def quit_while_training(pilot):
         await wait_for(pilot, lambda: "samples/s" in text_of(app, "#train-stats"))
         await pilot.press("q")
+        assert isinstance(app.screen, QuitScreen) and app.is_running and app.training
+        question = str(app.screen.query_one("#quit-question", Static).render())
+        assert question == "A run is training: stop it and quit? y/n"
+        await pilot.press("n")  # keep training
+        assert not isinstance(app.screen, QuitScreen) and app.training
+        await pilot.press("q", "y")
+        await wait_for(pilot, lambda: not app.is_running)
 
     run(app, quit_while_training)  # returns once the app and its worker thread have both ended
     # Quitting cancels the worker (Textual does so for every worker of an exiting app), which the loop
@@ -339,6 +388,23 @@ def test_quit_while_training_stops_and_records_the_run(tiny_data, tmp_path):
     # cancellation not polled, the run would go on to complete all 500 epochs.
     folder = only_run(tmp_path / "runs")
     assert summary(folder)["status"] == "stopped" and summary(folder)["epochs_done"] < 500
+
+
+@sync
+async def test_q_quits_at_once_when_idle_and_escape_keeps_a_run():
+    app = make_app(RunConfig(device="cpu"), trainer=until_stopped)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("escape", "s")
+        await wait_for(pilot, lambda: app.train_pane.phase == "running")
+        await pilot.press("q")
+        assert isinstance(app.screen, QuitScreen)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, QuitScreen) and app.training
+        await pilot.press("x")
+        await wait_for(pilot, lambda: not app.training)
+        await pilot.press("q")  # nothing trains: no question
+        await wait_for(pilot, lambda: not app.is_running)
 
 
 def failing(after_start: bool):
@@ -383,14 +449,52 @@ async def test_the_train_pane_phase_follows_the_run(trainer, phases, state):
 
 
 @sync
-async def test_missing_data_is_a_message_not_a_crash(tmp_path):
-    app = make_app(RunConfig(data_dir=str(tmp_path / "nothing-here"), device="cpu"), runs_dir=tmp_path / "runs")
+async def test_missing_data_is_said_on_the_first_screen_with_the_fix(tmp_path):
+    data = tmp_path / "nothing-here"
+    app = make_app(RunConfig(data_dir=str(data), device="cpu"), runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: "✗" in text_of(app, "#form-status"))
+        status, help_ = text_of(app, "#form-status"), text_of(app, "#form-data")
+        assert f"no Fashion-MNIST files in {data}: downloads are off" in status and "(Start is disabled)" in status
+        assert f"into {data / 'fashion-mnist'}" in help_ and "FMTUI_DATA_DIR" in help_ and "--data-dir" in help_
+        assert "unset FMTUI_NO_DOWNLOAD and press s" in help_
+        assert max(len(line.replace(str(data), "DIR")) for line in help_.splitlines()) < 80
+        await pilot.press("escape", "s")  # Start is off: no run that could only fail
+        assert not app.training and app.query_one("#start", Button).disabled
+        app.action_start()  # nor from the command palette
+        assert not app.training and not (tmp_path / "runs").exists()
+        await pilot.press("1")  # the Data pane says the same, in short lines
+        await wait_for(pilot, lambda: app.query_one(DataPane).has_class("-error"))
+        assert text_of(app, "#data-message") == help_
+        write_idx_dataset(data / "fashion-mnist")  # the files arrive: noticed without a key
+        await wait_for(pilot, lambda: "✓ valid: press s to train" in text_of(app, "#form-status"))
+        assert text_of(app, "#form-data") == f"data: Fashion-MNIST in {data / 'fashion-mnist'}"
+        await wait_for(pilot, lambda: not app.query_one("#start", Button).disabled)
+
+
+@sync
+async def test_missing_data_with_downloads_on_offers_a_download(tmp_path, monkeypatch):
+    monkeypatch.delenv("FMTUI_NO_DOWNLOAD")
+    app = make_app(RunConfig(data_dir=str(tmp_path), device="cpu"))
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        await pilot.press("s")
-        await wait_for(pilot, lambda: not app.training)
-        assert text_of(app, "#train-message").startswith("ERROR: Fashion-MNIST files not found")
+        await wait_for(pilot, lambda: "✓" in text_of(app, "#form-status"))
+        assert text_of(app, "#form-status") == "✓ valid: press s to download Fashion-MNIST (30 MB) and train"
+        assert "or press s: it downloads them (30 MB), then trains." in text_of(app, "#form-data")
         assert not app.query_one("#start", Button).disabled
+
+
+@sync
+async def test_a_failed_download_is_one_short_line(tmp_path):
+    """A run that cannot load its data (the files vanished after the check) fails with one readable line."""
+    app = make_app(RunConfig(data_dir=str(tmp_path / "gone"), device="cpu"), runs_dir=tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        app.form.read = lambda: (RunConfig(data_dir=str(tmp_path / "gone"), device="cpu"), {}, None)
+        app.action_start()
+        await wait_for(pilot, lambda: not app.training)
+        message = text_of(app, "#train-message").replace(str(tmp_path / "gone"), "DIR")
+        assert (
+            message.startswith("ERROR: Fashion-MNIST files not found in DIR or its sub-folders") and len(message) < 300
+        )
 
 
 @sync
@@ -403,8 +507,13 @@ async def test_a_diverged_run_says_so():
                 Path("runs/x"),
             )
         )
+        await pilot.press("3")  # the epoch log writes once it is on screen and has a width
         await pilot.pause()
-        assert text_of(app, "#train-message").startswith("DIVERGED: diverged at epoch 1, batch 3")
+        assert text_of(app, "#train-message").startswith("DIVERGED at epoch 1, batch 3")
+        log = app.query_one("#train-log")
+        await wait_for(pilot, lambda: log.lines)
+        text = " ".join(log.lines)
+        assert "Diverged at epoch 1, batch 3" in text and "diverged: diverged" not in text.lower()
 
 
 @sync
@@ -416,7 +525,7 @@ async def test_training_through_the_ui_fills_the_errors_pane(tiny_data, tmp_path
         await pilot.click("#start")
         await wait_for(pilot, lambda: not app.training)
         assert "Done: finished 2 epochs" in text_of(app, "#train-message")
-        log = "\n".join(line.text for line in app.query_one("#train-log").lines)
+        log = "\n".join(app.query_one("#train-log").lines)
         assert "Epoch [2/2], Loss: " in log and "run folder " in log  # the headless mode's lines
         pane = app.query_one(TrainPane)
         assert len(pane.query_one("#loss-chart").series["test"]) == 2
@@ -425,6 +534,7 @@ async def test_training_through_the_ui_fills_the_errors_pane(tiny_data, tmp_path
         await pilot.press("4")
         await wait_for(pilot, lambda: errors.results is not None)
         assert app.query_one(TabbedContent).active == "errors" and errors.has_class("-ready")
+        assert text_of(app, "#err-run").startswith(f"run {only_run(tmp_path / 'runs').name} · completed · epoch 2/2")
         results, images, classes = errors.results, errors.images, errors.class_names
         assert len(results.labels) == len(images) == 200 and len(classes) == 10
         assert results.mislabeled()  # the synthetic data has label noise, so there are errors to browse
@@ -478,6 +588,8 @@ async def test_opening_a_past_run_shows_its_errors_without_training(tiny_data, t
         saved = json.loads((runs / "past" / "summary.json").read_text())["final"]["test_accuracy"]
         assert pane.results.accuracy == pytest.approx(saved)
         assert len(pane.results.mislabeled()) == int((pane.results.preds != pane.results.labels).sum()) > 0
+        header = text_of(app, "#err-run")  # which run the pane shows, not only a toast
+        assert header.startswith("run past · completed · epoch 1/1 (saved predictions) · test accuracy ")
 
 
 @sync
@@ -485,10 +597,30 @@ async def test_lecture_experiment_from_one_key_fills_the_runs_charts(tiny_data, 
     cfg = RunConfig(data_dir=str(tiny_data), model="softmax", epochs=2, batch_size=32, device="cpu")
     app = make_app(cfg, runs_dir=tmp_path / "runs")  # a softmax form: L takes its batch size and epochs
     async with app.run_test(size=SIZE) as pilot:
+        app.train_pane._message("Done: finished 5 epochs · test acc 84.00%", "success")  # a previous run's end
+        seen = []  # pane 3 follows the experiment: which runs, their epoch, how much is done, the time left
+        show = app.train_pane.show_experiment
+
+        def spy(message):
+            show(message)
+            seen.append((text_of(app, "#train-state"), text_of(app, "#train-stats"), text_of(app, "#train-message")))
+
+        app.train_pane.show_experiment = spy
         await pilot.press("5")
         await pilot.press("L")
         runs = app.query_one(RunsPane)
         await wait_for(pilot, lambda: not app.training)
+        assert any(
+            state.startswith("lecture experiment: run")
+            and " of 8 (" in state
+            and "lr 0.01" in state
+            and stats.startswith("epoch 1/2 · ")
+            and "of the experiment · ETA " in stats
+            and message.startswith("The lecture experiment is training;")  # not the previous run's Done
+            for state, stats, message in seen
+        ), seen
+        assert "lecture experiment: 8 runs starting, batch 32, 2 epochs" in app.query_one("#train-log").lines[0]
+        assert text_of(app, "#train-message").startswith("Done: lecture experiment: 8 of 8 runs")
         assert len(runs.records) == 8 and len(runs.selected) == 8
         assert {(r.config.norm, r.config.lr) for r in runs.records} == {
             (n, lr) for n in ("none", "unit", "symmetric", "zscore") for lr in (0.01, 1e-5)
@@ -519,3 +651,92 @@ async def test_a_broken_run_folder_is_a_message_not_a_crash(tmp_path):
             == f"cannot open broken: {runs / 'broken' / 'predictions.pt'}: no readable predictions (UnpicklingError)"
         )
         assert not app.training and app.query_one(TabbedContent).active == "runs"
+
+
+# --- the footer --------------------------------------------------------------------------------------
+
+
+def footer_overflow(app) -> list[str]:
+    """Footer keys that do not fit left of the palette key (or in the screen): what an 80-column user cannot read."""
+    keys = list(app.screen.query("FooterKey"))
+    palette = [k for k in keys if k.has_class("-command-palette")]
+    right = palette[0].region.x if palette else app.size.width
+    footer = app.screen.query_one("Footer")
+    cut = [k for k in keys if k not in palette and (k.region.right > right or not k.region.width)]
+    return [f"{k.key} {k.description}" for k in cut] + (["scrolled"] if footer.max_scroll_x else [])
+
+
+@sync
+async def test_the_footer_fits_80_columns_on_every_pane(tiny_data):
+    app = make_app(RunConfig(data_dir=str(tiny_data)), trainer=until_stopped)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        for training in (False, True):
+            for key in ("1", "2", "3", "4", "5"):
+                await pilot.press("escape", key)
+                await pilot.pause(0.1)
+                shown = {k.key for k in app.screen.query("FooterKey")}
+                assert footer_overflow(app) == [], (key, training)
+                assert {"q", "ctrl+p"} <= shown and ("x" in shown) == training and ("s" in shown) != training
+            if not training:
+                await pilot.press("s")
+                await wait_for(pilot, lambda: app.train_pane.phase == "running")
+        errors = app.query_one(ErrorsPane)  # predictions with many pages of mistakes: the page keys show too
+        labels = torch.arange(3000) % 10
+        errors.set_test_split(torch.zeros(3000, 1, 28, 28, dtype=torch.uint8), [f"class {k}" for k in range(10)])
+        errors.show_results(Results.from_probs(torch.rand(3000, 10).softmax(1), labels), "run x · epoch 1/1")
+        await pilot.press("4")
+        await wait_for(pilot, lambda: "right_square_bracket" in {k.key for k in app.screen.query("FooterKey")})
+        assert footer_overflow(app) == []
+        await pilot.press("m")  # the matrix has the focus: its enter key shows too
+        await pilot.pause(0.1)
+        assert footer_overflow(app) == []
+        await pilot.press("t")  # a filter is set: its clearing key shows too
+        await pilot.pause(0.1)
+        assert "a" in {k.key for k in app.screen.query("FooterKey")} and footer_overflow(app) == []
+        await pilot.press("question_mark")  # every key, also those the footer has no room for
+        await pilot.pause()
+        assert app.screen.query("HelpPanel")
+
+
+def test_screenshots_place_every_character_in_its_cell():
+    """README screenshots render aligned without Fira Code: each glyph sits at its own cell, not after the
+    previous glyph's advance width (which differs from font to font)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from screenshots import gridded
+
+    run = '<text class="t-r1" x="10" y="20" textLength="36.8" clip-path="url(#c)">⠁&#160;⡠&amp;</text>'
+    out = gridded(f"<style>font-family: Fira Code, monospace;</style>{run}")
+    assert '<text class="t-r1" y="20" clip-path="url(#c)"><tspan x="10.0">⠁</tspan>' in out
+    assert '<tspan x="28.4">⡠</tspan><tspan x="37.6">&amp;</tspan></text>' in out  # a space: a cell, no glyph
+    assert 'font-family: "Fira Code", "DejaVu Sans Mono"' in out and out.count("monospace") == 1
+
+
+# --- the epoch log ------------------------------------------------------------------------------------
+
+
+@sync
+async def test_the_epoch_log_rewraps_and_follows_through_resizes(tiny_data):
+    """Resizing while training (120 -> 80x24 -> 200x60 -> 120) keeps every line whole at the new width, broken
+    between phrases, with no sideways scrolling, and the log keeps following its last line."""
+    app = make_app(RunConfig(data_dir=str(tiny_data)))
+    line = "Epoch [{}/10], Loss: 0.7866, Accuracy: 74.47%, Test Loss: 0.5817, Test Accuracy: 79.18%, Time: 2.85s"
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("3")
+        log = app.query_one("#train-log")
+        for epoch, size in zip(range(1, 11), [(120, 40), (80, 24), (80, 24), (200, 60), (120, 40)] * 2):
+            log.write(line.format(epoch))
+            await pilot.resize_terminal(*size)
+            await pilot.pause(0.1)
+        log.write("Done: finished 10 epochs in 28.5s of training")
+        await pilot.pause(0.1)
+        assert log.max_scroll_x == 0 and log.scroll_y == log.max_scroll_y > 0  # follows to the end
+        rows = log.query_one("_Rows").rows(log.scrollable_content_region.width)
+        assert rows[-1] == "Done: finished 10 epochs in 28.5s of training"
+        assert rows.count("Test Loss: 0.5817, Test Accuracy: 79.18%, Time: 2.85s") == 10  # old lines too, whole
+        assert all(row.endswith((",", "s", "%")) for row in rows if row.startswith("Epoch"))  # between phrases
+        await pilot.resize_terminal(200, 60)
+        await pilot.pause(0.1)
+        assert not log.show_vertical_scrollbar  # all fits: no scrollbar track
+        wide = log.query_one("_Rows").rows(log.scrollable_content_region.width)
+        assert wide[0] == line.format(1).removesuffix(" Time: 2.85s")  # the first line rewrapped wider

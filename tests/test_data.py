@@ -2,6 +2,7 @@
 
 import gzip
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -54,6 +55,70 @@ def test_download_failure_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(tvd.FashionMNIST, "mirrors", ["http://127.0.0.1:9/"])
     with pytest.raises(DataError, match="download failed"):
         load_dataset("fashion-mnist", tmp_path)
+    assert list(tmp_path.iterdir()) == []  # nothing written into the data folder
+
+
+def fake_download_url(source: Path, fail_at: str | None = None):
+    """A stand-in for torchvision's download_url: copies the file from `source`, or fails at one file
+    after writing half of it (as a dropped connection would)."""
+
+    def download_url(url, root, filename=None, md5=None):
+        name = filename or url.rsplit("/", 1)[-1]
+        if name == fail_at:
+            (Path(root) / name).write_bytes(b"partial")
+            raise ConnectionResetError("connection reset by peer")
+        shutil.copy(source / name, Path(root) / name)
+
+    return download_url
+
+
+@pytest.mark.parametrize("dataset", ["fashion-mnist", "kmnist"])
+def test_a_failed_download_leaves_the_data_folder_as_it_was(tmp_path, monkeypatch, tiny_data, dataset):
+    import torchvision.datasets.utils as tvu
+
+    monkeypatch.delenv("FMTUI_NO_DOWNLOAD")
+    data = tmp_path / "shared-data"
+    data.mkdir()
+    (data / "README").write_text("read-mostly")
+    monkeypatch.setattr(tvu, "download_url", fake_download_url(tiny_data, fail_at="t10k-images-idx3-ubyte.gz"))
+    with pytest.raises(DataError, match="download failed .*connection reset"):
+        load_dataset(dataset, data)
+    assert [p.name for p in data.iterdir()] == ["README"]  # no empty kmnist/ or half-written file left behind
+    monkeypatch.setattr(tvu, "download_url", fake_download_url(tiny_data))  # the network is back
+    assert len(load_dataset(dataset, data).y_train) == 600
+    assert sorted(p.name for p in (data / dataset).iterdir()) == sorted(FILES)
+
+
+def test_a_download_that_cannot_be_moved_into_place_leaves_nothing(tmp_path, monkeypatch, tiny_data):
+    import torchvision.datasets.utils as tvu
+
+    monkeypatch.delenv("FMTUI_NO_DOWNLOAD")
+    monkeypatch.setattr(tvu, "download_url", fake_download_url(tiny_data))
+    moves = []
+
+    def move(src, dst):  # the second file hits a full disk
+        if moves:
+            raise OSError(28, "No space left on device")
+        moves.append(shutil.copy(src, dst))
+
+    monkeypatch.setattr(shutil, "move", move)
+    with pytest.raises(DataError, match="cannot write into .*No space left"):
+        load_dataset("mnist", tmp_path / "data")
+    assert not (tmp_path / "data").exists()  # not even the data folder, which the download would have made
+
+
+def test_a_failed_cifar_download_leaves_the_data_folder_as_it_was(tmp_path, monkeypatch):
+    import torchvision.datasets.cifar as cifar
+
+    def broken(url, download_root, **kwargs):
+        (Path(download_root) / "cifar-10-python.tar.gz").write_bytes(b"half an archive")
+        raise OSError("the archive is truncated")
+
+    monkeypatch.delenv("FMTUI_NO_DOWNLOAD")
+    monkeypatch.setattr(cifar, "download_and_extract_archive", broken)
+    with pytest.raises(DataError, match="download failed .*truncated"):
+        load_dataset("cifar10", tmp_path)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_truncated_gzip_is_reported(tiny_data):
@@ -165,3 +230,27 @@ def test_kmnist_and_mnist_load_from_their_own_subfolders(tmp_path):
     kmnist, mnist = load_dataset("kmnist", tmp_path), load_dataset("mnist", tmp_path)
     assert len(kmnist.y_train) == 40 and kmnist.title == "KMNIST" and len(kmnist.classes) == 10
     assert len(mnist.y_train) == 30 and mnist.classes[0].startswith("0")
+
+
+def test_datafiles_finds_what_load_dataset_loads_without_torch(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from fmtui import datafiles
+    from fmtui.data import SPECS, _tv_class
+
+    for name, spec in SPECS.items():  # the same folders and titles as the loader (the cheap check must not drift)
+        assert datafiles.FOLDERS[name] == spec.folders and datafiles.TITLES[name] == spec.title
+        if name != "cifar10":
+            assert tuple(n for n, _ in _tv_class(spec).resources) == datafiles.IDX_FILES
+    missing = datafiles.locate("kmnist", tmp_path)
+    assert missing.found is None and missing.target == tmp_path / "kmnist"
+    assert missing.summary().endswith("downloads are off") and "unset FMTUI_NO_DOWNLOAD" in missing.help()
+    assert all(len(line) < 120 or str(tmp_path) in line for line in missing.help().splitlines())
+    write_idx_dataset(tmp_path / "KMNIST" / "raw", n_train=20)
+    assert datafiles.locate("kmnist", tmp_path).found == tmp_path / "KMNIST" / "raw"
+    assert len(load_dataset("kmnist", tmp_path).y_train) == 20
+    monkeypatch.setenv("FMTUI_DATA_DIR", str(tmp_path))
+    assert datafiles.locate("kmnist").from_env and "in " + str(tmp_path) in datafiles.locate("kmnist").summary()
+    code = "import sys, fmtui.datafiles as d; d.locate('mnist'); assert 'torch' not in sys.modules"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

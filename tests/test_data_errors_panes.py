@@ -64,9 +64,9 @@ def fake_results(labels: torch.Tensor, seed: int = 0, noise: float = 1.5) -> Res
     return results_of(fake_logits(labels, seed, noise), labels)
 
 
-def show(pane: ErrorsPane, results: Results, tiny) -> None:
+def show(pane: ErrorsPane, results: Results, tiny, run: str | None = None) -> None:
     pane.set_test_split(tiny.x_test, tiny.classes)
-    pane.show_results(results)
+    pane.show_results(results, run)
 
 
 @pytest.fixture
@@ -151,11 +151,14 @@ def test_go_to_index_clears_a_filter_it_does_not_pass_and_rejects_bad_input(tiny
         await pilot.press("c", "g")
         assert box.display and box.has_focus
         await pilot.press(*"99999", "enter")
-        assert box.display and pane.class_filter == 0  # out of range: the box stays open
+        assert box.display and pane.class_filter == 0  # out of range: the box stays open, and says why
+        assert str(box.border_title) == "✗ '99999' is not an index from 0 to 599" and box.has_class("-invalid")
         box.value = ""
         await pilot.press(*str(target), "enter")
         assert not box.display and pane.has_focus
         assert pane.selected_index == target and pane.class_filter is None
+        bar = str(pane.query_one("#data-bar").render())  # 0-based, as the caption and g: one way to count
+        assert f"#{target} of #0-#599" in bar and str(pane.query_one("#data-caption").render()).startswith(f"#{target}")
         await pilot.press("g", "escape")
         assert not box.display and pane.selected_index == target
 
@@ -180,7 +183,7 @@ def test_missing_files_show_a_message_not_a_crash(tmp_path):
     async def interact(pilot):
         await settle(pilot)
         assert app.pane.has_class("-error") and not app.pane.has_class("-ready")
-        assert "not found" in str(app.pane.query_one("#data-message").render())
+        assert "No Fashion-MNIST files in" in str(app.pane.query_one("#data-message").render())
         await pilot.press("right", "c", "t", "g")  # keys on an empty pane do nothing
         assert app.pane.data is None
 
@@ -309,7 +312,7 @@ def test_a_new_epoch_keeps_the_filter_and_the_selected_sample(tiny):
     run(app, interact)
 
 
-def test_the_list_is_capped_and_says_so():
+def test_the_list_shows_a_page_at_a_time_and_every_page_can_be_reached():
     labels = torch.arange(3000) % 10
     results = fake_results(labels, noise=4.0)
     images = torch.zeros(3000, 1, 28, 28, dtype=torch.uint8)
@@ -320,8 +323,19 @@ def test_the_list_is_capped_and_says_so():
         pane.set_test_split(images, [f"class {k}" for k in range(10)])
         pane.show_results(results)
         await pilot.pause()
-        assert len(pane.rows) > LIST_CAP and pane.query_one("#err-list", DataTable).row_count == LIST_CAP
-        assert f"top {LIST_CAP} listed" in str(pane.query_one("#err-bar").render())
+        table, n = pane.query_one("#err-list", DataTable), len(pane.rows)
+        assert n > 2 * LIST_CAP and table.row_count == LIST_CAP
+        assert f"{n} mislabeled (1-{LIST_CAP} listed: ] more, [ back)" in str(pane.query_one("#err-bar").render())
+        last = (n - 1) // LIST_CAP
+        await pilot.press(*["right_square_bracket"] * (last + 2))  # past the last page: a bell, no move
+        assert pane.page == last and table.row_count == n - last * LIST_CAP
+        assert pane.selected_index == pane.rows[last * LIST_CAP]
+        assert f"({last * LIST_CAP + 1}-{n} listed" in str(pane.query_one("#err-bar").render())
+        pane.show_results(results)  # a new epoch keeps the page of the selected sample
+        await pilot.pause()
+        assert pane.page == last and pane.selected_index == pane.rows[last * LIST_CAP]
+        await pilot.press("left_square_bracket", "t")  # back a page; a filter starts again at its first
+        assert pane.page == 0 and pane.true_filter == 0
 
     run(app, interact)
 
@@ -330,7 +344,7 @@ def test_errors_pane_snapshot(snap_compare, tiny):
     app = Host(ErrorsPane())
 
     async def before(pilot):
-        show(app.pane, fake_results(tiny.y_test), tiny)
+        show(app.pane, fake_results(tiny.y_test), tiny, "run 20250101-120000-fashion-mnist-mlp · epoch 4/5")
         app.pane.focus()
         await pilot.pause()
 
@@ -361,3 +375,76 @@ def test_pane_keys_leave_the_shell_keys_alone(pane):
     assert {"1", "5", "s", "x", "q", "escape", "ctrl+q", "ctrl+p"} <= shell_keys()
     keys = set(BindingsMap(pane.BINDINGS).key_to_bindings)
     assert not keys & shell
+
+
+def test_the_errors_header_says_which_run_and_the_empty_pane_how_to_open_one(tiny):
+    app = Host(ErrorsPane())
+
+    async def interact(pilot):
+        pane = app.pane
+        placeholder = str(pane.query_one("#err-placeholder").render())
+        assert "train a model (s)" in placeholder and "pane 5, a run, enter" in placeholder
+        results = fake_results(tiny.y_test)
+        show(pane, results, tiny, "run 20250101-mlp · epoch 2/5")
+        await pilot.pause()
+        header = str(pane.query_one("#err-run").render())
+        assert header == f"run 20250101-mlp · epoch 2/5 · test accuracy {results.accuracy:.2f}%"
+        show(pane, results, tiny)  # the next epoch of the same run, without a new label: the label stays
+        await pilot.pause()
+        assert str(pane.query_one("#err-run").render()).startswith("run 20250101-mlp")
+
+    run(app, interact)
+
+
+def test_the_true_class_is_shown_with_its_probability_when_not_in_the_top_3(tiny, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")  # and the predicted class is marked by more than a colour
+    labels = tiny.y_test
+    logits = fake_logits(labels)
+    logits[0] = torch.arange(10.0) * 3  # sample 0: class 9 first, then 8 and 7; its true class further down
+    logits[0, labels[0]] = -5.0 if int(labels[0]) < 7 else logits[0, labels[0]]
+    app = Host(ErrorsPane())
+
+    async def interact(pilot):
+        pane = app.pane
+        show(pane, results_of(logits, labels), tiny)
+        await pilot.pause()
+        true = int(labels[0])
+        pane.set_filter(true, None)
+        if 0 not in pane.rows or true >= 7:
+            pytest.skip("sample 0 is not a mistake outside the top 3 in this split")
+        pane.query_one("#err-list", DataTable).move_cursor(row=pane.rows.index(0))
+        await pilot.pause()
+        lines = str(pane.query_one("#err-top3").render()).splitlines()
+        assert len(lines) == 4 and lines[3].startswith(f"✓ {tiny.classes[true][:11]}") and "0.0%" in lines[3]
+        caption = pane.query_one("#err-caption").render()
+        assert "Style(bold=True, reverse=True)" in [repr(span.style) for span in caption.spans]  # not dark-grey red
+
+    run(app, interact, size=(100, 32))
+
+
+def test_class_names_are_whole_when_there_is_room(tiny):
+    app = Host(ErrorsPane())
+
+    async def interact(pilot):
+        pane = app.pane
+        show(pane, fake_results(tiny.y_test), tiny)
+        await pilot.pause()
+        table = pane.query_one("#err-list", DataTable)
+        names = {str(table.get_row_at(r)[1]) for r in range(table.row_count)}
+        assert pane.has_class("-roomy") and names & {"T-shirt/top", "Ankle boot", "Sneaker", "Trouser"}
+
+    run(app, interact, size=(200, 60))
+
+
+def test_a_tall_data_pane_has_no_gap_between_image_and_counts(tiny_data):
+    app = Host(DataPane(), RunConfig(data_dir=str(tiny_data)))
+
+    async def interact(pilot):
+        await settle(pilot)
+        pane = app.pane
+        assert pane.has_class("-tall")  # the counts go under the image's statistics; the thumbnails get the height
+        stats, counts = pane.query_one("#data-stats"), pane.query_one("#data-counts-left")
+        assert counts.display and counts.region.y - stats.region.bottom <= 1
+        assert not pane.query_one("#data-counts").display
+
+    run(app, interact, size=(120, 40))

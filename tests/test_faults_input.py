@@ -53,16 +53,17 @@ def test_unicode_digits_in_a_sweep_are_refused_before_anything_is_made(tiny_data
 
 
 @app
-def test_the_dashboard_form_shows_a_field_error_for_unicode_digits():
+def test_the_dashboard_form_shows_a_field_error_for_unicode_digits(tiny_data):
     import asyncio
 
     from textual.events import Paste
     from textual.widgets import Button, Input, Static
 
     from fmtui.app import make_app
+    from fmtui.config import RunConfig
 
     async def scenario() -> None:
-        app = make_app()
+        app = make_app(RunConfig(data_dir=str(tiny_data)))  # the data is there: Start waits only for the form
         async with app.run_test(size=(100, 32)) as pilot:
             hidden = app.query_one("#f-hidden", Input)
             hidden.focus()
@@ -73,7 +74,7 @@ def test_the_dashboard_form_shows_a_field_error_for_unicode_digits():
             note = str(app.query_one("#note-hidden", Static).render())
             assert "'³' is not a positive integer" in note
             assert app.query_one("#start", Button).disabled and app.form.config is None
-            await pilot.press("end", "backspace", "5")
+            await pilot.press("end", "backspace", "5", "tab")  # the form is read as the field is left
             await pilot.pause()
             assert (
                 hidden.value == "2,5"

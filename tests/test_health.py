@@ -123,9 +123,7 @@ def test_lines_say_the_state_and_the_hint():
     )
     diverged = Health("diverged", "diverged at epoch 1, batch 3: no; inputs unnormalized -> try --norm zscore")
     line = closing_line(Finished("diverged", "diverged at epoch 1, batch 3: no", [], None, 1.0, None, diverged), "r")
-    assert (
-        line == "Diverged: Diverged at epoch 1, batch 3: no; inputs unnormalized -> try --norm zscore. Run saved in r"
-    )
+    assert line == "Diverged at epoch 1, batch 3: no; inputs unnormalized -> try --norm zscore. Run saved in r"
     assert json.loads(event_json(sick, None))["health"] == {"state": "exploding", "hint": SICK.hint}
     assert json.loads(event_json(done, None))["health"]["state"] == "exploding"
 

@@ -56,7 +56,7 @@ async def test_an_exploding_run_gets_a_red_banner_with_its_hint(tiny_data):
         text = text_of(app, "#train-message")
         assert text.startswith(f"EXPLODING: {EXPLODING.hint} · done: finished 2 epochs")
         assert banner.has_class("-error") and not banner.has_class("-success")
-        log = "\n".join(line.text for line in app.query_one("#train-log").lines)
+        log = "\n".join(app.query_one("#train-log").lines)
         assert "Time: 2.85s, Health: exploding" in log
 
 

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ENGINE_SIDE = (
     "batched",
     "data",
+    "datafiles",
     "engine",
     "events",
     "graphs",

@@ -98,7 +98,7 @@ def test_a_signal_stops_after_the_batch_keeps_a_consistent_folder_and_exits_128_
     stdout, stderr = send(proc, [signum])
     assert proc.returncode == 128 + signum, stderr
     name = signal.Signals(signum).name
-    assert "Traceback" not in stderr and f"Stopped: Stopped by {name} during epoch 2 after 1 complete epoch." in stderr
+    assert "Traceback" not in stderr and f"Stopped by {name} during epoch 2 after 1 complete epoch." in stderr
     assert summary(out)["status"] == "stopped"
     assert summary(out)["message"] == f"stopped by {name} during epoch 2 after 1 complete epoch"
     assert lock_is_free(out) and json.loads((out / "live.json").read_text())["status"] == "stopped"

@@ -88,13 +88,13 @@ async def test_the_finder_waits_for_training_and_for_a_valid_form(tiny_data):
     app = make_app(RunConfig(data_dir=str(tiny_data)), trainer=until_stopped)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         app.query_one("#f-lr", Input).value = "0"
-        await pilot.pause()
+        await wait_for(pilot, lambda: app.valid_config is None)  # the form is read once typing pauses
         await pilot.press("l")
         await pilot.pause()
         assert not app.training and not app.query_one(LrFinder).display
         assert [n.title for n in app._notifications] == ["fix the Model pane first"]
         app.query_one("#f-lr", Input).value = "0.01"
-        await pilot.pause()
+        await wait_for(pilot, lambda: app.valid_config is not None)
         await pilot.press("s")
         await wait_for(pilot, lambda: app.train_pane.phase == "running")
         await pilot.press("2")
@@ -129,7 +129,7 @@ async def test_the_finder_panel_shows_a_finished_search(tiny_data):
         assert panel.region.height >= 12 and app.query_one(LrPlot).chart_title.endswith("260 steps, 1.2s")
 
 
-def test_model_pane_with_the_finder_at_80x24(snap_compare, tiny_data):
+def test_model_pane_with_the_finder_at_80x24(snap_compare, tiny_data, monkeypatch):
     """The form above, the finder's curve and suggestion below, the footer offering `a`: at the smallest size."""
 
     async def finished_search(pilot) -> None:
@@ -141,7 +141,8 @@ def test_model_pane_with_the_finder_at_80x24(snap_compare, tiny_data):
         app.query_one(LrPlot).replot()
         await pilot.pause()
 
-    app = make_app(RunConfig(data_dir=str(tiny_data)))
+    monkeypatch.chdir(tiny_data.parent)  # a relative name: the picture must not name a temporary folder
+    app = make_app(RunConfig(data_dir=tiny_data.name))
     assert snap_compare(app, terminal_size=(80, 24), run_before=finished_search)
 
 

@@ -43,7 +43,9 @@ def test_lines_of_one_run():
         "Done: Finished 2 epochs in 1.2s. Run saved in runs/x"
     )
     diverged = closing_line(finished("diverged", "diverged at epoch 1, batch 3: the loss is not finite"), None)
-    assert diverged.startswith("Diverged: Diverged at epoch 1, batch 3") and "try a smaller --lr" in diverged
+    assert diverged.startswith("Diverged at epoch 1, batch 3") and "try a smaller --lr" in diverged
+    stopped = closing_line(finished("stopped", "stopped during epoch 3 after 2 complete epochs"), Path("runs/x"))
+    assert stopped == "Stopped during epoch 3 after 2 complete epochs. Run saved in runs/x"
     assert plural(1, "epoch") == "1 epoch" and plural(0, "run") == "0 runs"
 
 
@@ -103,3 +105,21 @@ def test_sweep_line_and_table():
     assert table[2].split() == ["zscore", "0.01", "84.12%", "84.50%", "2", "ok", "12.3"]
     assert table[3].split()[-2] == "diverged"  # a row of a sweep summary written before health
     assert table[-1].startswith("Best: norm=zscore lr=0.01 (ranked on the test set")
+
+
+def test_the_headless_progress_bar_keeps_its_scopes_apart():
+    """The bar and its count cover the whole run, the label the epoch: 'Epoch 2/2 · batch 5/19 ... 63% of the
+    run', never 'Epoch 2/2 ... 24/38' (an epoch's label beside the run's batch count)."""
+    import io
+
+    from rich.console import Console
+
+    from fmtui.headless import RichReporter
+
+    with RichReporter() as reporter:
+        reporter.handle(STARTED, None)
+        reporter.handle(BatchProgress(2, 2, 5, 19, 0.9, 70.0, 500.0, 1.0, 3.0, 24), None)
+        console = Console(file=io.StringIO(), width=200, color_system=None)
+        console.print(reporter.progress.make_tasks_table(reporter.progress.tasks))
+    row = console.file.getvalue()
+    assert "Epoch 2/2 · batch 5/19" in row and "63% of the run" in row and "24/38" not in row

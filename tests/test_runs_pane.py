@@ -288,3 +288,45 @@ def test_export_on_a_full_or_read_only_disk_is_one_notification(trained_runs, mo
 
     run(app, interact)
     assert said == [(f"cannot export into {trained_runs / 'exports'}: {words}", "error")]
+
+
+# --- the overlay's legend with many runs ----------------------------------------------------------------
+
+
+def test_many_runs_are_drawn_and_named_apart_and_each_has_a_legend_entry_or_a_mark(tmp_path):
+    """20 runs alike but for epochs, seed or status: 20 different colour/marker pairs (the list's first column
+    shows each curve's mark), 20 different labels, at most 3 legend lines whose entries are never broken, the
+    runs beyond them counted; v skips val curves when no run has a validation split, and says so."""
+    runs = tmp_path / "runs"
+    for i in range(20):
+        write_run(runs / f"r{i:02d}", epochs=3 + i % 2, seed=i // 2, status="stopped" if i == 7 else "completed")
+    app = Host(runs)
+
+    async def interact(pilot):
+        pane = app.query_one(RunsPane)
+        await pilot.press("a")
+        await pilot.pause()
+        records = pane.selected_records
+        assert len(records) == 20
+        table = pane.query_one(DataTable)
+        marks = [table.get_row(pane.run_key(r))[0] for r in records]
+        assert len({(m.plain, str(m.style)) for m in marks}) == 20  # the list shows each run's own mark
+        assert [(m.plain, str(m.style)) for m in marks] == [
+            (runs_pane.mark(i).plain, str(runs_pane.mark(i).style)) for i in range(20)
+        ]
+        labels = runs_pane.legend_labels(records)
+        seventh = labels[[r.name for r in records].index("r07")]
+        assert len(set(labels)) == 20 and seventh.endswith("epochs 4 seed 3 stopped")
+        legend = pane.query_one(runs_pane.RunsLegend)
+        lines = [line.plain for line in runs_pane.legend_lines(records, legend.content_size.width)]
+        assert len(lines) == 3 == legend.size.height and all(len(line) <= legend.content_size.width for line in lines)
+        shown = [e for line in lines for e in line.split("   ") if not e.endswith("marked in the list")]
+        assert all(e[2:].strip() in labels for e in shown)  # whole entries only
+        assert lines[-1].endswith(f"+{20 - len(shown)} more: marked in the list")
+        await pilot.press("v")  # train curves
+        await pilot.press("v")  # no val curves in these runs: back to test, with a word
+        await pilot.pause()
+        assert pane.split == "test"
+        assert any("no val curves" in n.message for n in app._notifications)
+
+    run(app, interact)

@@ -1,9 +1,10 @@
 """The Model & hyperparameter form: one row per RunConfig option that has a form label, validated as you type.
 
-Every keystroke re-parses the form with `fmtui.config.parse_field`; a bad field shows the parser's
-reason beside it and the form posts `ConfigForm.Changed(None, reason)`, which disables Start.
-The parameter count and network summary need torch, so a thread worker computes them on the meta
-device after the first frame.
+A keystroke parses only the field typed in (`fmtui.config.parse_field`): a bad value shows the parser's
+reason beside it at once. The whole form is read once typing pauses (SETTLE seconds, or when the field
+loses the focus): the status line, greyed-out fields, `ConfigForm.Changed(None, reason)` (which disables
+Start) and the parameter count, which needs torch, so a thread worker computes it on the meta device.
+Keeping the per-keystroke work this small keeps typing exact on a loaded machine.
 """
 
 from __future__ import annotations
@@ -11,16 +12,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.events import Key
+from textual.events import DescendantBlur, Key
 from textual.message import Message
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static
 
 from fmtui.config import NORM_HELP, OPTIONS, ConfigError, Option, RunConfig, format_value, parse_field
+from fmtui.datafiles import SIZES, DataFiles, downloads_off, locate
 from fmtui.sweep import LECTURE_BATCH, LECTURE_EPOCHS, LECTURE_NOTE
 from fmtui.widgets.lr_finder import LrFinder
 
@@ -52,7 +56,7 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "unit": ("softmax, x/255 in [0, 1]", dict(LECTURE_RUN, norm="unit")),
     "symmetric": ("softmax, [-1, 1]", dict(LECTURE_RUN, norm="symmetric")),
     "zscore": ("softmax, z-score", dict(LECTURE_RUN, norm="zscore")),
-    "mlp": ("step-by-step MLP (784-256-10, [-1, 1], SGD 0.01)", {}),
+    "mlp": ("lecture MLP 784-256-10, [-1, 1], SGD 0.01", {}),
 }
 """The lecture's experiments, as changes to the RunConfig defaults."""
 
@@ -60,6 +64,10 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
 def preset_config(name: str, base: RunConfig) -> RunConfig:
     """A preset on top of the defaults; where the data lives and which device to use are kept."""
     return RunConfig(**PRESETS[name][1], data_dir=base.data_dir, device=base.device, threads=base.threads)
+
+
+SETTLE = 0.3
+"""Seconds without a keystroke after which the whole form is read again (status, Start, parameter count)."""
 
 
 def applies(name: str, model: str, optimizer: str) -> bool:
@@ -93,16 +101,30 @@ def layer_rows(model: Any) -> list[str]:
 
 
 class FieldInput(Input):
-    """An Input that only takes the characters its values can contain, so letters reach the app's keys."""
+    """An Input for numbers: a character no value can contain is refused here (a bell and a note beside the
+    field), never passed on to the app, so a `q` or `s` typed into a field cannot quit or start a run.
 
-    ALLOWED = set("0123456789.,eE+-")
+    From a field only escape (leave it), tab / shift+tab and ctrl keys (ctrl+p palette, ctrl+q quit) reach
+    the app; the footer says so, as every printable key counts as consumed here."""
+
+    ALLOWED = set("0123456789.,eE+- ")
+
+    class Refused(Message):
+        """A character that cannot be part of this field's value was typed."""
+
+        def __init__(self, field: FieldInput, character: str) -> None:
+            super().__init__()
+            self.field, self.character = field, character
 
     def _on_key(self, event: Key) -> None:
         if event.is_printable and event.character not in self.ALLOWED:
-            event.prevent_default()  # skip Input's typing; the key bubbles on to the app's bindings (s, x, p, q)
+            event.prevent_default()  # skip Input's typing
+            event.stop()  # and the app's bindings
+            self.app.bell()
+            self.post_message(self.Refused(self, event.character or ""))
 
     def check_consume_key(self, key: str, character: str | None) -> bool:
-        return character is not None and character in self.ALLOWED
+        return character is not None and character.isprintable()
 
 
 class ConfigForm(Widget):
@@ -141,11 +163,23 @@ class ConfigForm(Widget):
         self._base = config
         self._last: tuple[RunConfig | None, str | None] | None = None
         self._counting: RunConfig | None = None
+        self._fields: dict[str, Input | Select] = {}
+        self._notes: dict[str, Static] = {}
+        self._shown: dict[str, tuple] = {}
+        """What each row shows now (note, error, active): a note is only redrawn when it changes."""
+        self._settle: Timer | None = None
+        """Pending read of the whole form, restarted by every keystroke."""
+        self._files: DataFiles | None = None
+        """Where the dataset's files are, as last shown."""
+        self._data_watch: Timer | None = None
+        self._refusing: set[str] = set()
+        """Fields whose note says that a character was refused (until the next keystroke there, or 4 s)."""
 
     def compose(self) -> ComposeResult:
         yield Static("counting parameters…", id="model-summary")
         yield Static("", id="form-status")
-        with VerticalScroll(id="form-fields"):
+        yield Static("", id="form-data")
+        with VerticalScroll(id="form-fields", can_focus=False):
             with Horizontal(classes="field-row"):
                 yield Label("preset", classes="field-label")
                 yield Select(
@@ -169,24 +203,36 @@ class ConfigForm(Widget):
         return FieldInput(value, id=f"f-{name}", compact=True)
 
     def on_mount(self) -> None:
+        self._fields = {o.name: self.query_one(f"#f-{o.name}") for o in FIELDS}
+        self._notes = {o.name: self.query_one(f"#note-{o.name}", Static) for o in FIELDS}
         self.call_after_refresh(self._refresh)  # the first frame must not wait for anything
+
+    def focus_first_field(self) -> None:
+        """Focus the first option of the form (the dataset), where editing starts."""
+        self.query_one(f"#f-{FIELDS[0].name}").focus()
 
     # --- reading and writing the fields -----------------------------------------------------------
 
     def _text(self, name: str) -> str:
-        widget = self.query_one(f"#f-{name}")
+        widget = self._fields.get(name) or self.query_one(f"#f-{name}")
         return format_value(widget.value)
 
     def read(self) -> tuple[RunConfig | None, dict[str, str], str | None]:
-        """(config or None, per-field errors, form error) from what the widgets hold now."""
+        """(config or None, per-field errors, form error) from what the widgets hold now.
+
+        A dataset whose files are missing while downloads are off is an error too: Start could only fail."""
         draft, errors = self._draft()
         if errors:
             name = next(iter(errors))
             return None, errors, f"{OPTIONS[name].label}: {errors[name]}"
         try:
-            return draft.validate(), errors, None
+            cfg = draft.validate()
         except ConfigError as e:
             return None, errors, str(e)
+        files = locate(cfg.dataset, cfg.data_dir)
+        if files.found is None and downloads_off():
+            return None, errors, files.summary().removeprefix("✗ ")
+        return cfg, errors, None
 
     def _draft(self) -> tuple[RunConfig, dict[str, str]]:
         """The form as a RunConfig, keeping the last good value of fields that do not parse, and their errors."""
@@ -253,8 +299,42 @@ class ConfigForm(Widget):
     # --- events -----------------------------------------------------------------------------------
 
     def on_input_changed(self, event: Input.Changed) -> None:
+        """A keystroke: check this field alone now, the whole form once typing pauses."""
         event.stop()
-        self._refresh()
+        name = (event.input.id or "").removeprefix("f-")
+        if name in self._fields:
+            self._refusing.discard(name)
+            try:
+                parse_field(name, event.value)
+                error = None
+            except ConfigError as e:
+                error = e.reason
+            model, optimizer = self._text("model"), self._text("optimizer")
+            self._show_note(name, error, OPTIONS[name].hint, applies(name, model, optimizer))
+        if self._settle is not None:
+            self._settle.stop()
+        self._settle = self.set_timer(SETTLE, self._refresh)
+
+    def on_descendant_blur(self, event: DescendantBlur) -> None:
+        """Leaving a field reads the form at once, so Start (enabled or not) is right before the next key."""
+        if self._settle is not None:
+            self._refresh()
+
+    @on(FieldInput.Refused)
+    def _refused(self, message: FieldInput.Refused) -> None:
+        message.stop()
+        name = (message.field.id or "").removeprefix("f-")
+        note = self._notes[name]
+        note.update(f"✗ {message.character!r} cannot be typed here · esc leaves the field")
+        note.add_class("-error")
+        self._refusing.add(name)
+        self._shown.pop(name, None)  # the next check of this field redraws its note
+        self.set_timer(4, lambda: self._restore_note(name))
+
+    def _restore_note(self, name: str) -> None:
+        if name in self._refusing:
+            self._refusing.discard(name)
+            self._refresh()
 
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()
@@ -267,14 +347,20 @@ class ConfigForm(Widget):
 
     def _refresh(self) -> None:
         """Re-read the form: notes, greyed-out fields, status line; post Changed and recount parameters."""
+        if self._settle is not None:
+            self._settle.stop()
+            self._settle = None
         cfg, errors, error = self.read()
         model, optimizer = self._text("model"), self._text("optimizer")
         for opt in FIELDS:
             self._show_note(opt.name, errors.get(opt.name), opt.hint, applies(opt.name, model, optimizer))
-        status = self.query_one("#form-status", Static)
-        status.update(f"✗ {error} (Start is disabled)" if error else "✓ valid: press s to train")
-        status.set_class(bool(error), "-invalid")
         draft = self._draft()[0]
+        files = locate(draft.dataset, draft.data_dir)
+        ok = f"✓ valid: press s to download {files.title} ({SIZES[files.dataset]}) and train" if not files.found else ""
+        status = self.query_one("#form-status", Static)
+        status.update(f"✗ {error} (Start is disabled)" if error else ok or "✓ valid: press s to train")
+        status.set_class(bool(error), "-invalid")
+        self._show_data(files)
         if draft != self._counting:
             self._counting = draft
             self._count(draft)
@@ -282,14 +368,43 @@ class ConfigForm(Widget):
             self._last = (cfg, error)
             self.post_message(self.Changed(cfg, error))
 
+    def _show_data(self, files: DataFiles) -> None:
+        """Where the dataset is, or what to do about it: the first screen says it, not a failed run later.
+
+        While the files are missing they are looked for every 2 s (a few `stat`s), so files copied in (or
+        a download from another terminal) are noticed without a key."""
+        if files == self._files:
+            return
+        self._files = files
+        box = self.query_one("#form-data", Static)
+        box.update(Text(files.help() or files.summary()))
+        box.set_class(files.found is None, "-missing")
+        if files.found is None and self._data_watch is None:
+            self._data_watch = self.set_interval(2, self._look_for_data)
+        elif files.found is not None and self._data_watch is not None:
+            self._data_watch.stop()
+            self._data_watch = None
+
+    def _look_for_data(self) -> None:
+        if self._files is not None and locate(self._files.dataset, self._files.root).found is not None:
+            self._refresh()
+
     def _show_note(self, name: str, error: str | None, hint: str, active: bool) -> None:
-        widget = self.query_one(f"#f-{name}")
-        widget.disabled = not active
-        if isinstance(widget, Input):
-            widget.set_class(error is not None, "-bad")
+        """A field's state: greyed out with "off for <model>" where it does not apply, else its hint or error."""
         if name == "norm":
             hint = NORM_HELP.get(self._text("norm"), "")
-        note = self.query_one(f"#note-{name}", Static)
+        if not active:
+            why = self._text("optimizer") if name == "momentum" else self._text("model")
+            hint = f"off for {why} · {hint}"
+        if self._shown.get(name) == (hint, error, active) or name in self._refusing:
+            return  # unchanged (or saying why a key was refused): redrawing a note costs a layout pass
+        self._shown[name] = (hint, error, active)
+        widget = self._fields[name]
+        widget.disabled = not active
+        widget.parent.set_class(not active, "-off")
+        if isinstance(widget, Input):
+            widget.set_class(error is not None, "-bad")
+        note = self._notes[name]
         note.update(f"✗ {error}" if error else hint)
         note.set_class(error is not None, "-error")
 

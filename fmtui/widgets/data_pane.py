@@ -186,9 +186,17 @@ class DataPane(Widget, can_focus=True):
     DataPane #data-caption { height: auto; text-style: bold; }
     DataPane #data-stats { height: auto; text-wrap: nowrap; text-overflow: ellipsis; }
     DataPane #data-right { padding: 0 0 0 1; }
-    DataPane #data-counts { height: auto; margin-top: 1; }
-    DataPane #data-jump { dock: bottom; display: none; }
+    DataPane #data-counts, DataPane #data-counts-left { height: auto; margin-top: 1; }
+    DataPane #data-counts-left { display: none; }
+    DataPane.-tall #data-counts-left { display: block; }
+    DataPane.-tall #data-counts { display: none; }
+    DataPane.-tall #data-big { height: auto; max-height: 1fr; }
+    DataPane #data-jump { dock: bottom; display: none; border-title-color: $text; }
+    DataPane #data-jump.-invalid { border-title-color: $text-error; border-title-style: bold; }
     """
+    TALL = 34
+    """From this height on, the class counts go under the large image, leaving the thumbnails the whole height
+    (below it, the large image needs the room and the counts sit under the thumbnails)."""
 
     BINDINGS = [
         Binding("left", "move(-1)", "move", key_display="←→↑↓"),
@@ -199,10 +207,10 @@ class DataPane(Widget, can_focus=True):
         Binding("pagedown", "move_pages(1)", "page down", show=False),
         Binding("home", "move_to(0)", "first", show=False),
         Binding("end", "move_to(-1)", "last", show=False),
-        Binding("g", "jump", "go to #"),
+        Binding("g", "jump", "go to"),
         Binding("c", "cycle_class(1)", "class"),
         Binding("C", "cycle_class(-1)", "previous class", show=False),
-        Binding("t", "toggle_split", "train/test"),
+        Binding("t", "toggle_split", "split"),
     ]
 
     split: reactive[str] = reactive("train", init=False)
@@ -238,6 +246,7 @@ class DataPane(Widget, can_focus=True):
                 yield Static(id="data-caption")
                 yield ImageView(fit=True, id="data-big")
                 yield Static(id="data-stats")
+                yield ClassCounts(id="data-counts-left")
             with Vertical(id="data-right"):
                 yield ThumbGrid(id="data-thumbs")
                 yield ClassCounts(id="data-counts")
@@ -280,9 +289,12 @@ class DataPane(Widget, can_focus=True):
         except Exception as e:  # a DataError is the expected case; anything else must not kill the app either
             from fmtui.config import ConfigError
             from fmtui.data import DataError
+            from fmtui.datafiles import locate
 
             known = isinstance(e, (DataError, ConfigError))
-            self.post_message(self.Computed(generation, None, str(e) if known else f"{type(e).__name__}: {e}"))
+            missing = locate(cfg.dataset, cfg.data_dir).help() if isinstance(e, DataError) else ""
+            message = missing or (str(e) if known else f"{type(e).__name__}: {e}")  # missing files: what to do
+            self.post_message(self.Computed(generation, None, message))
             return
         if not get_current_worker().is_cancelled:
             self.post_message(self.Computed(generation, loaded, None))
@@ -351,10 +363,14 @@ class DataPane(Widget, can_focus=True):
         stats.update(self._stats_text())
         stats.tooltip = f"{self.data.norm}: {NORM_HELP.get(self.data.norm, '')}"
         ds = self.data.dataset
-        self.query_one(ClassCounts).show(
-            f"class counts ({self.split})", short_names(ds.classes), ds.class_counts(self.split), self.class_filter
-        )
+        for counts in self.query(ClassCounts):
+            counts.show(
+                f"class counts ({self.split})", short_names(ds.classes), ds.class_counts(self.split), self.class_filter
+            )
         self._update_selection()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.height >= self.TALL, "-tall")
 
     def _update_selection(self) -> None:
         if self.data is None:
@@ -374,9 +390,14 @@ class DataPane(Widget, can_focus=True):
         return Text(f"#{index}  label {label}  {self.data.dataset.classes[label]}")
 
     def _bar_text(self) -> Text:
+        """Samples are named by their 0-based index everywhere (#0, g, the Errors list); with a class filter the
+        bar also says how far into the class the selection is, in words rather than a second number format."""
         ds, n = self.data.dataset, len(self.indices)
         cls = "all" if self.class_filter is None else f"{self.class_filter} {ds.classes[self.class_filter]}"
-        where = f"{self.position + 1}/{n}" if n else "0/0"
+        total = len(self._split_tensors()[1])
+        where = f"#{self.selected_index} of #0-#{total - 1}" if n else "no samples"
+        if n and self.class_filter is not None:
+            where += f" ({self.position + 1}. of {n:,} in this class)"
         return Text(f"{ds.title} · {self.split} split · class: {cls} · {where}", no_wrap=True, overflow="ellipsis")
 
     def _stats_text(self) -> Text:
@@ -424,14 +445,29 @@ class DataPane(Widget, can_focus=True):
             return
         box = self.query_one(JumpInput)
         n = len(self._split_tensors()[1])
-        box.validators = [Integer(minimum=0, maximum=n - 1, failure_description=f"0..{n - 1}")]
+        box.validators = [Integer(minimum=0, maximum=n - 1, failure_description=f"not an index from 0 to {n - 1}")]
         box.placeholder = f"{self.split} index 0..{n - 1}, enter to go, esc to cancel"
+        box.border_title = f"go to a {self.split} index, 0..{n - 1}"
         box.value, box.display = "", True
         box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """Say why a value is refused (a red border alone does not), in the box's title."""
+        event.stop()
+        result, n = event.validation_result, len(self._split_tensors()[1]) if self.data is not None else 0
+        bad = result is not None and not result.is_valid and bool(event.value)
+        shown = (
+            f"✗ {event.value!r} is {result.failure_descriptions[0]}"
+            if bad
+            else f"go to a {self.split} index, 0..{n - 1}"
+        )
+        event.input.border_title = Text(shown)
+        event.input.set_class(bad, "-invalid")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         if event.validation_result is not None and not event.validation_result.is_valid:
+            self.app.bell()
             return
         self.go_to(int(event.value))
         event.input.display = False

@@ -13,14 +13,20 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
-from fmtui.widgets.image import ImageView, short_names
+from fmtui.widgets.image import ASCII, ImageView, image_mode, short_names
 from fmtui.widgets.weights_view import WeightsView
 
 LIST_CAP = 200
-"""Rows in the sample list: rebuilding it every epoch must stay cheap, so only the most confident are listed."""
+"""Rows in one page of the sample list: rebuilding it every epoch must stay cheap (a DataTable row costs
+~0.4 ms), so a page holds the 200 next most confident; ] and [ turn the pages."""
 WIDE = 140
 """From this width on, the samples and the matrix are shown side by side; below, `m` switches."""
+ROOMY = 170
+"""From this width on, the list shows class names whole (11 letters) rather than cut to 5."""
 BAR = "█"
+FILTER_KEYS = Binding.Group("filter", compact=True)
+"""t, o and a share one footer entry ("to filter", "toa filter" while one is set): at 80 columns there is no room
+for three; ? names each key."""
 
 
 def samples(results, true: int | None, pred: int | None) -> list[int]:
@@ -40,7 +46,7 @@ def _cycle(value: int | None, step: int, n: int) -> int | None:
 class MatrixTable(DataTable):
     """The confusion matrix; enter (or a click) on a cell lists exactly that cell's samples."""
 
-    BINDINGS = [Binding("enter", "select_cursor", "show cell")]
+    BINDINGS = [Binding("enter", "select_cursor", "cell")]
 
 
 class ErrorsPane(Widget):
@@ -54,11 +60,13 @@ class ErrorsPane(Widget):
     DEFAULT_CSS = """
     ErrorsPane { height: 1fr; }
     ErrorsPane #err-placeholder { padding: 1 2; color: $text-muted; }
-    ErrorsPane #err-bar, ErrorsPane #err-main { display: none; }
-    ErrorsPane.-ready #err-bar, ErrorsPane.-ready #err-main { display: block; }
+    ErrorsPane #err-run, ErrorsPane #err-bar, ErrorsPane #err-main { display: none; }
+    ErrorsPane.-ready #err-run, ErrorsPane.-ready #err-bar, ErrorsPane.-ready #err-main { display: block; }
     ErrorsPane.-ready #err-placeholder { display: none; }
+    ErrorsPane #err-run { height: 1; padding: 0 1; text-style: bold; }
     ErrorsPane #err-bar { height: 1; background: $boost; padding: 0 1; }
     ErrorsPane #err-list { width: 32; height: 1fr; }
+    ErrorsPane.-roomy #err-list { width: 46; }
     ErrorsPane #err-detail { width: 1fr; min-width: 30; padding: 0 1; }
     ErrorsPane #err-image { min-height: 7; }
     ErrorsPane #err-caption { height: auto; }
@@ -79,15 +87,17 @@ class ErrorsPane(Widget):
 
     BINDINGS = [
         # s, x, p, q, escape and 1-5 belong to the app shell (start, stop, presets, quit, panes)
-        Binding("t", "cycle_true(1)", "true class"),
+        Binding("t", "cycle_true(1)", "next true class", group=FILTER_KEYS),
         Binding("T", "cycle_true(-1)", "previous true class", show=False),
-        Binding("o", "cycle_pred(1)", "pred class"),
+        Binding("o", "cycle_pred(1)", "next predicted class", group=FILTER_KEYS),
         Binding("O", "cycle_pred(-1)", "previous pred class", show=False),
-        Binding("a", "clear_filter", "all"),
+        Binding("a", "clear_filter", "all samples (no filter)", group=FILTER_KEYS),
         Binding("m", "toggle_matrix", "matrix"),
+        Binding("right_square_bracket", "page(1)", "more"),
+        Binding("left_square_bracket", "page(-1)", "previous page", show=False),
         Binding("w", "toggle_weights", "weights"),
     ]
-    MISTAKE_ACTIONS = {"cycle_true", "cycle_pred", "clear_filter", "toggle_matrix"}
+    MISTAKE_ACTIONS = {"cycle_true", "cycle_pred", "clear_filter", "toggle_matrix", "page"}
     """Keys of the mistakes view, hidden while the weights are shown."""
 
     def __init__(self, **kwargs) -> None:
@@ -101,10 +111,18 @@ class ErrorsPane(Widget):
         self.true_filter: int | None = None
         self.pred_filter: int | None = None
         self.rows: list[int] = []
-        """All test indices that pass the filter, most confident first (the list shows the first LIST_CAP)."""
+        """All test indices that pass the filter, most confident first (the list shows one page of LIST_CAP)."""
+        self.page = 0
+        """Which LIST_CAP rows of `rows` the list shows: rows[page * LIST_CAP :][:LIST_CAP]."""
+        self.run_label = ""
+        """Which run the predictions are of (its folder, and the epoch), for the header line."""
 
     def compose(self) -> ComposeResult:
-        yield Static("train a model to see its mistakes", id="err-placeholder")
+        yield Static(
+            "No predictions yet: train a model (s), or open a past run's saved predictions: pane 5, a run, enter.",
+            id="err-placeholder",
+        )
+        yield Static(id="err-run")
         yield Static(id="err-bar")
         with Horizontal(id="err-main"):
             with Horizontal(id="err-samples"):
@@ -127,6 +145,11 @@ class ErrorsPane(Widget):
 
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.width < WIDE, "-narrow")
+        roomy = event.size.width >= ROOMY
+        if roomy != self.has_class("-roomy"):
+            self.set_class(roomy, "-roomy")
+            if self.results is not None:
+                self._fill_list(keep=True)  # whole class names, or cut ones
 
     # --- data in ------------------------------------------------------------------------------
 
@@ -139,11 +162,15 @@ class ErrorsPane(Widget):
         """What the model learned (fmtui.weights.LearnedWeights), or None and why there is nothing to draw."""
         self.query_one(WeightsView).show(weights, note)
 
-    def show_results(self, results) -> None:
+    def show_results(self, results, run: str | None = None) -> None:
         """Show one evaluation's test predictions (None: nothing new), now if the pane is on screen, else
-        when it next is: filling the list costs ~85 ms of UI time that training would wait for."""
+        when it next is: filling the list costs ~85 ms of UI time that training would wait for.
+
+        `run` says whose predictions these are (a run folder's name and epoch), for the header line."""
         if results is not None:
             self._pending = results
+        if run is not None:
+            self.run_label = run
         if self.is_on_screen:
             self._draw_pending()
 
@@ -156,6 +183,9 @@ class ErrorsPane(Widget):
         self.results, (self.images, self.class_names) = self._pending, self._split
         self._pending = None
         self.add_class("-ready")
+        run = f"{self.run_label} · " if self.run_label else ""
+        header = f"{run}test accuracy {self.results.accuracy:.2f}%"
+        self.query_one("#err-run", Static).update(Text(header, no_wrap=True, overflow="ellipsis"))
         self._fill_matrix()
         self._fill_list(keep=True)
 
@@ -167,9 +197,10 @@ class ErrorsPane(Widget):
         names = short_names(self.class_names, 4)
         table.add_columns(*names, "acc%")
         confusion = self.results.confusion.tolist()
+        few = image_mode(self.app) == ASCII
         for r, (row, acc) in enumerate(zip(confusion, self.results.per_class_accuracy)):
             total = max(sum(row), 1)
-            cells = [_matrix_cell(n, r == c, n / total) for c, n in enumerate(row)]
+            cells = [_matrix_cell(n, r == c, n / total, few) for c, n in enumerate(row)]
             table.add_row(*cells, Text(f"{acc:.1f}", justify="right"), label=Text(names[r], style="bold"))
         table.move_cursor(row=cursor.row, column=cursor.column, animate=False)
 
@@ -178,11 +209,15 @@ class ErrorsPane(Widget):
         table = self.query_one("#err-list", DataTable)
         previous, row = self.selected_index if keep else None, table.cursor_row if keep else 0
         self.rows = samples(self.results, self.true_filter, self.pred_filter)
-        names = short_names(self.class_names)
+        if keep and previous in self.rows:
+            self.page = self.rows.index(previous) // LIST_CAP  # the selected sample stays in view
+        self.page = min(self.page, max(len(self.rows) - 1, 0) // LIST_CAP)  # set_filter starts at page 0
+        names = short_names(self.class_names, 11 if self.has_class("-roomy") else 5)
         conf = self.results.confidence
         labels, preds = self.results.labels.tolist(), self.results.preds.tolist()
         table.clear()
-        for i in self.rows[:LIST_CAP]:
+        shown = self.shown_rows
+        for i in shown:
             table.add_row(
                 Text(str(i), justify="right"),
                 names[labels[i]],
@@ -190,12 +225,16 @@ class ErrorsPane(Widget):
                 Text(f"{100 * float(conf[i]):.1f}%", justify="right"),
                 key=str(i),
             )
-        shown = self.rows[:LIST_CAP]
         if previous in shown:
             row = shown.index(previous)
         table.move_cursor(row=min(row, max(len(shown) - 1, 0)), animate=False)
         self._update_bar()
         self._show_sample()
+
+    @property
+    def shown_rows(self) -> list[int]:
+        """The test indices of the page the list shows."""
+        return self.rows[self.page * LIST_CAP :][:LIST_CAP]
 
     # --- drawing ------------------------------------------------------------------------------
 
@@ -203,7 +242,7 @@ class ErrorsPane(Widget):
     def selected_index(self) -> int | None:
         """Test index of the sample under the list cursor, or None when the list is empty."""
         table = self.query_one("#err-list", DataTable)
-        shown = self.rows[:LIST_CAP]
+        shown = self.shown_rows
         return shown[table.cursor_row] if shown and 0 <= table.cursor_row < len(shown) else None
 
     def _filter_name(self, k: int | None) -> str:
@@ -212,10 +251,11 @@ class ErrorsPane(Widget):
     def _update_bar(self) -> None:
         diagonal = self.true_filter is not None and self.true_filter == self.pred_filter
         what = "correct" if diagonal else "mislabeled"
-        more = f" (top {LIST_CAP} listed)" if len(self.rows) > LIST_CAP else ""
+        n, first = len(self.rows), self.page * LIST_CAP
+        more = f" ({first + 1}-{min(first + LIST_CAP, n)} listed: ] more, [ back)" if n > LIST_CAP else ""
         text = (
-            f"{len(self.rows)} {what}{more} · true: {self._filter_name(self.true_filter)}"
-            f" · pred: {self._filter_name(self.pred_filter)} · test acc {self.results.accuracy:.1f}%"
+            f"{n} {what}{more} · true: {self._filter_name(self.true_filter)}"
+            f" · pred: {self._filter_name(self.pred_filter)}"
         )
         self.query_one("#err-bar", Static).update(Text(text, no_wrap=True, overflow="ellipsis"))
 
@@ -228,22 +268,30 @@ class ErrorsPane(Widget):
             top3.update("")
             return
         true, pred = int(self.results.labels[i]), int(self.results.preds[i])
+        few = image_mode(self.app) == ASCII  # NO_COLOR or 16 colours: red would be dark grey or magenta
+        wrong = "bold reverse" if few else "bold red"
         caption.update(
             Text.assemble(
                 (f"#{i}", "bold"),
                 f"  true {self.class_names[true]}  pred ",
-                (self.class_names[pred], "bold" if true == pred else "bold red"),
+                (self.class_names[pred], "bold" if true == pred else wrong),
             )
         )
-        top3.update(self._top3_text(i, true))
+        top3.update(self._top3_text(i, true, few))
 
-    def _top3_text(self, i: int, true: int) -> Text:
+    def _top3_text(self, i: int, true: int, few: bool = False) -> Text:
+        """The three most probable classes with bars; the true class (✓) added below when it is not among them."""
+        top = self.results.top_k(i, min(3, len(self.class_names)))
+        if true not in [c for c, _ in top]:
+            top.append((true, float(self.results.probs[i, true])))
         text = Text()
-        for k, (c, p) in enumerate(self.results.top_k(i, min(3, len(self.class_names)))):
+        for k, (c, p) in enumerate(top):
             mark = "✓" if c == true else " "
+            text.append("\n" if k else "")
             text.append(f"{mark} {self.class_names[c][:11]:<11}{100 * p:5.1f}% ", style="bold" if c == true else "")
-            text.append(BAR * round(10 * p), style="green" if c == true else "red")
-            text.append("\n" if k < 2 else "")
+            text.append(
+                BAR * max(round(10 * p), 0), style=("bold" if c == true else "") if few else _bar_style(c == true)
+            )
         return text
 
     # --- events and actions -------------------------------------------------------------------
@@ -265,9 +313,10 @@ class ErrorsPane(Widget):
 
     def set_filter(self, true: int | None, pred: int | None) -> None:
         """Show the samples of this true/pred class pair (None = any), starting at the most confident."""
-        self.true_filter, self.pred_filter = true, pred
+        self.true_filter, self.pred_filter, self.page = true, pred, 0
         if self.results is not None:
             self._fill_list(keep=False)
+            self.refresh_bindings()
 
     def action_cycle_true(self, step: int) -> None:
         if self.results is not None:
@@ -279,6 +328,27 @@ class ErrorsPane(Widget):
 
     def action_clear_filter(self) -> None:
         self.set_filter(None, None)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The mistakes' keys hide while the weights are shown; `a` shows only while a filter is set, the page
+        keys only while the list has more than one page and has the focus."""
+        if self.has_class("-weights") and action in self.MISTAKE_ACTIONS:
+            return False
+        if action == "clear_filter":  # at 80 columns the footer has room for it only while there is a filter
+            return self.true_filter is not None or self.pred_filter is not None
+        if action == "page":
+            return len(self.rows) > LIST_CAP and self.query_one("#err-list", DataTable).has_focus
+        return True
+
+    def action_page(self, step: int) -> None:
+        """The next (or previous) LIST_CAP samples of the filter: every one can be reached, a page at a time."""
+        last = max(len(self.rows) - 1, 0) // LIST_CAP
+        if self.results is None or not 0 <= self.page + step <= last:
+            self.app.bell()
+            return
+        self.page += step
+        self._fill_list(keep=False)
+        self.refresh_bindings()
 
     def action_toggle_matrix(self) -> None:
         """Narrow: switch between samples and matrix. Wide: both are shown, so move focus between them."""
@@ -293,9 +363,6 @@ class ErrorsPane(Widget):
         self.refresh_bindings()
         self.focus()
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return not (self.has_class("-weights") and action in self.MISTAKE_ACTIONS)
-
     def focus(self, scroll_visible: bool = True) -> Any:
         """Focus what is shown (the pane itself takes no keys), so the app can just focus the pane."""
         if self.has_class("-weights"):
@@ -306,10 +373,19 @@ class ErrorsPane(Widget):
         return self
 
 
-def _matrix_cell(n: int, diagonal: bool, share: float) -> Text:
-    """Diagonal counts bold green; mistakes red, brighter for a larger share of the row; zeros dimmed."""
+def _bar_style(true: bool) -> str:
+    return "green" if true else "red"
+
+
+def _matrix_cell(n: int, diagonal: bool, share: float, few: bool = False) -> Text:
+    """Diagonal counts bold green; mistakes red, brighter for a larger share of the row; zeros dimmed.
+
+    With few colours (16, or NO_COLOR, where red is dark grey) the weights carry it: diagonal bold and
+    underlined, mistakes in the normal colour, bold from 5% of the row."""
     if diagonal:
-        return Text(str(n), style="bold green", justify="right")
+        return Text(str(n), style="bold underline" if few else "bold green", justify="right")
     if n == 0:
         return Text("·", style="dim", justify="right")
-    return Text(str(n), style="bold red" if share >= 0.05 else "red", justify="right")
+    big = share >= 0.05
+    style = ("bold" if big else "") if few else ("bold red" if big else "red")
+    return Text(str(n), style=style, justify="right")

@@ -36,8 +36,12 @@ PALETTE = [
     ("red", "red"),
     ("white", "white"),
 ]
-MARKERS = ["braille", "dot", "+", "x", "o", "*", "~", "#"]
+MARKERS = ["braille", "dot", "+", "x", "o", "*", "~", "#", "@", "%", "$", "&", "=", "^", "?", "!"]
 MARKER_CHARS = {"braille": "⣿", "dot": "•"}
+LEGEND_LINES = 3
+"""At most this many legend lines under the charts; runs beyond them are named by their mark in the list."""
+LABELLED = ("model", "hidden", "norm", "lr")
+"""Fields every legend label names (run_label); others are added where the selected runs differ in them."""
 METRICS = ("test", "train", "val")
 REASON_WIDTH = 60
 """A broken row shows this much of its reason; the status line above the list shows all of it."""
@@ -63,14 +67,80 @@ def started(record: Run) -> str:
     return name[:14]
 
 
-def legend(runs: list[RunRecord]) -> Text:
-    """The charts' legend as one wrapping line (inside the plots it would hide the top curves)."""
-    text = Text()
-    for i, record in enumerate(runs):
-        marker = MARKERS[i % len(MARKERS)]
-        text.append(MARKER_CHARS.get(marker, marker) * 2, style=PALETTE[i % len(PALETTE)][1])
-        text.append(f" {run_label(record)}   ")
-    return text
+def look(i: int) -> tuple[str, str, str]:
+    """The i-th selected run's (plotext colour, rich colour, plotext marker): the marker cycles through 16 and
+    the colour moves on by one more every 16 runs, so no two of the first 128 runs are drawn alike (and the
+    first 16 differ by marker alone, for NO_COLOR)."""
+    plot_colour, rich_colour = PALETTE[(i + i // len(MARKERS)) % len(PALETTE)]
+    return plot_colour, rich_colour, MARKERS[i % len(MARKERS)]
+
+
+def mark(i: int) -> Text:
+    """The i-th selected run's marker in its colour: in the legend and in the list's first column."""
+    _, colour, marker = look(i)
+    return Text(MARKER_CHARS.get(marker, marker), style=colour, end="")
+
+
+def legend_labels(runs: list[RunRecord]) -> list[str]:
+    """One label per run, told apart: run_label, then the fields in which the runs differ (epochs, seed...),
+    the status of the runs that did not complete where statuses differ, and the start time where two would
+    still read alike."""
+    from fmtui.sweep import varying_fields
+
+    extra = [f for f in varying_fields([r.config for r in runs]) if f not in LABELLED]
+    statuses = len({r.status for r in runs}) > 1
+    labels = []
+    for r in runs:
+        parts = [run_label(r)] + [f"{f} {format_value(getattr(r.config, f))}" for f in extra]
+        labels.append(" ".join(parts + [r.status] * (statuses and r.status != "completed")))
+    for i, label in enumerate(labels):
+        if labels.count(label) > 1:
+            labels[i] = f"{label} {started(runs[i])}"
+    return labels
+
+
+def legend_lines(runs: list[RunRecord], width: int, most: int = LEGEND_LINES) -> list[Text]:
+    """The legend in at most `most` lines of `width` cells, entries never broken inside; runs that do not fit
+    are counted on the last line (their marks are in the list)."""
+    entries = []
+    for i, label in enumerate(legend_labels(runs)):
+        entry = Text.assemble(mark(i), mark(i), " ", label if len(label) + 3 <= width else label[: width - 4] + "…")
+        entries.append(entry)
+    lines: list[Text] = []
+    for n, entry in enumerate(entries):
+        if lines and lines[-1].cell_len + 3 + entry.cell_len <= width:
+            lines[-1].append("   ").append_text(entry)
+        elif len(lines) < most:
+            lines.append(entry.copy())
+        else:
+            more = Text(f"+{len(entries) - n} more: marked in the list")
+            while lines[-1].cell_len and lines[-1].cell_len + 3 + more.cell_len > width:
+                lines[-1] = lines[-1][: lines[-1].plain.rfind("   ")] if "   " in lines[-1].plain else Text()
+                n -= 1
+                more = Text(f"+{len(entries) - n} more: marked in the list")
+            lines[-1].append("   " if lines[-1].cell_len else "").append_text(more)
+            break
+    return lines
+
+
+class RunsLegend(Widget):
+    """The charts' legend under them, laid out anew at every width (see legend_lines)."""
+
+    DEFAULT_CSS = "RunsLegend { height: auto; padding: 0 1; }"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.runs: list[RunRecord] = []
+
+    def show(self, runs: list[RunRecord]) -> None:
+        self.runs = runs
+        self.refresh(layout=True)
+
+    def get_content_height(self, container, viewport, width: int) -> int:
+        return len(legend_lines(self.runs, width))
+
+    def render(self) -> Text:
+        return Text("\n", end="").join(legend_lines(self.runs, self.content_size.width))
 
 
 def final_accuracy(record: RunRecord) -> str:
@@ -123,7 +193,8 @@ class RunsChart(ThrottledPlot):
                 curves.append((i, [x for x, _ in pts], [y for _, y in pts]))
         values = [y for _, _, ys in curves for y in ys]
         if not values:
-            plt.title(self.chart_title)
+            none = f": none in these runs{' (no validation split)' if self.split == 'val' else ''}"
+            plt.title(self.chart_title + (none if self.runs else ""))
             return
         most_x, most_y = self.most_ticks
         # raw-pixel runs reach losses in the thousands, others stay below 3: a log axis from two decades on
@@ -131,7 +202,8 @@ class RunsChart(ThrottledPlot):
         for i, xs, ys in curves:
             if y.log:
                 xs, ys = [x for x, v in zip(xs, ys) if v > 0], [math.log10(v) for v in ys if v > 0]
-            plt.plot(xs, ys, color=PALETTE[i % len(PALETTE)][0], marker=MARKERS[i % len(MARKERS)])
+            colour, _, marker = look(i)
+            plt.plot(xs, ys, color=colour, marker=marker)
         last = max(max(xs) for _, xs, _ in curves)
         set_axes(plt, linear_axis(1, max(last, 2), most_x, integer=True, extend=False), y, x_pad=0.1)
         self.name_axes(plt, "epoch", self.key, self.chart_title, "log scale" * y.log)
@@ -157,17 +229,16 @@ class RunsPane(Widget):
     RunsPane #runs-charts { height: 2fr; min-height: 10; }
     RunsPane RunsChart { width: 1fr; }
     RunsPane #runs-status { height: 1; background: $boost; padding: 0 1; }
-    RunsPane #runs-legend { height: auto; max-height: 3; padding: 0 1; }
     """
 
     BINDINGS = [
-        Binding("space", "toggle", "select"),
-        Binding("a", "select_all", "all"),
+        Binding("space", "toggle", "pick"),
+        Binding("a", "select_all", "all", show=False),  # the footer has room for 80 columns; ? lists it
         Binding("v", "cycle_split", "curves"),
         Binding("enter", "open", "open"),
-        Binding("w", "watch", "watch"),
+        Binding("w", "watch", "watch", show=False),  # enter watches a running run; ? lists w
         Binding("R", "resume", "resume"),
-        Binding("e", "export", "export"),
+        Binding("e", "export", "export", show=False),
         Binding("r", "refresh", "refresh", show=False),
         Binding("L", "lecture", "lecture"),
     ]
@@ -206,8 +277,8 @@ class RunsPane(Widget):
         self.split = "test"
         self.note = ""
         self._keys: dict[str, str] = {}
-        self._marked: set[str] = set()
-        """The rows whose selection marker is on."""
+        self._marked: dict[str, int] = {}
+        """The rows whose mark is on: their place among the selected runs (which sets the mark's look)."""
         self._charted: tuple[str, list[RunRecord]] = ("", [])
         """What the charts show (split, runs): they are redrawn only when it changes."""
 
@@ -218,7 +289,7 @@ class RunsPane(Widget):
             with Horizontal(id="runs-charts"):
                 yield RunsChart("test loss", "loss", id="runs-loss")
                 yield RunsChart("test accuracy", "accuracy", id="runs-acc")
-            yield Static("", id="runs-legend", markup=False)
+            yield RunsLegend(id="runs-legend")
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
@@ -282,7 +353,7 @@ class RunsPane(Widget):
         table.clear()
         for key, record in zip(keys, records):
             table.add_row(*cells(record), key=key)
-        self._marked = set()  # new rows carry no marker: _update sets them
+        self._marked = {}  # new rows carry no mark: _update sets them
         if records:
             table.move_cursor(row=keys.index(cursor_key) if cursor_key in keys else min(max(row, 0), len(keys) - 1))
         return True
@@ -300,17 +371,18 @@ class RunsPane(Widget):
     def _update(self) -> None:
         table = self.query_one(DataTable)
         marker = table.ordered_columns[0].key
-        for key in self._marked ^ self.selected:  # only the markers that change
-            if key in table.rows:
-                table.update_cell(key, marker, "●" if key in self.selected else " ")
-        self._marked = set(self.selected)
         runs = self.selected_records
+        marks = {self.run_key(r): i for i, r in enumerate(runs)}  # a run's mark in the list = its curve's
+        for key in self._marked.keys() | marks.keys():  # only the marks that change
+            if key in table.rows and self._marked.get(key) != marks.get(key):
+                table.update_cell(key, marker, mark(marks[key]) if key in marks else " ")
+        self._marked = marks
         split, charted = self._charted
         if split != self.split or len(runs) != len(charted) or any(a is not b for a, b in zip(runs, charted)):
             self._charted = (self.split, runs)
             for chart in self.query(RunsChart):
                 chart.show(runs, self.split)
-        self.query_one("#runs-legend", Static).update(legend(runs))
+        self.query_one(RunsLegend).show(runs)
         self._show_status()
 
     def _show_status(self) -> None:
@@ -352,7 +424,17 @@ class RunsPane(Widget):
         self._update()
 
     def action_cycle_split(self) -> None:
-        self.split = METRICS[(METRICS.index(self.split) + 1) % len(METRICS)]
+        """test -> train -> val curves, skipping what none of the selected runs has (val: no validation split),
+        and saying so."""
+        runs = self.selected_records
+        has = [m for m in METRICS if not runs or any(r.get(f"{m}_loss") is not None for x in runs for r in x.metrics)]
+        start = METRICS.index(self.split)
+        following = [METRICS[(start + k) % len(METRICS)] for k in range(1, len(METRICS) + 1)]
+        split = next(m for m in following if m in has or m == self.split)
+        skipped = following[: following.index(split)]
+        if skipped:
+            self._tell(f"no {' or '.join(skipped)} curves: the selected runs have none (val: no validation split)")
+        self.split = split
         self._update()
 
     def action_open(self) -> None:

@@ -9,7 +9,6 @@ the `show_*` methods; Start and Stop post `Button.Pressed`, which the app turns 
 from __future__ import annotations
 
 import math
-from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,14 +18,16 @@ from textual.binding import Binding
 from textual.containers import Grid, Horizontal
 from textual.reactive import reactive
 from textual.widget import Widget
-from textual.widgets import Button, RichLog, Static
+from textual.widgets import Button, Static
 
-from fmtui.report import epoch_line, fmt_duration, fmt_rate, header_line
+from fmtui.report import epoch_line, fmt_duration, fmt_rate, header_line, outcome
 from fmtui.widgets.charts import BatchLossChart, EpochChart
+from fmtui.widgets.epoch_log import EpochLog
 
 if TYPE_CHECKING:
     from fmtui.config import RunConfig
     from fmtui.events import BatchProgress, EpochEnd, Finished, Started
+    from fmtui.messages import ExperimentProgress
 
 
 class RunProgress(Widget):
@@ -61,26 +62,6 @@ class RunProgress(Widget):
             "" if not self.total else f"{100 * self.done // self.total:3d}%",
         )
         return grid
-
-
-class EpochLog(RichLog):
-    """The epoch log. Lines written while it is hidden (another pane is shown) wait until it shows again: a
-    hidden RichLog has no width and would wrap them at its min_width (the last max_lines are kept)."""
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.waiting: deque[tuple] = deque(maxlen=self.max_lines)
-
-    def write(self, content, *args, **kwargs) -> RichLog:
-        if self._size_known and not self.is_on_screen:
-            self.waiting.append((content, args, kwargs))
-            return self
-        return super().write(content, *args, **kwargs)
-
-    def on_show(self) -> None:
-        while self.waiting:
-            content, args, kwargs = self.waiting.popleft()
-            super().write(content, *args, **kwargs)
 
 
 class TrainPane(Widget, can_focus=True):
@@ -120,12 +101,12 @@ class TrainPane(Widget, can_focus=True):
             yield EpochChart("loss per epoch", id="loss-chart")
             yield EpochChart("accuracy % per epoch", accuracy=True, id="accuracy-chart")
             yield BatchLossChart("train loss by step", id="batch-chart")
-            yield EpochLog(id="train-log", max_lines=1000, wrap=True, min_width=20)
+            yield EpochLog(id="train-log", max_lines=1000)
 
     # --- state from the app ---------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        self.query_one(RichLog).border_title = "epoch log"
+        self.query_one(EpochLog).border_title = "epoch log"
 
     def validate_phase(self, phase: str) -> str:
         if phase not in self.PHASES:
@@ -153,14 +134,18 @@ class TrainPane(Widget, can_focus=True):
 
     def show_starting(self, cfg: RunConfig) -> None:
         """A new run: clear the charts and the message, then wait for data and model."""
+        self.show_starting_blank()
+        self.query_one("#train-state", Static).update(f"starting: {cfg.summary()}")
+        self.query_one("#train-stats", Static).update("loading data and model…")
+        self._message("")
+
+    def show_starting_blank(self) -> None:
+        """Forget the previous run: charts, progress and run folder."""
         self.phase, self.run_dir = "starting", None
         for chart in self.query(EpochChart):
             chart.clear()
         self.query_one(BatchLossChart).clear()
         self.query_one("#progress", RunProgress).update(total=None, progress=0)
-        self.query_one("#train-state", Static).update(f"starting: {cfg.summary()}")
-        self.query_one("#train-stats", Static).update("loading data and model…")
-        self._message("")
 
     def show_started(self, ev: Started, run_dir: Path, writer: str = "") -> None:
         """The run began; `writer` names the process that trains it when it is another one (a watched run)."""
@@ -178,7 +163,7 @@ class TrainPane(Widget, can_focus=True):
         state = f"{ev.model} · {ev.params:,} params · {ev.device}"
         self.query_one("#train-state", Static).update(f"watching {writer} · {state}" if writer else state)
         self.query_one("#train-stats", Static).update("first batches…")
-        log = self.query_one(RichLog)
+        log = self.query_one(EpochLog)
         log.write(f"run folder {run_dir}" + (f", trained by {writer}" if writer else ""))
         log.write(header_line(ev))
 
@@ -198,31 +183,65 @@ class TrainPane(Widget, can_focus=True):
         self.query_one("#accuracy-chart", EpochChart).add(
             ev.epoch, train=ev.train_accuracy, val=ev.val_accuracy, test=ev.test_accuracy
         )
-        self.query_one(RichLog).write(epoch_line(ev))
+        self.query_one(EpochLog).write(epoch_line(ev))
         if not ev.health.ok:
             self._message(f"{ev.health.state.upper()}: {ev.health.hint}", ev.health.severity)
         elif self.phase == "running":
             self._message("")  # the run recovered: its earlier warning no longer holds
 
+    def show_experiment_starting(self, note: str) -> None:
+        """The lecture experiment begins: this pane follows it (its runs are charted in the Runs pane)."""
+        self.show_starting_blank()
+        self.query_one("#train-state", Static).update(note)
+        self.query_one("#train-stats", Static).update("loading data and models…")
+        self.query_one(EpochLog).write(note)
+        self._message("The lecture experiment is training; pane 5 (Runs) charts its runs; x stops it.")
+
+    def show_experiment(self, message: ExperimentProgress) -> None:
+        """The experiment's progress: which runs train now, their epoch, how much is done and the time left."""
+        bar = self.query_one("#progress", RunProgress)
+        if message.done:
+            stopped, failed = self.phase == "stopping", "failed" in message.text.split(":")[0]
+            self.phase = "failed" if failed else "finished"
+            self.query_one("#train-stats", Static).update("")
+            self.query_one(EpochLog).write(message.text)
+            if failed:
+                self._message(message.text, "error")
+            elif stopped:  # its runs ended early: the bar stays where they stopped
+                self._message(f"Stopped: {message.text}", "warning")
+            else:
+                bar.update(total=1000, progress=1000)
+                self._message(f"Done: {message.text}", "success")
+            return
+        bar.update(total=1000, progress=round(message.fraction * 1000))
+        if self.phase == "starting":
+            self.phase = "running"
+        eta = f" · ETA {fmt_duration(message.eta)}" if message.eta is not None else ""
+        self.query_one("#train-state", Static).update(f"lecture experiment: {message.group}")
+        if self.phase != "stopping":
+            self.query_one("#train-stats", Static).update(
+                f"epoch {message.epoch}/{message.epochs} · {message.fraction:.0%} of the experiment{eta}"
+            )
+
     def show_stopping(self) -> None:
-        """Stop was pressed; the lecture experiment, which this pane does not show, is left alone."""
+        """Stop was pressed (a run, or the lecture experiment): the current batch ends."""
         if self.phase in ("starting", "running"):
             self.phase = "stopping"
             self.query_one("#train-stats", Static).update("stopping after this batch…")
 
     def show_finished(self, ev: Finished) -> None:
         self.phase = "finished"
-        self.query_one(RichLog).write(f"{ev.status}: {ev.message}")
+        self.query_one(EpochLog).write(outcome(ev.status, ev.message))
         if ev.status == "completed":
             bar = self.query_one("#progress", RunProgress)
             bar.update(progress=bar.total or 0)
         health = ev.health
         if ev.status == "diverged":
             hint = health.hint if health.state == "diverged" else f"{ev.message}; try a smaller --lr or a normalization"
-            self._message(f"DIVERGED: {hint}", "error")
+            self._message(outcome("diverged", hint, "DIVERGED"), "error")
         elif ev.status in ("stopped", "interrupted"):  # interrupted: a watched run whose writer died
             sick = "" if health.ok else f" · {health.state.upper()}: {health.hint}"
-            self._message(f"{ev.status.capitalize()}: {ev.message}{sick}", "warning" if health.ok else health.severity)
+            self._message(outcome(ev.status, ev.message) + sick, "warning" if health.ok else health.severity)
         else:
             last = ev.history[-1] if ev.history else None
             acc = f" · test acc {last.test_accuracy:.2f}%" if last else ""
@@ -234,7 +253,7 @@ class TrainPane(Widget, can_focus=True):
         self.query_one("#train-stats", Static).update("")
 
     def show_error(self, message: str) -> None:
-        self.query_one(RichLog).write(f"error: {message}")
+        self.query_one(EpochLog).write(f"error: {message}")
         self.query_one("#train-stats", Static).update("")
         if self.run_dir is None and self.phase in ("starting", "stopping"):  # the engine never started
             self.query_one("#train-state", Static).update("not started: see the message below")
@@ -244,7 +263,7 @@ class TrainPane(Widget, can_focus=True):
     def show_left(self, text: str) -> None:
         """The run shown here is no longer followed (it goes on elsewhere): say so, keep what is shown."""
         self.phase = "finished"
-        self.query_one(RichLog).write(text)
+        self.query_one(EpochLog).write(text)
         self.query_one("#train-stats", Static).update("")
         self._message(text, "warning")
 
