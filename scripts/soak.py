@@ -250,7 +250,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-ui", action="store_true", help="default command headless: fmtui --no-ui train ...")
     p.add_argument("--socket", default="soak", help="tmux server socket name, as in tmux -L [soak]")
     p.add_argument("--size", default="120x40", help="tmux window size [120x40]")
-    p.add_argument("--quit-keys", default="q", help="tmux keys that quit the command at the end [q]")
+    p.add_argument(
+        "--quit-keys", default="q y", help="tmux keys that quit the command at the end (q asks while training) [q y]"
+    )
     p.add_argument("--quit-wait", type=float, default=15, help="seconds to wait for it to quit [15]")
     p.add_argument("--runs-dir", type=Path, default=None, help="FMTUI_RUNS_DIR for the command [a temp dir]")
     p.add_argument("--log", type=Path, default=None, help="--headless: the command's output to this file")
