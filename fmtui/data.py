@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from fmtui.config import DATASETS, ConfigError
+from fmtui.datafiles import default_data_dir
 from fmtui.events import NormStats
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -78,15 +79,6 @@ class Dataset:
     def class_counts(self, split: str = "train") -> list[int]:
         y = self.y_train if split == "train" else self.y_test
         return torch.bincount(y, minlength=len(self.classes)).tolist()
-
-
-def default_data_dir() -> Path:
-    """$FMTUI_DATA_DIR, else the per-user cache folder (XDG_CACHE_HOME or ~/.cache)/fmtui/data."""
-    env = os.environ.get("FMTUI_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "fmtui" / "data"
 
 
 def _tv_class(spec: DatasetSpec):
