@@ -235,7 +235,9 @@ class FmtuiApp(LiveRuns, App):
             self.form.focus_first_field()
 
     def action_leave_field(self) -> None:
-        self.set_focus(None)
+        """Leave the field for the pane that holds it, so that the pane's keys (l in the Model pane) still work."""
+        field = self.focused
+        self.set_focus(next((w for w in field.ancestors if getattr(w, "can_focus", False)), None) if field else None)
 
     def action_keys(self) -> None:
         """Show (or hide) the panel of every key that works here, the ones the footer has no room for too."""

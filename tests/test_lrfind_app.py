@@ -186,3 +186,15 @@ async def test_the_loss_axis_has_round_ticks_linear_or_in_decades():
             plot.replot()
             await pilot.pause()
             assert re.findall(r"^ *(\S+)┤", str(plot.render()), re.M) == labels
+
+
+@sync
+async def test_leaving_a_field_with_escape_keeps_the_model_panes_keys(tiny_data):
+    """esc leaves the field for the form itself: l (and the footer's l lr finder) still work."""
+    app = make_app(RunConfig(data_dir=str(tiny_data)))
+    async with app.run_test(size=SIZE) as pilot:
+        app.query_one("#f-lr", Input).focus()
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.focused, Input) and "l" in footer_keys(app)

@@ -127,11 +127,12 @@ class FieldInput(Input):
         return character is not None and character.isprintable()
 
 
-class ConfigForm(Widget):
+class ConfigForm(Widget, can_focus=True):
     """Edits a RunConfig; posts `ConfigForm.Changed` whenever the parsed result or its error changes.
 
     `l` asks the app to run the learning-rate finder on the form's config (`FindLr`); its panel sits under
-    the fields, and `a` copies its suggestion into the learning-rate field."""
+    the fields, and `a` copies its suggestion into the learning-rate field. The form takes the focus itself when
+    esc leaves a field, so that these keys stay at hand."""
 
     BINDINGS = [
         Binding("l", "find_lr", "lr finder"),
