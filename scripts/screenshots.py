@@ -4,7 +4,7 @@
 
 Runs the app headless through `make_app` and `run_test`, trains the step-by-step MLP for a few
 epochs on the CPU, runs the lecture's normalization x learning-rate experiment from the Runs pane,
-and saves data.svg, model.svg, train.svg, errors.svg and runs.svg.
+and saves data.svg, model.svg, lr-finder.svg, train.svg, errors.svg, weights.svg and runs.svg.
 
 Each SVG is then "gridded": every character is placed at its own cell (Rich places a whole run of text
 and trusts the font's advance widths). Viewers that lack Fira Code (GitHub shows SVGs without web fonts)
@@ -75,6 +75,10 @@ async def shoot(app: FmtuiApp, size: tuple[int, int], out: Path, timeout: float)
             await pilot.press(key)
             await settle(pilot, app, 120)
             save(app, f"{name}.svg", out)
+        await pilot.press("l")  # the learning-rate finder, under the Model pane's form
+        await pilot.pause(0.5)
+        await settle(pilot, app, timeout)
+        save(app, "lr-finder.svg", out)
         await pilot.press("s")
         await settle(pilot, app, timeout)
         if "Done" not in str(app.query_one("#train-message").render()):
@@ -85,6 +89,10 @@ async def shoot(app: FmtuiApp, size: tuple[int, int], out: Path, timeout: float)
         await pilot.press("4")
         await settle(pilot, app, 120)
         save(app, "errors.svg", out)
+        await pilot.press("w")  # what the model learned: the MLP's first-layer units
+        await pilot.pause(0.5)
+        save(app, "weights.svg", out)
+        await pilot.press("w")
         await pilot.press("5", "L")  # the lecture's normalization x learning-rate experiment
         await pilot.pause(0.5)
         await settle(pilot, app, timeout)
@@ -129,7 +137,9 @@ def main() -> None:
     Path("data").symlink_to(args.data_dir)
     cfg = RunConfig(data_dir="data", epochs=args.epochs, device=args.device)
     asyncio.run(shoot(make_app(cfg, runs_dir=args.runs_dir), (cols, rows), args.out, args.timeout))
-    print(f"wrote {', '.join(f'{n}.svg' for n in ('data', 'model', 'train', 'errors', 'runs'))} to {args.out}")
+    print(
+        f"wrote {', '.join(f'{n}.svg' for n in ('data', 'model', 'lr-finder', 'train', 'errors', 'weights', 'runs'))} to {args.out}"
+    )
 
 
 if __name__ == "__main__":
