@@ -740,3 +740,19 @@ async def test_the_epoch_log_rewraps_and_follows_through_resizes(tiny_data):
         assert not log.show_vertical_scrollbar  # all fits: no scrollbar track
         wide = log.query_one("_Rows").rows(log.scrollable_content_region.width)
         assert wide[0] == line.format(1).removesuffix(" Time: 2.85s")  # the first line rewrapped wider
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+@sync
+async def test_each_preset_is_one_line_in_the_open_list(size):
+    """The preset list is wider than its 24-column field: "softmax, no normalization, lr 0.01" wrapped there and
+    read as two items."""
+    from textual.widgets._select import SelectOverlay
+
+    app = make_app()
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("2", "p")
+        await pilot.pause()
+        overlay = app.query_one("#preset", Select).query_one(SelectOverlay)
+        assert overlay.virtual_size.height == overlay.option_count
+        assert overlay.region.right <= size[0]
