@@ -436,7 +436,7 @@ class FmtuiApp(LiveRuns, App):
             ev = message.event
             self.train_pane.show_epoch(ev)
             errors = self.query_one(ErrorsPane)
-            errors.show_results(ev.results, f"run {self._run_name} · epoch {ev.epoch}/{ev.epochs}")
+            errors.show_results(ev.results, f"epoch {ev.epoch}/{ev.epochs} · run {self._run_name}")
             errors.show_weights(ev.weights, message.weights_note or NO_WEIGHTS)
 
     def on_training_finished(self, message: TrainingFinished) -> None:
@@ -446,7 +446,7 @@ class FmtuiApp(LiveRuns, App):
         self.training, self.watched = False, None
         self.train_pane.show_finished(event)
         epochs = f"epoch {len(event.history)}/{event.history[-1].epochs}" if event.history else "no epoch"
-        self.query_one(ErrorsPane).show_results(event.results, f"run {self._run_name} · {event.status} · {epochs}")
+        self.query_one(ErrorsPane).show_results(event.results, f"{event.status} · {epochs} · run {self._run_name}")
         self.query_one(RunsPane).refresh_runs()
         self._tell(event.message, f"training {event.status}", "error" if event.status == "diverged" else "information")
 
@@ -486,7 +486,7 @@ class FmtuiApp(LiveRuns, App):
 
     def on_runs_pane_open(self, message: RunsPane.Open) -> None:
         record = message.record
-        self._opening = f"run {record.name} · {record.status} · epoch {record.epochs_done}/{record.config.epochs}"
+        self._opening = f"{record.status} · epoch {record.epochs_done}/{record.config.epochs} · run {record.name}"
         self._open_run(record, (self.valid_config or self.initial_config).data_dir)
 
     def on_runs_pane_launch_experiment(self, message: RunsPane.LaunchExperiment) -> None:

@@ -534,7 +534,10 @@ async def test_training_through_the_ui_fills_the_errors_pane(tiny_data, tmp_path
         await pilot.press("4")
         await wait_for(pilot, lambda: errors.results is not None)
         assert app.query_one(TabbedContent).active == "errors" and errors.has_class("-ready")
-        assert text_of(app, "#err-run").startswith(f"run {only_run(tmp_path / 'runs').name} · completed · epoch 2/2")
+        header = text_of(app, "#err-run")
+        assert header.startswith("test accuracy ") and header.endswith(
+            f" · completed · epoch 2/2 · run {only_run(tmp_path / 'runs').name}"
+        )
         results, images, classes = errors.results, errors.images, errors.class_names
         assert len(results.labels) == len(images) == 200 and len(classes) == 10
         assert results.mislabeled()  # the synthetic data has label noise, so there are errors to browse
@@ -589,7 +592,9 @@ async def test_opening_a_past_run_shows_its_errors_without_training(tiny_data, t
         assert pane.results.accuracy == pytest.approx(saved)
         assert len(pane.results.mislabeled()) == int((pane.results.preds != pane.results.labels).sum()) > 0
         header = text_of(app, "#err-run")  # which run the pane shows, not only a toast
-        assert header.startswith("run past · completed · epoch 1/1 (saved predictions) · test accuracy ")
+        assert header.startswith("test accuracy ") and header.endswith(
+            " · completed · epoch 1/1 · run past (saved predictions)"
+        )
 
 
 @sync

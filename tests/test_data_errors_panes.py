@@ -385,13 +385,13 @@ def test_the_errors_header_says_which_run_and_the_empty_pane_how_to_open_one(tin
         placeholder = str(pane.query_one("#err-placeholder").render())
         assert "train a model (s)" in placeholder and "pane 5, a run, enter" in placeholder
         results = fake_results(tiny.y_test)
-        show(pane, results, tiny, "run 20250101-mlp · epoch 2/5")
+        show(pane, results, tiny, "epoch 2/5 · run 20250101-mlp")
         await pilot.pause()
         header = str(pane.query_one("#err-run").render())
-        assert header == f"run 20250101-mlp · epoch 2/5 · test accuracy {results.accuracy:.2f}%"
+        assert header == f"test accuracy {results.accuracy:.2f}% · epoch 2/5 · run 20250101-mlp"
         show(pane, results, tiny)  # the next epoch of the same run, without a new label: the label stays
         await pilot.pause()
-        assert str(pane.query_one("#err-run").render()).startswith("run 20250101-mlp")
+        assert str(pane.query_one("#err-run").render()).endswith("run 20250101-mlp")
 
     run(app, interact)
 

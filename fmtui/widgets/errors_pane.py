@@ -183,8 +183,8 @@ class ErrorsPane(Widget):
         self.results, (self.images, self.class_names) = self._pending, self._split
         self._pending = None
         self.add_class("-ready")
-        run = f"{self.run_label} · " if self.run_label else ""
-        header = f"{run}test accuracy {self.results.accuracy:.2f}%"
+        run = f" · {self.run_label}" if self.run_label else ""  # its name last: cut first at 80 columns
+        header = f"test accuracy {self.results.accuracy:.2f}%{run}"
         self.query_one("#err-run", Static).update(Text(header, no_wrap=True, overflow="ellipsis"))
         self._fill_matrix()
         self._fill_list(keep=True)
