@@ -170,7 +170,7 @@ async def test_bad_learning_rate_shows_why_and_disables_start():
         await pilot.pause()
         assert "must be > 0" in text_of(app, "#note-lr")  # the field typed in is checked at each keystroke
         await wait_for(pilot, lambda: "(Start is disabled)" in text_of(app, "#form-status"))  # the form: on a pause
-        assert app.query_one("#start", Button).disabled
+        await wait_for(pilot, lambda: app.query_one("#start", Button).disabled)  # the Train pane's, a refresh later
         assert app.check_action("start", ()) is None
         await pilot.press("backspace", "backspace", "1", "e", "-", "3")
         await pilot.pause()
