@@ -238,6 +238,18 @@ class FileCache:
 
     def load(self, file: Path, parse: Callable[[Path, bytes], Any]) -> Any:
         """The parsed file, or None when there is none; RunError when it is no regular file or does not parse."""
+        return self._cached(file, lambda st, before: parse(file, _read_bytes(file)))
+
+    def load_metrics(self, file: Path) -> list[dict] | None:
+        """metrics.jsonl's rows, like load(), except that a file that only grew (appended, as a live writer
+        does) is read from where the last read ended: a long run costs one new line per epoch, not all."""
+        appended = self._cached(
+            file, lambda st, before: _read_metrics(file, st, before if isinstance(before, Appended) else None)
+        )
+        return None if appended is None else appended.rows
+
+    def _cached(self, file: Path, read: Callable[[os.stat_result, Any], Any]) -> Any:
+        """file's entry, read again by read(its stat, the entry's previous value) only when its stamp changed."""
         st = _stat(file)
         if st is None:
             self.entries.pop(file, None)
@@ -246,33 +258,13 @@ class FileCache:
         hit = self.entries.get(file)
         if hit is None or hit[0] != key:
             try:
-                value = parse(file, _read_bytes(file))
+                value = read(st, hit[1] if hit is not None else None)
             except RunError as e:
                 value = e
             hit = self.entries[file] = (key, value)
         if isinstance(hit[1], RunError):
             raise hit[1]
         return hit[1]
-
-    def load_metrics(self, file: Path) -> list[dict] | None:
-        """metrics.jsonl's rows, like load(), except that a file that only grew (appended, as a live writer
-        does) is read from where the last read ended: a long run costs one new line per epoch, not all."""
-        st = _stat(file)
-        if st is None:
-            self.entries.pop(file, None)
-            return None
-        key = (st.st_mtime_ns, st.st_size, st.st_ino)
-        hit = self.entries.get(file)
-        if hit is None or hit[0] != key:
-            before = hit[1] if hit is not None and isinstance(hit[1], Appended) else None
-            try:
-                value: Appended | RunError = _read_metrics(file, st, before)
-            except RunError as e:
-                value = e
-            hit = self.entries[file] = (key, value)
-        if isinstance(hit[1], RunError):
-            raise hit[1]
-        return hit[1].rows
 
     def forget(self, keep: Callable[[Path], bool]) -> None:
         """Drop the entries of files for which keep(path) is false (folders that disappeared)."""
