@@ -164,7 +164,7 @@ def cli(ctx: click.Context, no_ui: bool, data_dir: Path | None, runs_dir: Path |
     fmtui runs [RUNS_DIR]            list the runs: status, epochs, accuracy
     fmtui lr-find [OPTIONS]          suggest a learning rate (the LR range test)
     fmtui watch [RUN_DIR]            open the dashboard on a run another process trains
-    fmtui export --tensorboard DIR RUN...   runs as TensorBoard event files
+    fmtui export --tensorboard DIR RUN...   runs as TensorBoard event files (--follow: live)
 
     Options of fmtui itself (--data-dir, --runs-dir) also apply to its commands; a command's own wins.
     Shell completion: eval "$(_FMTUI_COMPLETE=bash_source fmtui)" (zsh_source, fish_source).
@@ -498,19 +498,26 @@ def note_threads(configs: list[RunConfig]) -> None:
     "tensorboard_dir",
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Write TensorBoard event files here, one sub-folder per run (needs the tensorboard extra).",
+    help="Write TensorBoard event files here, one sub-folder per run (needs tensorboardX).",
+)
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="Go on writing each run's new epochs (and a folder's new runs) as they train; end when all have ended.",
 )
 @no_ui_option
 @click.pass_context
-def export(ctx: click.Context, runs: tuple[Path, ...], tensorboard_dir: Path, no_ui: bool) -> None:
-    """Export run folders (or sweep and runs folders) for TensorBoard, W&B and Aim.
+def export(ctx: click.Context, runs: tuple[Path, ...], tensorboard_dir: Path, follow: bool, no_ui: bool) -> None:
+    """Export run folders (or sweep and runs folders) for TensorBoard, W&B and Aim: each run's epochs as
+    scalars, and its options with its final and best metrics for TensorBoard's HParams view.
 
     \b
     fmtui export --tensorboard tb runs/sweep-20261126-101500 && tensorboard --logdir tb
+    fmtui export --tensorboard tb --follow runs/20261126-101500-fashion-mnist-mlp-symmetric-lr0.01
     """
-    from fmtui.headless import run_export
+    from fmtui.export import run_export
 
-    ctx.exit(run_export(list(runs), tensorboard_dir))
+    ctx.exit(run_export(list(runs), tensorboard_dir, follow=follow))
 
 
 def main(argv: list[str] | None = None) -> None:
