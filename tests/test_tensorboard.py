@@ -5,11 +5,13 @@ and by Ctrl+C; one clear line for every folder that cannot take the files, and w
 
 import json
 import os
+import queue
 import re
 import signal
 import struct
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -197,40 +199,74 @@ def test_a_sweep_shows_in_tensorboards_hparams_view(tiny_data, tmp_path):
         board.close()
 
 
-def follow(*args) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "fmtui", "--no-ui", "export", *map(str, args)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+class Follower:
+    """`fmtui export ... --follow` in a process of its own; its stdout read line by line in a thread, so that a
+    line that never comes fails the test instead of hanging it."""
+
+    def __init__(self, *args) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "fmtui", "--no-ui", "export", "--follow", *map(str, args)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.lines: queue.Queue = queue.Queue()
+        reader = threading.Thread(target=lambda: [*map(self.lines.put, self.proc.stdout), self.lines.put(None)])
+        reader.daemon = True
+        reader.start()
+
+    def line(self) -> str | None:
+        """The next line of stdout (None at its end)."""
+        try:
+            line = self.lines.get(timeout=HANG)
+        except queue.Empty:
+            raise AssertionError("fmtui export --follow printed nothing more") from None
+        return line if line is None else line.rstrip("\n")
+
+    def rest(self) -> list[str]:
+        return list(iter(self.line, None))
+
+    def end(self) -> int:
+        """Its exit code, once it has ended (killed after HANG)."""
+        try:
+            return self.proc.wait(timeout=HANG)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def test_follow_appends_each_epoch_while_the_run_trains_and_ends_with_it(tmp_path):
     pytest.importorskip("tensorboardX")
     writer = Writer(tmp_path / "run", epochs=3)
+    follower = None
     try:
         writer.epoch()
-        proc = follow("--tensorboard", tmp_path / "tb", "--follow", tmp_path / "run")
-        assert proc.stdout.readline().strip() == f"{tmp_path / 'run'} -> {tmp_path / 'tb' / 'run'} (1 epoch)"
+        follower = Follower("--tensorboard", tmp_path / "tb", tmp_path / "run")
+        assert follower.line() == f"{tmp_path / 'run'} -> {tmp_path / 'tb' / 'run'} (1 epoch)"
         assert [s for s, _, _ in scalars(tmp_path / "tb" / "run")["accuracy/test"]] == [1]
         assert "session_end_info" not in hparams_data(tmp_path / "tb" / "run")  # still running
 
         writer.epoch()
-        assert proc.stdout.readline().strip() == f"{tmp_path / 'tb' / 'run'}: epoch 2 of 3"
+        assert follower.line() == f"{tmp_path / 'tb' / 'run'}: epoch 2 of 3"
         got = scalars(tmp_path / "tb" / "run")
         assert [(s, v) for s, v, _ in got["accuracy/test"]] == [(1, 81.0), (2, 82.0)]
         assert [s for s, _, _ in got["best/epoch"]] == [1, 2]  # a new best each epoch: written again
 
         writer.proc.stdin.close()  # the writer completes its run after 2 of 3 epochs
-        assert proc.wait(timeout=HANG) == 0, proc.stderr.read()
-        assert proc.stdout.read().splitlines() == [
+        assert follower.rest() == [
             f"{tmp_path / 'tb' / 'run'}: completed after 2 epochs",
             "Done: 1 run ended, all exported",
         ]
+        assert follower.end() == 0, follower.proc.stderr.read()
     finally:
         writer.close()
+        if follower:
+            follower.close()
     session = hparams_data(tmp_path / "tb" / "run")
     assert session["session_end_info"].session_end_info.status == 1  # STATUS_SUCCESS
     assert session["session_start_info"].session_start_info.hparams["model"].string_value == "softmax"
@@ -239,15 +275,18 @@ def test_follow_appends_each_epoch_while_the_run_trains_and_ends_with_it(tmp_pat
 def test_ctrl_c_ends_following_with_the_event_file_whole(tmp_path):
     pytest.importorskip("tensorboardX")
     writer = Writer(tmp_path / "run", epochs=3)
+    follower = None
     try:
         writer.epoch()
-        proc = follow("--tensorboard", tmp_path / "tb", "--follow", tmp_path / "run")
-        assert proc.stdout.readline().endswith("(1 epoch)\n")
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=HANG) == 130
-        assert proc.stderr.read() == "Stopped following; 1 run exported up to the epochs shown\n"
+        follower = Follower("--tensorboard", tmp_path / "tb", tmp_path / "run")
+        assert follower.line().endswith("(1 epoch)")
+        follower.proc.send_signal(signal.SIGINT)
+        assert follower.end() == 130
+        assert follower.proc.stderr.read() == "Stopped following; 1 run exported up to the epochs shown\n"
     finally:
         writer.close()
+        if follower:
+            follower.close()
     got = scalars(tmp_path / "tb" / "run")  # every record whole: read_events checks each one's CRCs
     assert [s for s, _, _ in got["accuracy/test"]] == [1]
 
