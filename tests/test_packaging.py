@@ -15,7 +15,7 @@ pytestmark = pytest.mark.cli
 
 ROOT = Path(__file__).resolve().parents[1]
 LEFT_OUT = shutil.ignore_patterns(
-    ".git", ".venv", "__pycache__", "*.egg-info", ".pytest_cache", ".ruff_cache", "runs", "build", "dist", ".gpu-data"
+    ".git", ".venv", "__pycache__", "*.egg-info", ".*_cache", "runs", "build", "dist", ".gpu-data"
 )
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 """A Markdown link's or image's target: [text](target), ![alt](target)."""
