@@ -55,7 +55,8 @@ class RunSources:
         for path in self.paths:
             for record in self._read(path, notes):
                 name = path.name if path in self.files else str(Path(path.name) / record.path.relative_to(path))
-                if runs.setdefault(name, record).path.resolve() != record.path.resolve():
+                same = runs.setdefault(name, record)
+                if same is not record and same.path.resolve() != record.path.resolve():
                     raise ValueError(f"two runs would both be exported as {name}; export them one at a time")
         self.scans += 1
         return runs, notes

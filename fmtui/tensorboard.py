@@ -152,11 +152,19 @@ class RunEvents:
         """metrics.jsonl lines written as scalars."""
         self.best_epoch: int | None = None
         self.ended = False
+        self._seen: tuple | None = None
+        """The record's metrics and summary (the objects) and its status at the last update."""
         start = _walltimes(record)[0]
         self.writer.add_text("config", _config_text(record), 0, start)
         self.writer.add(session_start(record, start), None, start)
 
     def update(self, record: RunRecord) -> None:
+        """Write what the record adds; nothing (not even a flush, which syncs the file) when it is unchanged:
+        the run readers hand back the very same parsed files while a folder does not change."""
+        seen = (record.metrics, record.summary, record.status)
+        if self._seen and all(a is b for a, b in zip(seen[:2], self._seen[:2])) and seen[2] == self._seen[2]:
+            return
+        self._seen = seen
         rows = record.metrics
         if len(rows) < self.epochs:  # a resume cut the metrics back: write again (TensorBoard drops later steps)
             self.epochs, self.best_epoch = 0, None

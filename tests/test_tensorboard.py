@@ -17,11 +17,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from runfolders import Writer, write_run
+from runfolders import Writer, row, write_run
 from test_cli import fmtui, train_tiny
 
 from fmtui.export import QUIET_S, RunSources
 from fmtui.install_hint import install_command
+from fmtui.tensorboard import EventFile, TensorBoardExport
 
 pytestmark = pytest.mark.cli
 
@@ -306,6 +307,22 @@ def test_a_followed_folder_of_runs_ends_once_its_runs_ended_and_none_followed(tm
     for run in ("a", "b"):
         os.utime(sweep / run / "summary.json", (old, old))
     assert sources.done(sources.scan()[0])
+
+
+def test_a_poll_that_finds_nothing_new_writes_nothing(tmp_path, monkeypatch):
+    """Each flush syncs the event file to disk: a followed run that did not change costs none."""
+    pytest.importorskip("tensorboardX")
+    write_run(tmp_path / "sweep" / "a", epochs=3, done=2, status="running")
+    sources, export = RunSources([tmp_path / "sweep"]), TensorBoardExport(tmp_path / "tb")
+    flushed = []
+    monkeypatch.setattr(EventFile, "flush", lambda self: flushed.append(self))
+    assert export.update(sources.scan()[0]) and len(flushed) == 1
+    assert export.update(sources.scan()[0]) == [] and len(flushed) == 1
+    with open(tmp_path / "sweep" / "a" / "metrics.jsonl", "a") as f:
+        f.write(json.dumps(row(3)) + "\n")
+    assert export.update(sources.scan()[0]) == [f"{tmp_path / 'tb' / 'sweep' / 'a'}: epoch 3 of 3"]
+    assert len(flushed) == 2
+    export.close()
 
 
 def test_folders_that_cannot_take_the_files_are_one_line(tmp_path):
