@@ -6,6 +6,7 @@ Every user error ends in one line on stderr and exit code 2 (see `main`).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import sys
@@ -164,7 +165,7 @@ def cli(ctx: click.Context, no_ui: bool, data_dir: Path | None, runs_dir: Path |
     fmtui runs [RUNS_DIR]            list the runs: status, epochs, accuracy
     fmtui lr-find [OPTIONS]          suggest a learning rate (the LR range test)
     fmtui watch [RUN_DIR]            open the dashboard on a run another process trains
-    fmtui export --tensorboard DIR RUN...   runs as TensorBoard event files
+    fmtui export --tensorboard DIR RUN...   runs as TensorBoard event files (--follow: live)
 
     Options of fmtui itself (--data-dir, --runs-dir) also apply to its commands; a command's own wins.
     Shell completion: eval "$(_FMTUI_COMPLETE=bash_source fmtui)" (zsh_source, fish_source).
@@ -207,6 +208,72 @@ def no_ui_option(f: Callable) -> Callable:
     return click.option("--no-ui", is_flag=True, hidden=True, help="Accepted; this command has no dashboard.")(f)
 
 
+def _into_common(field: str) -> Callable:
+    """An option callback that hands a value typed after a command's name to it as fmtui's own (Common)."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        if value:
+            ctx.obj = dataclasses.replace(common(ctx), **{field: value})
+
+    return callback
+
+
+def _into_environment(name: str) -> Callable:
+    """An option callback for a flag that fmtui passes on through the environment (read in every thread)."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+        if value:
+            os.environ[name] = "1"
+
+    return callback
+
+
+SHARED_OPTIONS: dict[str, dict[str, Any]] = {
+    "--data-dir": {
+        "type": DIR,
+        "callback": _into_common("data_dir"),
+        "help": "Folder with the dataset files [as fmtui --data-dir: $FMTUI_DATA_DIR or the user cache]",
+    },
+    "--runs-dir": {
+        "type": DIR,
+        "callback": _into_common("runs_dir"),
+        "help": "Where run folders go [as fmtui --runs-dir: $FMTUI_RUNS_DIR or ./runs]",
+    },
+    "--no-download": {
+        "is_flag": True,
+        "callback": _into_environment("FMTUI_NO_DOWNLOAD"),
+        "help": "Never download a dataset: missing files are an error (as fmtui --no-download).",
+    },
+    "--debug": {
+        "is_flag": True,
+        "callback": _into_environment("FMTUI_DEBUG"),
+        "help": "Show the traceback of an unexpected error (as fmtui --debug).",
+    },
+    "--no-ui": {"is_flag": True, "callback": _into_common("no_ui"), "hidden": True},
+}
+"""fmtui's own options, as every command takes them after its name (see shared_options)."""
+
+
+def shared_options(*unused: str) -> Callable:
+    """Give a command each of fmtui's own options it does not declare itself, so that `fmtui CMD --runs-dir X`
+    means `fmtui --runs-dir X CMD`: the value reaches the command the same way (Common for the folders and
+    --no-ui, the environment for the flags). Those in `unused` (`--data-dir` for `runs`) have no use in the
+    command: accepted and hidden from its help, as fmtui takes them before any command. Put it right under
+    @cli.command, so that it sees the command's own options."""
+
+    def decorate(f: Callable) -> Callable:
+        params = f.__dict__.setdefault("__click_params__", [])
+        declared = {opt for p in params for opt in p.opts}
+        for flag, kind in SHARED_OPTIONS.items():
+            if flag not in declared:
+                name = "shared_" + flag.removeprefix("--").replace("-", "_")
+                option = click.Option([flag, name], expose_value=False, **{"hidden": flag in unused, **kind})
+                params.insert(0, option)  # listed after the command's own options
+        return f
+
+    return decorate
+
+
 def launch_tui(
     cfg: RunConfig, autostart: bool = False, runs_dir: Path | None = None, watch: Path | None = None
 ) -> None:
@@ -237,6 +304,7 @@ def leave(code: int) -> None:
 
 
 @cli.command()
+@shared_options()
 @run_options()
 @click.option(
     "--config",
@@ -334,6 +402,7 @@ def resume_run(
 
 
 @cli.command(name="eval")
+@shared_options("--runs-dir")
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--device", type=FieldType(OPTIONS["device"]), help="Device [auto]")
 @click.option("--data-dir", type=DIR, help="Dataset folder [as trained]")
@@ -351,6 +420,7 @@ def eval_cmd(
 
 
 @cli.command(name="runs")
+@shared_options("--data-dir", "--no-download")
 @click.argument("runs_dir", required=False, type=click.Path(path_type=Path))
 @click.option("--json", "json_mode", is_flag=True, help="Print one JSON object per run.")
 @no_ui_option
@@ -365,6 +435,7 @@ def runs_cmd(ctx: click.Context, runs_dir: Path | None, json_mode: bool, no_ui: 
 
 
 @cli.command(name="watch")
+@shared_options()
 @click.argument("run_dir", required=False, type=DIR)
 @click.option(
     "--runs-dir",
@@ -400,6 +471,7 @@ def watch_cmd(ctx: click.Context, run_dir: Path | None, runs_dir: Path | None, d
 
 
 @cli.command()
+@shared_options()
 @run_options(multiple=True)
 @click.option("--out", type=DIR, help="Sweep folder [RUNS_DIR/sweep-<date>]")
 @click.option("--runs-dir", type=DIR, help="Where the sweep folder goes [$FMTUI_RUNS_DIR or ./runs]")
@@ -447,6 +519,7 @@ def sweep(
 
 
 @cli.command(name="lr-find")
+@shared_options()
 @run_options()
 @click.option(
     "--out",
@@ -492,25 +565,33 @@ def note_threads(configs: list[RunConfig]) -> None:
 
 
 @cli.command()
+@shared_options("--data-dir", "--runs-dir", "--no-download")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option(
     "--tensorboard",
     "tensorboard_dir",
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Write TensorBoard event files here, one sub-folder per run (needs the tensorboard extra).",
+    help="Write TensorBoard event files here, one sub-folder per run (needs tensorboardX).",
+)
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="Go on writing each run's new epochs (and a folder's new runs) as they train; end when all have ended.",
 )
 @no_ui_option
 @click.pass_context
-def export(ctx: click.Context, runs: tuple[Path, ...], tensorboard_dir: Path, no_ui: bool) -> None:
-    """Export run folders (or sweep and runs folders) for TensorBoard, W&B and Aim.
+def export(ctx: click.Context, runs: tuple[Path, ...], tensorboard_dir: Path, follow: bool, no_ui: bool) -> None:
+    """Export run folders (or sweep and runs folders) for TensorBoard, W&B and Aim: each run's epochs as
+    scalars, and its options with its final and best metrics for TensorBoard's HParams view.
 
     \b
     fmtui export --tensorboard tb runs/sweep-20261126-101500 && tensorboard --logdir tb
+    fmtui export --tensorboard tb --follow runs/20261126-101500-fashion-mnist-mlp-symmetric-lr0.01
     """
-    from fmtui.headless import run_export
+    from fmtui.export import run_export
 
-    ctx.exit(run_export(list(runs), tensorboard_dir))
+    ctx.exit(run_export(list(runs), tensorboard_dir, follow=follow))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -43,7 +43,6 @@ from fmtui.report import (
     lr_find_header,
     lr_find_json,
     lr_find_text,
-    plural,
     printable,
     run_facts,
     run_json,
@@ -55,12 +54,10 @@ from fmtui.report import (
     sweep_stopped,
 )
 from fmtui.runs import (
-    BrokenRun,
     RunError,
     RunsFolder,
     atomic_write,
     default_runs_dir,
-    list_runs,
     load_state_dict,
     read_run,
 )
@@ -608,30 +605,3 @@ def _together(configs: list[RunConfig], stacked: bool) -> int:
     from fmtui.batched import batch_groups
 
     return sum(len(g) for g in batch_groups(configs) if len(g) > 1) if stacked else 0
-
-
-def run_export(paths: list[Path], tensorboard_dir: Path) -> int:
-    """Export run folders (or folders of runs, such as a sweep's) as TensorBoard event files, one line per run."""
-    from fmtui.runs import RunRecord
-    from fmtui.tensorboard import ExportError, export_tensorboard
-
-    runs: dict[str, RunRecord] = {}
-    try:
-        for path in paths:
-            records = [read_run(path)] if (path / "config.json").is_file() else list_runs(path)
-            if not records:
-                raise ValueError(f"{path} is not a fmtui run folder and holds none")
-            for broken in [r for r in records if isinstance(r, BrokenRun)]:
-                click.echo(printable(f"Skipped {broken.path}: {broken.reason}"), err=True)
-            for record in [r for r in records if not isinstance(r, BrokenRun)]:
-                name = str(Path(path.name) / record.path.relative_to(path))
-                if runs.setdefault(name, record).path.resolve() != record.path.resolve():
-                    raise ValueError(f"two runs would both be exported as {name}; export them one at a time")
-        if not runs:
-            raise ValueError("no readable run to export")
-        folders = export_tensorboard(runs, tensorboard_dir)
-    except (ValueError, ExportError) as e:  # RunError is a ValueError too
-        raise click.UsageError(printable(str(e))) from None
-    for record, folder in zip(runs.values(), folders):
-        click.echo(f"{record.path} -> {folder} ({plural(len(record.metrics), 'epoch')})")
-    return ExitCode.OK

@@ -28,6 +28,7 @@ ENGINE_SIDE = (
     "events",
     "graphs",
     "health",
+    "install_hint",
     "lrfind",
     "models",
     "recorder",
