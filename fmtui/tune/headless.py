@@ -273,7 +273,7 @@ def _error(message: str, code: int = ExitCode.FAILED) -> int:
 def _header(name: str, meta: dict, space: Space, storage: str, workers: int, created: bool, study: Any) -> str:
     cfg = space.base
     what = "Study" if created else "Joined study"
-    done = "" if created else f" ({len(study.get_trials(deepcopy=False))} trials so far)"
+    done = "" if created else f" ({plural(len(study.get_trials(deepcopy=False)), 'trial')} so far)"
     return (
         f"{what} {name}{done}: {plural(meta['trials'], 'trial')} of {space.describe()}, {meta['sampler']} sampler, "
         f"{meta['pruner']} pruner\n"

@@ -115,11 +115,14 @@ class Space:
         return size
 
     def searched(self) -> dict[str, str]:
-        """Each searched option as typed: {"lr": "1e-05..1", "hidden": "64..1024,128"}."""
-        out = {d.field: d.text() for d in self.dims if not (d.field == "hidden" and self.hidden is not None)}
-        if self.hidden is not None:
-            by_param = {d.param: d.text() for d in self.dims if d.field == "hidden"}
-            out["hidden"] = ",".join(by_param[p] if isinstance(p, str) else str(p) for p in self.hidden)
+        """Each searched option as typed, in the options' order: {"hidden": "64..1024,128", "lr": "1e-05..1"}."""
+        out = {}
+        for d in self.dims:
+            if d.field != "hidden" or self.hidden is None:
+                out[d.field] = d.text()
+            elif "hidden" not in out:
+                by_param = {e.param: e.text() for e in self.dims if e.field == "hidden"}
+                out["hidden"] = ",".join(by_param[p] if isinstance(p, str) else str(p) for p in self.hidden)
         return out
 
     def definition(self) -> dict[str, Any]:
@@ -144,7 +147,8 @@ def parse_space(texts: dict[str, list[str]], base: RunConfig) -> Space:
     fixed: dict[str, Any] = {}
     dims: list[Dimension] = []
     hidden: tuple[int | str, ...] | None = None
-    for field, items in texts.items():
+    for field in sorted(texts, key=list(OPTIONS).index):  # the options' own order, however they were given
+        items = texts[field]
         if len(items) == 1 and RANGE not in items[0]:
             fixed[field] = parse_field(field, items[0])
             continue
