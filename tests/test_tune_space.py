@@ -46,6 +46,7 @@ def test_hidden_sizes_take_a_log_range_per_layer_and_lists_of_layouts():
     [
         ({"norm": "1..2"}, "--norm: '1..2': only numbers take a range"),
         ({"lr": "1..1e-3"}, "--lr: the range 1..1e-3 is empty"),
+        ({"lr": "0.1..0.1"}, "--lr: the range 0.1..0.1 is empty"),
         ({"weight_decay": "0..1e-3"}, "--weight-decay: 0..1e-3: its range is searched on a log scale"),
         ({"lr": "1e-3..1..2"}, "--lr: expected a range like 1e-5..1"),
         ({"lr": "1e-3..200"}, "--lr: must be <= 100"),
