@@ -75,8 +75,9 @@ D = RunConfig()
 DIR = click.Path(file_okay=False, path_type=Path)
 
 
-def run_options(multiple: bool = False) -> Callable:
-    """Decorate a command with every RunConfig option (as lists for sweeps when multiple=True).
+def run_options(multiple: bool = False, listed: str = "a list to sweep") -> Callable:
+    """Decorate a command with every RunConfig option (as lists for sweeps when multiple=True; `listed` says
+    what a list is for in --help).
 
     A yes/no option reads the same in `train` and `sweep`: --batch-norm (yes), --batch-norm no and
     --no-batch-norm (no); a sweep also takes a list, --batch-norm yes,no. See `fold_negations`."""
@@ -93,7 +94,7 @@ def run_options(multiple: bool = False) -> Callable:
             if multiple:
                 more = f"; repeat the option or separate the values with '{opt.sep}'" if opt.sep != "," else ""
                 kind |= {"type": ListType(opt), "multiple": True}
-                helptext, metavar = f"{helptext} (a list to sweep{more})", f"{metavar}[,...]"
+                helptext, metavar = f"{helptext} ({listed}{more})", f"{metavar}[,...]"
             f = click.option(f"--{opt.cli}", opt.name, metavar=metavar, help=helptext, **kind)(f)
         return click.option(
             "--data-dir",
@@ -448,7 +449,7 @@ def sweep(
 
 
 @cli.command()
-@run_options(multiple=True)
+@run_options(multiple=True, listed="a list to choose from, or a range a..b")
 @click.option(
     "--trials", type=click.IntRange(1, 100_000), help="Trials of the study, over all its workers [20; grid: all]"
 )

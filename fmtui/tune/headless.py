@@ -356,12 +356,13 @@ def _pct(value: Any) -> str:
 
 def best_command(space: Space, params: dict[str, Any]) -> str:
     """The command line that trains the best trial's config on its own (the options that differ from the
-    defaults; the searched ones at the trial's values)."""
+    defaults; the searched ones at the trial's values, numbers in full so that it trains the same run)."""
     cfg = space.config(params)
     default = RunConfig()
     parts = ["fmtui train --no-ui"]
     for field in OPTIONS:
         if field in WORKER_LOCAL or getattr(cfg, field) == getattr(default, field):
             continue
-        parts.append(f"--{cli_name(field)} {format_value(getattr(cfg, field))}")
+        value = getattr(cfg, field)
+        parts.append(f"--{cli_name(field)} {repr(value) if isinstance(value, float) else format_value(value)}")
     return " ".join(parts)

@@ -136,7 +136,7 @@ class JournalLock:
     def __init__(self, journal: str) -> None:
         from optuna.storages.journal import JournalFileSymlinkLock
 
-        self.inner = JournalFileSymlinkLock(journal, grace_period=LOCK_GRACE)
+        self.inner = JournalFileSymlinkLock(journal)  # for its release (rename, unlink); acquire is ours
         self.journal, self.path = journal, journal + ".lock"
 
     def acquire(self) -> bool:
