@@ -301,3 +301,30 @@ def test_one_worker_per_visible_gpu_each_pinned_to_its_own(tiny_data, tmp_path, 
     for w in FakeWorker.started:  # not pinned: the device is the CPU; each worker is told so
         assert w.env.get("CUDA_VISIBLE_DEVICES") == os.environ.get("CUDA_VISIBLE_DEVICES")
         assert w.cmd[-2:] == ["--device", "cpu"]
+
+
+def test_a_trial_whose_worker_is_gone_is_failed_and_queued_again_once_by_one_worker(tmp_path):
+    """A worker's folder tells (its flock); without the folder, a worker of this host is asked by its pid."""
+    import socket
+
+    from fmtui.tune.study import Presence, fail_stale
+
+    study = optuna.create_study(direction="maximize")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(gone.stdout)
+    trials = [study.ask(), study.ask(), study.ask()]
+    for trial in trials:
+        trial.suggest_float("lr", 1e-3, 1.0, log=True)
+    with Presence(tmp_path) as me:  # a live worker, with its folder
+        trials[0].set_user_attr("worker", me.name)
+        trials[1].set_user_attr("worker", "elsewhere-1-abc")  # another machine's worker: its folder is not here
+        for key, value in (("worker", "gone-2-def"), ("host", socket.gethostname()), ("pid", dead_pid)):
+            trials[2].set_user_attr(key, value)
+        assert fail_stale(study, tmp_path) == [2]
+        assert fail_stale(study, tmp_path) == []  # failed once: a second look finds nothing to do
+    states = [t.state for t in study.get_trials()]
+    assert states == [optuna.trial.TrialState.RUNNING] * 2 + [
+        optuna.trial.TrialState.FAIL,
+        optuna.trial.TrialState.WAITING,
+    ]
+    assert study.get_trials()[3].params == study.get_trials()[2].params

@@ -303,6 +303,8 @@ def claim(study: Any, planned: int, study_dir: Path, worker: str) -> Any | None:
             return None
         trial = study.ask()
         trial.set_user_attr("worker", worker)
+        trial.set_user_attr("host", socket.gethostname())
+        trial.set_user_attr("pid", os.getpid())
         if waiting:  # a trial queued again: say which one it stands in for
             frozen = next(t for t in study.get_trials(deepcopy=False) if t.number == trial.number)
             if "failed_trial" in frozen.system_attrs:
@@ -313,9 +315,10 @@ def claim(study: Any, planned: int, study_dir: Path, worker: str) -> Any | None:
 def fail_stale(study: Any, study_dir: Path) -> list[int]:
     """Fail the RUNNING trials whose worker is dead, queue each again (up to MAX_RETRY times); their numbers.
 
-    A trial names its worker's folder; a worker folder this machine cannot see (a worker elsewhere, with a
-    storage that is not in a shared folder) is left alone. A trial that names no worker yet (its worker died
-    between asking for it and naming itself) counts as dead after STALE_AFTER seconds."""
+    A trial names its worker's folder, host and pid. Without the folder (a worker elsewhere, with a storage
+    that is not in a shared folder; or one that ended), a worker on this host is asked by its pid, one on
+    another host is left alone. A trial that names no worker yet (its worker died between asking for it and
+    naming itself) counts as dead after STALE_AFTER seconds."""
     from optuna.trial import TrialState
 
     failed = []
@@ -331,7 +334,20 @@ def _dead(trial: Any, study_dir: Path) -> bool:
         started = trial.datetime_start or datetime.now()
         return datetime.now() - started > timedelta(seconds=STALE_AFTER)
     folder = study_dir / WORKERS / worker
-    return folder.is_dir() and not liveness(folder).alive
+    if folder.is_dir():
+        return not liveness(folder).alive
+    pid = trial.user_attrs.get("pid")
+    return trial.user_attrs.get("host") == socket.gethostname() and isinstance(pid, int) and not _pid_alive(pid)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):  # another user's process, or no pid at all
+        return pid > 0
+    return True
 
 
 def fail_and_retry(study: Any, number: int) -> bool:
