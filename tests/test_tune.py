@@ -29,13 +29,15 @@ def tune_args(data: Path, runs: Path, study: str, *extra) -> list[str]:
     return ["tune", "--data-dir", str(data), "--runs-dir", str(runs), "--study", study, *map(str, extra)]
 
 
-def worker(*args: str) -> subprocess.Popen:
+def worker(*args: str, session: bool = False) -> subprocess.Popen:
+    """fmtui as a process (session=True: in a process group of its own, as a shell runs a command)."""
     return subprocess.Popen(
         [sys.executable, "-m", "fmtui", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        start_new_session=session,
     )
 
 
@@ -265,7 +267,7 @@ class FakeWorker:
 
     started: list = []
 
-    def __init__(self, cmd, env):
+    def __init__(self, cmd, env, start_new_session=False):
         self.cmd, self.env = cmd, env
         FakeWorker.started.append(self)
 
@@ -328,3 +330,29 @@ def test_a_trial_whose_worker_is_gone_is_failed_and_queued_again_once_by_one_wor
         optuna.trial.TrialState.WAITING,
     ]
     assert study.get_trials()[3].params == study.get_trials()[2].params
+
+
+def test_missing_data_is_one_line_before_any_study_is_made(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = fmtui(*tune_args(tmp_path / "empty", tmp_path / "runs", "nodata", *SPACE))
+    assert result.exit_code == 2 and result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+    assert "train-images-idx3-ubyte" in result.stderr and not (tmp_path / "runs" / "nodata").exists()
+
+
+def test_ctrl_c_to_a_command_with_two_workers_stops_both_once_with_their_trials_recorded(tiny_data, tmp_path):
+    runs = tmp_path / "runs"
+    args = tune_args(tiny_data, runs, "two", *SPACE, "--trials", 4, "--epochs", 500, "--pruner", "none")
+    proc = worker(*args, "--workers", "2", session=True)
+    while len([p for p in (runs / "two").glob("trial-*") if (p / "metrics.jsonl").is_file()]) < 2:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.02)  # polled until both workers train a trial
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl+C in a terminal: to the whole foreground process group
+    out, err = finish(proc)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "aborted" not in err  # one Ctrl+C reached each worker once
+    study = load(runs / "two")
+    failed = [t.number for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
+    queued = [t.system_attrs["failed_trial"] for t in study.trials if t.state == optuna.trial.TrialState.WAITING]
+    assert len(failed) == 2 and sorted(queued) == failed
+    for number in failed:
+        assert "stopped during epoch" in read_run(trial_folders(runs / "two")[number]).message

@@ -70,6 +70,7 @@ def run_tune(
     name = check_name(study or f"tune-{time.strftime('%Y%m%d-%H%M%S')}")
     study_dir = (runs_dir or default_runs_dir()) / name
     given = _definition(searched, local, trials, sampler, pruner) if searched else None
+    dataset = _load_data(local.replace(dataset=given["fixed"]["dataset"])) if given else None  # before any trial
     try:
         study_dir.mkdir(parents=True, exist_ok=True)
         st, meta, created = create_or_join(open_storage(storage, study_dir), name, given)
@@ -88,7 +89,7 @@ def run_tune(
     if count > 1:
         code = _spawn(count, name, storage, study_dir.parent, local)
     else:
-        code = _work(st, meta, space, study_dir)
+        code = _work(st, meta, space, study_dir, dataset or _load_data(space.base))
     if os.environ.get(WORKER_ENV) is None:
         _say(summary(st, meta, space))
     return code
@@ -169,12 +170,11 @@ def visible_gpus(device: str) -> list[str]:
 # --- one worker ---------------------------------------------------------------------------------------------
 
 
-def _work(study: Any, meta: dict, space: Space, study_dir: Path) -> int:
+def _work(study: Any, meta: dict, space: Space, study_dir: Path, dataset: Any) -> int:
     """Claim and train trials until the study has all it planned, a signal stops this worker, or it must."""
     from fmtui.tune.trial import TrialRunner
 
     with_sampling(study, make_sampler(meta["sampler"], space), make_pruner(meta["pruner"]))
-    dataset = _load_data(space.base)
     failures = 0
     with stop_on_signals() as stop:
         try:
@@ -200,7 +200,7 @@ def _work(study: Any, meta: dict, space: Space, study_dir: Path) -> int:
 
 
 def _load_data(cfg: RunConfig) -> Any:
-    """The dataset and the device, checked before any trial is claimed: bad input leaves the study untouched."""
+    """The dataset, and the device checked: before a new study is made, or before a joiner claims a trial."""
     from fmtui import engine
     from fmtui.data import DataError, load_dataset
 
@@ -229,7 +229,8 @@ def _spawn(count: int, name: str, storage: str | None, runs_dir: Path, local: Ru
         env = {**os.environ, WORKER_ENV: str(i)}
         if gpus:
             env["CUDA_VISIBLE_DEVICES"] = gpus[i % len(gpus)]
-        procs.append(subprocess.Popen(cmd, env=env))
+        # a session of its own: a Ctrl+C in the terminal reaches the workers once, passed on by this process
+        procs.append(subprocess.Popen(cmd, env=env, start_new_session=True))
     came: list[int] = []
 
     def forward(signum: int, frame: Any) -> None:

@@ -244,7 +244,8 @@ def _wait_for_meta(study: Any, name: str, patience: float = 30.0) -> dict[str, A
             raise StudyError(f"the study {name} was not made by fmtui tune (it has no {META!r} attribute)", 2)
         time.sleep(0.1)
     meta = study.user_attrs[META]
-    if not isinstance(meta, dict) or not isinstance(meta.get("search"), dict):
+    parts = [meta.get(k) for k in ("search", "fixed")] if isinstance(meta, dict) else [None]
+    if not all(isinstance(p, dict) and all(isinstance(v, str) for v in p.values()) for p in parts):
         raise StudyError(f"the study {name} has a broken {META!r} attribute", 2)
     return meta
 
