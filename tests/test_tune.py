@@ -251,6 +251,19 @@ def test_a_locked_journal_is_one_line_and_exit_1(tiny_data, tmp_path, monkeypatc
     assert result.stderr.count("\n") == 1
 
 
+def test_a_journal_lock_left_by_a_dead_worker_is_removed_and_the_study_goes_on(tiny_data, tmp_path):
+    study_dir = tmp_path / "runs" / "stale"
+    study_dir.mkdir(parents=True)
+    (study_dir / "journal.log").write_bytes(b"")
+    os.symlink(study_dir / "journal.log", study_dir / "journal.log.lock")  # its writer was killed mid-write
+    old = time.time() - 2 * tune_study.LOCK_GRACE
+    os.utime(study_dir / "journal.log", (old, old))
+    os.utime(study_dir / "journal.log.lock", (old, old), follow_symlinks=False)
+    result = fmtui(*tune_args(tiny_data, tmp_path / "runs", "stale", *SPACE, "--trials", 1, "--epochs", 1))
+    assert result.exit_code == 0, result.output
+    assert load(study_dir).trials[0].state == optuna.trial.TrialState.COMPLETE
+
+
 def test_joining_a_study_with_other_options_names_them(tiny_data, tmp_path):
     runs = tmp_path / "runs"
     first = fmtui(*tune_args(tiny_data, runs, "j", *SPACE, "--trials", 1, "--epochs", 1))
