@@ -76,8 +76,9 @@ D = RunConfig()
 DIR = click.Path(file_okay=False, path_type=Path)
 
 
-def run_options(multiple: bool = False) -> Callable:
-    """Decorate a command with every RunConfig option (as lists for sweeps when multiple=True).
+def run_options(multiple: bool = False, listed: str = "a list to sweep") -> Callable:
+    """Decorate a command with every RunConfig option (as lists for sweeps when multiple=True; `listed` says
+    what a list is for in --help).
 
     A yes/no option reads the same in `train` and `sweep`: --batch-norm (yes), --batch-norm no and
     --no-batch-norm (no); a sweep also takes a list, --batch-norm yes,no. See `fold_negations`."""
@@ -94,7 +95,7 @@ def run_options(multiple: bool = False) -> Callable:
             if multiple:
                 more = f"; repeat the option or separate the values with '{opt.sep}'" if opt.sep != "," else ""
                 kind |= {"type": ListType(opt), "multiple": True}
-                helptext, metavar = f"{helptext} (a list to sweep{more})", f"{metavar}[,...]"
+                helptext, metavar = f"{helptext} ({listed}{more})", f"{metavar}[,...]"
             f = click.option(f"--{opt.cli}", opt.name, metavar=metavar, help=helptext, **kind)(f)
         return click.option(
             "--data-dir",
@@ -162,6 +163,7 @@ def cli(ctx: click.Context, no_ui: bool, data_dir: Path | None, runs_dir: Path |
                                      or without a terminal; defaults = the lecture's MLP)
     fmtui eval RUN_DIR               re-evaluate a saved run on the test split
     fmtui sweep [OPTIONS]            train a grid of configs and compare them
+    fmtui tune [OPTIONS]             search lists and ranges of options with Optuna (the tune extra)
     fmtui runs [RUNS_DIR]            list the runs: status, epochs, accuracy
     fmtui lr-find [OPTIONS]          suggest a learning rate (the LR range test)
     fmtui watch [RUN_DIR]            open the dashboard on a run another process trains
@@ -177,7 +179,7 @@ def cli(ctx: click.Context, no_ui: bool, data_dir: Path | None, runs_dir: Path |
             os.environ[f"FMTUI_{name.upper()}"] = "1"
     if ctx.invoked_subcommand is None:
         if no_ui:
-            raise click.UsageError("--no-ui needs a command: train, eval, sweep, runs, lr-find or export")
+            raise click.UsageError("--no-ui needs a command: train, eval, sweep, tune, runs, lr-find or export")
         given = ctx.obj.data_dir
         launch_tui(RunConfig(data_dir=str(given) if given else None), runs_dir=ctx.obj.runs_dir)
 
@@ -516,6 +518,59 @@ def sweep(
 
     runs_dir = runs_dir or shared.runs_dir
     ctx.exit(run_sweep_cli(configs, out=out, runs_dir=runs_dir, json_mode=json_mode, stacked=not sequential))
+
+
+@cli.command()
+@shared_options()
+@run_options(multiple=True, listed="a list to choose from, or a range a..b")
+@click.option(
+    "--trials", type=click.IntRange(1, 100_000), help="Trials of the study, over all its workers [20; grid: all]"
+)
+@click.option("--sampler", type=click.Choice(("tpe", "random", "grid")), help="How trials are chosen [tpe]")
+@click.option("--pruner", type=click.Choice(("asha", "median", "none")), help="How trials are stopped early [asha]")
+@click.option("--study", metavar="NAME", help="The study to create, or to join as one more worker [tune-<date>]")
+@click.option(
+    "--storage",
+    metavar="URL",
+    help="Where the study lives: sqlite:///FILE, postgresql://..., or a journal file [RUNS_DIR/NAME/journal.log]",
+)
+@click.option(
+    "--workers", type=click.IntRange(1, 1024), help="Worker processes to start here [one per visible GPU, else 1]"
+)
+@click.option("--runs-dir", type=DIR, help="Where the study's folder goes [$FMTUI_RUNS_DIR or ./runs]")
+@no_ui_option
+@click.pass_context
+def tune(
+    ctx: click.Context,
+    trials: int | None,
+    sampler: str | None,
+    pruner: str | None,
+    study: str | None,
+    storage: str | None,
+    workers: int | None,
+    runs_dir: Path | None,
+    no_ui: bool,
+    **values: Any,
+) -> None:
+    """Search hyperparameters with Optuna: lists (--norm unit,zscore) and ranges (--lr 1e-5..1, log scale for lr,
+    weight decay, hidden sizes and batch size) of any option; each trial is a run folder in RUNS_DIR/NAME, ranked on
+    its validation accuracy (--val-split, 0.1 unless given), with its test accuracy beside it.
+
+    \b
+    fmtui tune --lr 1e-4..1 --weight-decay 1e-6..1e-2 --hidden 64..1024 --dropout 0..0.5 --trials 32
+    fmtui tune --study NAME      join a study as one more worker (here, or on a machine that sees its folder)
+    """
+    from fmtui.tune.headless import run_tune
+    from fmtui.tune.space import split_items
+
+    shared = common(ctx)
+    data_dir = values.pop("data_dir") or shared.data_dir
+    values = fold_negations(values)
+    texts = {f: [item for text in texts for item in split_items(f, text)] for f, texts in values.items() if texts}
+    options = {"trials": trials, "sampler": sampler, "pruner": pruner, "study": study, "storage": storage}
+    runs_dir = runs_dir or shared.runs_dir
+    data = str(data_dir) if data_dir else None
+    ctx.exit(run_tune(texts, data_dir=data, workers=workers, runs_dir=runs_dir, **options))
 
 
 @cli.command(name="lr-find")

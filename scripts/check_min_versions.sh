@@ -40,7 +40,7 @@ pip_quiet --no-deps -e .
 from importlib.metadata import version
 import torch, torchvision
 names = "torch torchvision textual textual-plotext plotext rich click numpy pytest pytest-textual-snapshot syrupy ruff"
-names += " import-linter tensorboardX protobuf"
+names += " import-linter tensorboardX protobuf optuna"
 print("+ installed:", ", ".join(f"{n} {version(n)}" for n in names.split()))
 EOF
 export PATH="$MIN_VENV/bin:$PATH"

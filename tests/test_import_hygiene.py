@@ -41,6 +41,10 @@ ENGINE_SIDE = (
     "sweep",
     "tensorboard",
     "ticks",
+    "tune.folder",
+    "tune.space",
+    "tune.study",
+    "tune.trial",
     "watch",
     "weights",
 )
@@ -58,8 +62,8 @@ def modules_after(code: str) -> set[str]:
 
 
 def engine_side() -> list[str]:
-    """ENGINE_SIDE modules that exist in this tree."""
-    return [f"fmtui.{m}" for m in ENGINE_SIDE if (ROOT / "fmtui" / f"{m}.py").is_file()]
+    """ENGINE_SIDE modules that exist in this tree (tune.study: fmtui/tune/study.py)."""
+    return [f"fmtui.{m}" for m in ENGINE_SIDE if (ROOT / "fmtui" / f"{m.replace('.', '/')}.py").is_file()]
 
 
 def import_graph(package: str = "fmtui") -> dict[str, set[str]]:

@@ -18,7 +18,11 @@ GIVEN = {"--data-dir": Path("d"), "--runs-dir": Path("r"), "--no-download": True
 """Each shared option and what a command sees when it is given (folders as typed, flags as on)."""
 NONE_GIVEN = {"--data-dir": None, "--runs-dir": None, "--no-download": False, "--debug": False, "--no-ui": False}
 ENVIRONMENT = {"--no-download": "FMTUI_NO_DOWNLOAD", "--debug": "FMTUI_DEBUG"}
-WITHOUT_JSON = {"watch": "it opens the dashboard", "export": "it writes files; its lines name them"}
+WITHOUT_JSON = {
+    "watch": "it opens the dashboard",
+    "export": "it writes files; its lines name them",
+    "tune": "its trials are run folders and its study is in Optuna's storage; its lines name them",
+}
 
 
 def commands() -> list[str]:

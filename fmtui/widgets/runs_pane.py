@@ -241,6 +241,7 @@ class RunsPane(Widget):
         Binding("e", "export", "export", show=False),
         Binding("r", "refresh", "refresh", show=False),
         Binding("L", "lecture", "lecture"),
+        Binding("S", "study", "study", show=False),  # on a trial of `fmtui tune`: its study (fmtui.widgets.study_view)
     ]
 
     class Open(Message):
@@ -492,6 +493,18 @@ class RunsPane(Widget):
         """Read every run folder again (the hidden `r`: polling sees changes by themselves)."""
         self.folder = RunsFolder(self.runs_dir)
         self.refresh_runs()
+
+    def action_study(self) -> None:
+        """The study of the trial under the cursor: its trials, their states, the best so far."""
+        from fmtui.tune.folder import study_of
+        from fmtui.widgets.study_view import StudyScreen
+
+        record = self._cursor_record()
+        study = study_of(record.path) if record is not None else None
+        if study is None:
+            self._tell("S shows the study of a trial (fmtui tune); the run under the cursor is no trial")
+        else:
+            self.app.push_screen(StudyScreen(study))
 
     def action_lecture(self) -> None:
         self.post_message(self.LaunchExperiment())
