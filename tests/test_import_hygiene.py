@@ -31,6 +31,7 @@ ENGINE_SIDE = (
     "lrfind",
     "models",
     "recorder",
+    "registry",
     "report",
     "resources",
     "results",
