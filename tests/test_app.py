@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import weakref
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -834,3 +835,19 @@ async def test_progress_messages_that_queue_up_coalesce_without_losing_a_point()
             app.post_message(message)
         await wait_for(pilot, lambda: True in shown)
         assert shown[-1] is True and len(shown) <= 2, shown  # the last one, `done`, is never skipped
+
+
+@sync
+async def test_the_messages_of_a_watch_that_is_over_are_dropped():
+    """Each message says which watch posted it (0: a run trained here); only the current watch's are shown."""
+    app = make_app(RunConfig(device="cpu"))
+    async with app.run_test(size=SIZE) as pilot:
+        progress = next(m for m in synthetic_run(RunConfig(), epochs=1) if isinstance(m, TrainingProgress))
+        handled: list[int] = []
+        app.train_pane.show_progress = lambda ev, curve=None: handled.append(ev.step)
+        app.become(Activity(Doing.WATCHING, Path("runs/r"), 2))
+        for watch_id, step in ((1, 10), (2, 20), (0, 30)):
+            app.post_message(TrainingProgress(replace(progress.event, step=step), watch_id=watch_id))
+            await pilot.pause()
+        await wait_for(pilot, lambda: 30 in handled)
+        assert handled == [20, 30]
