@@ -50,8 +50,8 @@ class TrainingProgress(RunMessage):
 
     event: BatchProgress
     """Where the run is now; its `losses` are the curve's points since the previous event."""
-    curve: tuple[tuple[int, float], ...] = ()
-    """The training loss by step, every point since the run started (or its watch began): see LossCurve."""
+    curve: tuple[tuple[int, float], ...]
+    """The training loss by step, every point since the run started (or its watch began): LossCurve builds it."""
 
     def can_replace(self, message: Message) -> bool:
         """A newer progress message of the same run supersedes this one (Textual then skips this one)."""

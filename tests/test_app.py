@@ -847,7 +847,7 @@ async def test_the_messages_of_a_watch_that_is_over_are_dropped():
         app.train_pane.show_progress = lambda ev, curve=None: handled.append(ev.step)
         app.become(Activity(Doing.WATCHING, Path("runs/r"), 2))
         for watch_id, step in ((1, 10), (2, 20), (0, 30)):
-            app.post_message(TrainingProgress(replace(progress.event, step=step), watch_id=watch_id))
+            app.post_message(TrainingProgress(replace(progress.event, step=step), (), watch_id=watch_id))
             await pilot.pause()
         await wait_for(pilot, lambda: 30 in handled)
         assert handled == [20, 30]
