@@ -37,9 +37,9 @@ def test_decades_read_as_people_write_them():
 async def test_l_runs_the_finder_and_a_applies_its_suggestion(tiny_data, tmp_path):
     app = make_app(RunConfig(data_dir=str(tiny_data), batch_size=32, device="cpu"), runs_dir=tmp_path / "runs")
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
         panel = app.query_one(LrFinder)
-        assert not panel.display and "l" in footer_keys(app) and "a" not in footer_keys(app)
+        await wait_for(pilot, lambda: "l" in footer_keys(app))  # once the form has the focus (a refresh after mount)
+        assert not panel.display and "a" not in footer_keys(app)
         await pilot.press("l")
         await wait_for(pilot, lambda: panel.display)
         assert app.activity.busy or panel.suggested is not None  # one job at a time: Start is off while it runs
