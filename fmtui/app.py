@@ -14,27 +14,30 @@ when it watches the run).
 The footer fits 80 columns on every pane: it shows the keys that work now (Start while idle, Stop while
 training); the rest (presets, refresh, ...) are listed by `?` and in the command palette (ctrl+p).
 
+What the app is doing is one value, `activity` (fmtui.activity: idle, training, resuming, the lecture experiment,
+the lr finder, watching), set in one place (`become`); the keys, the footer and the Train pane's buttons follow it.
+
 A run that another process trains is watched by the same "train" worker group (fmtui.workers.watch_run),
 which posts the same messages: the panes show it as a run trained here. Stop then asks that process to
-stop (SIGINT, after a yes) when it runs on this machine.
+stop (SIGINT, after a yes) when it runs on this machine. Watching, resuming and signals are the LiveRuns
+controller's (fmtui.app_live), which the app opens on mount and closes on unmount.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from itertools import count
 from pathlib import Path
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Input, Select, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from fmtui.activity import IDLE, Activity, Doing
 from fmtui.app_live import LiveRuns
 from fmtui.config import RunConfig
 from fmtui.messages import (
@@ -43,6 +46,8 @@ from fmtui.messages import (
     LrFindFailed,
     LrFindFinished,
     LrFindProgress,
+    ResumeRefused,
+    RunMessage,
     RunOpenFailed,
     RunResultsLoaded,
     TrainingFailed,
@@ -102,7 +107,7 @@ class QuitScreen(ModalScreen[bool]):
         self.dismiss(event.button.id == "quit-yes")
 
 
-class FmtuiApp(LiveRuns, App):
+class FmtuiApp(App):
     """Data, Model, Train, Errors and Runs panes; keys 1-5 switch, s starts, x stops."""
 
     CSS_PATH = "app.tcss"
@@ -121,8 +126,9 @@ class FmtuiApp(LiveRuns, App):
         Binding("question_mark", "keys", "keys", show=False),
     ]
 
-    training: reactive[bool] = reactive(False, bindings=True)
-    """A run or the lecture experiment is in progress (Start off, Stop on); bound to TrainPane.training."""
+    activity: reactive[Activity] = reactive(IDLE, bindings=True, init=False)
+    """What the dashboard is doing (fmtui.activity), changed by `become` only; bindings=True re-checks the keys
+    (check_action) when it changes, and watch_activity sets the Train pane's buttons."""
     valid_config: reactive[RunConfig | None] = reactive(None, bindings=True)
     """The Model pane's configuration while it is valid (kept up to date by ConfigForm.Changed)."""
 
@@ -142,27 +148,18 @@ class FmtuiApp(LiveRuns, App):
         self.runs_dir = runs_dir or default_runs_dir()
         self.trainer = trainer
         self.autostart = autostart
-        self._what_trains = "A run"
-        """What `training` is about, for the quit question: "A run" or "The lecture experiment"."""
         self._run_name = self._opening = ""
         """The folder of the run training now, and what the run being opened from Runs is (Errors header)."""
         self.watch_at_start = watch
         self.signals = signals
-        self.watched: Path | None = None
-        """The run folder shown in the Train pane while another process trains it (None: none watched)."""
-        self.stop_cause: str | None = None
-        """Why the run here is stopped when not by x: the signal's name, for its summary ("stopped by SIGTERM")."""
-        self.resuming = False
-        """A resume was asked for and has not started yet (it may still be refused)."""
-        self.watches = count(1)
-        self.watch_id = 0
-        """Messages of a watch worker carry its id: those of a run no longer watched are dropped."""
+        self.live = LiveRuns(self)
+        """Watching, resuming and signals (opened on mount, closed on unmount)."""
 
     def compose(self) -> ComposeResult:
         panes = {
             "data": DataPane(),
             "model": ConfigForm(self.initial_config),
-            "train": TrainPane().data_bind(FmtuiApp.training),
+            "train": TrainPane(),
             "errors": ErrorsPane(),
             "runs": RunsPane(self.runs_dir),
         }
@@ -176,12 +173,19 @@ class FmtuiApp(LiveRuns, App):
         self.query_one(DataPane).show_config(self.initial_config)
         few = self.no_color or self.console.color_system in ("standard", "windows")
         self.screen.set_class(few, "-few-colors")  # app.tcss: styles that need no colour (reverse, underline)
-        if self.signals:
-            self._handle_signals()
+        self.live.open(signals=self.signals, watch_path=None if self.autostart else self.watch_at_start)
         if self.autostart:
             self.call_after_refresh(self.action_start)
-        elif self.watch_at_start is not None:
-            self.call_after_refresh(self._watch_at_start, self.watch_at_start)
+
+    def on_unmount(self) -> None:
+        self.live.close()
+
+    def become(self, activity: Activity) -> None:
+        """The one place the activity changes (a job begins or ends)."""
+        self.activity = activity
+
+    def watch_activity(self, activity: Activity) -> None:
+        self.train_pane.busy = activity.busy
 
     @property
     def form(self) -> ConfigForm:
@@ -197,13 +201,13 @@ class FmtuiApp(LiveRuns, App):
         """Start shows while idle (dimmed while the form is invalid), Stop only while training, so the footer
         never spends room on a key that cannot work; leave field only while a field has the focus."""
         if action == "start":
-            return False if self.training else None if self.valid_config is None else True
+            return False if self.activity.busy else None if self.valid_config is None else True
         if action == "stop":
-            return self.training
+            return self.activity.busy
         if action == "leave_field":
             return isinstance(self.focused, (Input, Select))
         if action == "unwatch":
-            return self.watched is not None
+            return self.activity.doing is Doing.WATCHING
         return True
 
     def action_pane(self, pane: str) -> None:
@@ -249,12 +253,12 @@ class FmtuiApp(LiveRuns, App):
     async def action_quit(self) -> None:
         """Quit at once when idle or watching (a watched run trains on in its own process); while a run (or the
         lecture experiment) trains here, ask first."""
-        if not self.training or self.watched is not None:
+        if not self.activity.here:
             self.exit()
         elif isinstance(self.screen, QuitScreen):  # asked twice (ctrl+q in the dialog): that is a yes
             self.exit()
         else:
-            self.push_screen(QuitScreen(self._what_trains), self._quit_answered)
+            self.push_screen(QuitScreen(self.activity.what), self._quit_answered)
 
     def _quit_answered(self, quit_: bool | None) -> None:
         if quit_:
@@ -271,22 +275,22 @@ class FmtuiApp(LiveRuns, App):
 
     def action_start(self) -> None:
         cfg, _, error = self.form.read()
-        if self.training or cfg is None:
+        if self.activity.busy or cfg is None:
             self.bell()
             if error:
                 self.notify(error, title="fix the Model pane first", severity="warning", markup=False)
             return
-        self.training, self.stop_cause, self._what_trains = True, None, "A run"
+        self.become(Activity(Doing.TRAINING))
         self.train_pane.show_starting(cfg)
         self.action_pane("train")
-        self._train(cfg)
+        self.train(cfg)
 
     def action_stop(self) -> None:
         """Stop after the current batch: the worker's loop sees its cancellation before the next one.
         A watched run's process is asked to stop (after a yes)."""
-        if self.watched is not None:
-            self._ask_to_stop(self.watched)
-        elif self.training:
+        if self.activity.watched is not None:
+            self.live.ask_to_stop(self.activity.watched)
+        elif self.activity.busy:
             self.workers.cancel_group(self, "train")
             self.train_pane.show_stopping()
 
@@ -294,7 +298,7 @@ class FmtuiApp(LiveRuns, App):
         """The lecture's experiment: softmax regression, 4 normalizations x lr 0.01 and 1e-5, as 8 runs; with the
         form's batch size and epochs when it holds a softmax regression, else the lecture's (fmtui.sweep)."""
         cfg, _, error = self.form.read()
-        if self.training or cfg is None:
+        if self.activity.busy or cfg is None:
             self.bell()
             self.notify(
                 error or "training is running: stop it first",
@@ -305,7 +309,7 @@ class FmtuiApp(LiveRuns, App):
             return
         base = lecture_base(cfg)
         configs = lecture_experiment(base)
-        self.training, self._what_trains = True, "The lecture experiment"
+        self.become(Activity(Doing.EXPERIMENT))
         self.action_pane("runs")
         how = f"batch {base.batch_size}, {base.epochs} epochs"
         if (base.batch_size, base.epochs) == (LECTURE_BATCH, LECTURE_EPOCHS):
@@ -323,11 +327,11 @@ class FmtuiApp(LiveRuns, App):
 
     def on_config_form_find_lr(self, message: ConfigForm.FindLr) -> None:
         """The learning-rate finder: it trains, so it runs as training does (one at a time, x stops it)."""
-        if self.training:
+        if self.activity.busy:
             self.bell()
             self.notify("training is running: stop it first", title="cannot run the lr finder", severity="warning")
             return
-        self.training, self._what_trains = True, "The learning-rate finder"
+        self.become(Activity(Doing.FINDING_LR))
         self.form.lr_finder.show_starting(message.config)
         self._find_lr(message.config)
 
@@ -353,12 +357,13 @@ class FmtuiApp(LiveRuns, App):
     # --- the workers --------------------------------------------------------------------------------
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train")
-    def _train(self, cfg: RunConfig | None, resume: Path | None = None, epochs: int | None = None) -> None:
+    def train(self, cfg: RunConfig | None, resume: Path | None = None, epochs: int | None = None) -> None:
+        """The training worker: a new run of cfg, or (cfg None) the run folder `resume` goes on to `epochs`."""
         worker = get_current_worker()
 
         def should_stop() -> object:
             """Cancelled: stop, and say why when a signal was the reason."""
-            return worker.is_cancelled and (self.stop_cause or True)
+            return worker.is_cancelled and (self.activity.stop_cause or True)
 
         if resume is None:
             self.trainer(cfg, self.runs_dir, self.post_message, should_stop)
@@ -391,7 +396,7 @@ class FmtuiApp(LiveRuns, App):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Safety net: a worker that died without posting TrainingFailed must not leave Start disabled."""
-        if event.worker.group == "train" and event.state == WorkerState.ERROR and self.training:
+        if event.worker.group == "train" and event.state == WorkerState.ERROR and self.activity.busy:
             self.post_message(TrainingFailed(error_message(event.worker.error)))
 
     # --- messages: each goes to the pane that shows it ----------------------------------------------
@@ -408,16 +413,16 @@ class FmtuiApp(LiveRuns, App):
         if message.config is not None:
             self.query_one(DataPane).show_config(message.config)
 
-    def _current(self, message: Message) -> bool:
+    def _current(self, message: RunMessage) -> bool:
         """The app runs (else shutting down: the worker's last messages find no widgets) and the message is
-        not one of a watched run that is no longer watched."""
-        return self.is_running and getattr(message, "watch_id", self.watch_id) == self.watch_id
+        not one of a watch that is over (one trained here has watch_id 0)."""
+        return self.is_running and message.watch_id in (0, self.activity.watch_id)
 
     def on_training_started(self, message: TrainingStarted) -> None:
         if not self._current(message):
             return
-        if self.resuming:  # the run goes on: show it from its start
-            self.resuming = False
+        if self.activity.doing is Doing.RESUMING:  # the run goes on: show it from its start
+            self.become(Activity(Doing.TRAINING, stop_cause=self.activity.stop_cause))
             self.train_pane.show_starting(message.event.config)
             self.query_one(RunsPane).show_note("")
             self.action_pane("train")
@@ -429,7 +434,7 @@ class FmtuiApp(LiveRuns, App):
 
     def on_training_progress(self, message: TrainingProgress) -> None:
         if self._current(message):
-            self.train_pane.show_progress(message.event)
+            self.train_pane.show_progress(message.event, message.curve)
 
     def on_epoch_finished(self, message: EpochFinished) -> None:
         if self._current(message):
@@ -443,7 +448,7 @@ class FmtuiApp(LiveRuns, App):
         if not self._current(message):
             return
         event = message.event
-        self.training, self.watched = False, None
+        self.become(IDLE)
         self.train_pane.show_finished(event)
         epochs = f"epoch {len(event.history)}/{event.history[-1].epochs}" if event.history else "no epoch"
         self.query_one(ErrorsPane).show_results(event.results, f"{event.status} · {epochs} · run {self._run_name}")
@@ -452,7 +457,7 @@ class FmtuiApp(LiveRuns, App):
 
     def on_training_failed(self, message: TrainingFailed) -> None:
         if self._current(message):
-            self.training, self.watched, self.resuming = False, None, False
+            self.become(IDLE)
             self.train_pane.show_error(message.message)
             self._tell(message.message, "training failed", "error")
             self.query_one(RunsPane).refresh_runs()
@@ -463,13 +468,13 @@ class FmtuiApp(LiveRuns, App):
 
     def on_lr_find_finished(self, message: LrFindFinished) -> None:
         if self.is_running:
-            self.training = False
+            self.become(IDLE)
             self.form.lr_finder.show_finished(message.event)
             self.form.refresh_bindings()  # `a` (apply) appears in the footer
 
     def on_lr_find_failed(self, message: LrFindFailed) -> None:
         if self.is_running:
-            self.training = False
+            self.become(IDLE)
             self.form.lr_finder.show_error(message.message)
             self.notify(message.message, title="lr finder failed", severity="error", timeout=8, markup=False)
 
@@ -481,7 +486,7 @@ class FmtuiApp(LiveRuns, App):
         runs.show_note(message.text)
         self.train_pane.show_experiment(message)
         if message.done:
-            self.training = False
+            self.become(IDLE)
             self.notify(message.text, title="lecture experiment", markup=False)
 
     def on_runs_pane_open(self, message: RunsPane.Open) -> None:
@@ -491,6 +496,19 @@ class FmtuiApp(LiveRuns, App):
 
     def on_runs_pane_launch_experiment(self, message: RunsPane.LaunchExperiment) -> None:
         self.action_lecture()
+
+    def on_runs_pane_watch(self, message: RunsPane.Watch) -> None:
+        self.live.watch(message.record.path, message.record.config)
+
+    def action_unwatch(self) -> None:
+        self.live.unwatch()
+
+    def on_runs_pane_resume(self, message: RunsPane.Resume) -> None:
+        self.live.resume(message.record)
+
+    def on_resume_refused(self, message: ResumeRefused) -> None:
+        if self.is_running:
+            self.live.refused(message)
 
     def on_run_results_loaded(self, message: RunResultsLoaded) -> None:
         self.action_pane("errors")

@@ -31,6 +31,7 @@ from fmtui.config import RunConfig
 from fmtui.data import Dataset, norm_stats, normalize
 from fmtui.engine import EVAL_BATCH, EagerStep, Placement, make_schedule, place, run_steps, snapshot_of
 from fmtui.events import Event
+from fmtui.registry import model_spec
 
 # Fields that may differ between the stacked copies; all others must be equal.
 PER_COPY = ("norm", "lr", "momentum", "weight_decay")
@@ -38,14 +39,14 @@ FUNCTIONS = {"relu": F.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "gelu
 
 
 def can_batch(configs: list[RunConfig]) -> bool:
-    """True when the configs are softmax/plain MLPs with SGD and differ only in PER_COPY fields."""
+    """True when the configs' model can be stacked (its registry entry says so: softmax regressions, plain MLPs),
+    they train with SGD and differ only in PER_COPY fields."""
     if len(configs) < 2:
         return False
     first = configs[0]
     shared = {f: getattr(first, f) for f in first.__dataclass_fields__ if f not in PER_COPY}
-    plain = first.model == "softmax" or (first.model == "mlp" and not first.batch_norm and first.dropout == 0)
     return (
-        plain
+        model_spec(first.model).stackable(first)
         and first.optimizer == "sgd"
         and not first.nesterov
         and all(getattr(c, f) == v for c in configs for f, v in shared.items())

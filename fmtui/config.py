@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-DATASETS = ("fashion-mnist", "mnist", "kmnist", "cifar10")
+from fmtui import registry
+
+DATASETS = registry.Names(registry.DATASETS)
+"""The --dataset choices: the datasets registered now (fmtui.registry)."""
 NORMS = ("none", "unit", "symmetric", "zscore", "per-image")
-MODELS = ("softmax", "mlp", "cnn")
+MODELS = registry.Names(registry.MODELS)
+"""The --model choices: the models registered now (fmtui.registry)."""
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "gelu")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "cosine")
@@ -59,7 +63,7 @@ def format_value(value: Any) -> str:
 # --- parsers: user text -> value, or ConfigError(reason); parse_field names the field ----------------
 
 
-def choice(choices: tuple[str, ...]) -> Callable[[str], str]:
+def choice(choices: Sequence[str]) -> Callable[[str], str]:
     """A parser for one of `choices`, case-insensitive."""
 
     def parse(text: str) -> str:
@@ -101,6 +105,12 @@ def number(
     return parse
 
 
+def one_of(words: Iterable[str]) -> str:
+    """'a, b or c'."""
+    *most, last = words
+    return f"{', '.join(most)} or {last}" if most else last
+
+
 def format_bound(bound: float) -> str:
     """A limit as users type it: 1048576 and 9223372036854775807 in full, 0.9 and 1e-05 short."""
     return str(bound) if isinstance(bound, int) else f"{bound:g}"
@@ -117,9 +127,7 @@ def parse_hidden(text: str) -> tuple[int, ...]:
             digits = "" if p.isascii() else "; only the digits 0-9 count"
             raise ConfigError(f"{p!r} is not a positive integer (in {text!r}{digits})")
         sizes.append(int(p))
-    if any(s > 65536 for s in sizes):
-        raise ConfigError(f"layer sizes above 65536 are not supported, got {text!r}")
-    return tuple(sizes)
+    return tuple(sizes)  # how many and how wide: the model's limits (fmtui.registry), checked by RunConfig.validate
 
 
 def parse_bool(text: str) -> bool:
@@ -144,7 +152,7 @@ class Option:
     """User text -> value; raises ConfigError(reason) (parse_field adds the field)."""
     metavar: str
     """The value's placeholder in --help: N, LR, a|b|c."""
-    choices: tuple[str, ...] = ()
+    choices: Sequence[str] = ()
     """The allowed values in the order the form's drop-down lists them; () = free text."""
     flag: bool = False
     """A yes/no option: --name/--no-name for `train`, yes|no lists for `sweep`, a no/yes drop-down in the form."""
@@ -168,7 +176,7 @@ def option(
     *,
     parse: Callable[[str], Any] | None = None,
     metavar: str = "",
-    choices: tuple[str, ...] = (),
+    choices: Sequence[str] = (),
     flag: bool = False,
     **more: Any,
 ) -> Any:
@@ -197,8 +205,10 @@ class RunConfig:
         label="normalization",
     )
     """Input normalization (see NORM_HELP, which the form shows as the note of the chosen value)."""
-    model: str = option("mlp", "Model", choices=MODELS, label="model", hint="softmax regression, MLP or CNN")
-    """softmax (Flatten + Linear), mlp (hidden layers) or cnn (small conv net)."""
+    model: str = option(
+        "mlp", "Model", choices=MODELS, label="model", hint=one_of(m.title for m in registry.MODELS.values())
+    )
+    """A registered model (fmtui.registry): softmax (Flatten + Linear), mlp (hidden layers) or cnn (small conv net)."""
     hidden: tuple[int, ...] = option(
         (256,),
         "MLP hidden sizes, e.g. 256 or 512,256",
@@ -300,8 +310,13 @@ class RunConfig:
                 parse_field(name, format_value(getattr(self, name)))
         if self.nesterov and (self.optimizer != "sgd" or self.momentum <= 0):
             raise ConfigError("--nesterov needs --optimizer sgd and --momentum > 0")
-        if self.model == "cnn" and self.batch_norm:
-            raise ConfigError("--batch-norm applies to the mlp model only")
+        model = registry.model_spec(self.model)
+        too_big = model.refusal(self)  # 20,000 hidden layers used to be accepted, then took 40 s to stop
+        if too_big:
+            raise ConfigError(too_big, field="hidden")
+        refused = model.check(self, registry.dataset_spec(self.dataset).shape)
+        if refused:
+            raise ConfigError(refused)
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -324,13 +339,24 @@ class RunConfig:
 
     def summary(self) -> str:
         """One line naming the run: model, normalization, optimizer, lr, batch, epochs."""
-        model = self.model
-        if self.model == "mlp":
-            model = f"mlp {','.join(str(h) for h in self.hidden)} {self.activation}"
+        model = registry.model_label(self)
+        if "hidden" in registry.model_spec(self.model).options:  # a network of hidden layers: with their activation
+            model += f" {self.activation}"
         return (
             f"{self.dataset} · {model} · norm {self.norm} · {self.optimizer} lr {format_value(self.lr)}"
             f" · batch {self.batch_size} · {self.epochs} epoch{'s' if self.epochs != 1 else ''}"
         )
+
+
+def applies(name: str, model: str, optimizer: str) -> bool:
+    """Whether an option means anything for this model and optimizer: a model reads only the layer options its spec
+    names (fmtui.registry: a softmax regression has no hidden layers, activation or dropout), only SGD has
+    momentum. Options that do not apply are greyed out in the form."""
+    if name in registry.MODEL_OPTIONS:
+        return model in registry.MODELS and name in registry.MODELS[model].options
+    if name in ("momentum", "nesterov"):
+        return optimizer == "sgd"
+    return True
 
 
 def options_of(cls: type) -> dict[str, Option]:

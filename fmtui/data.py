@@ -23,39 +23,18 @@ from pathlib import Path
 
 import torch
 
-from fmtui.config import DATASETS, ConfigError
+from fmtui.config import ConfigError
 from fmtui.datafiles import default_data_dir
 from fmtui.events import NormStats
-
-CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+from fmtui.registry import DATASETS, DatasetSpec
 
 
 class DataError(RuntimeError):
     """Dataset files missing, unreadable or inconsistent; the message is one line for the user."""
 
 
-@dataclass(frozen=True)
-class DatasetSpec:
-    """How to find one dataset: its torchvision class and the folder names it may live under."""
-
-    name: str
-    title: str
-    tv_class: str
-    folders: tuple[str, ...]
-
-
-SPECS = {
-    "fashion-mnist": DatasetSpec(
-        "fashion-mnist",
-        "Fashion-MNIST",
-        "FashionMNIST",
-        ("fashion-mnist", "fashion_mnist", "FashionMNIST/raw", "FashionMNIST"),
-    ),
-    "mnist": DatasetSpec("mnist", "MNIST", "MNIST", ("mnist", "MNIST/raw", "MNIST")),
-    "kmnist": DatasetSpec("kmnist", "KMNIST", "KMNIST", ("kmnist", "KMNIST/raw", "KMNIST")),
-    "cifar10": DatasetSpec("cifar10", "CIFAR-10", "CIFAR10", ("cifar10", "cifar-10", "CIFAR10")),
-}
-assert set(SPECS) == set(DATASETS)
+SPECS = DATASETS
+"""How to find each dataset: its torchvision class and the folder names it may live under (fmtui.registry)."""
 
 
 @dataclass
@@ -328,7 +307,7 @@ def _load_cifar(spec: DatasetSpec, root: Path) -> Dataset:
     return Dataset(
         spec.name,
         spec.title,
-        list(CIFAR10_CLASSES),
+        list(spec.classes),
         to_tensor(train.data),
         torch.tensor(train.targets),
         to_tensor(test.data),

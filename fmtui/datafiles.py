@@ -11,25 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-IDX_FILES = (
-    "train-images-idx3-ubyte.gz",
-    "train-labels-idx1-ubyte.gz",
-    "t10k-images-idx3-ubyte.gz",
-    "t10k-labels-idx1-ubyte.gz",
-)
-"""The four official files of the MNIST family (each may also be there extracted, without .gz)."""
-CIFAR_FOLDER = "cifar-10-batches-py"
-"""CIFAR-10's extracted folder, as torchvision's archive holds it."""
-
-TITLES = {"fashion-mnist": "Fashion-MNIST", "mnist": "MNIST", "kmnist": "KMNIST", "cifar10": "CIFAR-10"}
-FOLDERS = {
-    "fashion-mnist": ("fashion-mnist", "fashion_mnist", "FashionMNIST/raw", "FashionMNIST"),
-    "mnist": ("mnist", "MNIST/raw", "MNIST"),
-    "kmnist": ("kmnist", "KMNIST/raw", "KMNIST"),
-    "cifar10": ("cifar10", "cifar-10", "CIFAR10"),
-}
-"""Sub-folders of the data folder that may hold a dataset (the first is where a download goes)."""
-SIZES = {"fashion-mnist": "30 MB", "mnist": "11 MB", "kmnist": "19 MB", "cifar10": "163 MB"}
+from fmtui.registry import DATASETS, DatasetSpec
 
 
 def default_data_dir() -> Path:
@@ -59,35 +41,38 @@ class DataFiles:
     """The data folder came from $FMTUI_DATA_DIR."""
 
     @property
+    def spec(self) -> DatasetSpec:
+        return DATASETS[self.dataset]
+
+    @property
     def title(self) -> str:
-        return TITLES.get(self.dataset, self.dataset)
+        return self.spec.title
 
     @property
     def target(self) -> Path:
         """Where a download would put the files."""
-        return self.root / FOLDERS[self.dataset][0]
+        return self.root / self.spec.folders[0]
 
     def summary(self) -> str:
         """One line: where the data is, or that it is missing and what s would do."""
         if self.found is not None:
             return f"data: {self.title} in {self.found}"
-        fix = "downloads are off" if downloads_off() else f"s downloads them ({SIZES[self.dataset]})"
+        fix = "downloads are off" if downloads_off() else f"s downloads them ({self.spec.size})"
         return f"✗ no {self.title} files in {self.root}: {fix}"
 
     def help(self) -> str:
         """What to do about missing files, in four short lines (empty when the files are there)."""
         if self.found is not None:
             return ""
+        files = self.spec.files
         what = (
-            f"the {CIFAR_FOLDER}/ folder"
-            if self.dataset == "cifar10"
-            else f"{IDX_FILES[0]}, {IDX_FILES[1]},\n{IDX_FILES[2]} and {IDX_FILES[3]}"
+            f"the {files[0]}/ folder" if _is_folder(files[0]) else f"{', '.join(files[:2])},\n{' and '.join(files[2:])}"
         )
         where = "$FMTUI_DATA_DIR" if self.from_env else "the data folder"
         download = (
             "or unset FMTUI_NO_DOWNLOAD and press s to download them."
             if downloads_off()
-            else f"or press s: it downloads them ({SIZES[self.dataset]}), then trains."
+            else f"or press s: it downloads them ({self.spec.size}), then trains."
         )
         return (
             f"No {self.title} files in {self.root} ({where}) or its sub-folders.\n"
@@ -100,10 +85,19 @@ def locate(dataset: str, data_dir: str | os.PathLike | None = None) -> DataFiles
     """Find the dataset's files as fmtui.data would (same folders, same names), by existence only."""
     root = Path(data_dir).expanduser() if data_dir else default_data_dir()
     from_env = not data_dir and bool(os.environ.get("FMTUI_DATA_DIR"))
-    for folder in [root] + [root / sub for sub in FOLDERS.get(dataset, ())]:
-        if dataset == "cifar10":
-            if (folder / CIFAR_FOLDER).is_dir():
-                return DataFiles(dataset, root, folder, from_env)
-        elif all((folder / n).is_file() or (folder / n.removesuffix(".gz")).is_file() for n in IDX_FILES):
+    spec = DATASETS.get(dataset)
+    for folder in [root] + [root / sub for sub in (spec.folders if spec else ())]:
+        if spec and all(_present(folder / name) for name in spec.files):
             return DataFiles(dataset, root, folder, from_env)
     return DataFiles(dataset, root, None, from_env)
+
+
+def _is_folder(name: str) -> bool:
+    """A dataset's files are .gz files (each may be there extracted too), or the one folder an archive holds."""
+    return not name.endswith(".gz")
+
+
+def _present(path: Path) -> bool:
+    if _is_folder(path.name):
+        return path.is_dir()
+    return path.is_file() or path.with_suffix("").is_file()

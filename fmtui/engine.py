@@ -28,6 +28,7 @@ from fmtui.config import ConfigError, RunConfig
 from fmtui.data import Dataset, DeviceSplits, batch_indices, load_dataset, norm_stats, normalize, pixel_stats, to_device
 from fmtui.events import METRICS, BatchProgress, EpochEnd, Event, Finished, Health, NormStats, Started
 from fmtui.health import Inputs, assess
+from fmtui.registry import model_spec
 from fmtui.results import Results
 
 EVAL_BATCH = 4096
@@ -159,8 +160,9 @@ def place(cfg: RunConfig, dataset: Dataset | None = None, copies: int = 1) -> Pl
     if device.type == "cpu":
         torch.set_num_threads(threads)
     ds = dataset if dataset is not None else load_dataset(cfg.dataset, cfg.data_dir)
-    if cfg.model == "cnn" and min(ds.shape[1:]) < 4:
-        raise ConfigError("--model cnn needs images of at least 4x4 pixels")
+    refused = model_spec(cfg.model).check(cfg, ds.shape)  # the data's own shape (validate: the spec's)
+    if refused:
+        raise ConfigError(refused)
     resources.check_memory(cfg, ds.shape, len(ds.classes), (len(ds.y_train), len(ds.y_test)), device, copies)
     return Placement(cfg, ds, device, to_device(ds, device, cfg.val_split, cfg.seed), threads)
 

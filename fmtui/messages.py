@@ -3,11 +3,15 @@
 The worker thread only ever calls `post_message` (thread-safe, never blocks training); the app's
 handlers own all widget state. Event types are named for readers only (fmtui.events), so this module
 imports neither torch nor the engine.
+
+A message about the run on show says where it comes from (`RunMessage.watch_id`: trained here, or which watch
+followed it), so that the app drops those of a run no longer watched. Progress messages are cumulative and declare
+`can_replace`: when the UI falls behind, Textual hands it only the newest of a row of them (toolong's PendingLines).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +23,15 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class TrainingStarted(Message):
+class RunMessage(Message):
+    """About the run the Train pane shows: one trained here, or one another process trains, followed by a watch."""
+
+    watch_id: int = field(default=0, kw_only=True)
+    """The watch that posted it (FmtuiApp drops the messages of a watch that is over); 0: the run trains here."""
+
+
+@dataclass
+class TrainingStarted(RunMessage):
     """Data and model are on the device; `images` is the test split (N, C, H, W) uint8 for the error browser."""
 
     event: Started
@@ -31,14 +43,37 @@ class TrainingStarted(Message):
 
 
 @dataclass
-class TrainingProgress(Message):
-    """Throttled progress inside an epoch (the engine emits a few per second)."""
+class TrainingProgress(RunMessage):
+    """Throttled progress inside an epoch (the engine emits a few per second), with the loss curve so far.
+
+    Cumulative: a newer one says all that an older one of the same run says, so it may replace it unhandled."""
 
     event: BatchProgress
+    """Where the run is now; its `losses` are the curve's points since the previous event."""
+    curve: tuple[tuple[int, float], ...]
+    """The training loss by step, every point since the run started (or its watch began): LossCurve builds it."""
+
+    def can_replace(self, message: Message) -> bool:
+        """A newer progress message of the same run supersedes this one (Textual then skips this one)."""
+        return isinstance(message, TrainingProgress) and message.watch_id == self.watch_id
+
+
+class LossCurve:
+    """The step-loss points of one run so far, to post progress as cumulative TrainingProgress messages."""
+
+    def __init__(self, watch_id: int = 0) -> None:
+        self.points: tuple[tuple[int, float], ...] = ()
+        self.watch_id = watch_id
+
+    def progress(self, event: BatchProgress) -> TrainingProgress:
+        """The message for one progress event: the event, and the curve up to it (a new tuple: messages share no
+        list that grows)."""
+        self.points += tuple(event.losses)
+        return TrainingProgress(event, self.points, watch_id=self.watch_id)
 
 
 @dataclass
-class EpochFinished(Message):
+class EpochFinished(RunMessage):
     """An epoch ended and was evaluated on the test split."""
 
     event: EpochEnd
@@ -47,7 +82,7 @@ class EpochFinished(Message):
 
 
 @dataclass
-class TrainingFinished(Message):
+class TrainingFinished(RunMessage):
     """The run ended: completed, stopped or diverged (see `event.status`)."""
 
     event: Finished
@@ -55,7 +90,7 @@ class TrainingFinished(Message):
 
 
 @dataclass
-class TrainingFailed(Message):
+class TrainingFailed(RunMessage):
     """The run ended with an error; `message` is one line for the user."""
 
     message: str
@@ -84,7 +119,7 @@ class RunResultsLoaded(Message):
 
 
 @dataclass
-class RunOpenFailed(Message):
+class RunOpenFailed(RunMessage):
     """A past run could not be opened (a broken or foreign run folder); `message` is one line."""
 
     message: str
@@ -126,3 +161,8 @@ class ExperimentProgress(Message):
     """How much of the whole experiment is done (its runs' epochs), 0..1."""
     eta: float | None = None
     """Seconds left, from the time so far (None: not known yet)."""
+
+    def can_replace(self, message: Message) -> bool:
+        """Each one says all there is to show (its runs so far, the time left), so a newer one supersedes one that
+        is not the last (`done`, always posted last, is never skipped)."""
+        return isinstance(message, ExperimentProgress) and not self.done

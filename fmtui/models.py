@@ -1,4 +1,6 @@
-"""Models by name: softmax regression, MLPs of any shape, a small CNN; plus a one-line summary."""
+"""The built-in models' builders (softmax regression, MLPs of any shape, a small CNN) and what is read off a model.
+
+Models are found by name through fmtui.registry, whose entries name these builders ("fmtui.models:mlp")."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import torch
 from torch import nn
 
 from fmtui.config import RunConfig
+from fmtui.registry import model_spec
 from fmtui.weights import LearnedWeights, from_matrices
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
@@ -62,15 +65,9 @@ def cnn(cfg: RunConfig, shape: tuple[int, int, int], n_classes: int) -> nn.Modul
     )
 
 
-MODELS: dict[str, Callable[[RunConfig, tuple[int, int, int], int], nn.Module]] = {
-    "softmax": softmax_regression,
-    "mlp": mlp,
-    "cnn": cnn,
-}
-
-
 def build_model(cfg: RunConfig, shape: tuple[int, int, int], n_classes: int) -> nn.Module:
-    return MODELS[cfg.model](cfg, shape, n_classes)
+    """cfg's model, as its registry entry builds it (fmtui.registry)."""
+    return model_spec(cfg.model).build(cfg, shape, n_classes)
 
 
 def count_params(model: nn.Module) -> int:
@@ -78,19 +75,27 @@ def count_params(model: nn.Module) -> int:
 
 
 def describe(cfg: RunConfig, shape: tuple[int, int, int], n_classes: int) -> str:
-    """'784-256-10 relu', '784-10 softmax regression', 'cnn 1x28x28 -> 32c-64c-128-10'."""
-    c, h, w = shape
-    if cfg.model == "softmax":
-        return f"{c * h * w}-{n_classes} softmax regression"
-    if cfg.model == "mlp":
-        extras = (
-            [cfg.activation]
-            + (["batchnorm"] if cfg.batch_norm else [])
-            + ([f"dropout {cfg.dropout:g}"] if cfg.dropout else [])
-        )
-        sizes = "-".join(str(s) for s in (c * h * w, *cfg.hidden, n_classes))
-        return f"{sizes} {' '.join(extras)}"
-    return f"cnn {c}x{h}x{w} -> conv32-conv64-128-{n_classes} {cfg.activation}"
+    """'784-256-10 relu', '784-10 softmax regression', 'cnn 1x28x28 -> 32c-64c-128-10': its registry entry's words."""
+    return model_spec(cfg.model).describe(cfg, shape, n_classes)
+
+
+def layer_rows(model: nn.Module) -> list[str]:
+    """One line per layer of a model: type, shape change, parameters (works on the meta device; any registered model)."""
+    rows = []
+    for m in model.modules():
+        if next(m.children(), None) is not None:
+            continue
+        n = sum(p.numel() for p in m.parameters())
+        if hasattr(m, "in_features"):
+            shape = f"{m.in_features} → {m.out_features}"
+        elif hasattr(m, "out_channels"):
+            shape = f"{m.in_channels} → {m.out_channels} channels, {m.kernel_size[0]}x{m.kernel_size[1]}"
+        elif hasattr(m, "num_features"):
+            shape = f"{m.num_features} features"
+        else:
+            shape = f"p = {m.p:g}" if hasattr(m, "p") else ""
+        rows.append(f"  {type(m).__name__:<12} {shape:<30} {n:>10,}" if n else f"  {type(m).__name__:<12} {shape}")
+    return rows
 
 
 def param_count_for(cfg: RunConfig, shape: tuple[int, int, int], n_classes: int) -> int:

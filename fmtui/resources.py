@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fmtui.config import ConfigError, RunConfig
+from fmtui.registry import model_spec
 
 if TYPE_CHECKING:
     import torch
@@ -64,27 +65,12 @@ def estimate(
     params = param_count_for(cfg, shape, n_classes)
     state = {"adam": 2, "adamw": 2}.get(cfg.optimizer, 1 if cfg.momentum > 0 else 0)  # momentum, Adam's moments
     model = copies * params * FLOAT * (2 + state)
-    train, evaluation = _activations(cfg, shape, n_classes)
+    train, evaluation = model_spec(cfg.model).activations(cfg, shape, n_classes)  # the model's own estimate
     batch, eval_batch = min(cfg.batch_size, images[0]), min(EVAL_BATCH, max(images))
     activations = copies * FLOAT * max(BACKWARD * batch * train, eval_batch * evaluation)
     c, h, w = shape
     data = 0 if device == "cpu" else sum(images) * (c * h * w + 8)  # uint8 pixels and an int64 label each
     return Estimate(params, model, activations, data)
-
-
-def _activations(cfg: RunConfig, shape: tuple[int, int, int], n_classes: int) -> tuple[int, int]:
-    """Floats per image that one training step keeps for backward, and that evaluation needs at once."""
-    c, h, w = shape
-    pixels = c * h * w
-    if cfg.model == "cnn":  # conv, pooling, conv, pooling, the head; training saves conv + norm + activation
-        outputs = [32 * h * w, 32 * (h // 2) * (w // 2), 64 * (h // 2) * (w // 2), 64 * (h // 4) * (w // 4), 128]
-        saved = [3, 1, 3, 1, 2]
-        train = pixels + sum(n * k for n, k in zip(outputs, saved)) + 2 * n_classes
-        return train, pixels + 2 * max(outputs)
-    hidden = list(cfg.hidden) if cfg.model == "mlp" else []
-    per_layer = 2 + cfg.batch_norm + 2 * (cfg.dropout > 0)  # Linear out, activation out, [norm], [mask + out]
-    train = pixels + sum(size * per_layer for size in hidden) + 2 * n_classes
-    return train, pixels + 2 * max([*hidden, n_classes])
 
 
 def free_memory(device: torch.device) -> int | None:
@@ -146,7 +132,7 @@ def check_memory(
 
 
 def _advice(cfg: RunConfig, need: Estimate) -> str:
-    if need.model >= need.activations and cfg.model == "mlp":
+    if need.model >= need.activations and "hidden" in model_spec(cfg.model).options:
         return "use smaller --hidden sizes"
     return "use a smaller --batch-size" if need.activations > need.data else "use a device with more memory"
 

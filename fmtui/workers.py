@@ -17,6 +17,7 @@ from fmtui.events import BatchProgress, EpochEnd, Event, Finished, Started
 from fmtui.messages import (
     EpochFinished,
     ExperimentProgress,
+    LossCurve,
     LrFindFailed,
     LrFindFinished,
     LrFindProgress,
@@ -24,10 +25,10 @@ from fmtui.messages import (
     RunOpenFailed,
     TrainingFailed,
     TrainingFinished,
-    TrainingProgress,
     TrainingStarted,
 )
 from fmtui.recorder import RunFolderRefused, RunRecorder, new_run_dir, new_sweep_dir
+from fmtui.registry import MODELS
 from fmtui.report import error_message
 from fmtui.runs import RunError
 from fmtui.watch import POLL_INTERVAL, RunFollower, epoch_end
@@ -73,11 +74,12 @@ def run_training(
         assert cfg is not None
         ds = load_dataset(cfg.dataset, cfg.data_dir)
         checkpoint = opened.checkpoint if opened is not None else None
+        curve = LossCurve()
         with recorder:
             for event in train(
                 cfg, dataset=ds, should_stop=should_stop, progress_interval=PROGRESS_INTERVAL, resume=checkpoint
             ):
-                post(_message(event, recorder.handle(event), ds))
+                post(_message(event, recorder.handle(event), ds, curve))
                 if isinstance(event, Started) and checkpoint is not None:
                     for row in checkpoint["metrics"]:
                         post(EpochFinished(epoch_end(row, cfg)))
@@ -96,7 +98,8 @@ def saved_weights(run_dir: Path, cfg: RunConfig, shape: tuple[int, int, int], cl
     from fmtui.models import build_model, learned_weights
     from fmtui.runs import load_state_dict
 
-    if cfg.model not in ("softmax", "mlp"):
+    spec = MODELS.get(cfg.model)
+    if spec is None or not spec.weights_view:
         return None, NO_WEIGHTS
     try:
         model = build_model(cfg, shape, classes)
@@ -106,13 +109,13 @@ def saved_weights(run_dir: Path, cfg: RunConfig, shape: tuple[int, int, int], cl
     return learned_weights(model, shape), ""
 
 
-def _message(event: Event, run_dir: Path | None, ds: Any) -> Any:
-    """The app's message for one engine event."""
+def _message(event: Event, run_dir: Path | None, ds: Any, curve: LossCurve) -> Any:
+    """The app's message for one engine event (progress with the run's loss curve so far)."""
     match event:
         case Started():
             return TrainingStarted(event, run_dir, ds.x_test, ds.classes)
         case BatchProgress():
-            return TrainingProgress(event)
+            return curve.progress(event)
         case EpochEnd():
             return EpochFinished(event)
         case Finished():
@@ -141,38 +144,40 @@ def watch_run(
     *,
     data_dir: str | None = None,
     interval: float = POLL_INTERVAL,
+    watch_id: int = 0,
 ) -> None:
     """Follow a run that another process trains (fmtui.watch.RunFollower) and post the messages a run trained
-    here would post, so the Train pane shows it as it trains; after each epoch its saved predictions go to
-    the Errors pane. Ends quietly when should_stop() (no longer watched); a folder that vanishes or cannot be
-    read is a TrainingFailed with the reason, a run that ended with an error too."""
-    follower, ds = RunFollower(path), None
+    here would post, each naming its watch (`watch_id`), so the Train pane shows it as it trains; after each epoch
+    its saved predictions go to the Errors pane. Ends quietly when should_stop() (no longer watched); a folder
+    that vanishes or cannot be read is a TrainingFailed with the reason, a run that ended with an error too."""
+    follower, ds, curve, tag = RunFollower(path), None, LossCurve(watch_id), {"watch_id": watch_id}
     try:
         while not should_stop():
             for event in follower.poll():
                 if isinstance(event, Started):
-                    ds = _test_split(event, data_dir, post, path)
+                    ds = _test_split(event, data_dir, post, path, watch_id)
                     writer = follower.writer.describe()
-                    post(TrainingStarted(event, path, ds.x_test if ds else None, event.classes, writer))
+                    post(TrainingStarted(event, path, ds.x_test if ds else None, event.classes, writer, **tag))
                 elif isinstance(event, EpochEnd):
                     latest = event.epoch == follower.epochs_done  # older epochs' predictions are not kept
-                    post(_with_saved(event, path, ds, follower) if latest and ds else EpochFinished(event))
+                    saved = _with_saved(event, path, ds, follower) if latest and ds else (event, "")
+                    post(EpochFinished(*saved, **tag))
                 elif isinstance(event, Finished) and event.status == "error":
-                    post(TrainingFailed(event.message, path))
+                    post(TrainingFailed(event.message, path, **tag))
                 elif isinstance(event, Finished):
-                    post(TrainingFinished(event, path))
+                    post(TrainingFinished(event, path, **tag))
                 else:
-                    post(TrainingProgress(event))
+                    post(curve.progress(event))
             if follower.finished:
                 return
             _sleep(interval, should_stop)
     except RunError as e:
-        post(TrainingFailed(str(e), path))
+        post(TrainingFailed(str(e), path, **tag))
     except Exception as exc:  # whatever the folder holds: a message on screen, never a crash
-        post(TrainingFailed(f"cannot watch {path}: {error_message(exc)}", path))
+        post(TrainingFailed(f"cannot watch {path}: {error_message(exc)}", path, **tag))
 
 
-def _test_split(event: Started, data_dir: str | None, post: Callable[[Any], Any], path: Path) -> Any:
+def _test_split(event: Started, data_dir: str | None, post: Callable[[Any], Any], path: Path, watch_id: int) -> Any:
     """The dataset the watched run trains on (for the Errors pane's images); None, with a note, when absent."""
     from fmtui.data import load_dataset
 
@@ -180,11 +185,11 @@ def _test_split(event: Started, data_dir: str | None, post: Callable[[Any], Any]
     try:
         return load_dataset(cfg.dataset, cfg.data_dir or data_dir)
     except Exception as exc:  # another user's data folder, no data here: the run is still watched
-        post(RunOpenFailed(f"{path.name}'s mistakes cannot be shown: {error_message(exc)}"))
+        post(RunOpenFailed(f"{path.name}'s mistakes cannot be shown: {error_message(exc)}", watch_id=watch_id))
         return None
 
 
-def _with_saved(event: EpochEnd, path: Path, ds: Any, follower: RunFollower) -> EpochFinished:
+def _with_saved(event: EpochEnd, path: Path, ds: Any, follower: RunFollower) -> tuple[EpochEnd, str]:
     """The epoch with the run's saved test predictions and what its model.pt learned (both written before the
     epoch's metrics line: this epoch's, or a newer one's); the weights' note says why there are none."""
     from fmtui.runs import load_results
@@ -196,7 +201,7 @@ def _with_saved(event: EpochEnd, path: Path, ds: Any, follower: RunFollower) -> 
     weights, note = None, ""
     if follower.record is not None:
         weights, note = saved_weights(path, follower.record.config, ds.shape, len(ds.classes))
-    return EpochFinished(replace(event, results=results, weights=weights), note)
+    return replace(event, results=results, weights=weights), note
 
 
 def _sleep(seconds: float, should_stop: Callable[[], bool]) -> None:

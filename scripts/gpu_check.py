@@ -790,15 +790,15 @@ def screenshot(args: argparse.Namespace) -> None:
                 epochs = len(app.query_one("#loss-chart").series.get("train", []))
                 now = texts()
                 ready = epochs >= 2 and "samples/s" in now["stats"] and ("GPU mem" in now["stats"]) == info["want_gpu"]
-                if ready or (not app.training and epochs):
+                if ready or (not app.activity.busy and epochs):
                     break
-            info.update(texts(), epochs_shown=epochs, during_run=app.training)
+            info.update(texts(), epochs_shown=epochs, during_run=app.activity.busy)
             info["gpu_line"] = "GPU mem" in info["stats"]
             app.train_pane.replot()
             await pilot.pause(0.2)
             app.save_screenshot(svg.name, str(svg.parent))
             app.action_stop()
-            while app.training and time.monotonic() < deadline + 30:
+            while app.activity.busy and time.monotonic() < deadline + 30:
                 await pilot.pause(0.1)
             info["after_stop"] = texts()["message"]
 

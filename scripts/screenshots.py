@@ -61,7 +61,7 @@ def save(app: FmtuiApp, name: str, out: Path) -> None:
 async def settle(pilot, app: FmtuiApp, timeout: float) -> None:
     """Wait until training and every background worker (data loading, parameter count) are done."""
     deadline = time.monotonic() + timeout
-    while app.training or any(w.is_running for w in app.workers):
+    while app.activity.busy or any(w.is_running for w in app.workers):
         if time.monotonic() > deadline:
             raise SystemExit("timed out waiting for the app to settle")
         await pilot.pause(0.2)

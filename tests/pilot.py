@@ -17,7 +17,7 @@ from textual.widgets import Static
 
 from fmtui.config import RunConfig
 from fmtui.events import BatchProgress, EpochEnd, Finished, NormStats, Started
-from fmtui.messages import EpochFinished, TrainingFinished, TrainingProgress, TrainingStarted
+from fmtui.messages import EpochFinished, LossCurve, TrainingFinished, TrainingStarted
 
 HANG = 120.0
 """Seconds after which a wait gives up: a stuck test must end, however busy the machine."""
@@ -56,7 +56,7 @@ async def wait_for(pilot, condition, timeout: float = HANG) -> None:
 def describe(app: App) -> str:
     """What the Train pane says, when there is one: the likely reason a wait ran out."""
     state = [text_of(app, sel) for sel in ("#train-state", "#train-stats", "#train-message") if app.query(sel)]
-    return f"training={getattr(app, 'training', None)}, train pane: {state}"
+    return f"activity={getattr(app, 'activity', None)}, train pane: {state}"
 
 
 def text_of(app: App, selector: str) -> str:
@@ -90,6 +90,7 @@ def synthetic_run(cfg: RunConfig, epochs: int = 4, batches: int = 938) -> list:
     messages: list = [TrainingStarted(started, RUN_DIR, None, started.classes)]
     history = []
     every, sent = 5, 0  # the loss curve: a point every 5 steps
+    curve_so_far = LossCurve()  # progress messages carry the curve so far, as the real worker's do
 
     def curve(step: float) -> float:
         return 0.35 + 0.9 * math.exp(-step / 700) + 0.04 * math.sin(step / 37)
@@ -101,7 +102,7 @@ def synthetic_run(cfg: RunConfig, epochs: int = 4, batches: int = 938) -> list:
             sent = points[-1][0] if points else sent
             loss = curve(step)
             messages.append(
-                TrainingProgress(
+                curve_so_far.progress(
                     BatchProgress(
                         epoch,
                         epochs,

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import weakref
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,10 +17,18 @@ from pilot import run, sync, synthetic_run, text_of, until_stopped, wait_for
 from textual.widgets import Button, Input, Select, Static, TabbedContent
 from textual.widgets._footer import FooterKey
 
+from fmtui.activity import IDLE, Activity, Doing
 from fmtui.app import QuitScreen, make_app
 from fmtui.config import RunConfig
 from fmtui.events import Finished
-from fmtui.messages import EpochFinished, TrainingFailed, TrainingFinished, TrainingProgress, TrainingStarted
+from fmtui.messages import (
+    EpochFinished,
+    ExperimentProgress,
+    TrainingFailed,
+    TrainingFinished,
+    TrainingProgress,
+    TrainingStarted,
+)
 from fmtui.results import Results
 from fmtui.widgets.charts import BatchLossChart, BoundedSeries, EpochChart, downsample, finite
 from fmtui.widgets.config_form import ConfigForm
@@ -245,7 +254,7 @@ async def test_a_letter_typed_into_a_number_field_is_refused_there(tiny_data):
         await pilot.pause()
         assert "'q' cannot be typed here · esc leaves the field" in text_of(app, "#note-epochs")
         await pilot.press("3")
-        assert field.value == "523" and app.is_running and not app.training
+        assert field.value == "523" and app.is_running and not app.activity.busy
         assert not app.query_one("#preset", Select).expanded and app.query_one(TabbedContent).active == "model"
         footer = {k.key for k in app.query("FooterKey")}
         assert "escape" in footer and not footer & {"s", "q", "p", "1"}  # the footer shows what works from here
@@ -337,14 +346,14 @@ async def test_start_then_stop_within_a_batch(tiny_data, tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await pilot.press("s")
-        assert app.training and app.query_one(TabbedContent).active == "train"
+        assert app.activity.busy and app.query_one(TabbedContent).active == "train"
         assert app.query_one("#start", Button).disabled and not app.query_one("#stop", Button).disabled
         await wait_for(pilot, lambda: "samples/s" in text_of(app, "#train-stats"))
         assert "ETA" in text_of(app, "#train-stats") and len(app.query_one("#batch-chart").series)
         app.query_one("#stop", Button).press()  # pilot.click would wait for an idle CPU, never true while training
         await wait_for(pilot, lambda: app.train_pane.phase != "running")
         polls_at_stop = len(answers)  # the worker was cancelled in the same UI step that set the phase
-        await wait_for(pilot, lambda: not app.training)
+        await wait_for(pilot, lambda: not app.activity.busy)
         assert text_of(app, "#train-message").startswith("Stopped during epoch")  # not "Stopped: stopped during"
         assert not app.query_one("#start", Button).disabled
     # the first poll after Stop ended the run: no further batch was trained, whatever the epoch
@@ -360,7 +369,7 @@ async def test_the_x_key_stops_training(tiny_data, tmp_path):
         await pilot.press("s")
         await wait_for(pilot, lambda: "samples/s" in text_of(app, "#train-stats"))
         await pilot.press("x")
-        await wait_for(pilot, lambda: not app.training)
+        await wait_for(pilot, lambda: not app.activity.busy)
         assert app.train_pane.phase == "finished" and text_of(app, "#train-message").startswith("Stopped during ")
         await pilot.press("x")  # nothing to stop: nothing happens
         assert app.train_pane.phase == "finished"
@@ -374,11 +383,11 @@ def test_quit_while_training_asks_then_stops_and_records_the_run(tiny_data, tmp_
     async def quit_while_training(pilot):
         await wait_for(pilot, lambda: "samples/s" in text_of(app, "#train-stats"))
         await pilot.press("q")
-        assert isinstance(app.screen, QuitScreen) and app.is_running and app.training
+        assert isinstance(app.screen, QuitScreen) and app.is_running and app.activity.busy
         question = str(app.screen.query_one("#quit-question", Static).render())
         assert question == "A run is training: stop it and quit? y/n"
         await pilot.press("n")  # keep training
-        assert not isinstance(app.screen, QuitScreen) and app.training
+        assert not isinstance(app.screen, QuitScreen) and app.activity.busy
         await pilot.press("q", "y")
         await wait_for(pilot, lambda: not app.is_running)
 
@@ -400,9 +409,9 @@ async def test_q_quits_at_once_when_idle_and_escape_keeps_a_run():
         await pilot.press("q")
         assert isinstance(app.screen, QuitScreen)
         await pilot.press("escape")
-        assert not isinstance(app.screen, QuitScreen) and app.training
+        assert not isinstance(app.screen, QuitScreen) and app.activity.busy
         await pilot.press("x")
-        await wait_for(pilot, lambda: not app.training)
+        await wait_for(pilot, lambda: not app.activity.busy)
         await pilot.press("q")  # nothing trains: no question
         await wait_for(pilot, lambda: not app.is_running)
 
@@ -434,16 +443,16 @@ async def test_the_train_pane_phase_follows_the_run(trainer, phases, state):
     async with app.run_test(size=SIZE) as pilot:
         pane = app.train_pane
         app.watch(pane, "phase", lambda phase: seen.append(phase), init=False)
-        assert pane.phase == "idle" and not pane.training
+        assert pane.phase == "idle" and not pane.busy
         await pilot.pause()
         await pilot.press("s")
         if trainer is until_stopped:
             await wait_for(pilot, lambda: pane.phase == "running")
-            assert pane.training  # the app's reactive, bound to the pane
+            assert pane.busy  # the app's activity, handed to the pane by its watcher
             assert pane.run_dir is not None and not app.query_one("#stop", Button).disabled
             await pilot.press("x")
-        await wait_for(pilot, lambda: not app.training)
-        assert not pane.training and not app.query_one("#start", Button).disabled
+        await wait_for(pilot, lambda: not app.activity.busy)
+        assert not pane.busy and not app.query_one("#start", Button).disabled
         assert state in text_of(app, "#train-state")
     assert seen == phases
 
@@ -460,9 +469,9 @@ async def test_missing_data_is_said_on_the_first_screen_with_the_fix(tmp_path):
         assert "unset FMTUI_NO_DOWNLOAD and press s" in help_
         assert max(len(line.replace(str(data), "DIR")) for line in help_.splitlines()) < 80
         await pilot.press("escape", "s")  # Start is off: no run that could only fail
-        assert not app.training and app.query_one("#start", Button).disabled
+        assert not app.activity.busy and app.query_one("#start", Button).disabled
         app.action_start()  # nor from the command palette
-        assert not app.training and not (tmp_path / "runs").exists()
+        assert not app.activity.busy and not (tmp_path / "runs").exists()
         await pilot.press("1")  # the Data pane says the same, in short lines
         await wait_for(pilot, lambda: app.query_one(DataPane).has_class("-error"))
         assert text_of(app, "#data-message") == help_
@@ -490,7 +499,7 @@ async def test_a_failed_download_is_one_short_line(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         app.form.read = lambda: (RunConfig(data_dir=str(tmp_path / "gone"), device="cpu"), {}, None)
         app.action_start()
-        await wait_for(pilot, lambda: not app.training)
+        await wait_for(pilot, lambda: not app.activity.busy)
         message = text_of(app, "#train-message").replace(str(tmp_path / "gone"), "DIR")
         assert (
             message.startswith("ERROR: Fashion-MNIST files not found in DIR or its sub-folders") and len(message) < 300
@@ -523,7 +532,7 @@ async def test_training_through_the_ui_fills_the_errors_pane(tiny_data, tmp_path
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("3")
         await pilot.click("#start")
-        await wait_for(pilot, lambda: not app.training)
+        await wait_for(pilot, lambda: not app.activity.busy)
         assert "Done: finished 2 epochs" in text_of(app, "#train-message")
         log = "\n".join(app.query_one("#train-log").lines)
         assert "Epoch [2/2], Loss: " in log and "run folder " in log  # the headless mode's lines
@@ -614,7 +623,7 @@ async def test_lecture_experiment_from_one_key_fills_the_runs_charts(tiny_data, 
         await pilot.press("5")
         await pilot.press("L")
         runs = app.query_one(RunsPane)
-        await wait_for(pilot, lambda: not app.training)
+        await wait_for(pilot, lambda: not app.activity.busy)
         assert any(
             state.startswith("lecture experiment: run")
             and " of 8 (" in state
@@ -655,7 +664,7 @@ async def test_a_broken_run_folder_is_a_message_not_a_crash(tmp_path):
             note
             == f"cannot open broken: {runs / 'broken' / 'predictions.pt'}: no readable predictions (UnpicklingError)"
         )
-        assert not app.training and app.query_one(TabbedContent).active == "runs"
+        assert not app.activity.busy and app.query_one(TabbedContent).active == "runs"
 
 
 # --- the footer --------------------------------------------------------------------------------------
@@ -761,3 +770,84 @@ async def test_each_preset_is_one_line_in_the_open_list(size):
         overlay = app.query_one("#preset", Select).query_one(SelectOverlay)
         assert overlay.virtual_size.height == overlay.option_count
         assert overlay.region.right <= size[0]
+
+
+# --- one app state, messages that coalesce ------------------------------------------------------------------
+
+
+def test_an_activity_says_what_it_allows():
+    assert not IDLE.busy and not IDLE.here and IDLE.what == ""
+    training = Activity(Doing.TRAINING)
+    assert training.busy and training.here and training.what == "A run"
+    assert Activity(Doing.FINDING_LR).what == "The learning-rate finder"
+    watched = Activity(Doing.WATCHING, Path("runs/r"), 3)
+    assert watched.busy and not watched.here  # it trains in its own process: quitting does not ask
+    assert training.stopped_by("SIGTERM").stopped_by("SIGHUP") == Activity(Doing.TRAINING, stop_cause="SIGTERM")
+
+
+@sync
+async def test_the_activity_alone_sets_the_keys_and_the_train_panes_buttons(tiny_data):
+    source = Path(sys.modules[make_app.__module__].__file__).read_text()
+    assert source.count("self.activity = ") == 1  # set in one place: FmtuiApp.become
+    app = make_app(RunConfig(data_dir=str(tiny_data)))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        keys = ("start", "stop", "unwatch")
+        assert [app.check_action(k, ()) for k in keys] == [True, False, False]
+        for activity, allowed in [
+            (Activity(Doing.EXPERIMENT), [False, True, False]),
+            (Activity(Doing.WATCHING, Path("runs/r"), 1), [False, True, True]),
+            (IDLE, [True, False, False]),
+        ]:
+            app.become(activity)
+            await pilot.pause()
+            assert [app.check_action(k, ()) for k in keys] == allowed, activity
+            assert app.query_one("#start", Button).disabled == activity.busy
+            assert app.query_one("#stop", Button).disabled != activity.busy
+
+
+@sync
+async def test_progress_messages_that_queue_up_coalesce_without_losing_a_point():
+    """A UI that falls behind (here: 30 messages posted before the app can handle one) handles the newest progress
+    message only; the loss curve still has every point, as each message carries the whole curve so far."""
+    app = make_app(RunConfig(device="cpu"))
+    async with app.run_test(size=SIZE) as pilot:
+        messages = synthetic_run(RunConfig(), epochs=1)
+        started, progress = messages[0], [m for m in messages if isinstance(m, TrainingProgress)]
+        app.post_message(started)
+        await wait_for(pilot, lambda: app.train_pane.phase == "running")
+        pane, handled = app.train_pane, []
+        show = pane.show_progress
+        pane.show_progress = lambda ev, curve=None: (handled.append(ev.step), show(ev, curve))
+        for message in progress:  # no await between them: the app cannot handle any until the last is queued
+            app.post_message(message)
+        await wait_for(pilot, lambda: progress[-1].event.step in handled)
+        assert len(progress) == 30 and len(handled) <= 2, handled
+        xs, _ = app.query_one(BatchLossChart).series.points()
+        assert xs == [step for step, _ in progress[-1].curve] and len(xs) == 187
+
+        experiment, shown = [], []
+        show_experiment = pane.show_experiment
+        pane.show_experiment = lambda m: (shown.append(m.done), show_experiment(m))
+        for i in range(10):
+            experiment.append(ExperimentProgress([], f"epoch {i}", False, "runs 1-8 of 8", i, 10, i / 10))
+        for message in [*experiment, ExperimentProgress([], "done", True, fraction=1.0)]:
+            app.post_message(message)
+        await wait_for(pilot, lambda: True in shown)
+        assert shown[-1] is True and len(shown) <= 2, shown  # the last one, `done`, is never skipped
+
+
+@sync
+async def test_the_messages_of_a_watch_that_is_over_are_dropped():
+    """Each message says which watch posted it (0: a run trained here); only the current watch's are shown."""
+    app = make_app(RunConfig(device="cpu"))
+    async with app.run_test(size=SIZE) as pilot:
+        progress = next(m for m in synthetic_run(RunConfig(), epochs=1) if isinstance(m, TrainingProgress))
+        handled: list[int] = []
+        app.train_pane.show_progress = lambda ev, curve=None: handled.append(ev.step)
+        app.become(Activity(Doing.WATCHING, Path("runs/r"), 2))
+        for watch_id, step in ((1, 10), (2, 20), (0, 30)):
+            app.post_message(TrainingProgress(replace(progress.event, step=step), (), watch_id=watch_id))
+            await pilot.pause()
+        await wait_for(pilot, lambda: 30 in handled)
+        assert handled == [20, 30]

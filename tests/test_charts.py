@@ -322,7 +322,7 @@ async def test_the_weights_view_updates_each_epoch_and_opens_saved_runs(tiny_dat
     async with app.run_test(size=(100, 32)) as pilot:
         view = app.query_one(WeightsView)
         await pilot.press("s")  # a live run: each epoch's weights
-        await wait_for(pilot, lambda: not app.training)
+        await wait_for(pilot, lambda: not app.activity.busy)
         assert view.weights is not None and not np.array_equal(view.weights.inputs, saved.inputs)
         await pilot.press("5")
         await pilot.pause()

@@ -239,10 +239,11 @@ def test_datafiles_finds_what_load_dataset_loads_without_torch(tmp_path, monkeyp
     from fmtui import datafiles
     from fmtui.data import SPECS, _tv_class
 
-    for name, spec in SPECS.items():  # the same folders and titles as the loader (the cheap check must not drift)
-        assert datafiles.FOLDERS[name] == spec.folders and datafiles.TITLES[name] == spec.title
-        if name != "cifar10":
-            assert tuple(n for n, _ in _tv_class(spec).resources) == datafiles.IDX_FILES
+    for spec in SPECS.values():  # the registry's files and class names are torchvision's (they must not drift)
+        tv = _tv_class(spec)
+        files = (tv.base_folder,) if spec.name == "cifar10" else tuple(n for n, _ in tv.resources)
+        assert spec.files == files and spec.classes == tuple(getattr(tv, "classes", spec.classes))
+        assert len(spec.classes) == 10 and spec.shape == ((3, 32, 32) if spec.name == "cifar10" else (1, 28, 28))
     missing = datafiles.locate("kmnist", tmp_path)
     assert missing.found is None and missing.target == tmp_path / "kmnist"
     assert missing.summary().endswith("downloads are off") and "unset FMTUI_NO_DOWNLOAD" in missing.help()

@@ -29,13 +29,13 @@ async def train_pane_texts(app, until: Callable[[str], bool]) -> dict:
         return {k: str(app.query_one(f"#train-{k}").render()) for k in ("state", "stats", "message")}
 
     async with app.run_test(size=(120, 36)) as pilot:
-        while not (app.training or texts()["message"]):
+        while not (app.activity.busy or texts()["message"]):
             await pilot.pause(0.05)
-        while app.training and not until(texts()["stats"]):
+        while app.activity.busy and not until(texts()["stats"]):
             await pilot.pause(0.05)
         seen = texts()
         app.action_stop()
-        while app.training:
+        while app.activity.busy:
             await pilot.pause(0.05)
         seen["message"] = texts()["message"]
     return seen

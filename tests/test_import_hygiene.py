@@ -32,6 +32,7 @@ ENGINE_SIDE = (
     "lrfind",
     "models",
     "recorder",
+    "registry",
     "report",
     "resources",
     "results",

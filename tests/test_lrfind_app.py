@@ -37,13 +37,13 @@ def test_decades_read_as_people_write_them():
 async def test_l_runs_the_finder_and_a_applies_its_suggestion(tiny_data, tmp_path):
     app = make_app(RunConfig(data_dir=str(tiny_data), batch_size=32, device="cpu"), runs_dir=tmp_path / "runs")
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
         panel = app.query_one(LrFinder)
-        assert not panel.display and "l" in footer_keys(app) and "a" not in footer_keys(app)
+        await wait_for(pilot, lambda: "l" in footer_keys(app))  # once the form has the focus (a refresh after mount)
+        assert not panel.display and "a" not in footer_keys(app)
         await pilot.press("l")
         await wait_for(pilot, lambda: panel.display)
-        assert app.training or panel.suggested is not None  # one job at a time: Start is off while it runs
-        await wait_for(pilot, lambda: not app.training)
+        assert app.activity.busy or panel.suggested is not None  # one job at a time: Start is off while it runs
+        await wait_for(pilot, lambda: not app.activity.busy)
         await pilot.pause()
         suggested = panel.suggested
         assert suggested is not None and 1e-4 < suggested < 10
@@ -77,7 +77,7 @@ async def test_x_stops_the_finder(tiny_data, monkeypatch):
         await pilot.press("l")
         await wait_for(pilot, lambda: text_of(app, "#lr-status").startswith("lr finder: step"))
         await pilot.press("x")
-        await wait_for(pilot, lambda: not app.training)
+        await wait_for(pilot, lambda: not app.activity.busy)
         await pilot.pause()
         assert text_of(app, "#lr-status") == "Stopped · No suggestion: the smoothed loss never fell"
         assert app.query_one(LrFinder).suggested is None and "a" not in footer_keys(app)
@@ -91,7 +91,7 @@ async def test_the_finder_waits_for_training_and_for_a_valid_form(tiny_data):
         await wait_for(pilot, lambda: app.valid_config is None)  # the form is read once typing pauses
         await pilot.press("l")
         await pilot.pause()
-        assert not app.training and not app.query_one(LrFinder).display
+        assert not app.activity.busy and not app.query_one(LrFinder).display
         assert [n.title for n in app._notifications] == ["fix the Model pane first"]
         app.query_one("#f-lr", Input).value = "0.01"
         await wait_for(pilot, lambda: app.valid_config is not None)
@@ -104,7 +104,7 @@ async def test_the_finder_waits_for_training_and_for_a_valid_form(tiny_data):
         assert not app.query_one(LrFinder).display
         assert "cannot run the lr finder" in [n.title for n in app._notifications]
         await pilot.press("x")
-        await wait_for(pilot, lambda: not app.training)
+        await wait_for(pilot, lambda: not app.activity.busy)
 
 
 def made_up_finish() -> Finished:

@@ -66,7 +66,7 @@ async def test_a_headless_run_is_watched_live_and_stopped_from_the_dashboard(tin
             await pilot.press("5")
             await wait_for(pilot, lambda: pane.records and pane.records[0].status == "running")
             await pilot.press("enter")
-            assert app.watched == pane.records[0].path and app.training
+            assert app.activity.watched == pane.records[0].path and app.activity.busy
             await wait_for(pilot, lambda: "Epoch [2/200]" in log_text(app))
             assert app.train_pane.phase == "running" and "Epoch [200/200]" not in log_text(app)
             state = text_of(app, "#train-state")
@@ -75,14 +75,14 @@ async def test_a_headless_run_is_watched_live_and_stopped_from_the_dashboard(tin
             await wait_for(pilot, lambda: "epoch " in text_of(app, "#train-stats"))  # progress, from live.json
             await pilot.press("x")
             assert isinstance(app.screen, YesNoScreen)
-            assert app.screen.question == f"Stop run {app.watched.name} (pid {proc.pid})?"
+            assert app.screen.question == f"Stop run {app.activity.watched.name} (pid {proc.pid})?"
             await pilot.press("n")
             await pilot.pause(0.5)
             assert proc.poll() is None and app.train_pane.phase == "running"
             await pilot.press("x", "y")
             await wait_for(pilot, lambda: app.train_pane.phase == "finished")
             assert text_of(app, "#train-message").startswith("Stopped during epoch ")
-            assert not app.training and app.watched is None
+            assert not app.activity.busy and app.activity.watched is None
         assert proc.wait(timeout=HANG) == 130  # Ctrl+C's code: the signal was SIGINT
     finally:
         proc.kill()
@@ -104,7 +104,7 @@ async def test_a_killed_writer_turns_the_watched_run_interrupted(tmp_path):
             await wait_for(pilot, lambda: app.train_pane.phase == "finished")
             message = text_of(app, "#train-message")
             assert message.startswith(f"Interrupted after epoch 2 of 3 (pid {writer.proc.pid} on ")
-            assert not app.training and app.watched is None
+            assert not app.activity.busy and app.activity.watched is None
     finally:
         writer.close()
 
@@ -121,7 +121,7 @@ async def test_a_watched_folder_that_vanishes_is_a_message_not_a_crash(tmp_path)
             shutil.rmtree(path)
             await wait_for(pilot, lambda: app.train_pane.phase == "failed")
             assert text_of(app, "#train-message") == f"ERROR: {path}: vanished while it was watched"
-            assert not app.training
+            assert not app.activity.busy
     finally:
         writer.close()
 
@@ -139,7 +139,7 @@ async def test_stop_of_a_run_on_another_host_says_it_cannot(tmp_path):
         (note,) = notes(app)
         assert note.startswith("far is written by pid 4242 on gpu-box-elsewhere, user ")
         assert note.endswith(": stop it there, signals do not cross machines")
-        assert not isinstance(app.screen, YesNoScreen) and app.watched == path
+        assert not isinstance(app.screen, YesNoScreen) and app.activity.watched == path
 
 
 @sync
@@ -152,7 +152,7 @@ async def test_u_unwatches_and_the_run_goes_on(tmp_path):
             await wait_for(pilot, lambda: app.train_pane.phase == "running")
             assert app.check_action("unwatch", ()) and not app.check_action("start", ())
             await pilot.press("u")
-            assert app.watched is None and not app.training and app.check_action("start", ())
+            assert app.activity.watched is None and not app.activity.busy and app.check_action("start", ())
             assert (
                 text_of(app, "#train-message")
                 == "no longer watching live: it goes on in its own process (5 Runs shows it)"
@@ -177,9 +177,9 @@ async def test_enter_on_the_run_this_dashboard_trains_shows_it(tiny_data, tmp_pa
         await wait_for(pilot, lambda: pane.records and pane.records[0].status == "running")
         await pilot.press("enter")
         await pilot.pause()
-        assert app.query_one("TabbedContent").active == "train" and app.watched is None and not notes(app)
+        assert app.query_one("TabbedContent").active == "train" and app.activity.watched is None and not notes(app)
         await pilot.press("x")
-        await wait_for(pilot, lambda: not app.training)
+        await wait_for(pilot, lambda: not app.activity.busy)
 
 
 # --- resuming from the Runs pane ----------------------------------------------------------------------
@@ -230,7 +230,7 @@ async def test_R_on_a_completed_run_asks_then_extends_it_by_the_model_panes_epoc
         assert app.screen.question == "done has done all its 2 epochs. Train it 3 more, to 5?"
         await pilot.press("n")
         await pilot.pause()
-        assert not app.training and summary(path)["epochs_done"] == 2
+        assert not app.activity.busy and summary(path)["epochs_done"] == 2
         await pilot.press("R", "y")
         await wait_for(pilot, lambda: app.train_pane.phase == "finished")
     assert (summary(path)["status"], summary(path)["epochs_done"]) == ("completed", 5)
@@ -258,7 +258,9 @@ async def test_a_refused_resume_is_one_notification_and_trains_nothing(tiny_data
         await wait_for(pilot, lambda: notes(app))
         (note,) = notes(app)
         assert words in note and "\n" not in note
-        assert not app.training and app.train_pane.phase == "idle" and app.query_one("TabbedContent").active == "runs"
+        assert (
+            not app.activity.busy and app.train_pane.phase == "idle" and app.query_one("TabbedContent").active == "runs"
+        )
     assert (path / "metrics.jsonl").read_bytes() == before and summary(path)["status"] == "stopped"
 
 
@@ -273,7 +275,7 @@ async def test_R_on_a_running_run_says_to_watch_it(tmp_path):
             app.query_one(DataTable).focus()
             await pilot.press("R")
             assert notes(app) == ["live is still training: enter watches it (x there asks it to stop)"]
-            assert not app.training
+            assert not app.activity.busy
     finally:
         writer.close()
 
@@ -293,6 +295,7 @@ async def test_a_signal_stops_the_dashboard_and_its_run_names_it(tiny_data, tmp_
         os.kill(os.getpid(), signum)
         await wait_for(pilot, lambda: not app.is_running)
     assert app.return_code == 128 + signum
+    assert signal.getsignal(signum) == signal.SIG_DFL  # given back as the app unmounted (LiveRuns.close)
     (folder,) = runs.iterdir()
     done = await ended(folder)
     assert done["status"] == "stopped" and done["message"].startswith(f"stopped by {signum.name} during epoch ")
@@ -309,6 +312,7 @@ async def test_sigint_stops_the_run_here_and_keeps_the_dashboard(tiny_data, tmp_
         assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler
         os.kill(os.getpid(), signal.SIGINT)
         await wait_for(pilot, lambda: app.train_pane.phase == "finished")
-        assert app.is_running and not app.training
+        assert app.is_running and not app.activity.busy
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # given back on unmount
     (folder,) = runs.iterdir()
     assert summary(folder)["message"].startswith("stopped by SIGINT during epoch ")

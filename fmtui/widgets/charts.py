@@ -13,6 +13,7 @@ is drawn on a log axis (log10 of the values, labelled with the values), unless t
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from textual_plotext import PlotextPlot
 
@@ -295,20 +296,25 @@ class BatchLossChart(ThrottledPlot):
         """What the title says while there is no point (a watched run: its writer keeps the step curve)."""
         self.drawn_log = False
         """Whether the last drawing used a log axis (what a toggle of the scale flips)."""
+        self.last_step = -math.inf
+        """The step of the newest point: add_points skips the points up to it (a cumulative curve comes again)."""
 
     def clear(self) -> None:
-        self.series, self.steps_per_point = BoundedSeries(self.MAX_POINTS), 1
+        self.series, self.steps_per_point, self.last_step = BoundedSeries(self.MAX_POINTS), 1, -math.inf
         self.replot()
 
     def add(self, x: float, loss: float) -> None:
         self.series.add(x, loss)
         self.mark_dirty()
 
-    def add_points(self, points: list[tuple[int, float]], steps_per_point: int = 1) -> None:
-        """(step, mean loss) points, in order; NaN and inf are kept (and never drawn)."""
+    def add_points(self, points: Sequence[tuple[int, float]], steps_per_point: int = 1) -> None:
+        """(step, mean loss) points, in order; NaN and inf are kept (and never drawn). Points this chart has already
+        (a step not past its newest) are skipped, so the whole curve so far may be passed each time."""
         self.steps_per_point = steps_per_point
         for step, loss in points:
-            self.add(step, loss)
+            if step > self.last_step:
+                self.last_step = step
+                self.add(step, loss)
 
     def draw(self, plt) -> None:
         points = self.series.points()

@@ -23,8 +23,9 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static
 
-from fmtui.config import NORM_HELP, OPTIONS, ConfigError, Option, RunConfig, format_value, parse_field
-from fmtui.datafiles import SIZES, DataFiles, downloads_off, locate
+from fmtui.config import NORM_HELP, OPTIONS, ConfigError, Option, RunConfig, applies, format_value, parse_field
+from fmtui.datafiles import DataFiles, downloads_off, locate
+from fmtui.registry import DATASETS, MODELS
 from fmtui.sweep import LECTURE_BATCH, LECTURE_EPOCHS, LECTURE_NOTE
 from fmtui.widgets.lr_finder import LrFinder
 
@@ -43,9 +44,6 @@ FIELDS: tuple[Option, ...] = form_rows()
 
 CHOICES: dict[str, tuple[str, ...]] = {o.name: o.choices for o in FIELDS if o.choices}
 """Fields shown as a drop-down, with their values; the others are typed."""
-
-SHAPES: dict[str, tuple[int, int, int]] = {"cifar10": (3, 32, 32)}
-"""Image shape per dataset (default 1x28x28), so the parameter count needs no data."""
 
 LECTURE_RUN = dict(model="softmax", batch_size=LECTURE_BATCH, epochs=LECTURE_EPOCHS)
 """The lecture's softmax regressions: batch 1024 (inferred from its charts) for 100 epochs (fmtui.sweep)."""
@@ -68,36 +66,6 @@ def preset_config(name: str, base: RunConfig) -> RunConfig:
 
 SETTLE = 0.3
 """Seconds without a keystroke after which the whole form is read again (status, Start, parameter count)."""
-
-
-def applies(name: str, model: str, optimizer: str) -> bool:
-    """Whether a field means anything for this model and optimizer (the rest are greyed out)."""
-    if name in ("hidden", "batch_norm"):
-        return model == "mlp"
-    if name in ("activation", "dropout"):
-        return model != "softmax"
-    if name == "momentum":
-        return optimizer == "sgd"
-    return True
-
-
-def layer_rows(model: Any) -> list[str]:
-    """One line per layer of a torch model: type, shape change, parameters (works on the meta device)."""
-    rows = []
-    for m in model.modules():
-        if next(m.children(), None) is not None:
-            continue
-        n = sum(p.numel() for p in m.parameters())
-        if hasattr(m, "in_features"):
-            shape = f"{m.in_features} → {m.out_features}"
-        elif hasattr(m, "out_channels"):
-            shape = f"{m.in_channels} → {m.out_channels} channels, {m.kernel_size[0]}x{m.kernel_size[1]}"
-        elif hasattr(m, "num_features"):
-            shape = f"{m.num_features} features"
-        else:
-            shape = f"p = {m.p:g}" if hasattr(m, "p") else ""
-        rows.append(f"  {type(m).__name__:<12} {shape:<30} {n:>10,}" if n else f"  {type(m).__name__:<12} {shape}")
-    return rows
 
 
 class FieldInput(Input):
@@ -246,7 +214,7 @@ class ConfigForm(Widget, can_focus=True):
                 values[name] = parse_field(name, self._text(name))
             except ConfigError as e:
                 errors[name] = e.reason
-        if model != "mlp":
+        if not applies("batch_norm", model, optimizer):
             values["batch_norm"] = False
         return self._base.replace(**values), errors
 
@@ -357,14 +325,19 @@ class ConfigForm(Widget, can_focus=True):
             self._show_note(opt.name, errors.get(opt.name), opt.hint, applies(opt.name, model, optimizer))
         draft = self._draft()[0]
         files = locate(draft.dataset, draft.data_dir)
-        ok = f"✓ valid: press s to download {files.title} ({SIZES[files.dataset]}) and train" if not files.found else ""
+        ok = f"✓ valid: press s to download {files.title} ({files.spec.size}) and train" if not files.found else ""
         status = self.query_one("#form-status", Static)
         status.update(f"✗ {error} (Start is disabled)" if error else ok or "✓ valid: press s to train")
         status.set_class(bool(error), "-invalid")
         self._show_data(files)
         if draft != self._counting:
             self._counting = draft
-            self._count(draft)
+            too_big = MODELS[draft.model].refusal(draft)  # beyond its limits: not built, even on the meta device
+            if too_big:
+                self.query_one("#model-summary", Static).update(f"not counted: {too_big}")
+                self.query_one("#network", Static).update("")
+            else:
+                self._count(draft)
         if self._last != (cfg, error):
             self._last = (cfg, error)
             self.post_message(self.Changed(cfg, error))
@@ -413,12 +386,15 @@ class ConfigForm(Widget, can_focus=True):
     def _count(self, cfg: RunConfig) -> None:
         import torch  # ~1 s to import: off the UI thread
 
-        from fmtui.models import build_model, describe, param_count_for
+        from fmtui.models import build_model, describe, layer_rows, param_count_for
 
-        shape = SHAPES.get(cfg.dataset, (1, 28, 28))
+        data = DATASETS[cfg.dataset]  # its shape and classes, from the registry: no data is read
+        shape, classes = data.shape, data.n_classes
         with torch.device("meta"):
-            layers = layer_rows(build_model(cfg, shape, 10))
-        self.post_message(self._Counted(cfg, param_count_for(cfg, shape, 10), describe(cfg, shape, 10), layers))
+            layers = layer_rows(build_model(cfg, shape, classes))
+        self.post_message(
+            self._Counted(cfg, param_count_for(cfg, shape, classes), describe(cfg, shape, classes), layers)
+        )
 
     @on(_Counted)
     def _show_count(self, message: _Counted) -> None:

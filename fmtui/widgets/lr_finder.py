@@ -13,6 +13,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from fmtui.registry import model_label
 from fmtui.widgets.charts import SERIES_STYLE, ThrottledPlot, finite, value_axis
 
 if TYPE_CHECKING:
@@ -137,5 +138,4 @@ class LrFinder(Vertical):
 
 def _what(cfg: RunConfig) -> str:
     """The config the finder ran on, without the learning rate it searches for."""
-    model = cfg.model if cfg.model != "mlp" else f"mlp {','.join(map(str, cfg.hidden))}"
-    return f"{model} · {cfg.norm} · {cfg.optimizer} · batch {cfg.batch_size}"
+    return f"{model_label(cfg)} · {cfg.norm} · {cfg.optimizer} · batch {cfg.batch_size}"

@@ -19,6 +19,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from fmtui.config import format_value
+from fmtui.registry import model_label
 from fmtui.report import run_status
 from fmtui.runs import BrokenRun, Run, RunRecord, RunsFolder, export_runs
 from fmtui.ticks import linear_axis
@@ -55,8 +56,7 @@ POLL_INTERVAL = 1.0
 def run_label(record: RunRecord) -> str:
     """A short name for legends: model, normalization, learning rate."""
     c = record.config
-    model = c.model if c.model != "mlp" else f"mlp{','.join(map(str, c.hidden))}"
-    return f"{model} {c.norm} lr{format_value(c.lr)}"
+    return f"{model_label(c)} {c.norm} lr{format_value(c.lr)}"
 
 
 def started(record: Run) -> str:
@@ -161,8 +161,7 @@ def cells(record: Run) -> list[Text]:
         values = ["", started(record), "-", "-", "-", "-", "-", "-", f"broken: {reason}"]
     else:
         c = record.config
-        model = c.model if c.model != "mlp" else f"mlp {','.join(map(str, c.hidden))}"
-        values = ["", started(record), c.dataset, model, c.norm, format_value(c.lr), epochs_cell(record)]
+        values = ["", started(record), c.dataset, model_label(c), c.norm, format_value(c.lr), epochs_cell(record)]
         values += [final_accuracy(record), run_status(record)]
     style = STATUS_STYLES.get(record.status, "")
     if not style and isinstance(record, RunRecord):

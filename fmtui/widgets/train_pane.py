@@ -9,6 +9,7 @@ the `show_*` methods; Start and Stop post `Button.Pressed`, which the app turns 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -76,8 +77,9 @@ class TrainPane(Widget, can_focus=True):
     """A run's life here: starting (data and model load), running, stopping (Stop pressed: the batch
     ends), then finished (completed, stopped or diverged: the engine's Finished) or failed (an error)."""
 
-    training: reactive[bool] = reactive(False)
-    """The app is training, a run or its lecture experiment (Start off, Stop on); bound to FmtuiApp.training."""
+    busy: reactive[bool] = reactive(False)
+    """The app has a job on, a run, the lecture experiment, the lr finder or a watch (Start off, Stop on); set by
+    FmtuiApp's watcher of its activity."""
     ready: reactive[bool] = reactive(True)
     """The Model pane holds a valid configuration (Start may be enabled)."""
     phase: reactive[str] = reactive("idle")
@@ -113,20 +115,20 @@ class TrainPane(Widget, can_focus=True):
             raise ValueError(f"unknown phase {phase!r}")
         return phase
 
-    def watch_training(self) -> None:
+    def watch_busy(self) -> None:
         self._update_buttons()
 
     def watch_ready(self) -> None:
         self._update_buttons()
 
     def _update_buttons(self) -> None:
-        self.query_one("#start", Button).disabled = self.training or not self.ready
-        self.query_one("#stop", Button).disabled = not self.training
+        self.query_one("#start", Button).disabled = self.busy or not self.ready
+        self.query_one("#stop", Button).disabled = not self.busy
 
     def show_config(self, cfg: RunConfig | None, error: str | None = None) -> None:
         """The configuration Start would train, or why Start is disabled."""
         self.ready = cfg is not None
-        if not self.training:
+        if not self.busy:
             text = f"ready: {cfg.summary()}" if cfg is not None else f"fix the Model pane: {error}"
             self.query_one("#train-state", Static).update(text)
 
@@ -167,7 +169,8 @@ class TrainPane(Widget, can_focus=True):
         log.write(f"run folder {run_dir}" + (f", trained by {writer}" if writer else ""))
         log.write(header_line(ev))
 
-    def show_progress(self, ev: BatchProgress) -> None:
+    def show_progress(self, ev: BatchProgress, curve: Sequence[tuple[int, float]] | None = None) -> None:
+        """Where the run is; `curve`: its step-loss points so far (TrainingProgress.curve), else the event's own."""
         self.query_one("#progress", RunProgress).update(progress=ev.step)
         gpu = f" · GPU mem {ev.gpu_memory / 2**20:,.0f} MiB" if ev.gpu_memory else ""
         self.query_one("#train-stats", Static).update(
@@ -176,7 +179,7 @@ class TrainPane(Widget, can_focus=True):
             f" · {fmt_rate(ev.samples_per_s)} samples/s · ETA {fmt_duration(ev.eta)}{gpu}",
             layout=False,
         )
-        self.query_one(BatchLossChart).add_points(ev.losses, ev.loss_every)
+        self.query_one(BatchLossChart).add_points(ev.losses if curve is None else curve, ev.loss_every)
 
     def show_epoch(self, ev: EpochEnd) -> None:
         self.query_one("#loss-chart", EpochChart).add(ev.epoch, train=ev.train_loss, val=ev.val_loss, test=ev.test_loss)
