@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from fmtui.errors import ConfigError  # raised by every parser here, one of fmtui's errors
+
 DATASETS = ("fashion-mnist", "mnist", "kmnist", "cifar10")
 NORMS = ("none", "unit", "symmetric", "zscore", "per-image")
 MODELS = ("softmax", "mlp", "cnn")
@@ -30,19 +32,6 @@ NORM_HELP = {
     "zscore": "(x - mean)/std, mean and std of the training split",
     "per-image": "each image standardized by its own mean and std",
 }
-
-
-class ConfigError(ValueError):
-    """A bad value for a run option: which field and why, for one line meant for the user.
-
-    `field` is the RunConfig field whose value is bad, or None when no single field is to blame (a bad
-    combination, an unavailable device); `reason` is the line without the option's name. str(e) is
-    "--lr: must be > 0, got 0" when there is a field, else the reason alone.
-    """
-
-    def __init__(self, reason: str, field: str | None = None) -> None:
-        self.reason, self.field = reason, field
-        super().__init__(f"--{cli_name(field)}: {reason}" if field else reason)
 
 
 def format_value(value: Any) -> str:
@@ -106,19 +95,29 @@ def format_bound(bound: float) -> str:
     return str(bound) if isinstance(bound, int) else f"{bound:g}"
 
 
+MAX_HIDDEN_LAYERS = 32
+"""The most hidden layers an MLP may have: deeper plain MLPs do not train without tricks this program lacks,
+and a config naming thousands (a run folder's config.json is input from others) would take minutes to build."""
+MAX_HIDDEN_SIZE = 65536
+"""The widest hidden layer; the memory check (fmtui.resources) then refuses what the device cannot hold."""
+
+
 def parse_hidden(text: str) -> tuple[int, ...]:
-    """'256' or '512,256' -> (512, 256); each size a positive integer in the digits 0-9."""
+    """'256' or '512,256' -> (512, 256); each size a positive integer in the digits 0-9, at most
+    MAX_HIDDEN_LAYERS sizes of at most MAX_HIDDEN_SIZE (checked before anything is built)."""
     parts = [p.strip() for p in str(text).split(",")]
     if not parts or any(p == "" for p in parts):
         raise ConfigError(f"expected sizes like 256 or 512,256, got {text!r}")
+    if len(parts) > MAX_HIDDEN_LAYERS:
+        raise ConfigError(f"{len(parts):,} hidden layers; at most {MAX_HIDDEN_LAYERS} are supported")
     sizes = []
     for p in parts:
         if not (p.isascii() and p.isdigit()) or int(p) <= 0:  # '²'.isdigit() is True, and int('²') fails
             digits = "" if p.isascii() else "; only the digits 0-9 count"
             raise ConfigError(f"{p!r} is not a positive integer (in {text!r}{digits})")
         sizes.append(int(p))
-    if any(s > 65536 for s in sizes):
-        raise ConfigError(f"layer sizes above 65536 are not supported, got {text!r}")
+    if any(s > MAX_HIDDEN_SIZE for s in sizes):
+        raise ConfigError(f"layer sizes above {MAX_HIDDEN_SIZE} are not supported, got {text!r}")
     return tuple(sizes)
 
 
@@ -356,4 +355,4 @@ def parse_field(name: str, text: str) -> Any:
     try:
         return OPTIONS[name].parse(text)
     except ConfigError as e:
-        raise ConfigError(e.reason, field=name) from None
+        raise ConfigError(e.reason, field=name, option=OPTIONS[name].cli) from None

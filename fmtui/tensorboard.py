@@ -10,7 +10,9 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-from fmtui.runs import RunRecord
+from fmtui.errors import ExportError
+from fmtui.runfolder.read import RunRecord
+from fmtui.text import safe_text
 
 SCALARS = {
     "train_loss": "loss/train",
@@ -29,10 +31,6 @@ SCALARS = {
 INSTALL_HINT = "--tensorboard needs the tensorboard extra: pip install 'fmtui[tensorboard]' (it adds tensorboardX)"
 
 
-class ExportError(ValueError):
-    """Nothing was exported: the extra is missing or a target folder is taken (one line for the user)."""
-
-
 def export_tensorboard(runs: dict[str, RunRecord], dest: Path) -> list[Path]:
     """Write each run's epoch metrics under dest/<name>; return the folders. Checks every target first."""
     try:
@@ -41,16 +39,29 @@ def export_tensorboard(runs: dict[str, RunRecord], dest: Path) -> list[Path]:
         raise ExportError(INSTALL_HINT) from None
     folders = {name: dest / name for name in runs}
     for folder in folders.values():
-        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-            raise ExportError(f"{folder} is not empty; choose a new --tensorboard folder")
+        try:
+            if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+                raise ExportError(f"{safe_text(str(folder))} is not empty; choose a new --tensorboard folder")
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:  # /proc/x, a file's sub-folder, no permission, a full disk: one line
+            raise ExportError(
+                f"--tensorboard {safe_text(str(dest))}: cannot make {safe_text(str(folder))} ({_why(e)})"
+            ) from None
     for name, record in runs.items():
-        with SummaryWriter(str(folders[name])) as writer:
-            writer.add_text("config", _config_text(record), 0, walltime=_walltimes(record)[0])
-            for row, walltime in zip(record.metrics, _walltimes(record)[1:]):
-                for key, tag in SCALARS.items():
-                    if row.get(key) is not None:
-                        writer.add_scalar(tag, row[key], row["epoch"], walltime=walltime)
+        try:
+            with SummaryWriter(str(folders[name])) as writer:
+                writer.add_text("config", _config_text(record), 0, walltime=_walltimes(record)[0])
+                for row, walltime in zip(record.metrics, _walltimes(record)[1:]):
+                    for key, tag in SCALARS.items():
+                        if row.get(key) is not None:
+                            writer.add_scalar(tag, row[key], row["epoch"], walltime=walltime)
+        except OSError as e:
+            raise ExportError(f"cannot write into {safe_text(str(folders[name]))} ({_why(e)})") from None
     return list(folders.values())
+
+
+def _why(e: OSError) -> str:
+    return e.strerror or type(e).__name__
 
 
 def _config_text(record: RunRecord) -> str:

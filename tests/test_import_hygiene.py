@@ -25,7 +25,9 @@ ENGINE_SIDE = (
     "data",
     "datafiles",
     "engine",
+    "errors",
     "events",
+    "events_schema",
     "graphs",
     "health",
     "lrfind",
@@ -35,10 +37,14 @@ ENGINE_SIDE = (
     "resources",
     "results",
     "resume",
+    "runfolder",
     "runs",
+    "session",
+    "signals",
     "streams",
     "sweep",
     "tensorboard",
+    "text",
     "ticks",
     "watch",
     "weights",
@@ -57,8 +63,9 @@ def modules_after(code: str) -> set[str]:
 
 
 def engine_side() -> list[str]:
-    """ENGINE_SIDE modules that exist in this tree."""
-    return [f"fmtui.{m}" for m in ENGINE_SIDE if (ROOT / "fmtui" / f"{m}.py").is_file()]
+    """ENGINE_SIDE modules (or packages) that exist in this tree."""
+    here = ROOT / "fmtui"
+    return [f"fmtui.{m}" for m in ENGINE_SIDE if (here / f"{m}.py").is_file() or (here / m / "__init__.py").is_file()]
 
 
 def import_graph(package: str = "fmtui") -> dict[str, set[str]]:

@@ -7,10 +7,11 @@ from test_cli import fmtui
 from test_report import EPOCH, STARTED
 from torch import nn
 
-from fmtui import runs
 from fmtui.events import Finished
-from fmtui.recorder import RunRecorder, new_sweep_dir
-from fmtui.runs import read_run
+from fmtui.recorder import RunRecorder
+from fmtui.runfolder import writer
+from fmtui.runfolder.read import read_run
+from fmtui.runfolder.writer import new_sweep_dir
 
 
 def folders(tmp_path):
@@ -65,12 +66,12 @@ def test_a_consumer_that_stops_listening_is_no_error(tmp_path):
 
 
 def test_sweep_folders_are_unique_within_a_second(tmp_path, monkeypatch):
-    monkeypatch.setattr(runs.time, "strftime", lambda fmt, *a: "20250101-120000")
+    monkeypatch.setattr(writer.time, "strftime", lambda fmt, *a: "20250101-120000")
     assert new_sweep_dir(tmp_path) != new_sweep_dir(tmp_path)
 
 
 def test_two_sweeps_started_in_the_same_second_get_two_folders(tiny_data, tmp_path, monkeypatch):
-    monkeypatch.setattr(runs.time, "strftime", lambda fmt, *a: "20250101-120000")
+    monkeypatch.setattr(writer.time, "strftime", lambda fmt, *a: "20250101-120000")
     args = ["--no-ui", "sweep", "--data-dir", tiny_data, "--model", "softmax", "--lr", "0.05,0.01", "--epochs", 1]
     for _ in range(2):
         assert fmtui(*args, "--runs-dir", tmp_path / "runs").exit_code == 0
