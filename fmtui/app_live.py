@@ -22,6 +22,7 @@ from fmtui import watch
 from fmtui.config import RunConfig
 from fmtui.messages import ResumeRefused
 from fmtui.runs import RunError, RunRecord, read_run
+from fmtui.text import safe_text
 from fmtui.widgets.runs_pane import RunsPane
 from fmtui.widgets.yes_no import YesNoScreen
 from fmtui.workers import watch_run
@@ -60,7 +61,7 @@ class LiveRuns:
         try:
             record = read_run(path)
         except RunError as e:  # checked by the command line; it may have vanished since
-            self.notify(str(e), title="cannot watch", severity="error", timeout=8, markup=False)
+            self.notify(safe_text(e), title="cannot watch", severity="error", timeout=8, markup=False)
             return
         self.watch_run(path, record.config)
 
@@ -101,7 +102,7 @@ class LiveRuns:
             if yes and self.watched == path:
                 self._stop_watched(path)
 
-        question = f"Stop run {path.name} (pid {writer.pid})?"
+        question = f"Stop run {safe_text(path.name)} (pid {writer.pid})?"  # pid: the lock's verified holder
         detail = "It stops after its current batch and keeps its finished epochs (SIGINT, as Ctrl+C)."
         self.push_screen(YesNoScreen(question, detail), answered)
 
@@ -132,7 +133,7 @@ class LiveRuns:
             self._resume(record, None)
             return
         more = (self.valid_config or self.initial_config).epochs
-        question = f"{record.name} has done all its {done} epochs. Train it {more} more, to {done + more}?"
+        question = f"{safe_text(record.name)} has done all its {done} epochs. Train it {more} more, to {done + more}?"
         detail = "How many more: the Model pane's epochs field."
         self.push_screen(YesNoScreen(question, detail), lambda yes: yes and self._resume(record, done + more))
 
@@ -145,7 +146,7 @@ class LiveRuns:
         if self.is_running:
             self.training, self.resuming = False, False
             self.query_one(RunsPane).show_note("")
-            self.notify(message.message, title="cannot resume", severity="warning", timeout=8, markup=False)
+            self.notify(safe_text(message.message), title="cannot resume", severity="warning", timeout=8, markup=False)
 
     # --- signals --------------------------------------------------------------------------------------------
 
