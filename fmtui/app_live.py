@@ -22,6 +22,7 @@ from fmtui import watch
 from fmtui.config import RunConfig
 from fmtui.messages import ResumeRefused
 from fmtui.runs import RunError, RunRecord, read_run
+from fmtui.signals import STOP_SIGNALS
 from fmtui.text import safe_text
 from fmtui.widgets.runs_pane import RunsPane
 from fmtui.widgets.yes_no import YesNoScreen
@@ -30,7 +31,7 @@ from fmtui.workers import watch_run
 if TYPE_CHECKING:
     from fmtui.app import FmtuiApp
 
-QUIT_SIGNALS = ("SIGTERM", "SIGHUP", "SIGQUIT", "SIGINT")
+QUIT_SIGNALS = STOP_SIGNALS  # fmtui.signals' list: the same signals in every command
 """Signals that stop the dashboard as quitting does (SIGINT only when no run trains here: else it stops that run,
 as x does: it is how another fmtui that watches the run asks it to stop)."""
 

@@ -1,8 +1,9 @@
 """fmtui's errors: one tree of exceptions that know their one-line message and their exit code, the exit codes
 themselves, and the one printer of a one-line error.
 
-Standard library only (no torch, no click, no textual), so every layer can raise and catch these, and the
-command line can turn any of them into `Error: <one line>` and its exit code without importing the engine.
+Standard library only (no torch, no click, no textual; the run folder's schema for one file name), so every
+layer can raise and catch these, and the command line can turn any of them into `Error: <one line>` and its
+exit code without importing the engine.
 Errors are told apart by isinstance, never by their class's name.
 """
 
@@ -12,6 +13,8 @@ import sys
 from enum import IntEnum
 from pathlib import Path
 from typing import TextIO
+
+from fmtui.runfolder.schema import METRICS
 
 
 class ExitCode(IntEnum):
@@ -144,7 +147,7 @@ def error_line(message: str, run_dir: Path | None = None) -> str:
     line = f"Error: {safe_text(message)}"
     if run_dir is None:
         return line
-    if (Path(run_dir) / "metrics.jsonl").is_file():
+    if (Path(run_dir) / METRICS).is_file():
         return f"{line}; metrics so far are in {safe_text(str(run_dir))}"
     return f"{line}; no epoch was saved in {safe_text(str(run_dir))}"
 

@@ -29,7 +29,7 @@ from fmtui.messages import (
     TrainingStarted,
 )
 from fmtui.runfolder.convert import epoch_end
-from fmtui.runfolder.schema import Status
+from fmtui.runfolder.schema import MODEL, Status
 from fmtui.runfolder.writer import new_sweep_dir
 from fmtui.text import safe_text
 from fmtui.watch import POLL_INTERVAL, RunFollower
@@ -108,7 +108,7 @@ def saved_weights(run_dir: Path, cfg: RunConfig, shape: tuple[int, int, int], cl
         return None, NO_WEIGHTS
     try:
         model = build_model(cfg, shape, classes)
-        model.load_state_dict(load_state_dict(Path(run_dir) / "model.pt"))
+        model.load_state_dict(load_state_dict(Path(run_dir) / MODEL))
     except Exception as exc:  # no model.pt, a broken one, weights of another shape: say why, never crash
         return None, f"no weights to draw: {error_message(exc)}"
     return learned_weights(model, shape), ""
