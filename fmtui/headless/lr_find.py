@@ -19,6 +19,7 @@ from fmtui.headless.train import failed
 from fmtui.report import lr_find_header, lr_find_json, lr_find_text
 from fmtui.runfolder.files import atomic_write
 from fmtui.runfolder.read import default_runs_dir
+from fmtui.runfolder.schema import Status
 
 
 def run_lr_find(
@@ -51,7 +52,7 @@ def run_lr_find(
         except Exception as e:  # the device failed, or the curve could not be written: one line
             return failed(e, None, ExitCode.FAILED, debug=True)
     click.echo(lr_find_json(started, ev, path) if json_mode else lr_find_text(ev, path))
-    if ev.status == "stopped":
+    if ev.status == Status.STOPPED:
         return stop.exit_code
     return ExitCode.OK if ev.suggested_lr is not None else ExitCode.FAILED
 
