@@ -9,7 +9,7 @@ from torch import nn
 
 from fmtui.events import Finished
 from fmtui.recorder import RunRecorder
-from fmtui.runfolder import writer
+from fmtui.runfolder import schema, writer
 from fmtui.runfolder.read import read_run
 from fmtui.runfolder.writer import new_sweep_dir
 
@@ -38,6 +38,23 @@ def test_the_folder_is_made_when_the_run_starts_and_follows_its_events(tmp_path)
     record = read_run(made[0])
     assert record.status == "completed" and [m["epoch"] for m in record.metrics] == [1]
     assert (made[0] / "model.pt").is_file() and record.resolved["params"] == STARTED.params
+
+
+def test_the_files_hold_exactly_the_fields_the_schema_declares(tmp_path):
+    """The recorder writes what fmtui.runfolder.schema defines, and nothing it does not: a field added on one side
+    only is caught here."""
+    make, made = folders(tmp_path)
+    recorder = RunRecorder(make)
+    recorder.handle(STARTED)
+    recorder.handle(EPOCH)
+    live = json.loads((made[0] / "live.json").read_text())
+    recorder.handle(Finished("completed", "finished", [EPOCH], None, 1.0, nn.Linear(2, 2)))
+    assert list(live) == list(schema.LIVE_FIELDS)
+    assert set(summary(made[0])) <= set(schema.SUMMARY_FIELDS) and "status" in summary(made[0])
+    (line,) = (made[0] / "metrics.jsonl").read_text().splitlines()
+    assert list(json.loads(line)) == list(schema.METRIC_FIELDS)
+    assert (made[0] / "metrics.csv").read_text().splitlines()[0] == ",".join(schema.TABLE_FIELDS)
+    assert set(json.loads((made[0] / ".lock").read_text())) == set(schema.LOCK_FIELDS)
 
 
 def test_an_error_is_recorded_for_the_runs_still_open_only(tmp_path):
