@@ -112,8 +112,11 @@ def closing_line(ev: Finished, run_dir: Path | None) -> str:
 
 
 def run_status(run: Run) -> str:
-    """A run's status with its health where that is not ok: `completed`, `exploding`, `stopped, at chance`."""
+    """A run's status with its health where that is not ok: `completed`, `exploding`, `stopped, at chance`; a
+    running run whose writer holds its lock but went quiet: `running, paused?` (its message says for how long)."""
     status = run.status
+    if isinstance(run, RunRecord) and status == Status.RUNNING and run.writer is not None and run.writer.quiet:
+        return f"{status}, paused?"
     health = run.health if isinstance(run, RunRecord) else Health()
     if health.ok or health.state == status:
         return status

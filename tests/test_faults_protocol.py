@@ -31,6 +31,7 @@ from test_live_cli import LIVE_DRIVER, TRAIN
 from fmtui import recorder
 from fmtui.errors import RunError, RunFolderError, RunFolderRefused, StopRefused, error_message
 from fmtui.events import EpochEnd, Finished
+from fmtui.report import run_status
 from fmtui.runfolder import liveness
 from fmtui.runfolder.convert import started_event
 from fmtui.runfolder.liveness import stop_writer, stoppable
@@ -508,7 +509,7 @@ def test_a_paused_writer_is_named_and_the_watch_says_so(tmp_path, monkeypatch):
                 break
             time.sleep(0.01)
         assert record.status == "running" and "no heartbeat for" in record.message
-        assert f"from pid {writer.proc.pid} on " in record.message
+        assert f"from pid {writer.proc.pid} on " in record.message and run_status(record) == "running, paused?"
         posted: list = []
 
         def paused() -> list[str]:
