@@ -84,7 +84,7 @@ async def pane_ticks(base: Path, live: list[Path], ticks: int, epochs: int) -> t
 
 
 def pane_rows(base: Path, run: Path) -> int:
-    from fmtui.runs import read_run
+    from fmtui.runfolder.read import read_run
 
     return read_run(run).epochs_done
 
@@ -99,7 +99,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp) / "runs"
         locks, live = make_runs(base, args.runs, args.epochs, args.running)
-        from fmtui.runs import RunsFolder
+        from fmtui.runfolder.read import RunsFolder
 
         folder = RunsFolder(base)
         t0 = time.perf_counter()

@@ -57,6 +57,7 @@ from fmtui.messages import (
 )
 from fmtui.runs import RunRecord, default_runs_dir
 from fmtui.sweep import LECTURE_BATCH, LECTURE_EPOCHS, LECTURE_NOTE, lecture_base, lecture_experiment
+from fmtui.text import safe_text
 from fmtui.widgets.config_form import PRESETS, ConfigForm
 from fmtui.widgets.data_pane import DataPane
 from fmtui.widgets.errors_pane import ErrorsPane
@@ -426,7 +427,7 @@ class FmtuiApp(App):
             self.train_pane.show_starting(message.event.config)
             self.query_one(RunsPane).show_note("")
             self.action_pane("train")
-        self._run_name = message.run_dir.name if message.run_dir else ""
+        self._run_name = safe_text(message.run_dir.name) if message.run_dir else ""
         errors = self.query_one(ErrorsPane)
         errors.set_test_split(message.images, message.classes)
         errors.show_weights(None, "training: the weights are drawn at the end of each epoch")
@@ -491,7 +492,9 @@ class FmtuiApp(App):
 
     def on_runs_pane_open(self, message: RunsPane.Open) -> None:
         record = message.record
-        self._opening = f"{record.status} · epoch {record.epochs_done}/{record.config.epochs} · run {record.name}"
+        self._opening = safe_text(
+            f"{record.status} · epoch {record.epochs_done}/{record.config.epochs} · run {record.name}"
+        )
         self._open_run(record, (self.valid_config or self.initial_config).data_dir)
 
     def on_runs_pane_launch_experiment(self, message: RunsPane.LaunchExperiment) -> None:

@@ -24,6 +24,8 @@ from fmtui.activity import IDLE, Activity, Doing, watching
 from fmtui.config import RunConfig
 from fmtui.messages import ResumeRefused
 from fmtui.runs import RunError, RunRecord, read_run
+from fmtui.signals import STOP_SIGNALS
+from fmtui.text import safe_text
 from fmtui.widgets.runs_pane import RunsPane
 from fmtui.widgets.yes_no import YesNoScreen
 from fmtui.workers import watch_run
@@ -31,7 +33,7 @@ from fmtui.workers import watch_run
 if TYPE_CHECKING:
     from fmtui.app import FmtuiApp
 
-QUIT_SIGNALS = ("SIGTERM", "SIGHUP", "SIGQUIT", "SIGINT")
+QUIT_SIGNALS = STOP_SIGNALS  # fmtui.signals' list: the same signals in every command
 """Signals that stop the dashboard as quitting does (SIGINT only when no run trains here: else it stops that run,
 as x does: it is how another fmtui that watches the run asks it to stop)."""
 
@@ -87,7 +89,7 @@ class LiveRuns:
         try:
             record = read_run(path)
         except RunError as e:  # checked by the command line; it may have vanished since
-            self.app.notify(str(e), title="cannot watch", severity="error", timeout=8, markup=False)
+            self.app.notify(safe_text(e), title="cannot watch", severity="error", timeout=8, markup=False)
             return
         self.watch(path, record.config)
 
@@ -121,7 +123,7 @@ class LiveRuns:
             if yes and app.activity.watched == path:
                 self._stop_watched(path)
 
-        question = f"Stop run {path.name} (pid {writer.pid})?"
+        question = f"Stop run {safe_text(path.name)} (pid {writer.pid})?"  # pid: the lock's verified holder
         detail = "It stops after its current batch and keeps its finished epochs (SIGINT, as Ctrl+C)."
         app.push_screen(YesNoScreen(question, detail), answered)
 
@@ -152,14 +154,14 @@ class LiveRuns:
             self._resume(record, None)
             return
         more = (app.valid_config or app.initial_config).epochs
-        question = f"{record.name} has done all its {done} epochs. Train it {more} more, to {done + more}?"
+        question = f"{safe_text(record.name)} has done all its {done} epochs. Train it {more} more, to {done + more}?"
         detail = "How many more: the Model pane's epochs field."
         app.push_screen(YesNoScreen(question, detail), lambda yes: yes and self._resume(record, done + more))
 
     def _resume(self, record: RunRecord, epochs: int | None) -> None:
         app = self.app
         app.become(Activity(Doing.RESUMING))
-        app.query_one(RunsPane).show_note(f"resuming {record.name}…")
+        app.query_one(RunsPane).show_note(f"resuming {safe_text(record.name)}…")
         app.train(None, resume=record.path, epochs=epochs)
 
     def refused(self, message: ResumeRefused) -> None:
@@ -167,7 +169,7 @@ class LiveRuns:
         app = self.app
         app.become(IDLE)
         app.query_one(RunsPane).show_note("")
-        app.notify(message.message, title="cannot resume", severity="warning", timeout=8, markup=False)
+        app.notify(safe_text(message.message), title="cannot resume", severity="warning", timeout=8, markup=False)
 
     # --- signals --------------------------------------------------------------------------------------------
 

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ import click
 from click.core import ParameterSource
 from click.shell_completion import CompletionItem
 
-from fmtui import __version__
+from fmtui import __version__, signals
 from fmtui.config import (
     OPTIONS,
     ConfigError,
@@ -30,7 +28,7 @@ from fmtui.config import (
     format_value,
     number,
 )
-from fmtui.report import ExitCode
+from fmtui.errors import ExitCode, FmtuiError, RunError, UsageError, print_error
 from fmtui.resources import available_cores
 from fmtui.streams import guarded_output, guarded_terminal
 
@@ -288,6 +286,7 @@ def launch_tui(
     app = make_app(cfg, runs_dir=runs_dir, autostart=autostart, watch=watch, signals=True)
     with guarded_terminal():  # a terminal that hangs up must not stop the app from leaving (or training on)
         app.run()
+    signals.install()  # the app's event loop gave the signals back to their default action as it closed
     leave(app.return_code or 0)
 
 
@@ -326,6 +325,11 @@ def leave(code: int) -> None:
     help="Go on training an interrupted, stopped or completed run in its folder (headless; --epochs: more).",
 )
 @click.option(
+    "--take-over",
+    is_flag=True,
+    help="With --resume: go on with a run that another host's process was writing and never ended (it is gone).",
+)
+@click.option(
     "--progress-interval",
     type=FieldType(Option("", number(float, low=0.0, high=3600.0), "SECONDS", name="progress_interval")),
     default="0.1",
@@ -340,6 +344,7 @@ def train(
     runs_dir: Path | None,
     json_mode: bool,
     resume: Path | None,
+    take_over: bool,
     progress_interval: float,
     **values: Any,
 ) -> None:
@@ -352,7 +357,9 @@ def train(
     if resume is not None:
         if config_file is not None:
             raise click.UsageError("--resume goes on with the run's own config; --config cannot change it")
-        return ctx.exit(resume_run(resume, out, runs_dir, json_mode, values, progress_interval))
+        return ctx.exit(resume_run(resume, out, runs_dir, json_mode, values, progress_interval, take_over))
+    if take_over:
+        raise click.UsageError("--take-over goes with --resume RUN_DIR")
     cfg = config_from(values, read_config(config_file) if config_file is not None else None)
     if not (no_ui or shared.no_ui or json_mode or out is not None or not sys.stdout.isatty()):
         return launch_tui(cfg, autostart=True, runs_dir=runs_dir)
@@ -366,18 +373,12 @@ def train(
 
 def read_config(path: Path) -> RunConfig:
     """--config: a run's config.json, checked as the run readers check it; a bad one is one line, exit 2."""
-    from fmtui.runs import RunError, read_run_config
+    from fmtui.runfolder.read import read_run_config
 
     try:
         return read_run_config(path)
     except RunError as e:
-        raise BadInput(f"--config {e}") from None
-
-
-class BadInput(click.ClickException):
-    """Bad input that is no misuse of an option: one line, exit 2, no pointer to --help."""
-
-    exit_code = ExitCode.USAGE
+        raise UsageError(f"--config {e}") from None
 
 
 RESUME_CHANGES = ("epochs", "device", "threads", "data_dir")
@@ -385,7 +386,13 @@ RESUME_CHANGES = ("epochs", "device", "threads", "data_dir")
 
 
 def resume_run(
-    run_dir: Path, out: Path | None, runs_dir: Path | None, json_mode: bool, values: dict, progress_interval: float
+    run_dir: Path,
+    out: Path | None,
+    runs_dir: Path | None,
+    json_mode: bool,
+    values: dict,
+    progress_interval: float,
+    take_over: bool = False,
 ) -> int:
     """`train --resume RUN_DIR`: always headless, in the run's own folder, with its own config."""
     given = [k.replace("_", "-") for k, v in values.items() if v is not None and k not in RESUME_CHANGES]
@@ -399,7 +406,12 @@ def resume_run(
     if changes["data_dir"] is not None:
         changes["data_dir"] = str(changes["data_dir"])
     return resume_training(
-        run_dir, epochs=values["epochs"], json_mode=json_mode, progress_interval=progress_interval, **changes
+        run_dir,
+        epochs=values["epochs"],
+        json_mode=json_mode,
+        progress_interval=progress_interval,
+        take_over=take_over,
+        **changes,
     )
 
 
@@ -431,7 +443,7 @@ def runs_cmd(ctx: click.Context, runs_dir: Path | None, json_mode: bool, no_ui: 
     """List the runs in RUNS_DIR [fmtui --runs-dir, $FMTUI_RUNS_DIR or ./runs]: status (interrupted, broken),
     epochs, accuracy."""
     from fmtui.headless import run_list
-    from fmtui.runs import default_runs_dir
+    from fmtui.runfolder.read import default_runs_dir
 
     ctx.exit(run_list(runs_dir or common(ctx).runs_dir or default_runs_dir(), json_mode=json_mode))
 
@@ -454,7 +466,7 @@ def watch_cmd(ctx: click.Context, run_dir: Path | None, runs_dir: Path | None, d
     shared = common(ctx)
     if shared.no_ui:
         raise click.UsageError("watch opens the dashboard; for a look without it: fmtui runs")
-    from fmtui.runs import RunError, default_runs_dir, read_run
+    from fmtui.runfolder.read import default_runs_dir, read_run
     from fmtui.watch import newest_running
 
     runs_dir, data_dir = runs_dir or shared.runs_dir, data_dir or shared.data_dir
@@ -462,13 +474,10 @@ def watch_cmd(ctx: click.Context, run_dir: Path | None, runs_dir: Path | None, d
     if run_dir is None:
         record = newest_running(base)
         if record is None:
-            raise ConfigError(f"no run is training in {base} (fmtui runs {base} lists them; or give RUN_DIR)")
+            raise UsageError(f"no run is training in {base} (fmtui runs {base} lists them; or give RUN_DIR)")
         run_dir = record.path
     else:
-        try:
-            read_run(run_dir)
-        except RunError as e:
-            raise ConfigError(str(e)) from None
+        read_run(run_dir)  # RunError: one line naming the file, exit 2
     launch_tui(RunConfig(data_dir=str(data_dir) if data_dir else None), runs_dir=runs_dir, watch=run_dir)
 
 
@@ -644,18 +653,23 @@ def export(ctx: click.Context, runs: tuple[Path, ...], tensorboard_dir: Path, fo
     fmtui export --tensorboard tb runs/sweep-20261126-101500 && tensorboard --logdir tb
     fmtui export --tensorboard tb --follow runs/20261126-101500-fashion-mnist-mlp-symmetric-lr0.01
     """
-    from fmtui.export import run_export
+    from fmtui.headless.export import run_export
 
     ctx.exit(run_export(list(runs), tensorboard_dir, follow=follow))
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run click without its own error printing, so every error is one line.
+    """Entry point: run click without its own error printing, so every error is one line (fmtui.errors).
 
-    Until a command takes Ctrl+C over (training stops after the batch), Ctrl+C ends fmtui at once with 130;
-    a closed stdout never ends it (see fmtui.streams)."""
-    with quit_on_ctrl_c(), guarded_output():
-        code = run_cli(argv)
+    The stop signals are taken first, before anything heavy is imported (fmtui.signals): until a command has
+    something to keep, Ctrl+C, SIGTERM, SIGHUP and SIGQUIT end fmtui at once with 128 + the signal; a
+    closed stdout never ends it (see fmtui.streams)."""
+    signals.install()
+    try:
+        with guarded_output():
+            code = run_cli(argv)
+    finally:
+        signals.uninstall()
     sys.exit(code or 0)
 
 
@@ -669,38 +683,11 @@ def run_cli(argv: list[str] | None) -> int:
         return ExitCode.INTERRUPTED
     except click.ClickException as e:
         hint = f" (see {e.ctx.command_path} --help)" if isinstance(e, click.UsageError) and e.ctx else ""
-        click.echo(f"Error: {e.format_message()}{hint}", err=True)
+        print_error(f"{e.format_message()}{hint}")
         return e.exit_code
-    except ConfigError as e:
-        click.echo(f"Error: {e}", err=True)
-        return ExitCode.USAGE
-
-
-@contextmanager
-def quit_on_ctrl_c() -> Iterator[None]:
-    """Ctrl+C quits at once with exit code 130, whatever the program is doing (importing torch, loading data).
-
-    Python's own KeyboardInterrupt can land inside library code that swallows it (a Ctrl+C during
-    `import torch` used to vanish, and the run then trained to the end) or leaves a module half-imported;
-    nothing is lost by quitting here, because commands that write run folders install their own handler
-    (fmtui.headless.stop_on_sigint) before they write anything, and the dashboard takes Ctrl+C as a key."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, _quit_now)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _quit_now(signum: int, frame: Any) -> None:
-    try:
-        sys.stdout.flush()
-    except Exception:  # the main thread may be inside a write to the same stream: its bytes are not ours to save
-        pass
-    os.write(2, b"\nInterrupted by Ctrl+C.\n")
-    os._exit(ExitCode.INTERRUPTED)
+    except FmtuiError as e:  # bad input, a folder that cannot be used, a run that failed: one line
+        print_error(e)
+        return e.exit_code
 
 
 if __name__ == "__main__":  # pragma: no cover

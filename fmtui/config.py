@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fmtui import registry
+from fmtui.errors import ConfigError  # raised by every parser here, one of fmtui's errors
 
 DATASETS = registry.Names(registry.DATASETS)
 """The --dataset choices: the datasets registered now (fmtui.registry)."""
@@ -34,19 +35,6 @@ NORM_HELP = {
     "zscore": "(x - mean)/std, mean and std of the training split",
     "per-image": "each image standardized by its own mean and std",
 }
-
-
-class ConfigError(ValueError):
-    """A bad value for a run option: which field and why, for one line meant for the user.
-
-    `field` is the RunConfig field whose value is bad, or None when no single field is to blame (a bad
-    combination, an unavailable device); `reason` is the line without the option's name. str(e) is
-    "--lr: must be > 0, got 0" when there is a field, else the reason alone.
-    """
-
-    def __init__(self, reason: str, field: str | None = None) -> None:
-        self.reason, self.field = reason, field
-        super().__init__(f"--{cli_name(field)}: {reason}" if field else reason)
 
 
 def format_value(value: Any) -> str:
@@ -382,4 +370,4 @@ def parse_field(name: str, text: str) -> Any:
     try:
         return OPTIONS[name].parse(text)
     except ConfigError as e:
-        raise ConfigError(e.reason, field=name) from None
+        raise ConfigError(e.reason, field=name, option=OPTIONS[name].cli) from None

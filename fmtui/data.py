@@ -25,13 +25,9 @@ import torch
 
 from fmtui.config import ConfigError
 from fmtui.datafiles import default_data_dir
+from fmtui.errors import DataError  # raised here for every dataset problem
 from fmtui.events import NormStats
 from fmtui.registry import DATASETS, DatasetSpec
-
-
-class DataError(RuntimeError):
-    """Dataset files missing, unreadable or inconsistent; the message is one line for the user."""
-
 
 SPECS = DATASETS
 """How to find each dataset: its torchvision class and the folder names it may live under (fmtui.registry)."""
@@ -50,6 +46,9 @@ class Dataset:
     y_test: torch.Tensor
     verified: bool
     """True when every file matched torchvision's published md5."""
+    files: tuple[tuple[str, int, str], ...] = ()
+    """(file name, size in bytes, md5) of each file it was read from: its fingerprint, which a run records
+    in config.json so that resuming it on other data is refused (fmtui.session)."""
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -242,14 +241,15 @@ def _load_idx_dataset(spec: DatasetSpec, root: Path) -> Dataset:
         files = _download_idx(spec, root, searched)
     cls = _tv_class(spec)
     official = _official_md5s()
-    verified = True
+    verified, fingerprint = True, []
     for name, md5 in cls.resources:
-        actual = _md5(files[name]) if files[name].suffix == ".gz" else None
-        if actual is not None and actual != md5 and official.get(actual, spec.title) != spec.title:
+        actual = _md5(files[name])  # hashed once per file and mtime (cached): the check and the fingerprint
+        if actual != md5 and official.get(actual, spec.title) != spec.title:
             raise DataError(
                 f"{files[name]} is a {official[actual]} file, not {spec.title}; check --dataset and --data-dir"
             )
         verified &= actual == md5
+        fingerprint.append((files[name].name, files[name].stat().st_size, actual))
     key = tuple((name, str(p), p.stat().st_mtime, p.stat().st_size) for name, p in sorted(files.items()))
     by_name = dict(zip(sorted(files), _load_idx_cached(key)))
     x_train, y_train = by_name["train-images-idx3-ubyte.gz"], by_name["train-labels-idx1-ubyte.gz"]
@@ -280,6 +280,7 @@ def _load_idx_dataset(spec: DatasetSpec, root: Path) -> Dataset:
         x_test.unsqueeze(1),
         y_test.long(),
         verified,
+        tuple(fingerprint),
     )
 
 
@@ -313,7 +314,14 @@ def _load_cifar(spec: DatasetSpec, root: Path) -> Dataset:
         to_tensor(test.data),
         torch.tensor(test.targets),
         True,
+        _cifar_files(cls, base),
     )
+
+
+def _cifar_files(cls, base: Path) -> tuple[tuple[str, int, str], ...]:
+    """CIFAR-10's fingerprint: torchvision has checked each batch file against its published md5 (no second hash)."""
+    folder = base / cls.base_folder
+    return tuple((name, (folder / name).stat().st_size, md5) for name, md5 in [*cls.train_list, *cls.test_list])
 
 
 def _download_cifar(spec: DatasetSpec, root: Path) -> Path:

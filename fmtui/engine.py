@@ -26,14 +26,15 @@ from torch import nn
 from fmtui import models, resources
 from fmtui.config import ConfigError, RunConfig
 from fmtui.data import Dataset, DeviceSplits, batch_indices, load_dataset, norm_stats, normalize, pixel_stats, to_device
-from fmtui.events import METRICS, BatchProgress, EpochEnd, Event, Finished, Health, NormStats, Started
+from fmtui.events import BatchProgress, EpochEnd, Event, Finished, Health, NormStats, Started
 from fmtui.health import Inputs, assess
 from fmtui.registry import model_spec
 from fmtui.results import Results
+from fmtui.runfolder.schema import METRIC_FIELDS, Status
 
 EVAL_BATCH = 4096
 CHECKPOINT_FORMAT = 1
-"""The version of the checkpoint dict that EpochEnd.checkpoint builds (see fmtui.runs)."""
+"""The version of the checkpoint dict that EpochEnd.checkpoint builds (see fmtui.runfolder.tensors)."""
 LOSS_POINTS = 1000
 """Points of a run's step-by-step loss curve (BatchProgress.losses), about: each is the mean loss of
 ceil(steps / LOSS_POINTS) steps, so hours of training send and keep a bounded curve."""
@@ -126,7 +127,7 @@ def evaluate(
     return loss_sum.item() / n, 100.0 * correct.item() / n, torch.cat(probs).cpu() if keep_probs else None
 
 
-def test_results(model: nn.Module, x: torch.Tensor, y: torch.Tensor, stats: NormStats) -> Results:
+def evaluate_predictions(model: nn.Module, x: torch.Tensor, y: torch.Tensor, stats: NormStats) -> Results:
     """Evaluate on the test split and keep predictions, confusion matrix and probabilities."""
     loss, _, probs = evaluate(model, x, y, stats, keep_probs=True)
     return Results.from_probs(probs, y, loss)
@@ -489,7 +490,7 @@ class _Loop:
         assert len(self.step.configs) == 1, "only single runs resume"
         rows = checkpoint["metrics"]
         self.first = checkpoint["epoch"]
-        self.history = [[EpochEnd(**{f: row.get(f) for f in METRICS}) for row in rows]]
+        self.history = [[EpochEnd(**{f: row.get(f) for f in METRIC_FIELDS}) for row in rows]]
         self.steps, self.train_time = self.first * self.batches, float(sum(r["seconds"] for r in rows))
         rng = checkpoint["rng"]
         torch.set_rng_state(rng["torch"])
@@ -507,14 +508,14 @@ class _Loop:
         for k in self.live:
             yield k, self._started(k)
         self.started = self.last_emit = time.perf_counter()  # progress comes every interval, across epochs too
-        status = "completed"
+        status = Status.COMPLETED
         for epoch in range(self.first + 1, self.cfg.epochs + 1):
             b, seconds, stopped = yield from self._train_epoch(epoch, self.gen)
             for k, message in sorted(self.diverged.items()):
-                yield k, self._finished(k, "diverged", message)
+                yield k, self._finished(k, Status.DIVERGED, message)
             self.diverged.clear()
             if stopped:
-                status = "stopped"
+                status = Status.STOPPED
             if stopped or not self.live:
                 break
             yield from self._end_epoch(epoch, b, seconds)
@@ -540,6 +541,7 @@ class _Loop:
             getattr(self.step, "kind", "eager"),
             "" if at.device.type != "cuda" else getattr(self.step, "eager_reason", ""),
             self.first,
+            at.dataset.files,
         )
 
     def _train_epoch(self, epoch: int, gen: torch.Generator) -> Iterator[tuple[int, Event]]:
@@ -675,17 +677,17 @@ class _Loop:
             "metrics": [e.metrics() for e in self.history[k]],
         }
 
-    def _finished(self, k: int, status: str, message: str = "") -> Finished:
+    def _finished(self, k: int, status: Status, message: str = "") -> Finished:
         done, runs = len(self.history[k]), len(self.step.configs)
-        if status == "stopped":
+        if status == Status.STOPPED:
             by = f" by {self.stop_reason}" if self.stop_reason else ""
             message = f"stopped{by} during epoch {done + 1} after {done} complete epoch{'s' * (done != 1)}"
-        elif status == "completed":
+        elif status == Status.COMPLETED:
             epochs = self.cfg.epochs
             message = f"finished {epochs} epoch{'s' * (epochs != 1)} in {self.train_time:.1f}s of training"
             message += f" ({runs} runs at once)" if runs > 1 else ""
             message += f" (resumed after epoch {self.first})" if self.first else ""
-        health = self._health(k, message if status == "diverged" else "")
+        health = self._health(k, message if status == Status.DIVERGED else "")
         return Finished(status, message, self.history[k], self.results[k], self.train_time, self.step.module(k), health)
 
     def _health(self, k: int, diverged: str = "") -> Health:
@@ -723,5 +725,5 @@ def evaluate_saved(
         x_train = to_device(ds, torch.device("cpu"), cfg.val_split, cfg.seed).x_train
     stats = norm_stats(cfg.norm, x_train)
     t0 = time.perf_counter()
-    results = test_results(model, ds.x_test.to(dev), ds.y_test.to(dev), stats)
+    results = evaluate_predictions(model, ds.x_test.to(dev), ds.y_test.to(dev), stats)
     return results, time.perf_counter() - t0

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fmtui.config import RunConfig
+from fmtui.runfolder.schema import ENDED, METRIC_FIELDS, Status
 
 if TYPE_CHECKING:
     from torch import nn
@@ -89,6 +90,9 @@ class Started:
     """Why an eager step was kept where graphs were possible in principle ("" when graphed or off CUDA)."""
     resumed_from: int = 0
     """The epochs already done when this run was resumed from a checkpoint (0: a fresh run)."""
+    data_files: tuple[tuple[str, int, str], ...] = ()
+    """(file name, size, md5) of the data files it trains on (fmtui.data.Dataset.files): recorded in config.json,
+    checked when the run is resumed."""
 
 
 @dataclass
@@ -117,26 +121,10 @@ class BatchProgress:
     """Steps per point of `losses` (fixed for a run: its steps / about LOSS_POINTS of fmtui.engine)."""
 
 
-METRICS = (
-    "epoch",
-    "epochs",
-    "train_loss",
-    "train_accuracy",
-    "val_loss",
-    "val_accuracy",
-    "test_loss",
-    "test_accuracy",
-    "seconds",
-    "eval_seconds",
-    "samples_per_s",
-    "lr",
-)
-"""The JSON-able numbers of an EpochEnd, in the order metrics.jsonl stores them."""
-
-
 @dataclass
 class EpochEnd:
-    """Metrics of one finished epoch, in the lecture's terms (train loss = mean batch loss).
+    """Metrics of one finished epoch, in the lecture's terms (train loss = mean batch loss); `metrics()` is
+    its row of metrics.jsonl (fmtui.runfolder.schema.METRIC_FIELDS).
 
     `results` (the test predictions), `checkpoint` and `weights` travel with the event as it is yielded;
     the copy kept in Finished.history has none of them, so a long run holds one epoch's predictions, not one
@@ -161,8 +149,8 @@ class EpochEnd:
     checkpoint: Callable[[], dict[str, Any]] | None = field(default=None, repr=False, compare=False)
     """Builds the run's state at the end of this epoch, for a checkpoint that can resume it: `{"format",
     "epoch", "model", "optimizer", "scheduler", "rng", "metrics"}` (CPU tensors and plain values, see
-    fmtui.runs). Nothing is copied unless it is called; call it while handling the event: once the engine
-    goes on, the model is no longer that of this epoch."""
+    fmtui.runfolder.tensors). Nothing is copied unless it is called; call it while handling the event: once
+    the engine goes on, the model is no longer that of this epoch."""
     weights: LearnedWeights | None = field(default=None, repr=False, compare=False)
     """What a softmax regression or an MLP has learned by the end of this epoch (fmtui.weights; None for
     other models); like `results`, only the yielded event carries it."""
@@ -170,20 +158,22 @@ class EpochEnd:
     """The run's health as of this epoch (fmtui.health), judged on the epochs so far."""
 
     def metrics(self) -> dict:
-        """The JSON-able numbers (what metrics.jsonl stores)."""
-        return {k: getattr(self, k) for k in METRICS}
+        """The JSON-able numbers, in the order metrics.jsonl stores them."""
+        return {k: getattr(self, k) for k in METRIC_FIELDS}
 
 
 @dataclass
 class Finished:
-    """The last event. status: completed, stopped (by the caller) or diverged (non-finite loss).
+    """The last event. status: completed, stopped (by the caller) or diverged (non-finite loss); a run watched
+    from its folder (fmtui.watch) may also end as error or interrupted. Any other value is refused.
 
     `history` holds every finished epoch's metrics (without predictions); `results` are the test
     predictions of the last finished epoch (None when no epoch finished). `model` is the model as training
     left it: after a stop, mid-epoch; the last finished epoch's weights are those of its EpochEnd.checkpoint.
     """
 
-    status: str
+    status: Status
+    """One of ENDED (a plain string is taken and turned into its Status)."""
     message: str
     history: list[EpochEnd]
     results: Results | None
@@ -191,6 +181,11 @@ class Finished:
     model: nn.Module = field(repr=False)
     health: Health = field(default_factory=Health)
     """The run's health at its end: `diverged` for a diverged run, else as judged on its epochs."""
+
+    def __post_init__(self) -> None:
+        self.status = Status(self.status)
+        if self.status not in ENDED:
+            raise ValueError(f"a run does not finish as {self.status}")
 
 
 Event = Started | BatchProgress | EpochEnd | Finished

@@ -149,7 +149,7 @@ def lr_find(
     start_lr: float = START_LR,
     end_lr: float = END_LR,
     steps: int = STEPS,
-    should_stop: Callable[[], bool] = lambda: False,
+    should_stop: Callable[[], object] = lambda: False,
     progress_interval: float = 0.1,
 ) -> Iterator[Event]:
     """Run the LR range test for cfg and yield Started, Progress*, Finished (see the module docstring).
@@ -177,8 +177,9 @@ def lr_find(
     t0 = last = time.perf_counter()
     sent = 0
     for i in range(steps):
-        if should_stop():
-            status, why = "stopped", f"stopped after {i} steps"
+        reason = should_stop()
+        if reason:  # True, or a string naming why (a signal): said as the engine says it
+            status, why = "stopped", f"stopped{f' by {reason}' if isinstance(reason, str) else ''} after {i} steps"
             break
         lr = lr_at(i, steps, start_lr, end_lr)
         for group in p.optimizer.param_groups:

@@ -1,11 +1,13 @@
 """Writing run folders: the one recorder that turns engine events into a live run folder (fmtui.resume
 takes one back to go on training it).
 
-The folder is the live record of a run, for any reader in any process (fmtui.runs reads it back):
+The folder is the live record of a run, for any reader in any process (fmtui.runfolder defines its format
+and reads it back):
 `.lock` is flock'ed by the writer for its whole life; config.json at the start; at every epoch's end
 checkpoint.pt, model.pt, predictions.pt and mislabeled.csv, then one line appended to metrics.jsonl (never
 rewritten), then metrics.csv and summary.json; live.json holds the latest progress and a heartbeat. Every
-file is replaced atomically, so a run stopped, killed or out of disk keeps the last complete epoch whole.
+file is replaced atomically, and never written through a symbolic link (fmtui.runfolder.files), so a run
+stopped, killed or out of disk keeps the last complete epoch whole.
 
 The files of an epoch are written by a thread of the writer, in that order, while training goes on: the
 training thread only copies what changes (the checkpoint) into bytes. The same thread beats live.json's
@@ -16,76 +18,47 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import errno
 import io
 import json
 import os
 import queue
-import re
 import socket
 import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fmtui import __version__
-from fmtui.config import ConfigError, RunConfig, format_value
+from fmtui.config import RunConfig
+from fmtui.errors import RunError, RunFolderError, error_message
 from fmtui.events import BatchProgress, EpochEnd, Event, Finished, Health, Started
-from fmtui.report import PROGRESS_FIELDS, error_message
-from fmtui.runs import METRIC_FIELDS, atomic_write, summarize
+from fmtui.runfolder import files as runfiles
+from fmtui.runfolder.files import atomic_write
+from fmtui.runfolder.schema import (
+    CHECKPOINT,
+    CONFIG,
+    DATA_FILES,
+    HEARTBEAT,
+    LIVE,
+    LIVE_INTERVAL,
+    METRICS,
+    METRICS_CSV,
+    MISLABELED,
+    MODEL,
+    PREDICTIONS,
+    PROGRESS_FIELDS,
+    SUMMARY,
+    Status,
+)
+from fmtui.runfolder.writer import FolderLock, metrics_csv, now_iso, summarize, write_error
 
 if TYPE_CHECKING:
     from fmtui.resume import Resume
 
-try:
-    import fcntl
-except ImportError:  # no flock (Windows): liveness falls back to live.json's heartbeat
-    fcntl = None  # type: ignore[assignment]
-
-LIVE_INTERVAL = 0.5
-"""Seconds between two live.json writes at most (progress comes faster)."""
-HEARTBEAT = 2.0
-"""Seconds between live.json writes at least while the writer lives, progress or not (evaluations)."""
-STALE_AFTER = 600.0
-"""A heartbeat older than this means the writer on another host is gone (the readers' limit too)."""
 PENDING_EPOCHS = 3
 """Epochs whose files may wait for the disk before training waits for them (bounds the memory)."""
-
-CAUSES = {
-    errno.ENOSPC: "disk full",
-    errno.EDQUOT: "disk quota exceeded",
-    errno.EROFS: "read-only file system",
-    errno.ENAMETOOLONG: "name too long",
-    errno.EACCES: "permission denied",
-    errno.EPERM: "permission denied",
-}
-
-
-class RunFolderError(Exception):
-    """A run folder could not be written (a full disk, a read-only mount, ...). The message is one line
-    that names the file and the cause; `began` says whether training had begun (else nothing was lost)."""
-
-    def __init__(self, message: str, short: str, began: bool = True):
-        super().__init__(message)
-        self.short, self.began = short, began
-
-
-class RunFolderRefused(ConfigError):
-    """A folder this process must not write: another writer holds it, or it cannot be resumed (bad input)."""
-
-
-def write_error(path: Path, exc: OSError, began: bool = True, doing: str = "writing") -> RunFolderError:
-    """`disk full while writing runs/x/checkpoint.pt` (and, for the summary, `... writing checkpoint.pt`)."""
-    cause = CAUSES.get(exc.errno or 0) or (exc.strerror or type(exc).__name__).lower()
-    return RunFolderError(f"{cause} while {doing} {path}", f"{cause} while {doing} {path.name}", began)
-
-
-def now_iso() -> str:
-    """Local time as ISO 8601 with a colon in the offset: 2026-11-27T12:00:00+01:00."""
-    return datetime.now().astimezone().isoformat(timespec="seconds")
 
 
 def provenance() -> dict[str, Any]:
@@ -108,45 +81,12 @@ def provenance() -> dict[str, Any]:
     }
 
 
-def new_run_dir(base: Path, cfg: RunConfig) -> Path:
-    """base/<date-time>-<dataset>-<model>-<norm>-lr<lr>[-N], created and unique."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return _new_dir(base, f"{stamp}-{cfg.dataset}-{cfg.model}-{cfg.norm}-lr{format_value(cfg.lr)}")
-
-
-def new_sweep_dir(base: Path) -> Path:
-    """base/sweep-<date-time>[-N], created and unique (two sweeps started in the same second get two)."""
-    return _new_dir(base, f"sweep-{time.strftime('%Y%m%d-%H%M%S')}")
-
-
-def _new_dir(base: Path, name: str) -> Path:
-    """Create base/name, or base/name-1, -2, ... when it exists: never a folder someone else made."""
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
-    base.mkdir(parents=True, exist_ok=True)
-    for i in range(1000):
-        path = base / (name if i == 0 else f"{name}-{i}")
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"cannot create a new folder {name} in {base}")
-
-
 def _torch_bytes(obj: Any) -> bytes:
     import torch
 
     buf = io.BytesIO()
     torch.save(obj, buf)
     return buf.getvalue()
-
-
-def metrics_csv(rows: list[dict]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=METRIC_FIELDS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
 
 
 def mislabeled_csv(res: Any, classes: list[str]) -> str:
@@ -163,52 +103,6 @@ def mislabeled_csv(res: Any, classes: list[str]) -> str:
 
 def _name(classes: list[str], c: int) -> str | int:
     return classes[c] if c < len(classes) else c
-
-
-# --- the writer's lock ---------------------------------------------------------------------------
-
-
-class FolderLock:
-    """The writer's flock on <folder>/.lock, held while it writes; the kernel drops it when the process
-    ends, even by kill -9, so a reader that can take it knows the writer is gone."""
-
-    def __init__(self, folder: Path, began: bool = False):
-        path = folder / ".lock"
-        try:  # read-only: the lock needs no write access, and a mount can still turn read-only under it
-            self.fd: int | None = os.open(path, os.O_RDONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
-        except OSError as e:
-            raise write_error(path, e, began) from None
-        if fcntl is None:
-            return
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _lock_holder(path)
-            self.close()
-            raise RunFolderRefused(f"{folder} is being written by {holder}") from None
-        except OSError:  # a file system without flock: liveness falls back to the heartbeat
-            return
-        try:  # who holds it, for the message of a second writer (only the holder writes it)
-            path.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}) + "\n")
-        except OSError as e:
-            self.close()
-            raise write_error(path, e, began) from None
-
-    def close(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-
-
-def _lock_holder(path: Path) -> str:
-    """`pid 123 on host`, from what the lock's holder wrote into it (or live.json)."""
-    for file in (path, path.parent / "live.json"):
-        try:
-            info = json.loads(file.read_text())
-            return f"pid {int(info['pid'])} on {info['host']}"
-        except (OSError, ValueError, TypeError, KeyError):
-            continue
-    return "another process"
 
 
 # --- the recorder --------------------------------------------------------------------------------
@@ -366,6 +260,7 @@ class RunWriter:
             "threads": event.threads,
             "step": event.step,
             "step_note": event.step_note,
+            DATA_FILES: [{"name": n, "size": size, "md5": md5} for n, size, md5 in event.data_files],
             "provenance": provenance(),
         }
         resume, epochs = self.resume, event.config.epochs
@@ -386,9 +281,9 @@ class RunWriter:
             if resume is not None:
                 earlier = resume.resolved.get("provenance")
                 config["resolved"].update(provenance=earlier or self.info["provenance"], resumed=self._resumes())
-            self._write("config.json", json.dumps(config, indent=2))
-            self._write_summary("running", f"resumed after epoch {resume.epoch}" if resume else "training")
-            self._write_live("running")
+            self._write(CONFIG, json.dumps(config, indent=2))
+            self._write_summary(Status.RUNNING, f"resumed after epoch {resume.epoch}" if resume else "training")
+            self._write_live(Status.RUNNING)
         except RunFolderError as e:
             e.began = False
             raise
@@ -404,10 +299,10 @@ class RunWriter:
         """Make the folder say the checkpoint's epoch again: metrics.jsonl holds exactly its rows (cut after
         them, or rewritten when a line is missing: death between checkpoint and metrics), model.pt its weights."""
         rows = resume.checkpoint["metrics"]
-        file = self.path / "metrics.jsonl"
+        file = self.path / METRICS
         try:
-            text = file.read_bytes() if file.is_file() else b""
-        except OSError:
+            text = runfiles.read_bytes(file)
+        except RunError:  # none, or unreadable: written anew below
             text = b""
         lines = text.splitlines(keepends=True)
         try:
@@ -416,13 +311,13 @@ class RunWriter:
             prefix = []
         if prefix == rows and all(line.endswith(b"\n") for line in lines[: len(rows)]):
             try:
-                os.truncate(file, sum(len(line) for line in lines[: len(rows)]))
+                runfiles.truncate(file, sum(len(line) for line in lines[: len(rows)]))
             except OSError as e:
                 raise write_error(file, e) from None
         else:
-            self._write("metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
-        self._write("metrics.csv", metrics_csv(rows))
-        self._write("model.pt", _torch_bytes(resume.checkpoint["model"]))
+            self._write(METRICS, "".join(json.dumps(r) + "\n" for r in rows))
+        self._write(METRICS_CSV, metrics_csv(rows))
+        self._write(MODEL, _torch_bytes(resume.checkpoint["model"]))
         self.model_saved_for = resume.epoch
 
     def _epoch(self, event: EpochEnd) -> None:
@@ -430,7 +325,7 @@ class RunWriter:
         checkpoint = event.checkpoint() if event.checkpoint is not None else None
         files: list[tuple[str, Any]] = []
         if checkpoint is not None:
-            files = [("checkpoint.pt", _torch_bytes(checkpoint)), ("model.pt", _torch_bytes(checkpoint["model"]))]
+            files = [(CHECKPOINT, _torch_bytes(checkpoint)), (MODEL, _torch_bytes(checkpoint["model"]))]
         row, rows = event.metrics(), [*self.rows, event.metrics()]
         self.rows = rows
         self._submit(lambda: self._write_epoch(event, files, row, rows))
@@ -450,8 +345,8 @@ class RunWriter:
         is released, which readers take for an interrupted run."""
         self._stop_thread()
         with contextlib.suppress(RunFolderError):
-            self._write_summary("error", message)
-            self._write_live("error")
+            self._write_summary(Status.ERROR, message)
+            self._write_live(Status.ERROR)
 
     def close(self) -> None:
         """Stop the writer thread (after its pending files) and release the lock."""
@@ -487,34 +382,34 @@ class RunWriter:
             self.model_saved_for = event.epoch
         if event.results is not None:
             self._write_predictions(event.results)
-        self._append("metrics.jsonl", json.dumps(row) + "\n")
+        self._append(METRICS, json.dumps(row) + "\n")
         self.saved = rows
-        self._write("metrics.csv", metrics_csv(rows))
+        self._write(METRICS_CSV, metrics_csv(rows))
         self.health = event.health
-        self._write_summary("running", f"epoch {event.epoch}/{event.epochs}")
+        self._write_summary(Status.RUNNING, f"epoch {event.epoch}/{event.epochs}")
         with self.live_lock:
             self.live.update(epoch=event.epoch, batch=self.live.get("batches"))
-        self._write_live("running")
-        self._sync_folder()
+        self._write_live(Status.RUNNING)
+        runfiles.sync_folder(self.path)
 
     def _write_predictions(self, res: Any) -> None:
         probs, labels = res.probs.contiguous().clone(), res.labels.contiguous().clone()  # own storage, not a view's
-        self._write("predictions.pt", _torch_bytes({"probs": probs, "labels": labels}))
-        self._write("mislabeled.csv", mislabeled_csv(res, self.info.get("classes", [])))
+        self._write(PREDICTIONS, _torch_bytes({"probs": probs, "labels": labels}))
+        self._write(MISLABELED, mislabeled_csv(res, self.info.get("classes", [])))
 
     def _finish(self, event: Finished) -> None:
         """The end: model.pt stays that of the last complete epoch (never a stopped run's mid-epoch weights);
         a caller without checkpoints (a test's events) gets the final model of a run that was not stopped."""
         done = len(event.history)
-        if self.model_saved_for < done and event.status != "stopped" and event.model is not None:
+        if self.model_saved_for < done and event.status != Status.STOPPED and event.model is not None:
             state = {k: v.detach().cpu() for k, v in event.model.state_dict().items()}
-            self._write("model.pt", _torch_bytes(state))
+            self._write(MODEL, _torch_bytes(state))
             if event.results is not None:
                 self._write_predictions(event.results)
         self.health = event.health
         self._write_summary(event.status, event.message, event.seconds)
         self._write_live(event.status)
-        self._sync_folder()
+        runfiles.sync_folder(self.path)
 
     def _write(self, name: str, data: bytes | str, sync: bool = True) -> None:
         try:
@@ -523,32 +418,13 @@ class RunWriter:
             raise write_error(self.path / name, e) from None
 
     def _append(self, name: str, text: str) -> None:
-        """Append whole lines and flush them to the disk; a failed append is cut off again (no half line)."""
-        file = self.path / name
+        """Append whole lines and flush them to the disk (never through a link; a failed append is cut off)."""
         try:
-            size = file.stat().st_size if file.exists() else 0
-            with open(file, "a", encoding="utf-8") as f:
-                try:
-                    f.write(text)
-                    f.flush()
-                    os.fsync(f.fileno())
-                except OSError:
-                    with contextlib.suppress(OSError):
-                        f.truncate(size)
-                    raise
+            runfiles.append_lines(self.path / name, text)
         except OSError as e:
-            raise write_error(file, e) from None
+            raise write_error(self.path / name, e) from None
 
-    def _sync_folder(self) -> None:
-        """Make the renames of this epoch durable too (one fsync of the folder)."""
-        with contextlib.suppress(OSError):
-            fd = os.open(self.path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-
-    def _write_summary(self, status: str, message: str, seconds: float | None = None) -> None:
+    def _write_summary(self, status: Status, message: str, seconds: float | None = None) -> None:
         summary = summarize(self.saved)
         summary.update(
             status=status,
@@ -560,23 +436,23 @@ class RunWriter:
         )
         if self.resumed_from:
             summary["resumed_from"] = self.resumed_from
-        self._write("summary.json", json.dumps(summary, indent=2))
+        self._write(SUMMARY, json.dumps(summary, indent=2))
 
-    def _write_live(self, status: str) -> None:
+    def _write_live(self, status: Status) -> None:
         """live.json: the latest progress, a heartbeat and who writes (not synced: it is replaced soon)."""
         with self.live_lock:
             live = {"status": status, **self.live}
             self.live_dirty = False
         now = time.time()
         live.update(heartbeat=now, pid=os.getpid(), host=socket.gethostname(), updated_at=now_iso())
-        self._write("live.json", json.dumps(live), sync=False)
+        self._write(LIVE, json.dumps(live), sync=False)
         self.live_written = time.monotonic()
 
     def beat(self) -> None:
         """live.json again if progress came LIVE_INTERVAL ago or more, or nothing came for HEARTBEAT."""
         since = time.monotonic() - self.live_written
         if (self.live_dirty and since >= LIVE_INTERVAL) or since >= HEARTBEAT:
-            self._write_live("running")
+            self._write_live(Status.RUNNING)
 
 
 class _WriterThread(threading.Thread):

@@ -1,8 +1,10 @@
 """All text made for people from what a run reports: epoch lines, the closing line, JSON lines, the sweep
-table, durations and rates, error lines, and the exit code a command returns.
+table, durations and rates, eval's lines and `fmtui runs`' table.
 
 The headless CLI, the TUI and the sweep all print through these functions, so they say the same thing.
-No torch, textual or click here: formatting a run must not need the engine or a user interface.
+No torch, textual or click here: formatting a run must not need the engine or a user interface. Exit codes
+and error lines are fmtui.errors'; the --json schema is fmtui.events_schema's; every string read from a run
+folder is shown through fmtui.text.safe_text.
 """
 
 from __future__ import annotations
@@ -11,52 +13,20 @@ import json
 import math
 import time
 from datetime import datetime
-from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fmtui.config import OPTIONS, ConfigError, RunConfig, cli_name, format_value
-from fmtui.events import HEALTH_STATES, BatchProgress, EpochEnd, Event, Finished, Health, Started
-from fmtui.runs import BrokenRun, Run, RunError, RunRecord
+from fmtui.config import cli_name, format_value
+from fmtui.errors import ExitCode, error_message  # noqa: F401  (their old home: re-exported for older imports)
+from fmtui.events import BatchProgress, EpochEnd, Event, Finished, Health, Started
+from fmtui.events_schema import JSON_EVENTS, SCHEMA_VERSION
+from fmtui.runfolder.read import BrokenRun, Run, RunRecord
+from fmtui.runfolder.schema import PROGRESS_FIELDS, Status
+from fmtui.text import plural, safe_text
 
 if TYPE_CHECKING:  # the finder imports torch; its events are only read here
     from fmtui.lrfind import Finished as LrFinished
     from fmtui.lrfind import Started as LrStarted
-
-
-class ExitCode(IntEnum):
-    """What a `fmtui --no-ui` command returns to the shell."""
-
-    OK = 0
-    """The run completed, or the command did what it was asked."""
-    FAILED = 1
-    """The run diverged or failed on the device (out of memory, ...); its metrics so far are saved."""
-    USAGE = 2
-    """Bad input (an option, a missing or broken dataset, a folder that is no run): nothing was trained."""
-    HANGUP = 129
-    """Stopped by SIGHUP (128 + 1: the terminal or SSH session went away); the finished epochs are kept."""
-    INTERRUPTED = 130
-    """Stopped by Ctrl+C (128 + SIGINT, as shells count it); the finished epochs or runs are kept."""
-    QUIT = 131
-    """Stopped by SIGQUIT (128 + 3, Ctrl+\\); the finished epochs are kept."""
-    TERMINATED = 143
-    """Stopped by SIGTERM (128 + 15, `kill`, a job scheduler); the finished epochs are kept."""
-
-    @classmethod
-    def of_status(cls, status: str) -> ExitCode:
-        """The code of a run that ended with Finished(status): completed, stopped, or anything else (diverged)."""
-        return {"completed": cls.OK, "stopped": cls.INTERRUPTED}.get(status, cls.FAILED)
-
-    @classmethod
-    def of_signal(cls, signum: int) -> ExitCode:
-        """The code of a run stopped (or aborted) by a signal: 128 + its number, as a shell reports a process
-        killed by it, so scripts see the same code whether fmtui stopped cleanly or not."""
-        return cls(128 + signum)
-
-
-def plural(n: int, word: str) -> str:
-    """`1 epoch`, `2 epochs`."""
-    return f"{n} {word}{'s' if n != 1 else ''}"
 
 
 def fmt_duration(seconds: float) -> str:
@@ -110,7 +80,7 @@ def health_line(health: Health) -> str:
     return f"Health: {health.state}: {health.hint}"
 
 
-OUTCOME_LABELS = {"completed": "Done", "stopped": "Stopped", "diverged": "Diverged"}
+OUTCOME_LABELS = {Status.COMPLETED: "Done", Status.STOPPED: "Stopped", Status.DIVERGED: "Diverged"}
 """How a run's ending is named for people, by its Finished status."""
 
 
@@ -130,10 +100,10 @@ def outcome(status: str, message: str, label: str | None = None) -> str:
 def closing_line(ev: Finished, run_dir: Path | None) -> str:
     """`Done: Finished 5 epochs in 12.3s of training. Run saved in runs/...` (Stopped, Diverged with a hint);
     a run that is not healthy says so: `Done (exploding): Finished 3 epochs ...; <hint>. Run saved in ...`."""
-    unhealthy = ev.status != "diverged" and not ev.health.ok
+    unhealthy = ev.status != Status.DIVERGED and not ev.health.ok
     label = f"{OUTCOME_LABELS.get(ev.status, ev.status.capitalize())} ({ev.health.state})" if unhealthy else None
     text = outcome(ev.status, ev.message, label)
-    if ev.status == "diverged":
+    if ev.status == Status.DIVERGED:
         hint = ev.health.hint.removeprefix(ev.message + "; ") if ev.health.state == "diverged" else ""
         text = f"{text}; {hint or 'try a smaller --lr or a normalization'}"
     elif unhealthy:
@@ -142,30 +112,15 @@ def closing_line(ev: Finished, run_dir: Path | None) -> str:
 
 
 def run_status(run: Run) -> str:
-    """A run's status with its health where that is not ok: `completed`, `exploding`, `stopped, at chance`."""
+    """A run's status with its health where that is not ok: `completed`, `exploding`, `stopped, at chance`; a
+    running run whose writer holds its lock but went quiet: `running, paused?` (its message says for how long)."""
     status = run.status
+    if isinstance(run, RunRecord) and status == Status.RUNNING and run.writer is not None and run.writer.quiet:
+        return f"{status}, paused?"
     health = run.health if isinstance(run, RunRecord) else Health()
     if health.ok or health.state == status:
         return status
-    return health.state if status == "completed" else f"{status}, {health.state}"
-
-
-def error_line(message: str, run_dir: Path | None) -> str:
-    """`Error: <one line>; metrics so far are in <run folder>`."""
-    return f"Error: {message}" + (f"; metrics so far are in {run_dir}" if run_dir else "")
-
-
-def error_message(exc: BaseException) -> str:
-    """One line for the user: our own errors as they are, device errors with a hint, the rest named."""
-    name = type(exc).__name__
-    text = next(iter(str(exc).strip().splitlines()), "")
-    if isinstance(exc, KeyboardInterrupt):
-        return text or "aborted by a second Ctrl+C"
-    if isinstance(exc, (ConfigError, RunError)) or name in ("DataError", "RunFolderError"):  # by name: no torch
-        return text
-    if name == "OutOfMemoryError":
-        return f"out of GPU memory: try a smaller batch size or model ({text[:100]})"
-    return f"{name}: {text}" if text else name
+    return health.state if status == Status.COMPLETED else f"{status}, {health.state}"
 
 
 def eval_text(summary: str, loss: float, accuracy: float, recorded: float | None) -> str:
@@ -177,9 +132,9 @@ def eval_text(summary: str, loss: float, accuracy: float, recorded: float | None
 def eval_note(status: str, message: str, epochs_done: int) -> str:
     """What eval says before evaluating a run that did not end normally ('' for the others)."""
     saved = f"evaluating model.pt, the weights of its last complete epoch ({epochs_done})"
-    if status == "interrupted":
-        return f"Interrupted: {printable(message)}; {saved}"
-    if status == "running":
+    if status == Status.INTERRUPTED:
+        return f"Interrupted: {safe_text(message)}; {saved}"
+    if status == Status.RUNNING:
         return f"Running: still training ({epochs_done} epochs done); {saved}"
     return ""
 
@@ -187,7 +142,7 @@ def eval_note(status: str, message: str, epochs_done: int) -> str:
 def eval_diverged(message: str, epochs_done: int | None = None) -> str:
     """eval's line for a diverged run (exit code 1). epochs_done: the complete epochs whose weights model.pt
     holds (saved before the loss turned non-finite); 0 = it saved none; None = unknown (weights evaluated)."""
-    what = printable(message) or "the loss is not finite"
+    what = safe_text(message) or "the loss is not finite"
     if epochs_done == 0:
         return f"Diverged: {what}; it saved no model: it diverged before its first complete epoch"
     if epochs_done is not None:
@@ -196,11 +151,6 @@ def eval_diverged(message: str, epochs_done: int | None = None) -> str:
 
 
 # --- run folders: fmtui runs ---------------------------------------------------------------
-
-
-def printable(text: str) -> str:
-    """Text from files and folder names, safe for a terminal: control characters shown as escapes."""
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in str(text))
 
 
 def run_facts(run: Run, key: str) -> dict[str, Any]:
@@ -231,7 +181,7 @@ def runs_table(runs: list[Run], keys: list[str]) -> str:
     rows = []
     for run, key in zip(runs, keys):
         if isinstance(run, BrokenRun):
-            rows.append([key, "broken", "", "", "", run.reason])
+            rows.append([key, Status.BROKEN, "", "", "", run.reason])
             continue
         best = run.best_row
         rows.append(
@@ -244,181 +194,9 @@ def runs_table(runs: list[Run], keys: list[str]) -> str:
                 run.config.summary(),
             ]
         )
-    rows = [[printable(c) for c in row] for row in rows]
+    rows = [[safe_text(c) for c in row] for row in rows]
     widths = [max((len(r[i]) for r in rows), default=0) for i in range(5)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[5] for r in rows)
-
-
-# --- JSON lines (--json) -------------------------------------------------------------------------
-
-PROGRESS_FIELDS = ("epoch", "epochs", "batch", "batches", "loss", "accuracy", "samples_per_s", "elapsed", "eta", "step")
-"""The BatchProgress numbers of a progress line (then gpu_memory_bytes), and of a run's live.json."""
-
-SCHEMA_VERSION = 1
-"""The version of the --json event schema (JSON_EVENTS): raised when a field changes meaning or goes away."""
-
-Field = tuple[str, str, str]
-"""A JSON field's type ("number", "integer or null", ...), unit ("" when none) and meaning."""
-
-METRIC_FIELDS: dict[str, Field] = {
-    "epoch": ("integer", "", "the epoch, 1-based"),
-    "epochs": ("integer", "", "epochs the run was asked for"),
-    "train_loss": ("number", "", "mean cross-entropy of the epoch's training batches"),
-    "train_accuracy": ("number", "percent", "training accuracy over the epoch, 0..100"),
-    "val_loss": ("number or null", "", "validation loss; null without --val-split"),
-    "val_accuracy": ("number or null", "percent", "validation accuracy, 0..100; null without --val-split"),
-    "test_loss": ("number", "", "test loss after the epoch"),
-    "test_accuracy": ("number", "percent", "test accuracy after the epoch, 0..100"),
-    "seconds": ("number", "seconds", "training time of the epoch, evaluation excluded"),
-    "eval_seconds": ("number", "seconds", "evaluation time after the epoch"),
-    "samples_per_s": ("number", "samples/s", "training samples per second in the epoch"),
-    "lr": ("number", "", "the learning rate after the epoch's last step"),
-}
-
-
-STATES = ", ".join(HEALTH_STATES)
-
-HEALTH = f'`{{"state", "hint"}}`: state one of {STATES}; hint: what the numbers show and what to try ("" when ok)'
-"""The health object of the epoch and finished events and of run_folder lines (as in summary.json)."""
-
-
-def _sweep_row_fields() -> dict[str, Field]:
-    """A sweep run's row: its options (as in config.json), then its results (also summary.csv's columns)."""
-    kinds = {bool: "boolean", int: "integer", float: "number", str: "string", tuple: "array"}
-    defaults = RunConfig()
-    fields: dict[str, Field] = {"run": ("string or null", "", "the run's folder in the sweep folder; null: none made")}
-    for name, opt in OPTIONS.items():
-        fields[name] = (kinds[type(getattr(defaults, name))], "", f"option --{opt.cli}: {opt.help}")
-    return fields | {
-        "test_loss": ("number or null", "", "final test loss; null when no epoch finished"),
-        "test_accuracy": ("number or null", "percent", "final test accuracy"),
-        "best_test_accuracy": ("number or null", "percent", "best test accuracy of any epoch"),
-        "best_test_epoch": ("integer or null", "", "the epoch of best_test_accuracy"),
-        "val_accuracy": ("number or null", "percent", "final validation accuracy; null without --val-split"),
-        "best_val_accuracy": ("number or null", "percent", "best validation accuracy of any epoch"),
-        "best_val_epoch": ("integer or null", "", "the epoch of best_val_accuracy"),
-        "diverged": ("boolean", "", "the loss turned NaN or infinite"),
-        "health": ("string or null", "", f"the run's health at its end: {STATES}; null for a failed run"),
-        "health_hint": ("string or null", "", "what its numbers show and what to try; empty when ok"),
-        "status": ("string", "", "completed, stopped, diverged or error"),
-        "message": ("string", "", "how it ended, in words (the error of a failed run)"),
-        "seconds": ("number", "seconds", "wall-clock time of the run (shared by runs trained together)"),
-        "varying": ("string", "", "the options that vary in the sweep, as `norm=zscore lr=0.01`"),
-    }
-
-
-ENVELOPE: dict[str, Field] = {
-    "event": (
-        "string",
-        "",
-        "started, progress, epoch, finished (train); eval; run_folder (runs); run, summary (sweep); lr_find",
-    ),
-    "schema_version": ("integer", "", f"the version of this schema, {SCHEMA_VERSION}"),
-    "time": ("string", "ISO 8601", "wall-clock time of the event, with the UTC offset: 2026-11-27T12:03:04.123+01:00"),
-    "unix_time": ("number", "seconds", "the same time as seconds since 1970-01-01 UTC"),
-}
-"""The fields every JSON line starts with."""
-
-SWEEP_ROW = _sweep_row_fields()
-
-JSON_EVENTS: dict[str, dict[str, Field]] = {
-    "started": {
-        "config": ("object", "", "the run's options, as in config.json (lr a number, hidden a list, ...)"),
-        "dataset": ("string", "", "the dataset's name: Fashion-MNIST, MNIST, KMNIST, CIFAR-10"),
-        "classes": ("array", "", "the class names, by label"),
-        "device": ("string", "", "where it trains: cpu (1 thread), cuda:0 <GPU name>, mps"),
-        "model": ("string", "", "the model in one line: 784-256-10 relu"),
-        "params": ("integer", "", "trainable parameters"),
-        "n_train": ("integer", "samples", "training samples (after the validation split)"),
-        "n_val": ("integer", "samples", "validation samples; 0 without --val-split"),
-        "n_test": ("integer", "samples", "test samples"),
-        "batches_per_epoch": ("integer", "", "batches in one epoch"),
-        "norm": ("string", "", "the normalization: none, unit, symmetric, zscore, per-image"),
-        "norm_shift": ("array", "pixel values 0..255", "per channel: x_normalized = (x - shift) / scale"),
-        "norm_scale": ("array", "pixel values 0..255", "per channel; zscore: the population std of the training split"),
-        "threads": ("integer", "", "CPU threads torch uses"),
-        "step": ("string", "", "how the training step runs: eager, or graphed (replayed as CUDA graphs)"),
-        "step_note": ("string", "", "why the step stayed eager where CUDA graphs were possible; empty otherwise"),
-        "run_dir": ("string", "", "the run folder being written"),
-    },
-    "progress": {
-        "epoch": ("integer", "", "the epoch in progress, 1-based"),
-        "epochs": ("integer", "", "epochs the run was asked for"),
-        "batch": ("integer", "", "batches done in this epoch"),
-        "batches": ("integer", "", "batches in one epoch"),
-        "loss": ("number or null", "", "mean training loss since the previous progress line; null: not finite"),
-        "accuracy": ("number", "percent", "training accuracy so far in this epoch, 0..100"),
-        "samples_per_s": ("number", "samples/s", "training samples per second so far"),
-        "elapsed": ("number", "seconds", "since training started"),
-        "eta": ("number", "seconds", "estimated time left"),
-        "step": ("integer", "", "optimizer steps so far"),
-        "gpu_memory_bytes": ("integer or null", "bytes", "peak GPU memory allocated by torch; null when not on a GPU"),
-    },
-    "epoch": METRIC_FIELDS
-    | {"health": ("object", "", f"the run's training health, judged on the epochs so far: {HEALTH}")},
-    "finished": {
-        "status": ("string", "", "completed, stopped (Ctrl+C) or diverged"),
-        "message": ("string", "", "what happened, in words"),
-        "seconds": ("number", "seconds", "training time of the run, evaluation excluded"),
-        "epochs_done": ("integer", "", "epochs finished"),
-        "run_dir": ("string", "", "the run folder"),
-        "final": ("object or null", "", "the last epoch's fields (as in the epoch event); null when none finished"),
-        "health": ("object", "", f"the run's training health at the end (as in summary.json): {HEALTH}"),
-    },
-    "eval": {
-        "run_dir": ("string", "", "the run folder evaluated"),
-        "status": ("string", "", "how the run ended: completed, stopped, diverged, error, interrupted or running"),
-        "epochs_done": ("integer", "", "complete epochs: model.pt holds the weights after the last one"),
-        "diverged": ("boolean", "", "the run diverged or its weights give a non-finite loss (exit code 1)"),
-        "test_loss": ("number or null", "", "test loss of the saved model; null when not finite"),
-        "test_accuracy": ("number or null", "percent", "test accuracy of the saved model, 0..100; null: no model"),
-        "recorded_test_accuracy": ("number or null", "percent", "the test accuracy recorded at training"),
-        "seconds": ("number or null", "seconds", "evaluation time; null when there was no model to evaluate"),
-    },
-    "run_folder": {
-        "run": ("string", "", "the run folder, relative to the runs folder listed"),
-        "path": ("string", "", "the run folder's path"),
-        "status": ("string", "", "completed, stopped, diverged, error, interrupted, running or broken"),
-        "reason": ("string or null", "", "why a broken folder cannot be read; null otherwise (and then the rest)"),
-        "message": ("string or null", "", "how the run ended, in words"),
-        "health": ("object or null", "", f"summary.json's health (ok for a run saved without one): {HEALTH}"),
-        "epochs_done": ("integer or null", "", "complete epochs"),
-        "epochs": ("integer or null", "", "epochs the run was asked for"),
-        "final_test_accuracy": ("number or null", "percent", "test accuracy after the last complete epoch"),
-        "final_test_loss": ("number or null", "", "test loss after the last complete epoch; null when not finite"),
-        "best_test_accuracy": ("number or null", "percent", "the best epoch's test accuracy (by validation, if any)"),
-        "best_epoch": ("integer or null", "", "the best epoch"),
-        "config": ("object or null", "", "the run's options, as in config.json"),
-    },
-    "run": SWEEP_ROW,
-    "summary": {
-        "ranked_by": ("string", "", "best_val_accuracy, or best_test_accuracy when a run has no validation split"),
-        "sweep_dir": ("string", "", "the sweep folder"),
-        "runs": ("array", "", "every finished run (the run event's fields after the first four), best first"),
-    },
-    "lr_find": {
-        "config": ("object", "", "the options it trained with, as in config.json (its lr, epochs and schedule unused)"),
-        "device": ("string", "", "where it trained: cpu (1 thread), cuda:0 <GPU name>, mps"),
-        "model": ("string", "", "the model in one line: 784-256-10 relu"),
-        "start_lr": ("number", "", "the first learning rate of the range"),
-        "end_lr": ("number", "", "the last learning rate of the range"),
-        "max_steps": ("integer", "", "the most steps, first learning rate to last"),
-        "status": ("string", "", "completed (the loss blew up, or the range ended) or stopped (Ctrl+C)"),
-        "message": ("string", "", "how the search ended, in words"),
-        "suggested_lr": ("number or null", "", "where the smoothed loss falls fastest; null: no suggestion (exit 1)"),
-        "min_loss_lr": ("number or null", "", "the learning rate at the smoothed loss's minimum"),
-        "min_loss_lr_over_10": ("number or null", "", "min_loss_lr / 10, the usual rule of thumb"),
-        "steps": ("integer", "", "steps taken"),
-        "seconds": ("number", "seconds", "time of the search, data loading excluded"),
-        "csv": ("string", "", "the CSV file the curve was written to (columns step, lr, loss, smoothed)"),
-        "curve": (
-            "array",
-            "",
-            'one object per step: `{"step", "lr", "loss", "smoothed"}`, numbers; a loss that is not finite is null',
-        ),
-    },
-}
-"""Every --json line: its `event`, then ENVELOPE's fields, then these (docs/events.md is made from this)."""
 
 
 def json_line(event: str, fields: dict[str, Any], now: float | None = None) -> str:
@@ -477,17 +255,6 @@ def event_json(ev: Event, run_dir: Path | None) -> str:
     raise TypeError(f"not a training event: {type(ev).__name__}")
 
 
-def json_events_markdown() -> str:
-    """JSON_EVENTS as the Markdown tables of docs/events.md."""
-    out = []
-    for name, fields in {"every line": ENVELOPE, **JSON_EVENTS}.items():
-        title = name if name == "every line" else f'`"event": "{name}"`'
-        out += [f"### {title}", "", "| field | type | unit | meaning |", "|---|---|---|---|"]
-        out += [f"| `{k}` | {kind} | {unit} | {text} |" for k, (kind, unit, text) in fields.items()]
-        out.append("")
-    return "\n".join(out)
-
-
 # --- sweeps -------------------------------------------------------------------------------------
 
 
@@ -503,8 +270,8 @@ def sweep_line(i: int, n: int, row: dict) -> str:
     """`[3/8] norm=zscore lr=0.01: test accuracy 84.12%, test loss 0.4521, 12.3s` (+ [status] unless completed,
     with the error of a failed run)."""
     loss = "-" if row["test_loss"] is None else format(row["test_loss"], ".4g")
-    status = "" if row["status"] == "completed" else f" [{row['status']}]"
-    if row["status"] == "error":
+    status = "" if row["status"] == Status.COMPLETED else f" [{row['status']}]"
+    if row["status"] == Status.ERROR:
         status = f" [error: {row.get('message') or 'unknown'}]"
     if row.get("health") not in (None, "ok", row["status"]):
         status += f" [{row['health']}]"
@@ -561,7 +328,9 @@ def format_table(ranked: list[dict], by: str, columns: list[str]) -> str:
             _pct(r["test_accuracy"]),
             _pct(r["best_test_accuracy"]),
             str(r["best_test_epoch"] or "-"),
-            "error" if r["status"] == "error" else r.get("health") or ("diverged" if r["diverged"] else "ok"),
+            str(Status.ERROR)
+            if r["status"] == Status.ERROR
+            else r.get("health") or ("diverged" if r["diverged"] else "ok"),
             f"{r['seconds']:.1f}",
         ]
         body.append(cells)

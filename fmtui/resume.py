@@ -1,25 +1,27 @@
-"""Resuming a run: check that its folder can go on, take the writer's lock, load its checkpoint.
+"""Resuming a run: check that its folder can go on, take the writer's lock, load its checkpoint, and check
+that the data it would train on is the data it trained on.
 
 Nothing here unpickles: checkpoints are loaded with `torch.load(weights_only=True)` and checked field by
-field, so a truncated file, a pickle of anything or another program's tensors are refused in one line
-(RunFolderRefused) and the folder is left as it was. The recorder then goes on writing the folder
-(fmtui.recorder.RunRecorder(resume=...)) and the engine goes on training (engine.train(resume=...)).
+field (fmtui.runfolder.tensors), so a truncated file, a pickle of anything or another program's tensors are
+refused in one line (RunFolderRefused) and the folder is left as it was. A run that another host's process
+was writing is taken over only when asked (`take_over`, the CLI's --take-over). fmtui.session then trains it
+on, and its recorder goes on writing the folder.
 """
 
 from __future__ import annotations
 
-import json
-import socket
-import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fmtui.config import ConfigError, RunConfig
-from fmtui.recorder import STALE_AFTER, FolderLock, RunFolderRefused
-from fmtui.report import plural
-from fmtui.runs import RunError, read_run
+from fmtui.config import RunConfig
+from fmtui.errors import ConfigError, RunError, RunFolderRefused
+from fmtui.runfolder.liveness import refuse_if_written_elsewhere
+from fmtui.runfolder.read import read_run
+from fmtui.runfolder.schema import CHECKPOINT, CONFIG, DATA_FILES, Status
+from fmtui.runfolder.tensors import load_checkpoint
+from fmtui.runfolder.writer import FolderLock
+from fmtui.text import plural, safe_text
 
 
 @dataclass
@@ -49,34 +51,37 @@ class Resume:
         self.close()
 
 
-def open_resume(path: Path, epochs: int | None = None, **changes: Any) -> Resume:
+def open_resume(path: Path, epochs: int | None = None, *, take_over: bool = False, **changes: Any) -> Resume:
     """Check that a run folder can go on, and take it: RunFolderRefused (one line) when it cannot.
 
     `epochs` is the total to reach (default: the run's own); `changes` may move it to another device,
     thread count or data folder (numbers then match the uninterrupted run only on the same device).
+    `take_over`: the run's last writer was on another host and never recorded an end; the user says it is gone.
     """
     path = Path(path)
+    shown = safe_text(str(path))
     try:
         record = read_run(path)
         cfg = record.config.replace(**{k: v for k, v in changes.items() if v is not None})
         cfg.validate()
     except ConfigError as e:
-        raise RunFolderRefused(f"{path}/config.json no longer loads: {e}") from None
+        raise RunFolderRefused(f"{shown}/{CONFIG} no longer loads: {e}") from None
     except RunError as e:  # the reader's one line already names the file and why
-        raise RunFolderRefused(str(e)) from None
+        raise RunFolderRefused(safe_text(str(e))) from None
     summary = record.summary if isinstance(record.summary, dict) else {}
-    _refuse_if_written_elsewhere(path)
+    refuse_if_written_elsewhere(path, take_over)
     lock = FolderLock(path)
     try:
-        checkpoint = load_checkpoint(path / "checkpoint.pt")
+        checkpoint = load_checkpoint(path / CHECKPOINT)
         done, total = checkpoint["epoch"], epochs or cfg.epochs
-        if summary.get("status") == "diverged":
-            raise RunFolderRefused(f"{path} diverged ({summary.get('message')}); resuming would diverge again")
+        if summary.get("status") == Status.DIVERGED:
+            message = safe_text(summary.get("message"))
+            raise RunFolderRefused(f"{shown} diverged ({message}); resuming would diverge again")
         if epochs is not None and epochs <= done:
-            raise RunFolderRefused(f"--epochs {epochs}: {path} has done {plural(done, 'epoch')} already; give more")
+            raise RunFolderRefused(f"--epochs {epochs}: {shown} has done {plural(done, 'epoch')} already; give more")
         if total <= done:
             raise RunFolderRefused(
-                f"{path} has done all its {plural(done, 'epoch')}; give --epochs N (more than {done})"
+                f"{shown} has done all its {plural(done, 'epoch')}; give --epochs N (more than {done})"
             )
         return Resume(path, cfg.replace(epochs=total), checkpoint, lock, summary, record.resolved)
     except BaseException:
@@ -84,70 +89,31 @@ def open_resume(path: Path, epochs: int | None = None, **changes: Any) -> Resume
         raise
 
 
-def _refuse_if_written_elsewhere(path: Path) -> None:
-    """A writer on another host holds no lock here that flock could see: a fresh heartbeat says it lives."""
-    try:
-        live = json.loads((path / "live.json").read_text())
-        other_host = live["host"] != socket.gethostname()
-        fresh = live["status"] == "running" and time.time() - float(live["heartbeat"]) < STALE_AFTER
-    except (OSError, ValueError, TypeError, KeyError):
-        return
-    if other_host and fresh:
-        raise RunFolderRefused(f"{path} is being written by pid {live.get('pid')} on {live['host']}")
-
-
-def load_checkpoint(file: Path) -> dict[str, Any]:
-    """A run's checkpoint.pt, loaded without unpickling anything (weights_only) and checked: RunFolderRefused
-    when it is missing, truncated, not a checkpoint, or one of a stacked sweep."""
-    import torch
-
-    if not file.is_file():
-        raise RunFolderRefused(f"{file.parent} has no checkpoint.pt (it ended before its first epoch, or is older)")
-    try:
-        with warnings.catch_warnings():  # torch warns about what it refuses: the one line below says it
-            warnings.simplefilter("ignore")
-            checkpoint = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as e:  # a truncated zip, a pickle of anything: never unpickled, always refused
-        reason = next(iter(str(e).strip().splitlines()), type(e).__name__)[:120]
-        raise RunFolderRefused(f"{file} is not a readable checkpoint (truncated or not one: {reason})") from None
-    problem = checkpoint_problem(checkpoint)
-    if problem:
-        raise RunFolderRefused(f"{file} is not a fmtui checkpoint ({problem})")
-    if checkpoint.get("stacked") is not None:
-        raise RunFolderRefused(
-            f"{file.parent} was trained in a stacked sweep; only single runs resume (its weights are in model.pt)"
-        )
-    return checkpoint
-
-
-def checkpoint_problem(c: Any) -> str | None:
-    """What makes c no checkpoint that `engine.train(resume=...)` can go on from (None: nothing)."""
-    import torch
-
-    def tensors(d: Any) -> bool:
-        return isinstance(d, dict) and bool(d) and all(isinstance(v, torch.Tensor) for v in d.values())
-
-    if not isinstance(c, dict):
-        return f"a {type(c).__name__}, not a dict"
-    if c.get("format") != 1:
-        return f"format {c.get('format')!r}, expected 1"
-    epoch = c.get("epoch")
-    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 1:
-        return f"epoch {epoch!r}"
-    if not tensors(c.get("model")):
-        return "no model weights"
-    rows = c.get("metrics")
-    if not isinstance(rows, list) or [r.get("epoch") if isinstance(r, dict) else None for r in rows] != list(
-        range(1, epoch + 1)
-    ):
-        return f"its metrics are not those of epochs 1 to {epoch}"
-    if not all(isinstance(r.get("seconds"), (int, float)) for r in rows):
-        return "its metrics have no times"
-    rng = c.get("rng")
-    if not isinstance(rng, dict) or not all(isinstance(rng.get(k), torch.Tensor) for k in ("torch", "generator")):
-        return "no random number generator states"
-    if c.get("stacked") is None and not (isinstance(c.get("optimizer"), dict) and "param_groups" in c["optimizer"]):
-        return "no optimizer state"
-    if c.get("scheduler") is not None and not isinstance(c["scheduler"], dict):
-        return "a schedule that is not a state dict"
+def data_problem(resume: Resume, files: tuple[tuple[str, int, str], ...], n_train: int, n_test: int) -> str | None:
+    """Why the data loaded now is not the data the run trained on (None when it is): the files' names, sizes
+    and md5s recorded in config.json (DATA_FILES), or, for a folder written before they were, the split sizes."""
+    recorded = resume.resolved.get(DATA_FILES)
+    if isinstance(recorded, list) and recorded:
+        then = {(f.get("name"), f.get("size"), f.get("md5")) for f in recorded if isinstance(f, dict)}
+        now = set(files)
+        if then != now:
+            changed = sorted({str(n) for n, _, _ in then ^ now})
+            return f"its data files differ from those it trained on ({', '.join(map(safe_text, changed))})"
+        return None
+    before = resume.resolved.get("n_train"), resume.resolved.get("n_val"), resume.resolved.get("n_test")
+    if all(isinstance(n, int) for n in before):
+        if (before[0] + before[1], before[2]) != (n_train, n_test):
+            return (
+                f"it trained on {before[0] + before[1]:,} training and {before[2]:,} test images, "
+                f"the data now has {n_train:,} and {n_test:,}"
+            )
     return None
+
+
+def check_data(resume: Resume, files: tuple[tuple[str, int, str], ...], n_train: int, n_test: int) -> None:
+    """RunFolderRefused (one line) when the data to train on is not the data the run trained on."""
+    problem = data_problem(resume, files, n_train, n_test)
+    if problem:
+        raise RunFolderRefused(
+            f"cannot resume {safe_text(str(resume.path))}: {problem}; give the same data with --data-dir"
+        )

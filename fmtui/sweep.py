@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from fmtui.config import OPTIONS, ConfigError, RunConfig, cli_name, format_value, parse_field
+from fmtui.errors import error_message
 from fmtui.events import EpochEnd, Event, Finished, Health, Started
-from fmtui.recorder import RunRecorder, new_run_dir
-from fmtui.report import error_message
-from fmtui.runs import atomic_write, csv_cell, summarize
+from fmtui.runfolder.export import csv_cell
+from fmtui.runfolder.files import atomic_write
+from fmtui.runfolder.schema import Status
+from fmtui.runfolder.writer import new_run_dir, summarize
 
 LECTURE_NORMS = ("none", "unit", "symmetric", "zscore")
 LECTURE_LRS = (0.01, 1e-5)
@@ -82,7 +84,7 @@ class SweepRun:
     config: RunConfig
     path: Path | None
     """The run's folder; None for a run that failed before it started."""
-    status: str
+    status: Status
     rows: list[dict]
     seconds: float
     message: str = ""
@@ -107,9 +109,9 @@ class SweepRun:
             val_accuracy=final.get("val_accuracy"),
             best_val_accuracy=val_best.get("val_accuracy"),
             best_val_epoch=val_best.get("epoch"),
-            diverged=self.status == "diverged",
-            health=None if self.status == "error" else self.health.state,
-            health_hint=None if self.status == "error" else self.health.hint,
+            diverged=self.status == Status.DIVERGED,
+            health=None if self.status == Status.ERROR else self.health.state,
+            health_hint=None if self.status == Status.ERROR else self.health.hint,
             status=self.status,
             message=self.message,
             seconds=round(self.seconds, 3),
@@ -123,7 +125,7 @@ def rank(rows: list[dict]) -> tuple[list[dict], str]:
     accuracy; failed runs come last, then runs without a result (stopped in their first epoch)."""
     done = [r for r in rows if r["best_test_accuracy"] is not None]
     by = "best_val_accuracy" if done and all(r["best_val_accuracy"] is not None for r in done) else "best_test_accuracy"
-    return sorted(rows, key=lambda r: (r["status"] != "error", r[by] is not None, r[by] or 0.0), reverse=True), by
+    return sorted(rows, key=lambda r: (r["status"] != Status.ERROR, r[by] is not None, r[by] or 0.0), reverse=True), by
 
 
 def write_summary(out: Path, rows: list[dict]) -> None:
@@ -139,7 +141,7 @@ def write_summary(out: Path, rows: list[dict]) -> None:
 
 
 def run_sweep(
-    configs: list[RunConfig], out: Path, *, should_stop: Callable[[], bool], stacked: bool = True
+    configs: list[RunConfig], out: Path, *, should_stop: Callable[[], object], stacked: bool = True
 ) -> Iterator[tuple[int, Path | None, Event | RunFailed]]:
     """Train every config, each with its run folder inside out; yield (run index, run folder, event) for
     every event of every run. A run that fails ends with RunFailed instead of Finished, and the sweep goes on.
@@ -157,29 +159,30 @@ def run_sweep(
 
 
 def _train_group(
-    configs: list[RunConfig], group: list[int], out: Path, should_stop: Callable[[], bool]
+    configs: list[RunConfig], group: list[int], out: Path, should_stop: Callable[[], object]
 ) -> Iterator[tuple[int, Path | None, Event | RunFailed]]:
-    """The events of one run, or of one stacked group; an error ends the group's unfinished runs (recorded as
-    errors in their folders, yielded as RunFailed), not the sweep. Ctrl+C (KeyboardInterrupt) still ends it."""
-    from fmtui import engine
-    from fmtui.batched import train_batched
+    """The events of one run, or of one stacked group (fmtui.session); an error ends the group's unfinished
+    runs (recorded as errors in their folders, yielded as RunFailed), not the sweep. A run counts as finished
+    only once its Finished event is recorded: a disk that fills up while its summary is written fails it.
+    Ctrl+C (KeyboardInterrupt) still ends the sweep."""
+    from fmtui.session import train_group_and_record
 
-    if len(group) > 1:
-        events = ((group[j], ev) for j, ev in train_batched([configs[i] for i in group], should_stop=should_stop))
-    else:
-        events = ((group[0], ev) for ev in engine.train(configs[group[0]], should_stop=should_stop))
-    recorder = RunRecorder(lambda cfg: new_run_dir(out, cfg))
     finished: set[int] = set()
+    folders: dict[int, Path | None] = {}
     try:
-        with recorder:
-            for i, ev in events:
-                if isinstance(ev, Finished):
-                    finished.add(i)
-                yield i, recorder.handle(ev, i), ev
+        trained = train_group_and_record(
+            [configs[i] for i in group], lambda cfg: new_run_dir(out, cfg), should_stop=should_stop
+        )
+        for k, ev, path in trained:
+            i = group[k]
+            folders[i] = path
+            if isinstance(ev, Finished):
+                finished.add(i)
+            yield i, path, ev
     except Exception as e:  # a device error, bad data found late, a full disk: this group's runs failed
         for i in group:
             if i not in finished:
-                yield i, recorder.path(i), RunFailed(error_message(e))
+                yield i, folders.get(i), RunFailed(error_message(e))
 
 
 class Tally:
@@ -207,7 +210,7 @@ class Tally:
                 rows = self.epochs.pop(i, [])
                 if isinstance(event, Finished):
                     rows = [epoch.metrics() for epoch in event.history]
-                status = event.status if isinstance(event, Finished) else "error"
+                status = event.status if isinstance(event, Finished) else Status.ERROR
                 health = event.health if isinstance(event, Finished) else Health()
                 self.runs.append(SweepRun(self.configs[i], path, status, rows, seconds, event.message, health))
                 return self.runs[-1]
@@ -215,7 +218,7 @@ class Tally:
 
     @property
     def failed(self) -> list[SweepRun]:
-        return [r for r in self.runs if r.status == "error"]
+        return [r for r in self.runs if r.status == Status.ERROR]
 
 
 def varying_fields(configs: list[RunConfig]) -> list[str]:

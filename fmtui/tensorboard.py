@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from fmtui.config import OPTIONS, format_value
+from fmtui.errors import ExportError
 from fmtui.install_hint import missing_package
-from fmtui.report import plural
-from fmtui.runs import RunRecord, summarize
+from fmtui.runfolder.read import RunRecord
+from fmtui.runfolder.writer import summarize
+from fmtui.text import plural
 
 SCALARS = {
     "train_loss": "loss/train",
@@ -41,10 +43,6 @@ SESSION_STATUS = {"completed": "STATUS_SUCCESS", "diverged": "STATUS_FAILURE", "
 """summary.json's status -> the HParams session's; a run stopped or interrupted is STATUS_UNKNOWN."""
 
 REQUIREMENT = "tensorboardX"
-
-
-class ExportError(ValueError):
-    """Nothing (more) can be exported: the package is missing or a target folder is taken (one line)."""
 
 
 class TensorBoardExport:
@@ -239,6 +237,10 @@ def _plugin_summary(tag: str, **content: Any) -> Any:
     data = HParamsPluginData(version=0, **content).SerializeToString()
     metadata = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="hparams", content=data))
     return Summary(value=[Summary.Value(tag=tag, metadata=metadata)])
+
+
+def _why(e: OSError) -> str:
+    return e.strerror or type(e).__name__
 
 
 def _config_text(record: RunRecord) -> str:

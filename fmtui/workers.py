@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fmtui.config import RunConfig, format_value
+from fmtui.errors import RunError, RunFolderRefused, error_message
 from fmtui.events import BatchProgress, EpochEnd, Event, Finished, Started
 from fmtui.messages import (
     EpochFinished,
@@ -27,11 +28,12 @@ from fmtui.messages import (
     TrainingFinished,
     TrainingStarted,
 )
-from fmtui.recorder import RunFolderRefused, RunRecorder, new_run_dir, new_sweep_dir
 from fmtui.registry import MODELS
-from fmtui.report import error_message
-from fmtui.runs import RunError
-from fmtui.watch import POLL_INTERVAL, RunFollower, epoch_end
+from fmtui.runfolder.convert import epoch_end
+from fmtui.runfolder.schema import MODEL, Status
+from fmtui.runfolder.writer import new_sweep_dir
+from fmtui.text import safe_text
+from fmtui.watch import POLL_INTERVAL, RunFollower
 
 PROGRESS_INTERVAL = 0.5
 """Seconds between BatchProgress events: twice a second, however fast the device. Each one costs the UI
@@ -46,45 +48,51 @@ def run_training(
     cfg: RunConfig | None,
     runs_dir: Path,
     post: Callable[[Any], Any],
-    should_stop: Callable[[], bool],
+    should_stop: Callable[[], object],
     *,
     resume: Path | None = None,
     epochs: int | None = None,
 ) -> None:
-    """Train cfg, writing the run folder like the headless mode and posting one message per event.
+    """Train cfg through fmtui.session (the run folder written as the headless mode writes it), posting one
+    message per event.
 
     With `resume` (a run folder), go on training that run in its folder instead (cfg is then unused;
-    `epochs` is the total to reach): a folder that cannot be resumed is a ResumeRefused with the reason;
-    once training goes on, the epochs it had are posted after Started, so the charts show the whole run.
+    `epochs` is the total to reach): a folder that cannot be resumed (fmtui.resume; other data than it
+    trained on included) is a ResumeRefused with the reason; once training goes on, the epochs it had are
+    posted after Started, so the charts show the whole run.
     """
-    recorder = RunRecorder(lambda c: new_run_dir(runs_dir, c))
+    from fmtui.session import train_and_record
+
+    folder: Path | None = None
     opened = None
     try:
         from fmtui.data import load_dataset
-        from fmtui.engine import train
-        from fmtui.resume import open_resume
+        from fmtui.resume import check_data, open_resume
 
         if resume is not None:
             try:
                 opened = open_resume(resume, epochs)
+                cfg = opened.config
+                ds = load_dataset(cfg.dataset, cfg.data_dir)
+                check_data(opened, ds.files, len(ds.y_train), len(ds.y_test))
             except RunFolderRefused as e:
                 post(ResumeRefused(str(e)))
                 return
-            cfg, recorder = opened.config, RunRecorder(lambda c: opened.path, resume=opened)
-        assert cfg is not None
-        ds = load_dataset(cfg.dataset, cfg.data_dir)
-        checkpoint = opened.checkpoint if opened is not None else None
+            done, what = opened.checkpoint["metrics"], {"resume": opened}
+        else:
+            assert cfg is not None
+            ds = load_dataset(cfg.dataset, cfg.data_dir)
+            done, what = [], {"config": cfg, "folder": runs_dir}
         curve = LossCurve()
-        with recorder:
-            for event in train(
-                cfg, dataset=ds, should_stop=should_stop, progress_interval=PROGRESS_INTERVAL, resume=checkpoint
-            ):
-                post(_message(event, recorder.handle(event), ds, curve))
-                if isinstance(event, Started) and checkpoint is not None:
-                    for row in checkpoint["metrics"]:
-                        post(EpochFinished(epoch_end(row, cfg)))
+        for event, folder in train_and_record(
+            **what, dataset=ds, should_stop=should_stop, progress_interval=PROGRESS_INTERVAL
+        ):
+            post(_message(event, folder, ds, curve))
+            if isinstance(event, Started):
+                for row in done:
+                    post(EpochFinished(epoch_end(row, event.config)))
     except Exception as exc:  # any failure becomes a message on screen, never a crash
-        post(TrainingFailed(error_message(exc), recorder.path()))
+        post(TrainingFailed(error_message(exc), folder))
     finally:
         if opened is not None:
             opened.close()
@@ -96,14 +104,14 @@ NO_WEIGHTS = "the weights view draws softmax regressions and MLPs (a CNN's first
 def saved_weights(run_dir: Path, cfg: RunConfig, shape: tuple[int, int, int], classes: int) -> tuple[Any, str]:
     """What a saved run's model.pt learned, for the weights view: (LearnedWeights, "") or (None, why not)."""
     from fmtui.models import build_model, learned_weights
-    from fmtui.runs import load_state_dict
+    from fmtui.runfolder.tensors import load_state_dict
 
     spec = MODELS.get(cfg.model)
     if spec is None or not spec.weights_view:
         return None, NO_WEIGHTS
     try:
         model = build_model(cfg, shape, classes)
-        model.load_state_dict(load_state_dict(Path(run_dir) / "model.pt"))
+        model.load_state_dict(load_state_dict(Path(run_dir) / MODEL))
     except Exception as exc:  # no model.pt, a broken one, weights of another shape: say why, never crash
         return None, f"no weights to draw: {error_message(exc)}"
     return learned_weights(model, shape), ""
@@ -149,8 +157,10 @@ def watch_run(
     """Follow a run that another process trains (fmtui.watch.RunFollower) and post the messages a run trained
     here would post, each naming its watch (`watch_id`), so the Train pane shows it as it trains; after each epoch
     its saved predictions go to the Errors pane. Ends quietly when should_stop() (no longer watched); a folder
-    that vanishes or cannot be read is a TrainingFailed with the reason, a run that ended with an error too."""
-    follower, ds, curve, tag = RunFollower(path), None, LossCurve(watch_id), {"watch_id": watch_id}
+    that vanishes or cannot be read is a TrainingFailed with the reason, a run that ended with an error too. A
+    writer that holds its lock but stopped beating its heartbeat (SIGSTOP) is said once, as a note, when it goes
+    quiet."""
+    follower, ds, curve, tag, quiet = RunFollower(path), None, LossCurve(watch_id), {"watch_id": watch_id}, ""
     try:
         while not should_stop():
             for event in follower.poll():
@@ -162,7 +172,7 @@ def watch_run(
                     latest = event.epoch == follower.epochs_done  # older epochs' predictions are not kept
                     saved = _with_saved(event, path, ds, follower) if latest and ds else (event, "")
                     post(EpochFinished(*saved, **tag))
-                elif isinstance(event, Finished) and event.status == "error":
+                elif isinstance(event, Finished) and event.status == Status.ERROR:
                     post(TrainingFailed(event.message, path, **tag))
                 elif isinstance(event, Finished):
                     post(TrainingFinished(event, path, **tag))
@@ -170,11 +180,14 @@ def watch_run(
                     post(curve.progress(event))
             if follower.finished:
                 return
+            if follower.quiet and not quiet:
+                post(RunOpenFailed(f"{safe_text(path.name)}: {follower.quiet}", **tag))
+            quiet = follower.quiet
             _sleep(interval, should_stop)
     except RunError as e:
-        post(TrainingFailed(str(e), path, **tag))
+        post(TrainingFailed(safe_text(str(e)), path, **tag))
     except Exception as exc:  # whatever the folder holds: a message on screen, never a crash
-        post(TrainingFailed(f"cannot watch {path}: {error_message(exc)}", path, **tag))
+        post(TrainingFailed(safe_text(f"cannot watch {path}: {error_message(exc)}"), path, **tag))
 
 
 def _test_split(event: Started, data_dir: str | None, post: Callable[[Any], Any], path: Path, watch_id: int) -> Any:
@@ -185,14 +198,16 @@ def _test_split(event: Started, data_dir: str | None, post: Callable[[Any], Any]
     try:
         return load_dataset(cfg.dataset, cfg.data_dir or data_dir)
     except Exception as exc:  # another user's data folder, no data here: the run is still watched
-        post(RunOpenFailed(f"{path.name}'s mistakes cannot be shown: {error_message(exc)}", watch_id=watch_id))
+        post(
+            RunOpenFailed(safe_text(f"{path.name}'s mistakes cannot be shown: {error_message(exc)}"), watch_id=watch_id)
+        )
         return None
 
 
 def _with_saved(event: EpochEnd, path: Path, ds: Any, follower: RunFollower) -> tuple[EpochEnd, str]:
     """The epoch with the run's saved test predictions and what its model.pt learned (both written before the
     epoch's metrics line: this epoch's, or a newer one's); the weights' note says why there are none."""
-    from fmtui.runs import load_results
+    from fmtui.runfolder.tensors import load_results
 
     try:
         results = load_results(path)

@@ -1,9 +1,9 @@
-"""Rewrite the field tables of docs/events.md from fmtui.report.JSON_EVENTS (tests/test_events_schema.py checks them)."""
+"""Rewrite the field tables of docs/events.md from fmtui.events_schema.JSON_EVENTS (tests/test_events_schema.py checks them)."""
 
 import re
 from pathlib import Path
 
-from fmtui.report import json_events_markdown
+from fmtui.events_schema import json_events_markdown
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "events.md"
 BEGIN, END = "<!-- schema: made by scripts/events_doc.py -->", "<!-- end of schema -->"

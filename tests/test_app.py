@@ -128,10 +128,12 @@ def test_error_message_is_one_line():
     from fmtui.data import DataError
 
     class OutOfMemoryError(RuntimeError):
-        pass
+        """Named like torch's, but not it: errors are told apart by class, never by name."""
 
+    out_of_memory = torch.cuda.OutOfMemoryError("CUDA out of memory.\nmore")
     assert error_message(DataError("files not found")) == "files not found"
-    assert error_message(OutOfMemoryError("CUDA out of memory.\nmore")).startswith("out of GPU memory: try a smaller")
+    assert error_message(out_of_memory).startswith("out of GPU memory: try a smaller")
+    assert error_message(OutOfMemoryError("CUDA out of memory.\nmore")) == "OutOfMemoryError: CUDA out of memory."
     assert error_message(ValueError("bad\ntrace")) == "ValueError: bad"
 
 

@@ -1,4 +1,4 @@
-"""The --json lines of real train, eval and sweep runs against the documented schema (fmtui.report.JSON_EVENTS,
+"""The --json lines of real train, eval and sweep runs against the documented schema (fmtui.events_schema.JSON_EVENTS,
 rendered into docs/events.md), and the sweep's summary.csv in the same terms."""
 
 import csv
@@ -12,7 +12,8 @@ from test_cli import fmtui
 
 from fmtui.config import RunConfig
 from fmtui.events import HEALTH_STATES
-from fmtui.report import ENVELOPE, JSON_EVENTS, METRIC_FIELDS, SWEEP_ROW, json_events_markdown
+from fmtui.events_schema import ENVELOPE, JSON_EVENTS, SWEEP_ROW, json_events_markdown
+from fmtui.runfolder.schema import METRIC_DOCS
 
 pytestmark = pytest.mark.cli
 
@@ -78,7 +79,7 @@ def test_every_json_line_of_real_runs_matches_the_documented_schema(lines):
     assert kinds[0] == "started" and kinds.index("finished") == kinds.count("progress") + 3  # + started, 2 epochs
     started, finished = lines[0], lines[kinds.index("finished")]
     assert list(started["config"]) == list(RunConfig().to_dict())
-    check(finished["final"], METRIC_FIELDS, "finished.final")
+    check(finished["final"], METRIC_DOCS, "finished.final")
     for row in lines[-1]["runs"]:
         check(row, SWEEP_ROW, "summary.runs")
     assert [e["unix_time"] for e in lines] == sorted(e["unix_time"] for e in lines)

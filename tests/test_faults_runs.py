@@ -13,7 +13,8 @@ from test_cli import fmtui
 from textual.widgets import DataTable, Static
 
 from fmtui.app import make_app
-from fmtui.runs import BrokenRun, RunError, list_runs, read_run
+from fmtui.errors import RunError
+from fmtui.runfolder.read import BrokenRun, list_runs, read_run
 from fmtui.widgets.runs_pane import RunsPane
 
 SIZE = (120, 40)
@@ -187,7 +188,7 @@ def test_eval_of_no_such_folder_says_so(tmp_path):
 @pytest.mark.app
 def test_a_chart_never_gives_plotext_text_or_non_finite_numbers(tmp_path):
     """Whatever records reach it (the reader refuses these rows), a chart draws only finite numbers."""
-    from fmtui.runs import RunRecord
+    from fmtui.runfolder.read import RunRecord
     from fmtui.widgets.runs_pane import RunsChart
 
     bad = [row(1), {**row(2), "epoch": "two"}, {**row(3), "test_loss": float("nan")}, {**row(4), "test_loss": "x"}]

@@ -8,11 +8,12 @@ import pytest
 
 from fmtui import engine, health
 from fmtui.config import RunConfig
+from fmtui.errors import RunError
 from fmtui.events import EpochEnd, Finished, Health
 from fmtui.health import Inputs, assess
 from fmtui.recorder import RunRecorder
 from fmtui.report import closing_line, epoch_line, event_json, health_line, run_status, sweep_line
-from fmtui.runs import RunError, read_run
+from fmtui.runfolder.read import read_run
 from fmtui.sweep import Tally
 
 pytestmark = pytest.mark.engine

@@ -25,7 +25,9 @@ ENGINE_SIDE = (
     "data",
     "datafiles",
     "engine",
+    "errors",
     "events",
+    "events_schema",
     "graphs",
     "health",
     "install_hint",
@@ -37,10 +39,14 @@ ENGINE_SIDE = (
     "resources",
     "results",
     "resume",
+    "runfolder",
     "runs",
+    "session",
+    "signals",
     "streams",
     "sweep",
     "tensorboard",
+    "text",
     "ticks",
     "tune.folder",
     "tune.space",
@@ -63,8 +69,12 @@ def modules_after(code: str) -> set[str]:
 
 
 def engine_side() -> list[str]:
-    """ENGINE_SIDE modules that exist in this tree (tune.study: fmtui/tune/study.py)."""
-    return [f"fmtui.{m}" for m in ENGINE_SIDE if (ROOT / "fmtui" / f"{m.replace('.', '/')}.py").is_file()]
+    """ENGINE_SIDE modules (or packages) that exist in this tree (tune.study: fmtui/tune/study.py)."""
+    here = ROOT / "fmtui"
+    path = lambda m: here / m.replace(".", "/")  # noqa: E731
+    return [
+        f"fmtui.{m}" for m in ENGINE_SIDE if path(m).with_suffix(".py").is_file() or (path(m) / "__init__.py").is_file()
+    ]
 
 
 def import_graph(package: str = "fmtui") -> dict[str, set[str]]:

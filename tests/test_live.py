@@ -16,10 +16,12 @@ from test_report import STARTED
 
 from fmtui import engine, recorder
 from fmtui.config import RunConfig
+from fmtui.errors import RunFolderRefused
 from fmtui.events import EpochEnd, Finished
-from fmtui.recorder import RunFolderRefused, RunRecorder, RunWriter
+from fmtui.recorder import RunRecorder, RunWriter
 from fmtui.resume import load_checkpoint, open_resume
-from fmtui.runs import export_runs, read_run
+from fmtui.runfolder.export import export_runs
+from fmtui.runfolder.read import read_run
 from fmtui.sweep import run_sweep
 from fmtui.workers import run_training
 

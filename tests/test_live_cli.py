@@ -20,6 +20,7 @@ from test_live import config, record, stop_at
 
 from fmtui import engine, recorder
 from fmtui.events import EpochEnd
+from fmtui.runfolder.writer import FolderLock
 
 pytestmark = pytest.mark.cli
 
@@ -225,7 +226,7 @@ def test_resume_refuses_in_one_line_and_loses_nothing(stopped_run, tmp_path, dam
 
 
 def test_resume_refuses_a_run_that_a_live_writer_holds(stopped_run):
-    held = recorder.FolderLock(stopped_run)
+    held = FolderLock(stopped_run)
     try:
         result = fmtui("--no-ui", "train", "--resume", stopped_run)
     finally:

@@ -9,7 +9,8 @@ from test_cli import fmtui
 
 from fmtui import cli
 from fmtui.config import OPTIONS, RunConfig, format_value, number, option, options_of, parse_field
-from fmtui.runs import RunRecord, export_runs
+from fmtui.runfolder.export import export_runs
+from fmtui.runfolder.read import RunRecord
 from fmtui.sweep import SweepRun
 from fmtui.widgets import config_form
 

@@ -7,10 +7,11 @@ from test_cli import fmtui
 from test_report import EPOCH, STARTED
 from torch import nn
 
-from fmtui import runs
 from fmtui.events import Finished
-from fmtui.recorder import RunRecorder, new_sweep_dir
-from fmtui.runs import read_run
+from fmtui.recorder import RunRecorder
+from fmtui.runfolder import schema, writer
+from fmtui.runfolder.read import read_run
+from fmtui.runfolder.writer import new_sweep_dir
 
 
 def folders(tmp_path):
@@ -39,6 +40,23 @@ def test_the_folder_is_made_when_the_run_starts_and_follows_its_events(tmp_path)
     assert (made[0] / "model.pt").is_file() and record.resolved["params"] == STARTED.params
 
 
+def test_the_files_hold_exactly_the_fields_the_schema_declares(tmp_path):
+    """The recorder writes what fmtui.runfolder.schema defines, and nothing it does not: a field added on one side
+    only is caught here."""
+    make, made = folders(tmp_path)
+    recorder = RunRecorder(make)
+    recorder.handle(STARTED)
+    recorder.handle(EPOCH)
+    live = json.loads((made[0] / "live.json").read_text())
+    recorder.handle(Finished("completed", "finished", [EPOCH], None, 1.0, nn.Linear(2, 2)))
+    assert list(live) == list(schema.LIVE_FIELDS)
+    assert set(summary(made[0])) <= set(schema.SUMMARY_FIELDS) and "status" in summary(made[0])
+    (line,) = (made[0] / "metrics.jsonl").read_text().splitlines()
+    assert list(json.loads(line)) == list(schema.METRIC_FIELDS)
+    assert (made[0] / "metrics.csv").read_text().splitlines()[0] == ",".join(schema.TABLE_FIELDS)
+    assert set(json.loads((made[0] / ".lock").read_text())) == set(schema.LOCK_FIELDS)
+
+
 def test_an_error_is_recorded_for_the_runs_still_open_only(tmp_path):
     make, made = folders(tmp_path)
     with pytest.raises(RuntimeError), RunRecorder(make) as recorder:
@@ -65,12 +83,12 @@ def test_a_consumer_that_stops_listening_is_no_error(tmp_path):
 
 
 def test_sweep_folders_are_unique_within_a_second(tmp_path, monkeypatch):
-    monkeypatch.setattr(runs.time, "strftime", lambda fmt, *a: "20250101-120000")
+    monkeypatch.setattr(writer.time, "strftime", lambda fmt, *a: "20250101-120000")
     assert new_sweep_dir(tmp_path) != new_sweep_dir(tmp_path)
 
 
 def test_two_sweeps_started_in_the_same_second_get_two_folders(tiny_data, tmp_path, monkeypatch):
-    monkeypatch.setattr(runs.time, "strftime", lambda fmt, *a: "20250101-120000")
+    monkeypatch.setattr(writer.time, "strftime", lambda fmt, *a: "20250101-120000")
     args = ["--no-ui", "sweep", "--data-dir", tiny_data, "--model", "softmax", "--lr", "0.05,0.01", "--epochs", 1]
     for _ in range(2):
         assert fmtui(*args, "--runs-dir", tmp_path / "runs").exit_code == 0

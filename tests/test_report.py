@@ -7,18 +7,10 @@ from pathlib import Path
 import pytest
 
 from fmtui.config import ConfigError, RunConfig
+from fmtui.errors import ExitCode, error_message
 from fmtui.events import BatchProgress, EpochEnd, Finished, NormStats, Started
-from fmtui.report import (
-    ExitCode,
-    closing_line,
-    epoch_line,
-    error_message,
-    event_json,
-    format_table,
-    header_line,
-    plural,
-    sweep_line,
-)
+from fmtui.report import closing_line, epoch_line, event_json, format_table, header_line, sweep_line
+from fmtui.text import plural
 
 CFG = RunConfig(epochs=2)
 STARTED = Started(CFG, "Fashion-MNIST", ["a", "b"], "cpu (1 thread)", "784-256-10 relu", 203530, 600, 0, 200, 19,

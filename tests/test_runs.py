@@ -1,4 +1,4 @@
-"""Reading run folders back (fmtui.runs): the checked reader, liveness of a run's writer, following a runs folder."""
+"""Reading run folders back (fmtui.runfolder): the checked reader, liveness of a run's writer, following a runs folder."""
 
 from __future__ import annotations
 
@@ -13,8 +13,11 @@ from pathlib import Path
 import pytest
 from runfolders import Writer, row, write_run
 
-from fmtui import runs
-from fmtui.runs import STALE_AFTER, BrokenRun, RunError, RunRecord, RunsFolder, list_runs, liveness, read_run
+from fmtui.errors import RunError
+from fmtui.runfolder import parse, read
+from fmtui.runfolder.liveness import liveness
+from fmtui.runfolder.read import BrokenRun, RunRecord, RunsFolder, list_runs, read_run
+from fmtui.runfolder.schema import STALE_AFTER
 
 pytestmark = pytest.mark.engine
 
@@ -140,11 +143,11 @@ def test_list_runs_finds_sweep_runs_and_broken_folders_but_not_exports(tmp_path)
 
 
 def count_reads(monkeypatch) -> list[str]:
-    """The names of the files fmtui.runs reads from now on."""
+    """The names of the files the reader (fmtui.runfolder.read) reads from now on."""
     reads = []
-    read_bytes, read_metrics = runs._read_bytes, runs._read_metrics
-    monkeypatch.setattr(runs, "_read_bytes", lambda file: reads.append(file.name) or read_bytes(file))
-    monkeypatch.setattr(runs, "_read_metrics", lambda file, *a: reads.append(file.name) or read_metrics(file, *a))
+    read_bytes, read_metrics = read.safe.read_bytes, read.read_metrics
+    monkeypatch.setattr(read.safe, "read_bytes", lambda file: reads.append(file.name) or read_bytes(file))
+    monkeypatch.setattr(read, "read_metrics", lambda file, *a: reads.append(file.name) or read_metrics(file, *a))
     return reads
 
 
@@ -187,7 +190,7 @@ def test_a_runs_folder_that_cannot_be_listed_says_so(tmp_path, monkeypatch):
     def refuse(path):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(runs.os, "scandir", refuse)
+    monkeypatch.setattr(read.os, "scandir", refuse)
     folder = RunsFolder(tmp_path)
     assert folder.scan() == [] and folder.error == f"cannot list {tmp_path}: Permission denied"
 
@@ -195,11 +198,11 @@ def test_a_runs_folder_that_cannot_be_listed_says_so(tmp_path, monkeypatch):
 def test_appended_metrics_are_read_from_where_the_last_read_ended(tmp_path, monkeypatch):
     """A live run's metrics.jsonl grows by a line per epoch: only the new line is parsed."""
     path = write_run(tmp_path / "r", epochs=300, done=200, status="running")
-    files = runs.FileCache()
+    files = read.FileCache()
     assert len(files.load_metrics(path / "metrics.jsonl")) == 200
     parsed = []
-    loads = runs._loads
-    monkeypatch.setattr(runs, "_loads", lambda file, text, where="": parsed.append(where) or loads(file, text, where))
+    loads = parse._loads
+    monkeypatch.setattr(parse, "_loads", lambda file, text, where="": parsed.append(where) or loads(file, text, where))
     with open(path / "metrics.jsonl", "a") as f:
         f.write(json.dumps(row(201)) + "\n" + json.dumps(row(202))[:10])  # one line and the start of the next
     assert [r["epoch"] for r in files.load_metrics(path / "metrics.jsonl")[-2:]] == [200, 201]
@@ -209,7 +212,7 @@ def test_appended_metrics_are_read_from_where_the_last_read_ended(tmp_path, monk
 def test_metrics_rewritten_in_place_are_read_again_from_the_start(tmp_path):
     """A resume may truncate metrics.jsonl and append again (same file, maybe larger): not an append."""
     path = write_run(tmp_path / "r", epochs=5, done=3, status="running")
-    files = runs.FileCache()
+    files = read.FileCache()
     assert len(files.load_metrics(path / "metrics.jsonl")) == 3
     rows = [{**row(e), "test_accuracy": 50.0 + e} for e in (1, 2, 3, 4)]
     with open(path / "metrics.jsonl", "r+") as f:  # the same inode, truncated, then rewritten longer

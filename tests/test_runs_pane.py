@@ -16,7 +16,7 @@ from runfolders import Writer, write_run
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable, Footer, Static
 
-import fmtui.runs
+import fmtui.runfolder.export
 from fmtui.config import RunConfig
 from fmtui.headless import Reporter, run_training
 from fmtui.widgets import runs_pane
@@ -252,7 +252,7 @@ def test_a_headless_training_run_appears_and_completes_without_a_key(tiny_data, 
 def test_a_hidden_runs_pane_does_not_look_at_the_folder(tmp_path, fast_polling, monkeypatch):
     """In the dashboard the pane polls only while on screen, so it costs a training run nothing elsewhere."""
     from fmtui.app import make_app
-    from fmtui.runs import RunsFolder
+    from fmtui.runfolder.read import RunsFolder
 
     scans = []
     scan = RunsFolder.scan
@@ -277,7 +277,7 @@ def test_export_on_a_full_or_read_only_disk_is_one_notification(trained_runs, mo
     def refuse(path, data):
         raise OSError(errno_, os.strerror(errno_))
 
-    monkeypatch.setattr(fmtui.runs, "atomic_write", refuse)
+    monkeypatch.setattr(fmtui.runfolder.export, "atomic_write", refuse)
     app = Host(trained_runs)
     said = []
     app.notify = lambda message, **kw: said.append((message, kw.get("severity")))

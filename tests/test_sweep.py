@@ -8,7 +8,7 @@ from test_cli import fmtui, fmtui_process, interrupt
 
 from fmtui.config import ConfigError, RunConfig
 from fmtui.events import Finished, Started
-from fmtui.runs import read_run
+from fmtui.runfolder.read import read_run
 from fmtui.sweep import RunFailed, Tally, expand_grid, lecture_base, lecture_experiment, run_sweep, split_list
 
 pytestmark = pytest.mark.cli

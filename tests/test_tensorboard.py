@@ -20,7 +20,7 @@ import pytest
 from runfolders import Writer, row, write_run
 from test_cli import fmtui, train_tiny
 
-from fmtui.export import QUIET_S, RunSources
+from fmtui.headless.export import QUIET_S, RunSources
 from fmtui.install_hint import install_command
 from fmtui.tensorboard import EventFile, TensorBoardExport
 

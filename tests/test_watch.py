@@ -16,11 +16,13 @@ import pytest
 from runfolders import Writer, write_run
 from test_live import config, record
 
-from fmtui import watch
+from fmtui.errors import RunError, StopRefused
 from fmtui.events import BatchProgress, EpochEnd, Finished
-from fmtui.recorder import FolderLock
-from fmtui.runs import RunError
-from fmtui.watch import RunFollower, StopRefused, newest_running, progress_event, stop_writer, stoppable
+from fmtui.runfolder import liveness
+from fmtui.runfolder.convert import progress_event
+from fmtui.runfolder.liveness import stop_writer, stoppable
+from fmtui.runfolder.writer import FolderLock
+from fmtui.watch import RunFollower, newest_running
 
 pytestmark = pytest.mark.engine
 
@@ -220,7 +222,7 @@ def test_a_lock_held_by_another_pid_than_live_json_names_is_not_signalled(tmp_pa
     path = live_folder(tmp_path / "run", host=socket.gethostname(), pid=os.getpid() + 1)
     lock = FolderLock(path)  # names this process in .lock
     try:
-        with pytest.raises(StopRefused, match=r"its lock and live.json name different processes"):
+        with pytest.raises(StopRefused, match=r"its lock is held by pid \d+, not by pid \d+ that live.json names"):
             stoppable(path)
         (path / "live.json").write_text(json.dumps({**LIVE, "host": socket.gethostname(), "pid": os.getpid()}))
         assert stoppable(path).pid == os.getpid()
@@ -246,7 +248,7 @@ def test_sigint_reaches_the_process_that_writes_the_run(tiny_data, tmp_path):
 
 def test_a_signal_is_sent_only_once_everything_was_checked(tmp_path, monkeypatch):
     sent = []
-    monkeypatch.setattr(watch.os, "kill", lambda pid, signum: sent.append((pid, signum)))
+    monkeypatch.setattr(liveness.os, "kill", lambda pid, signum: sent.append((pid, signum)))
     path = live_folder(tmp_path / "run", host=socket.gethostname(), pid=os.getpid())
     with pytest.raises(StopRefused):
         stop_writer(path)

@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from fmtui.config import OPTIONS, ConfigError, RunConfig, cli_name, format_value, parse_field
-from fmtui.headless import STOP_SIGNALS, stop_on_signals
-from fmtui.report import ExitCode, plural, printable
-from fmtui.runs import atomic_write, default_runs_dir
+from fmtui.errors import ExitCode
+from fmtui.runfolder.files import atomic_write
+from fmtui.runfolder.read import default_runs_dir
+from fmtui.signals import STOP_SIGNALS, stopping
+from fmtui.text import plural, safe_text
 from fmtui.tune import install_hint, optuna_missing
 from fmtui.tune.folder import STUDY_FILE
 from fmtui.tune.space import FIXED_ONLY, RANGE, WORKER_LOCAL, Space, differences, parse_space, space_of
@@ -176,7 +178,7 @@ def _work(study: Any, meta: dict, space: Space, study_dir: Path, dataset: Any) -
 
     with_sampling(study, make_sampler(meta["sampler"], space), make_pruner(meta["pruner"]))
     failures = 0
-    with stop_on_signals() as stop:
+    with stopping() as stop:
         try:
             with Presence(study_dir) as me:
                 runner = TrialRunner(study, space, study_dir, me.name, meta["pruner"])
@@ -267,7 +269,7 @@ def _say(text: str) -> None:
 
 def _error(message: str, code: int = ExitCode.FAILED) -> int:
     worker = os.environ.get(WORKER_ENV)
-    print(f"{f'w{worker} ' if worker is not None else ''}Error: {printable(message)}", file=sys.stderr, flush=True)
+    print(f"{f'w{worker} ' if worker is not None else ''}Error: {safe_text(message)}", file=sys.stderr, flush=True)
     return code
 
 
@@ -306,7 +308,7 @@ def trial_line(result: Any, study: Any) -> str:
         "pruned": f"{name} {result.detail}",
         "failed": f"{name} failed: {result.detail}",
     }[result.state]
-    parts = [printable(head), params_text(result.params), f"{result.seconds:.1f} s"]
+    parts = [safe_text(head), params_text(result.params), f"{result.seconds:.1f} s"]
     best = _best(study)
     if best is not None:
         parts.append(f"best so far: trial {best.number} (val {best.value:.2f}%)")

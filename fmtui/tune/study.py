@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from fmtui.config import ConfigError
-from fmtui.recorder import FolderLock, RunFolderError, RunFolderRefused
+from fmtui.errors import RunFolderError, RunFolderRefused
+from fmtui.runfolder.writer import FolderLock
 from fmtui.runs import STALE_AFTER, atomic_write, liveness
 from fmtui.tune.space import Space
 

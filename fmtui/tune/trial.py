@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from fmtui.config import ConfigError, RunConfig, format_value
+from fmtui.errors import RunFolderError, error_message
 from fmtui.events import EpochEnd, Finished, Started
-from fmtui.recorder import RunFolderError, RunRecorder
-from fmtui.report import error_message
+from fmtui.recorder import RunRecorder
 from fmtui.runs import atomic_write
 from fmtui.tune.folder import pruned_message, trial_folder_name
 from fmtui.tune.space import Space

@@ -15,6 +15,8 @@ from textual.containers import VerticalScroll
 from textual.geometry import Size
 from textual.widget import Widget
 
+from fmtui.text import safe_text
+
 
 def wrap_phrases(line: str, width: int) -> list[str]:
     """The line in rows of at most `width` cells, broken after the commas between phrases; a phrase longer than
@@ -82,7 +84,7 @@ class EpochLog(VerticalScroll, can_focus=False):
         self.anchor()  # Textual keeps an anchored view at the end through new lines and resizes
 
     def write(self, line: str) -> None:
-        self.lines.extend(str(line).splitlines() or [""])
+        self.lines.extend([safe_text(part) for part in str(line).splitlines()] or [""])  # folder strings are data
         self._changed()
 
     def clear(self) -> None:

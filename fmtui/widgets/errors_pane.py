@@ -13,6 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
+from fmtui.text import safe_text
 from fmtui.widgets.image import ASCII, ImageView, image_mode, short_names
 from fmtui.widgets.weights_view import WeightsView
 
@@ -170,7 +171,7 @@ class ErrorsPane(Widget):
         if results is not None:
             self._pending = results
         if run is not None:
-            self.run_label = run
+            self.run_label = safe_text(run)  # a run folder's name is data from the folder
         if self.is_on_screen:
             self._draw_pending()
 

@@ -22,6 +22,7 @@ from fmtui.config import format_value
 from fmtui.registry import model_label
 from fmtui.report import run_status
 from fmtui.runs import BrokenRun, Run, RunRecord, RunsFolder, export_runs
+from fmtui.text import safe_text
 from fmtui.ticks import linear_axis
 from fmtui.widgets.charts import ThrottledPlot, accuracy_axis, set_axes, value_axis
 
@@ -61,7 +62,7 @@ def run_label(record: RunRecord) -> str:
 
 def started(record: Run) -> str:
     """'11-26 16:53:59' from a run folder named <YYYYmmdd-HHMMSS>-..., else the start of its name."""
-    name = record.name
+    name = safe_text(record.name)  # a folder name is data: no escape sequence reaches the terminal
     if len(name) >= 15 and name[:8].isdigit() and name[8] == "-" and name[9:15].isdigit():
         return f"{name[4:6]}-{name[6:8]} {name[9:11]}:{name[11:13]}:{name[13:15]}"
     return name[:14]
@@ -166,7 +167,10 @@ def cells(record: Run) -> list[Text]:
     style = STATUS_STYLES.get(record.status, "")
     if not style and isinstance(record, RunRecord):
         style = HEALTH_STYLES.get(record.health.severity, "")
-    return [Text(v, no_wrap=True, end="", style=style if i == len(values) - 1 else "") for i, v in enumerate(values)]
+    return [
+        Text(safe_text(v), no_wrap=True, end="", style=style if i == len(values) - 1 else "")
+        for i, v in enumerate(values)
+    ]
 
 
 class RunsChart(ThrottledPlot):
@@ -401,14 +405,14 @@ class RunsPane(Widget):
             count = f"{len(self.records)} runs" + (f" ({broken} broken)" if broken else "")
             line = self.folder.error or f"{hint} · {count} in {self.runs_dir}"
             line = f"{self.note} · {line}" if self.note else line
-        self.query_one("#runs-status", Static).update(line)
+        self.query_one("#runs-status", Static).update(safe_text(line))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
         self._show_status()
 
     def _tell(self, text: str, severity: str = "warning", title: str = "") -> None:
-        self.notify(text, title=title, severity=severity, markup=False)  # names and reasons are data, not markup
+        self.notify(safe_text(text), title=title, severity=severity, markup=False)  # names and reasons are data
 
     def action_toggle(self) -> None:
         record = self._cursor_record()

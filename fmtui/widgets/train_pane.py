@@ -22,6 +22,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Static
 
 from fmtui.report import epoch_line, fmt_duration, fmt_rate, header_line, outcome
+from fmtui.text import safe_text
 from fmtui.widgets.charts import BatchLossChart, EpochChart
 from fmtui.widgets.epoch_log import EpochLog
 
@@ -295,7 +296,7 @@ class TrainPane(Widget, can_focus=True):
 
     def _message(self, text: str, kind: str = "") -> None:
         banner = self.query_one("#train-message", Static)
-        banner.update(text)
+        banner.update(safe_text(text))  # messages and hints may come from a watched run's folder
         banner.display = bool(text)
         for name in ("error", "warning", "success"):
             banner.set_class(kind == name, f"-{name}")

@@ -1,25 +1,25 @@
 """`fmtui export`: the runs it is given, read once or followed as they train (run folders, and folders of
 runs, a sweep's or a runs folder, whose new runs are picked up as they appear), written as TensorBoard files.
 
-Following costs a few stat calls a second: unchanged files are not read again (fmtui.runs.FileCache,
-fmtui.runs.RunsFolder), and a run's metrics.jsonl is read from where the last read ended.
+Following costs a few stat calls a second: unchanged files are not read again (fmtui.runfolder.read.FileCache,
+fmtui.runfolder.read.RunsFolder), and a run's metrics.jsonl is read from where the last read ended.
 """
 
 from __future__ import annotations
 
 import os
-import signal
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from fmtui.report import ExitCode, plural, printable
-from fmtui.runs import BrokenRun, FileCache, RunError, RunRecord, RunsFolder, read_run
+from fmtui import signals
+from fmtui.errors import ExitCode, ExportError
+from fmtui.runfolder.read import BrokenRun, FileCache, RunError, RunRecord, RunsFolder, read_run
+from fmtui.runfolder.schema import CONFIG, SUMMARY
+from fmtui.text import plural, safe_text
 
 if TYPE_CHECKING:
     from fmtui.tensorboard import TensorBoardExport
@@ -29,7 +29,6 @@ POLL_S = 1.0
 QUIET_S = 15.0
 """A followed folder of runs is done when all its runs have ended and none ended (or changed) for this long:
 a sweep starts its next run within a second or two of the last one's end (its data is loaded already)."""
-STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 
 
 class RunSources:
@@ -38,7 +37,7 @@ class RunSources:
 
     def __init__(self, paths: list[Path]) -> None:
         self.paths = [Path(p) for p in paths]
-        self.files = {p: FileCache() for p in self.paths if (p / "config.json").is_file()}
+        self.files = {p: FileCache() for p in self.paths if (p / CONFIG).is_file()}
         """Run folders, each with its file cache; the other paths are folders of runs."""
         self.folders = {p: RunsFolder(p) for p in self.paths if p not in self.files}
         self.gone: dict[Path, str] = {}
@@ -71,14 +70,14 @@ class RunSources:
                 if not self.scans:  # named on the command line and unreadable: an error, as for any input
                     raise
                 self.gone[path] = str(e)
-                notes.append(printable(f"Stopped following {path}: {e.reason}"))
+                notes.append(safe_text(f"Stopped following {path}: {e.reason}"))
                 return []
         records = []
         for run in self.folders[path].scan():
             if isinstance(run, BrokenRun):
                 if run.path not in self.skipped:
                     self.skipped.add(run.path)
-                    notes.append(printable(f"Skipped {run.path}: {run.reason}"))
+                    notes.append(safe_text(f"Skipped {run.path}: {run.reason}"))
             else:
                 records.append(run)
         return records
@@ -104,7 +103,7 @@ def _newest_change(records: list[RunRecord]) -> float:
     newest = 0.0
     for record in records:
         try:
-            newest = max(newest, os.stat(record.path / "summary.json").st_mtime)
+            newest = max(newest, os.stat(record.path / SUMMARY).st_mtime)
         except OSError:
             continue
     return newest
@@ -113,27 +112,27 @@ def _newest_change(records: list[RunRecord]) -> float:
 def run_export(paths: list[Path], tensorboard_dir: Path, follow: bool = False) -> int:
     """Export the runs as TensorBoard event files, one line per run; with follow, go on writing what they
     add until all have ended, or a signal comes (one line per change). The files are closed either way."""
-    from fmtui.tensorboard import ExportError, TensorBoardExport
+    from fmtui.tensorboard import TensorBoardExport
 
     sources, exporter = RunSources(paths), None
-    with stop_on_signals() if follow else nullcontext(Stop()) as stop:
+    with signals.stopping(after="") if follow else nullcontext(signals.Stop()) as stop:
         try:
             exporter = TensorBoardExport(tensorboard_dir)
             runs, waiting = _step(sources, exporter, follow), False
-            while follow and not sources.done(runs) and not stop.wait(POLL_S):
+            while follow and not sources.done(runs) and not stop.event.wait(POLL_S):
                 runs = _step(sources, exporter, follow)
                 if sources.ended(runs) != waiting:  # said once: the quiet wait would look like a hang
                     waiting = not waiting
                     if waiting and not sources.done(runs):
                         click.echo(f"All runs have ended; waiting {QUIET_S:g} s for another to start", err=True)
         except (ValueError, ExportError) as e:  # RunError is a ValueError too
-            raise click.UsageError(printable(str(e))) from None
+            raise click.UsageError(safe_text(str(e))) from None
         finally:
             if exporter is not None:
                 exporter.close()
     if stop.is_set():
         click.echo(f"Stopped following; {plural(len(runs), 'run')} exported up to the epochs shown", err=True)
-        return ExitCode.of_signal(stop.signum)
+        return stop.exit_code
     if follow:
         click.echo(f"Done: {plural(len(runs), 'run')} ended, all exported")
     return ExitCode.OK
@@ -148,7 +147,7 @@ def _step(sources: RunSources, exporter: TensorBoardExport, follow: bool) -> dic
     for path in sources.empty() if first else []:
         if not follow:
             raise ValueError(f"{path} is not a fmtui run folder and holds none")
-        click.echo(printable(f"{path} holds no run yet: waiting for one (Ctrl+C ends)"), err=True)
+        click.echo(safe_text(f"{path} holds no run yet: waiting for one (Ctrl+C ends)"), err=True)
     if first and not runs and not follow:
         raise ValueError("no readable run to export")
     _echo(exporter.update(runs))
@@ -157,36 +156,4 @@ def _step(sources: RunSources, exporter: TensorBoardExport, follow: bool) -> dic
 
 def _echo(lines: list[str], err: bool = False) -> None:
     for line in lines:
-        click.echo(printable(line), err=err)
-
-
-class Stop(threading.Event):
-    """Set by the first stop signal, whose number it keeps."""
-
-    signum: int = signal.SIGINT
-
-
-@contextmanager
-def stop_on_signals() -> Iterator[Stop]:
-    """A Stop set by Ctrl+C, SIGTERM or SIGHUP, so that a follower closes its files and ends. Outside the main
-    thread no handler can be installed; a signal ignored when the process started (nohup) stays ignored."""
-    stop = Stop()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        if not stop.is_set():
-            stop.signum = signum
-            stop.set()
-
-    previous = {}
-    for name in STOP_SIGNALS:
-        signum = getattr(signal, name, None)
-        if signum is not None and signal.getsignal(signum) != signal.SIG_IGN:
-            previous[signum] = signal.signal(signum, handler)
-    try:
-        yield stop
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
+        click.echo(safe_text(line), err=err)

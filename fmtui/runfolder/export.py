@@ -1,0 +1,67 @@
+"""The Runs pane's export (and summary.csv's cells): the selected runs' metrics as one CSV and one JSON file."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from fmtui.config import OPTIONS
+from fmtui.runfolder.files import atomic_write
+from fmtui.runfolder.read import RunRecord
+from fmtui.runfolder.schema import TABLE_FIELDS
+
+EXPORT_RENAMES = {"lr": "epoch_lr"}
+"""Metric columns renamed in an export, whose option columns come first: the epoch's lr beside the configured lr."""
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell as summary.csv and exports write it: booleans true/false, lists as 512,256, null as empty."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))
+    return "" if value is None else value
+
+
+def export_runs(records: list[RunRecord], dest: Path) -> tuple[Path, Path]:
+    """Write the selected runs' metrics as one CSV (a row per run and epoch) and one JSON file.
+
+    The CSV's columns: run, every option by its config.json name, status, then metrics.csv's columns (the
+    epoch's learning rate as epoch_lr, see EXPORT_RENAMES).
+
+    Raises OSError when dest cannot be made or written (a full or read-only disk)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{len(records)}-runs"
+    metric_names = {f: EXPORT_RENAMES.get(f, f) for f in TABLE_FIELDS}
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=["run", *OPTIONS, "status", *metric_names.values()], lineterminator="\n")
+    writer.writeheader()
+    for r in records:
+        options = {f: csv_cell(getattr(r.config, f)) for f in OPTIONS}
+        for row in r.metrics:
+            metrics = {metric_names[k]: csv_cell(row.get(k)) for k in TABLE_FIELDS}
+            writer.writerow({"run": r.name, **options, "status": r.status, **metrics})
+    csv_path, json_path = dest / f"{stem}.csv", dest / f"{stem}.json"
+    atomic_write(csv_path, out.getvalue())
+    atomic_write(
+        json_path,
+        json.dumps(
+            [
+                {
+                    "run": r.name,
+                    "path": str(r.path),
+                    "config": r.config.to_dict(),
+                    "status": r.status,
+                    "summary": r.summary,
+                    "metrics": r.metrics,
+                }
+                for r in records
+            ],
+            indent=2,
+        ),
+    )
+    return csv_path, json_path
