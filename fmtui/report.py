@@ -113,10 +113,13 @@ def closing_line(ev: Finished, run_dir: Path | None) -> str:
 
 def run_status(run: Run) -> str:
     """A run's status with its health where that is not ok: `completed`, `exploding`, `stopped, at chance`; a
-    running run whose writer holds its lock but went quiet: `running, paused?` (its message says for how long)."""
+    running run whose writer holds its lock but went quiet: `running, paused?` (its message says for how long);
+    a search's trial that its pruner stopped: `stopped, pruned at epoch 2`."""
     status = run.status
     if isinstance(run, RunRecord) and status == Status.RUNNING and run.writer is not None and run.writer.quiet:
         return f"{status}, paused?"
+    if isinstance(run, RunRecord) and run.pruned_at is not None:
+        return f"{status}, pruned at epoch {run.pruned_at}"
     health = run.health if isinstance(run, RunRecord) else Health()
     if health.ok or health.state == status:
         return status
