@@ -14,7 +14,7 @@ from test_cli import fmtui
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable, Static
 
-from fmtui.runs import read_run
+from fmtui.runfolder.read import read_run
 from fmtui.widgets.runs_pane import RunsPane
 from fmtui.widgets.study_view import StudyChart, StudyScreen, StudyView
 

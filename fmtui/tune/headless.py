@@ -173,10 +173,13 @@ def visible_gpus(device: str) -> list[str]:
 
 
 def _work(study: Any, meta: dict, space: Space, study_dir: Path, dataset: Any) -> int:
-    """Claim and train trials until the study has all it planned, a signal stops this worker, or it must."""
-    from fmtui.tune.trial import TrialRunner
+    """Claim and train trials until the study has all it planned, a signal stops this worker, or it must. Where
+    its trials can train stacked and that pays on its device (fmtui.tune.trial.stack_size), it claims several at
+    once and trains them as one stacked model."""
+    from fmtui.tune.trial import TrialRunner, stack_size
 
     with_sampling(study, make_sampler(meta["sampler"], space), make_pruner(meta["pruner"]))
+    stack = stack_size(space, space.base.device)
     failures = 0
     with stopping() as stop:
         try:
@@ -184,14 +187,16 @@ def _work(study: Any, meta: dict, space: Space, study_dir: Path, dataset: Any) -
                 runner = TrialRunner(study, space, study_dir, me.name, meta["pruner"])
                 runner.dataset = dataset
                 while not stop.is_set():
-                    trial = claim(study, meta["trials"], study_dir, me.name)
-                    if trial is None:
+                    trials = _claim(study, meta["trials"], study_dir, me.name, stack)
+                    if not trials:
                         break
-                    result = runner.run(trial, stop.reason)
-                    _say(trial_line(result, study))
-                    if result.stop:
-                        return _error(result.stop, result.exit_code) if result.exit_code else stop.exit_code
-                    failures = failures + 1 if result.state == "failed" else 0
+                    results = runner.run(trials, stop.reason)
+                    for result in results:
+                        _say(trial_line(result, study))
+                        failures = failures + 1 if result.state == "failed" and not result.stop else 0
+                    why = next((r for r in results if r.stop), None)
+                    if why is not None:
+                        return _error(why.stop, why.exit_code) if why.exit_code else stop.exit_code
                     if failures >= MAX_FAILURES:
                         return _error(f"{failures} trials in a row failed; this worker stops")
         except StudyError as e:
@@ -199,6 +204,17 @@ def _work(study: Any, meta: dict, space: Space, study_dir: Path, dataset: Any) -
         except KeyboardInterrupt:
             return stop.exit_code
     return stop.exit_code if stop.is_set() else ExitCode.OK
+
+
+def _claim(study: Any, planned: int, study_dir: Path, worker: str, stack: int) -> list[Any]:
+    """Up to `stack` trials for this worker (fewer when the study has fewer left to run)."""
+    trials: list[Any] = []
+    while len(trials) < stack:
+        trial = claim(study, planned, study_dir, worker)
+        if trial is None:
+            break
+        trials.append(trial)
+    return trials
 
 
 def _load_data(cfg: RunConfig) -> Any:
@@ -260,11 +276,14 @@ def _spawn(count: int, name: str, storage: str | None, runs_dir: Path, local: Ru
 
 
 def _say(text: str) -> None:
+    """Lines to stdout, each with its worker's `w<i> ` when a --workers command started it, flushed at once. What
+    a study holds (parameters, names) comes from its storage, which other users may write: each line is shown
+    through safe_text."""
     if not text:
         return
     worker = os.environ.get(WORKER_ENV)
     prefix = f"w{worker} " if worker is not None else ""
-    print("\n".join(prefix + line for line in text.splitlines()), flush=True)
+    print("\n".join(prefix + safe_text(line) for line in text.splitlines()), flush=True)
 
 
 def _error(message: str, code: int = ExitCode.FAILED) -> int:
@@ -308,7 +327,7 @@ def trial_line(result: Any, study: Any) -> str:
         "pruned": f"{name} {result.detail}",
         "failed": f"{name} failed: {result.detail}",
     }[result.state]
-    parts = [safe_text(head), params_text(result.params), f"{result.seconds:.1f} s"]
+    parts = [safe_text(head), safe_text(params_text(result.params)), f"{result.seconds:.1f} s"]
     best = _best(study)
     if best is not None:
         parts.append(f"best so far: trial {best.number} (val {best.value:.2f}%)")
