@@ -56,7 +56,8 @@ ENVELOPE: dict[str, Field] = {
     "event": (
         "string",
         "",
-        "started, progress, epoch, finished (train); eval; run_folder (runs); run, summary (sweep); lr_find",
+        "started, progress, epoch, finished (train); eval; run_folder (runs); run, summary (sweep); lr_find; "
+        "trial, study (tune)",
     ),
     "schema_version": ("integer", "", f"the version of this schema, {SCHEMA_VERSION}"),
     "time": ("string", "ISO 8601", "wall-clock time of the event, with the UTC offset: 2026-11-27T12:03:04.123+01:00"),
@@ -125,6 +126,7 @@ JSON_EVENTS: dict[str, dict[str, Field]] = {
         "best_test_accuracy": ("number or null", "percent", "the best epoch's test accuracy (by validation, if any)"),
         "best_epoch": ("integer or null", "", "the best epoch"),
         "config": ("object or null", "", "the run's options, as in config.json"),
+        "pruned_at": ("integer or null", "", "a trial its search pruned: the epoch whose report pruned it"),
     },
     "run": SWEEP_ROW,
     "summary": {
@@ -152,6 +154,37 @@ JSON_EVENTS: dict[str, dict[str, Field]] = {
             "",
             'one object per step: `{"step", "lr", "loss", "smoothed"}`, numbers; a loss that is not finite is null',
         ),
+    },
+    "trial": {
+        "study": ("string", "", "the study's name"),
+        "trial": ("integer", "", "the trial's number in the study"),
+        "state": ("string", "", "complete, pruned or failed"),
+        "detail": ("string", "", "how it ended, in words: `pruned at epoch 2: the asha pruner (...)`, an error"),
+        "val_accuracy": ("number or null", "percent", "validation accuracy after its last epoch (the objective)"),
+        "test_accuracy": ("number or null", "percent", "test accuracy after its last epoch, never ranked on"),
+        "params": ("object", "", "the parameters it was given, by name (lr, weight_decay, hidden1, ...)"),
+        "run_dir": ("string or null", "", "its run folder; null when it failed before it began"),
+        "seconds": ("number", "seconds", "wall-clock time of the trial (shared by trials trained stacked)"),
+        "retry_of": ("integer or null", "", "the trial it runs again (its worker died or was stopped)"),
+        "worker": ("string", "", "the worker that trained it: host-pid-id"),
+        "best_trial": ("integer or null", "", "the best complete trial of the study so far"),
+        "best_val_accuracy": ("number or null", "percent", "that trial's validation accuracy"),
+    },
+    "study": {
+        "study": ("string", "", "the study's name"),
+        "study_dir": ("string", "", "the study's folder (its trials' run folders, study.json)"),
+        "planned": ("integer", "", "the trials the study plans, over all its workers"),
+        "complete": ("integer", "", "trials complete"),
+        "pruned": ("integer", "", "trials pruned"),
+        "failed": ("integer", "", "trials failed (a trial queued again for a dead or stopped worker counts too)"),
+        "running": ("integer", "", "trials other workers train now"),
+        "queued": ("integer", "", "trials queued again, waiting for a worker"),
+        "ranked": (
+            "array",
+            "",
+            'every complete trial, best first: `{"trial", "val_accuracy", "test_accuracy", "params", "run"}`',
+        ),
+        "best": ("object or null", "", "the best trial (as in ranked) and `command`, the line that trains it alone"),
     },
 }
 """Every --json line: its `event`, then ENVELOPE's fields, then these (docs/events.md is made from this)."""

@@ -176,6 +176,7 @@ def run_facts(run: Run, key: str) -> dict[str, Any]:
         "best_test_accuracy": best.get("test_accuracy"),
         "best_epoch": best.get("epoch"),
         "config": run.config.to_dict(),
+        "pruned_at": run.pruned_at,
     }
 
 

@@ -365,6 +365,11 @@ def test_one_worker_per_visible_gpu_each_pinned_to_its_own(tiny_data, tmp_path, 
     for w in FakeWorker.started:  # not pinned: the device is the CPU; each worker is told so
         assert w.env.get("CUDA_VISIBLE_DEVICES") == os.environ.get("CUDA_VISIBLE_DEVICES")
         assert w.cmd[-2:] == ["--device", "cpu"]
+    FakeWorker.started = []
+    js = fmtui(*tune_args(tiny_data, tmp_path / "runs", "js", *SPACE, "--device", "cpu", "--workers", 2, "--json"))
+    assert js.exit_code == 0 and all("--json" in w.cmd for w in FakeWorker.started)  # the workers' lines are JSON
+    (line,) = js.stdout.splitlines()  # no header: the command's own line is the study's, at the end
+    assert json.loads(line)["event"] == "study" and json.loads(line)["planned"] == 20
 
 
 def test_a_trial_whose_worker_is_gone_is_failed_and_queued_again_once_by_one_worker(tmp_path):
