@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from fmtui.config import OPTIONS, ConfigError, RunConfig, cli_name, format_value
 from fmtui.events import HEALTH_STATES, BatchProgress, EpochEnd, Event, Finished, Health, Started
+from fmtui.ranking import not_ranked_line, summary_fields, verdict
 from fmtui.runs import BrokenRun, Run, RunError, RunRecord
 
 if TYPE_CHECKING:  # the finder imports torch; its events are only read here
@@ -393,8 +394,20 @@ JSON_EVENTS: dict[str, dict[str, Field]] = {
     "run": SWEEP_ROW,
     "summary": {
         "ranked_by": ("string", "", "best_val_accuracy, or best_test_accuracy when a run has no validation split"),
+        "best": ("string or null", "", "the recommended run's folder: the best healthy run; null when none is healthy"),
+        "not_ranked": (
+            "string or null",
+            "",
+            "an unhealthy run that scored above the best, in one line (`... scored 79.53% (test) but its loss "
+            "exploded: not ranked`); null when none did",
+        ),
         "sweep_dir": ("string", "", "the sweep folder"),
-        "runs": ("array", "", "every finished run (the run event's fields after the first four), best first"),
+        "runs": (
+            "array",
+            "",
+            "every finished run (the run event's fields after the first four), best first: healthy runs, then "
+            "unhealthy ones (fmtui.ranking)",
+        ),
     },
     "lr_find": {
         "config": ("object", "", "the options it trained with, as in config.json (its lr, epochs and schedule unused)"),
@@ -541,7 +554,8 @@ def run_json(row: dict) -> str:
 
 def summary_json(ranked: list[dict], by: str, sweep_dir: Path) -> str:
     """The closing JSON line of a sweep: every run, best first."""
-    return json_line("summary", {"ranked_by": by, "sweep_dir": str(sweep_dir), "runs": ranked})
+    choice = summary_fields(verdict(ranked))
+    return json_line("summary", {"ranked_by": by, **choice, "sweep_dir": str(sweep_dir), "runs": ranked})
 
 
 def format_table(ranked: list[dict], by: str, columns: list[str]) -> str:
@@ -571,8 +585,13 @@ def format_table(ranked: list[dict], by: str, columns: list[str]) -> str:
         return "  ".join(c.rjust(w) if i >= len(columns) else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
 
     out = [line(cols), line(["-" * w for w in widths])] + [line(b) for b in body]
-    if ranked and ranked[0][by] is not None:  # no "Best:" when no run has a result
-        out.append(_choice_line(ranked[0], by_val))
+    choice = verdict(ranked)  # only a healthy run is the best (fmtui.ranking)
+    if choice.best is not None:
+        out.append(_choice_line(choice.best, by_val))
+    elif choice.passed_over is not None:
+        out.append("Best: none (no run with a result is healthy; see the health column)")
+    if choice.passed_over is not None:
+        out.append(not_ranked_line(choice.passed_over, by, _name(choice.passed_over)))
     return "\n".join(out)
 
 
