@@ -17,7 +17,7 @@ from fmtui.app import make_app
 from fmtui.config import RunConfig
 from fmtui.lrfind import Finished, Progress, lr_at
 from fmtui.messages import LrFindFinished
-from fmtui.widgets.lr_finder import LrFinder, LrPlot, decade_label
+from fmtui.widgets.lr_finder import LrFinder, LrPlot, changed_options, decade_label
 
 pytestmark = pytest.mark.app
 
@@ -120,7 +120,7 @@ async def test_the_finder_panel_shows_a_finished_search(tiny_data):
     app = make_app(RunConfig(data_dir=str(tiny_data)))
     async with app.run_test(size=(80, 24)) as pilot:
         panel = app.query_one(LrFinder)
-        panel.show_starting(RunConfig())
+        panel.show_starting(app.form.config)  # measured on the form's config: current
         done = made_up_finish()
         panel.show_progress(Progress(260, 300, done.lrs, done.losses, done.smoothed))
         app.post_message(LrFindFinished(done))
@@ -135,7 +135,7 @@ def test_model_pane_with_the_finder_at_80x24(snap_compare, tiny_data, monkeypatc
     async def finished_search(pilot) -> None:
         await wait_for_params(pilot)
         app = pilot.app
-        app.query_one(LrFinder).show_starting(RunConfig())
+        app.query_one(LrFinder).show_starting(app.form.config)
         app.post_message(LrFindFinished(made_up_finish()))
         await pilot.pause()
         app.query_one(LrPlot).replot()
@@ -198,3 +198,64 @@ async def test_leaving_a_field_with_escape_keeps_the_model_panes_keys(tiny_data)
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.focused, Input) and "l" in footer_keys(app)
+
+
+def visible_fields(app) -> int:
+    """How many of the form's field rows are on screen, whole, in the form's scrolling region."""
+    box = app.query_one("#form-fields").region
+    return sum(1 for row in app.query(".field-row") if row.region.height and box.contains_region(row.region))
+
+
+@sync
+async def test_a_suggestion_goes_stale_when_the_form_leaves_its_config(tiny_data):
+    """The issue's story: `l` on softmax/z-score, then the lecture-MLP preset: the old suggestion is withdrawn (the
+    footer drops `a`, and `a` applies nothing), the panel folds to one line naming what changed, and at 80x24 the
+    form gets its fields back. Back on the measured config, the suggestion is current again."""
+    cfg = RunConfig(data_dir=str(tiny_data), model="softmax", norm="zscore", batch_size=32, device="cpu")
+    app = make_app(cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        panel = app.query_one(LrFinder)
+        alone = visible_fields(app)
+        await pilot.press("l")
+        await wait_for(pilot, lambda: panel.display and not app.training)
+        await pilot.pause()
+        suggested = panel.applicable
+        assert suggested is not None and "a" in footer_keys(app)
+        assert text_of(app, "#lr-status").startswith(f"Suggested lr {suggested:.2g}")
+        squeezed = visible_fields(app)
+        await pilot.press("p", "end", "enter")  # the preset list: its last item, the lecture's MLP
+        await wait_for(pilot, lambda: app.form.config is not None and app.form.config.model == "mlp")
+        await pilot.pause()
+        assert app.form.config.lr == 0.01 and panel.applicable is None and panel.suggested == suggested
+        assert "a" not in footer_keys(app)
+        status = text_of(app, "#lr-status")
+        assert status.startswith(f"lr finder: lr {suggested:.2g} was measured on softmax · zscore · sgd · batch 32;")
+        assert "model" in status and "normalization" in status and status.endswith("l measures again")
+        assert panel.has_class("-stale") and not app.query_one(LrPlot).display
+        app.form.action_apply_lr()  # the key is gone from the footer; the action itself refuses too
+        await pilot.pause()
+        assert app.query_one("#f-lr", Input).value == "0.01"
+        assert visible_fields(app) > squeezed and visible_fields(app) >= alone - 2, (alone, squeezed)
+        app.form.set_config(cfg)  # back on the config the finder measured
+        await pilot.pause()
+        assert panel.applicable == suggested and "a" in footer_keys(app) and not panel.has_class("-stale")
+        assert text_of(app, "#lr-status").startswith(f"Suggested lr {suggested:.2g}")
+
+
+def test_every_option_the_curve_depends_on_makes_it_stale():
+    base = RunConfig(model="softmax", norm="zscore")
+    assert changed_options(base, base.replace(lr=3.0, epochs=9, schedule="cosine", device="cpu", threads=2)) == []
+    for change, label in [
+        (dict(model="mlp"), "model"),
+        (dict(norm="none"), "normalization"),
+        (dict(batch_size=128), "batch size"),
+        (dict(optimizer="adam"), "optimizer"),
+        (dict(dataset="mnist"), "dataset"),
+        (dict(data_dir="elsewhere"), "data dir"),
+        (dict(momentum=0.9), "momentum"),
+        (dict(weight_decay=0.1), "weight decay"),
+        (dict(seed=1), "seed"),
+        (dict(val_split=0.1), "validation"),
+    ]:
+        assert changed_options(base, base.replace(**change)) == [label]
