@@ -47,6 +47,17 @@ def lecture_base(cfg: RunConfig) -> RunConfig:
     return cfg if cfg.model == "softmax" else cfg.replace(batch_size=LECTURE_BATCH, epochs=LECTURE_EPOCHS)
 
 
+def lecture_plan(cfg: RunConfig) -> str:
+    """What `L` runs for a Model pane holding cfg, in words, for every label that offers it: 'batch 1024, 100 epochs
+    (the lecture's; its batch size inferred from its charts)' or 'batch 64, 5 epochs (from the Model pane's
+    softmax regression)'."""
+    base = lecture_base(cfg)
+    how = f"batch {base.batch_size}, {base.epochs} epochs"
+    if (base.batch_size, base.epochs) == (LECTURE_BATCH, LECTURE_EPOCHS):
+        return how + " (the lecture's; its batch size inferred from its charts)"
+    return how + " (from the Model pane's softmax regression)"
+
+
 def expand_grid(base: RunConfig, lists: dict[str, list[str]]) -> list[RunConfig]:
     """The cartesian product of the given value lists (as typed), on top of base; validated."""
     parsed: dict[str, list[Any]] = {}
