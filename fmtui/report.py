@@ -627,7 +627,7 @@ def lr_find_text(ev: LrFinished, csv_path: Path | None) -> str:
         first = "No suggestion: the smoothed loss never fell (too few steps, or a range that starts too high)"
     else:
         first = (
-            f"Suggested learning rate: {ev.suggested_lr:.2g} (steepest fall of the smoothed loss); "
+            f"Suggested learning rate: {ev.suggested_lr:.2g} (steepest relative fall of the smoothed loss); "
             f"minimum / 10: {ev.min_over_10:.2g} (lowest loss at lr {ev.min_loss_lr:.2g})"
         )
     status = ev.message[0].upper() + ev.message[1:]

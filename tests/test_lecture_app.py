@@ -22,7 +22,9 @@ def test_the_plan_is_the_forms_softmax_or_the_lectures():
     assert lecture_plan(RunConfig(model="softmax", batch_size=32, epochs=2)) == (
         "batch 32, 2 epochs (from the Model pane's softmax regression)"
     )
-    assert lecture_plan(RunConfig()) == "batch 1024, 100 epochs (the lecture's; its batch size inferred from its charts)"
+    assert (
+        lecture_plan(RunConfig()) == "batch 1024, 100 epochs (the lecture's; its batch size inferred from its charts)"
+    )
 
 
 @sync

@@ -1,8 +1,11 @@
 """The learning-rate finder (fmtui.lrfind): the lr schedule, the smoothing, the suggestion on made-up curves, and
 the search itself on small synthetic data."""
 
+import json
 import math
 import random
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -153,3 +156,19 @@ def test_stopping_between_steps_keeps_the_curve_so_far(tiny_data):
 def test_the_range_must_grow(tiny_data):
     with pytest.raises(ValueError, match="must grow"):
         list(lr_find(tiny(tiny_data), start_lr=1.0, end_lr=0.1))
+
+
+def test_the_picks_benchmark_runs_end_to_end_on_tiny_data(tiny_data, tmp_path, capsys):
+    """benchmarks/lr_finder_picks.py (BENCHMARKS.md's finder table): its rows, table and checks, on tiny data."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import lr_finder_picks
+
+    out = tmp_path / "picks.json"
+    code = lr_finder_picks.main(["--data-dir", str(tiny_data), "--seeds", "0,1", "--epochs", "1", "--json", str(out)])
+    saved = json.loads(out.read_text())
+    assert code in (0, 1) and len(saved["rows"]) == 6 and code == (0 if all(c["ok"] for c in saved["checks"]) else 1)
+    row = saved["rows"][0]
+    assert row["config"] == "softmax, raw pixels (--norm none)" and row["lr_0.01"] == 0.01
+    assert row["suggested"] == float(f"{row['suggested']:.2g}") and 0 <= row["suggested_acc"] <= 100
+    table = capsys.readouterr().out
+    assert table.startswith("| config | seed | suggested | 1 epochs |") and "within" in table
