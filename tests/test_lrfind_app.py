@@ -29,6 +29,12 @@ def footer_keys(app) -> set[str]:
     return {key for key, active in app.screen.active_bindings.items() if active.binding.show and active.enabled}
 
 
+async def form_has_its_keys(pilot) -> None:
+    """Wait until the Model pane's form holds the focus (it takes it a refresh after its pane is shown: under
+    load, later than one pause), so that `l` and `a` reach it."""
+    await wait_for(pilot, lambda: "l" in footer_keys(pilot.app))
+
+
 def test_decades_read_as_people_write_them():
     assert [decade_label(k) for k in (-7, -4, -3, -1, 0, 1, 4)] == ["1e-7", "1e-4", "0.001", "0.1", "1", "10", "1e4"]
 
@@ -37,9 +43,9 @@ def test_decades_read_as_people_write_them():
 async def test_l_runs_the_finder_and_a_applies_its_suggestion(tiny_data, tmp_path):
     app = make_app(RunConfig(data_dir=str(tiny_data), batch_size=32, device="cpu"), runs_dir=tmp_path / "runs")
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await form_has_its_keys(pilot)
         panel = app.query_one(LrFinder)
-        assert not panel.display and "l" in footer_keys(app) and "a" not in footer_keys(app)
+        assert not panel.display and "a" not in footer_keys(app)
         await pilot.press("l")
         await wait_for(pilot, lambda: panel.display)
         assert app.training or panel.suggested is not None  # one job at a time: Start is off while it runs
@@ -73,7 +79,7 @@ async def test_x_stops_the_finder(tiny_data, monkeypatch):
     monkeypatch.setattr(lrfind, "lr_find", endless)
     app = make_app(RunConfig(data_dir=str(tiny_data)))
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()  # the form takes the focus after the first frame: its keys work from then on
+        await form_has_its_keys(pilot)
         await pilot.press("l")
         await wait_for(pilot, lambda: text_of(app, "#lr-status").startswith("lr finder: step"))
         await pilot.press("x")
@@ -89,6 +95,7 @@ async def test_the_finder_waits_for_training_and_for_a_valid_form(tiny_data):
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         app.query_one("#f-lr", Input).value = "0"
         await wait_for(pilot, lambda: app.valid_config is None)  # the form is read once typing pauses
+        await form_has_its_keys(pilot)
         await pilot.press("l")
         await pilot.pause()
         assert not app.training and not app.query_one(LrFinder).display
@@ -98,7 +105,7 @@ async def test_the_finder_waits_for_training_and_for_a_valid_form(tiny_data):
         await pilot.press("s")
         await wait_for(pilot, lambda: app.train_pane.phase == "running")
         await pilot.press("2")
-        await pilot.pause()
+        await form_has_its_keys(pilot)
         await pilot.press("l")
         await pilot.pause()
         assert not app.query_one(LrFinder).display
@@ -214,7 +221,7 @@ async def test_a_suggestion_goes_stale_when_the_form_leaves_its_config(tiny_data
     cfg = RunConfig(data_dir=str(tiny_data), model="softmax", norm="zscore", batch_size=32, device="cpu")
     app = make_app(cfg)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await form_has_its_keys(pilot)
         panel = app.query_one(LrFinder)
         alone = visible_fields(app)
         await pilot.press("l")
