@@ -129,8 +129,20 @@ JSON_EVENTS: dict[str, dict[str, Field]] = {
     "run": SWEEP_ROW,
     "summary": {
         "ranked_by": ("string", "", "best_val_accuracy, or best_test_accuracy when a run has no validation split"),
+        "best": ("string or null", "", "the recommended run's folder: the best healthy run; null when none is healthy"),
+        "not_ranked": (
+            "string or null",
+            "",
+            "an unhealthy run that scored above the best, in one line (`... scored 79.53% (test) but its loss "
+            "exploded: not ranked`); null when none did",
+        ),
         "sweep_dir": ("string", "", "the sweep folder"),
-        "runs": ("array", "", "every finished run (the run event's fields after the first four), best first"),
+        "runs": (
+            "array",
+            "",
+            "every finished run (the run event's fields after the first four), best first: healthy runs, then "
+            "unhealthy ones (fmtui.ranking)",
+        ),
     },
     "lr_find": {
         "config": ("object", "", "the options it trained with, as in config.json (its lr, epochs and schedule unused)"),

@@ -20,6 +20,7 @@ from fmtui.config import cli_name, format_value
 from fmtui.errors import ExitCode, error_message  # noqa: F401  (their old home: re-exported for older imports)
 from fmtui.events import BatchProgress, EpochEnd, Event, Finished, Health, Started
 from fmtui.events_schema import JSON_EVENTS, SCHEMA_VERSION
+from fmtui.ranking import not_ranked_line, summary_fields, verdict
 from fmtui.runfolder.read import BrokenRun, Run, RunRecord
 from fmtui.runfolder.schema import PROGRESS_FIELDS, Status
 from fmtui.text import plural, safe_text
@@ -308,7 +309,8 @@ def run_json(row: dict) -> str:
 
 def summary_json(ranked: list[dict], by: str, sweep_dir: Path) -> str:
     """The closing JSON line of a sweep: every run, best first."""
-    return json_line("summary", {"ranked_by": by, "sweep_dir": str(sweep_dir), "runs": ranked})
+    choice = summary_fields(verdict(ranked))
+    return json_line("summary", {"ranked_by": by, **choice, "sweep_dir": str(sweep_dir), "runs": ranked})
 
 
 def format_table(ranked: list[dict], by: str, columns: list[str]) -> str:
@@ -340,8 +342,13 @@ def format_table(ranked: list[dict], by: str, columns: list[str]) -> str:
         return "  ".join(c.rjust(w) if i >= len(columns) else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
 
     out = [line(cols), line(["-" * w for w in widths])] + [line(b) for b in body]
-    if ranked and ranked[0][by] is not None:  # no "Best:" when no run has a result
-        out.append(_choice_line(ranked[0], by_val))
+    choice = verdict(ranked)  # only a healthy run is the best (fmtui.ranking)
+    if choice.best is not None:
+        out.append(_choice_line(choice.best, by_val))
+    elif choice.passed_over is not None:
+        out.append("Best: none (no run with a result is healthy; see the health column)")
+    if choice.passed_over is not None:
+        out.append(not_ranked_line(choice.passed_over, by, _name(choice.passed_over)))
     return "\n".join(out)
 
 
@@ -377,7 +384,7 @@ def lr_find_text(ev: LrFinished, csv_path: Path | None) -> str:
         first = "No suggestion: the smoothed loss never fell (too few steps, or a range that starts too high)"
     else:
         first = (
-            f"Suggested learning rate: {ev.suggested_lr:.2g} (steepest fall of the smoothed loss); "
+            f"Suggested learning rate: {ev.suggested_lr:.2g} (steepest relative fall of the smoothed loss); "
             f"minimum / 10: {ev.min_over_10:.2g} (lowest loss at lr {ev.min_loss_lr:.2g})"
         )
     status = ev.message[0].upper() + ev.message[1:]

@@ -33,6 +33,7 @@ ENGINE_SIDE = (
     "install_hint",
     "lrfind",
     "models",
+    "ranking",
     "recorder",
     "registry",
     "report",
