@@ -333,6 +333,19 @@ class RunConfig:
         )
 
 
+def applies(name: str, model: str, optimizer: str) -> bool:
+    """Whether an option means anything for this model and optimizer: a softmax regression has no hidden layers,
+    activation or dropout, only SGD has momentum. Options that do not apply are greyed out in the form, left
+    empty in exports and never matched by a filter (fmtui.runquery)."""
+    if name in ("hidden", "batch_norm"):
+        return model == "mlp"
+    if name in ("activation", "dropout"):
+        return model != "softmax"
+    if name in ("momentum", "nesterov"):
+        return optimizer == "sgd"
+    return True
+
+
 def options_of(cls: type) -> dict[str, Option]:
     """The Options declared on a dataclass's fields (see `option`), in field order, with name and cli filled in."""
     return {

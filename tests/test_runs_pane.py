@@ -101,8 +101,12 @@ def test_export_writes_every_epoch_of_the_selected_runs(trained_runs):
         ("b-unit", "2"),
     ]
     assert rows[0]["norm"] == "zscore" and float(rows[0]["test_accuracy"]) > 0
+    # softmax regressions have no hidden layers: their export says nothing of `hidden 256, relu`
+    assert {r[f] for r in rows for f in ("hidden", "activation", "dropout", "batch_norm")} == {""}
+    assert float(rows[0]["momentum"]) == 0 and float(rows[0]["lr"]) == 0.05  # what applies is there
     data = json.loads(next((trained_runs / "exports").glob("*.json")).read_text())
     assert [d["run"] for d in data] == ["c-zscore", "b-unit"] and len(data[0]["metrics"]) == 2
+    assert data[0]["config"]["hidden"] is None and data[0]["config"]["norm"] == "zscore"
 
 
 def test_enter_opens_the_run_and_L_launches_the_lecture(trained_runs):

@@ -23,7 +23,7 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static
 
-from fmtui.config import NORM_HELP, OPTIONS, ConfigError, Option, RunConfig, format_value, parse_field
+from fmtui.config import NORM_HELP, OPTIONS, ConfigError, Option, RunConfig, applies, format_value, parse_field
 from fmtui.datafiles import SIZES, DataFiles, downloads_off, locate
 from fmtui.sweep import LECTURE_BATCH, LECTURE_EPOCHS, LECTURE_NOTE
 from fmtui.widgets.lr_finder import LrFinder
@@ -68,17 +68,6 @@ def preset_config(name: str, base: RunConfig) -> RunConfig:
 
 SETTLE = 0.3
 """Seconds without a keystroke after which the whole form is read again (status, Start, parameter count)."""
-
-
-def applies(name: str, model: str, optimizer: str) -> bool:
-    """Whether a field means anything for this model and optimizer (the rest are greyed out)."""
-    if name in ("hidden", "batch_norm"):
-        return model == "mlp"
-    if name in ("activation", "dropout"):
-        return model != "softmax"
-    if name == "momentum":
-        return optimizer == "sgd"
-    return True
 
 
 def layer_rows(model: Any) -> list[str]:
