@@ -54,6 +54,7 @@ from fmtui.report import (
     sweep_line,
     sweep_stopped,
 )
+from fmtui.runquery import Query
 from fmtui.runs import (
     BrokenRun,
     RunError,
@@ -505,8 +506,9 @@ def _bad_run(e: Exception) -> click.ClickException:
     return _data_error(ValueError(printable(str(e))))
 
 
-def run_list(runs_dir: Path, *, json_mode: bool = False) -> int:
-    """`fmtui runs`: one line (or JSON object) per run folder, oldest first (the newest by the prompt)."""
+def run_list(runs_dir: Path, *, json_mode: bool = False, query: Query | None = None) -> int:
+    """`fmtui runs`: one line (or JSON object) per run folder, oldest first (the newest by the prompt); with a
+    query (`--filter`, fmtui.runquery), only the runs that match it."""
     if not runs_dir.is_dir():
         raise _bad_run(RunError(runs_dir, "not a folder" if runs_dir.exists() else "no such folder"))
     folder = RunsFolder(runs_dir)
@@ -514,13 +516,17 @@ def run_list(runs_dir: Path, *, json_mode: bool = False) -> int:
     if folder.error:
         raise _bad_run(ValueError(folder.error))
     keys = [str(r.path.relative_to(runs_dir)) for r in runs]
+    if query:
+        kept = [i for i, (run, key) in enumerate(zip(runs, keys)) if query.matches(run, key)]
+        runs, keys = [runs[i] for i in kept], [keys[i] for i in kept]
     if json_mode:
         for run, key in zip(runs, keys):
             click.echo(json_line("run_folder", run_facts(run, key)))
     elif runs:
         click.echo(runs_table(runs, keys))
     else:
-        click.echo(f"no runs in {printable(str(runs_dir))}", err=True)
+        match = f" match {printable(query.text)}" if query else ""
+        click.echo(f"no runs in {printable(str(runs_dir))}{match}", err=True)
     return ExitCode.OK
 
 

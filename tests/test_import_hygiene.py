@@ -35,6 +35,7 @@ ENGINE_SIDE = (
     "resources",
     "results",
     "resume",
+    "runquery",
     "runs",
     "streams",
     "sweep",
