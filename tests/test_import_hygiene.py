@@ -30,6 +30,7 @@ ENGINE_SIDE = (
     "health",
     "lrfind",
     "models",
+    "pins",
     "recorder",
     "report",
     "resources",
