@@ -40,6 +40,7 @@ ENGINE_SIDE = (
     "runs",
     "streams",
     "sweep",
+    "sysmetrics",
     "tensorboard",
     "ticks",
     "watch",
