@@ -144,7 +144,7 @@ def test_the_scatter_plots_the_chosen_result_against_the_chosen_option_in_each_r
         await pilot.pause()
         assert (scatter.x, scatter.y) == ("norm", "time")
         await pilot.press("escape")
-        assert isinstance(app.screen, type(app.get_default_screen()))
+        assert not isinstance(app.screen, HParamsScreen)
 
     run(app, interact)
 
@@ -162,3 +162,20 @@ def test_validation_columns_come_with_a_validation_split(tmp_path):
     (first / "metrics.jsonl").write_text("".join(json.dumps({**r, "val_accuracy": 70.0}) + "\n" for r in rows))
     keys = [c.key for c in columns(list_runs(base))]
     assert {"val_acc", "best_val_acc"} <= set(keys)
+
+
+def test_a_key_of_the_dashboard_leaves_the_view_and_then_acts(tmp_path):
+    """5 (or 1-4, s, x) would act unseen on the panes under the view: it closes the view, then does its work."""
+    from fmtui.app import make_app
+
+    app = make_app(runs_dir=lecture_runs(tmp_path / "runs"))
+
+    async def interact(pilot):
+        await pilot.press("5")
+        await pilot.pause()
+        await open_view(pilot)
+        await pilot.press("2")
+        await pilot.pause()
+        assert not isinstance(app.screen, HParamsScreen) and app.query_one("TabbedContent").active == "model"
+
+    run(app, interact)

@@ -17,6 +17,7 @@ from typing import Any
 
 from rich.cells import cell_len
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -37,6 +38,8 @@ from fmtui.widgets.runs_table import NAME_MIN, PAD, SCROLLBAR
 LOG_X = ("lr", "weight_decay")
 """Options drawn on a log axis (when all their values are above 0)."""
 SHOWN_ALWAYS = ("model", "norm", "lr")
+PASSED_ON = ("1", "2", "3", "4", "5", "s", "x")
+"""Keys of the dashboard that close the view first (they act on panes it would hide)."""
 """The options shown when the runs differ in none."""
 
 
@@ -311,3 +314,11 @@ class HParamsScreen(Screen):
 
     def action_close(self) -> None:
         self.dismiss()
+
+    def on_key(self, event: events.Key) -> None:
+        """The dashboard's own keys (a pane's number, s, x) leave the view and then do what they do there, rather
+        than act unseen under it."""
+        if event.key in PASSED_ON:
+            event.stop()
+            self.dismiss()
+            self.app.call_after_refresh(self.app.simulate_key, event.key)
