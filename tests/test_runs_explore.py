@@ -187,6 +187,20 @@ def test_the_list_fits_the_width_status_and_accuracy_always_shown_the_name_cut(t
     run(app, interact, size=size)
 
 
+def test_a_narrow_list_keeps_status_and_accuracy_and_leaves_out_the_rest(tmp_path):
+    """50 columns (80 with ? open beside it): the columns of least use go, never status or accuracy."""
+    write_run(tmp_path / "runs" / "20261101-100000-a-run-with-a-long-name", model="mlp")
+    app = Host(tmp_path / "runs")
+
+    async def interact(pilot):
+        table = app.query_one(RunsPane).query_one(DataTable)
+        keys = [c.key.value for c in table.ordered_columns]
+        assert {"acc", "status", "norm", "lr"} <= set(keys) and not {"started", "dataset"} & set(keys)
+        assert table.virtual_size.width <= table.size.width
+
+    run(app, interact, size=(50, 24))
+
+
 def test_p_pins_a_run_to_the_top_and_it_stays_pinned_for_the_next_dashboard(tmp_path):
     runs = tmp_path / "runs"
     for i in range(4):

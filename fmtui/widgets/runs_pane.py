@@ -449,9 +449,10 @@ class RunsPane(Widget):
         pinned = set(self.pins)
         rows = [cells(r, k in pinned) for r, k in zip(records, keys)]
         datasets = {r.config.dataset for r in records if isinstance(r, RunRecord)}
-        widths = layout(table.size.width or self.size.width, rows, len(datasets) > 1)
+        # the list spans the pane: its width, not the list's (a resize reaches the pane before the list is laid out)
+        widths = layout(self.content_size.width, rows, len(datasets) > 1)
         for row_cells in rows:  # a long folder name ends in … where it is cut (the status line names it whole)
-            row_cells["name"].truncate(widths["name"], overflow="ellipsis")
+            row_cells["name"].truncate(widths.get("name", 0), overflow="ellipsis")
         if widths == self._widths and [self.run_key(r) for r in old] == keys:
             for key, before, after, row in zip(keys, old, records, rows):
                 if before is not after:

@@ -1,5 +1,6 @@
 """The Runs pane's list: columns laid out to fit the width (status and accuracy always shown, the run's folder
-name cut first), Home/End to the first and last run, left/right for the charts' cursor."""
+name cut first, then the columns of least use left out), Home/End to the first and last run, left/right for the
+charts' cursor."""
 
 from __future__ import annotations
 
@@ -24,8 +25,12 @@ COLUMNS = {
 """Column key -> header, in the order shown."""
 CAPS = {"model": 14, "status": 11, "dataset": 13, "started": 11, "lr": 7, "ep": 11, "norm": 9}
 """Widest a column gets (longer cells are cut; the status line above the list says all of a broken run)."""
-OPTIONAL = ("started", "dataset")
-"""Shown when there is room beside a name of NAME_MIN cells, in this order (dataset first when runs differ in it)."""
+ALWAYS = ("mark", "acc", "status")
+"""Shown at any width."""
+BY_PRIORITY = ("norm", "lr", "ep", "model", "name", "started", "dataset")
+"""The other columns, in the order they are given room (dataset before started when the runs differ in it, else
+only where the folder names fit whole beside it); the folder's name takes what the others leave, at least
+NAME_MIN cells."""
 NAME_MIN = 8
 PAD = 2
 """DataTable's cell padding, both sides together."""
@@ -35,21 +40,29 @@ SCROLLBAR = 2
 
 def layout(width: int, rows: list[dict[str, Text]], datasets_differ: bool = False) -> dict[str, int]:
     """Column key -> width in cells, for a list `width` cells wide: every column as wide as its widest cell
-    (within CAPS); the optional columns only when the run's name keeps NAME_MIN cells; the name gets the rest."""
+    (within CAPS), status and accuracy always, the others while they fit (BY_PRIORITY); the run's folder name
+    gets the room left, cut where it runs out. 80 columns show all but when the run started and its dataset."""
 
     def need(key: str) -> int:
         widest = max([cell_len(COLUMNS[key]), *(r[key].cell_len for r in rows)])
         return min(widest, CAPS.get(key, widest))
 
     room = width - SCROLLBAR
-    widths = {k: need(k) for k in COLUMNS if k not in OPTIONAL and k != "name"}
+    widths = {k: need(k) for k in ALWAYS}
     used = sum(w + PAD for w in widths.values())
-    name = need("name")
-    for key in ("dataset", "started") if datasets_differ else OPTIONAL:
-        if used + need(key) + PAD + min(name, NAME_MIN) + PAD <= room:
-            widths[key] = need(key)
+    order = list(BY_PRIORITY)
+    if datasets_differ:
+        order.remove("dataset")
+        order.insert(order.index("started"), "dataset")
+    for key in order:
+        want = min(need(key), NAME_MIN) if key == "name" else need(key)
+        if key == "dataset" and not datasets_differ and "name" in widths:
+            want += need("name") - widths["name"]  # one dataset for all: only where the names fit whole besides
+        if used + want + PAD <= room:
+            widths[key] = need(key) if key == "dataset" else want
             used += widths[key] + PAD
-    widths["name"] = max(min(name, room - used - PAD), min(name, NAME_MIN))
+    if "name" in widths:
+        widths["name"] = min(need("name"), widths["name"] + room - used)
     return {k: widths[k] for k in COLUMNS if k in widths}
 
 
