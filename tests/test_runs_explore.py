@@ -205,6 +205,7 @@ def test_p_pins_a_run_to_the_top_and_it_stays_pinned_for_the_next_dashboard(tmp_
     runs = tmp_path / "runs"
     for i in range(4):
         write_run(runs / f"20261101-10000{i}-r{i}")
+    pins.save_pins(runs, ["a-run-deleted-since"])  # forgotten at the next pin
     app = Host(runs)
 
     async def interact(pilot):

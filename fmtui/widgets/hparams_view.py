@@ -222,6 +222,8 @@ class HParamsScreen(Screen):
         numeric = [k for k in options if isinstance(fact(self.runs[0], k), (int, float))] if self.runs else []
         self.x = "lr" if "lr" in options else (numeric or options or ["lr"])[0]
         self.y = "test_acc"
+        self.cells = [[cell(run, c) for c in self.columns] for run in self.runs]
+        """Each run's cells, by run and column (sorting reorders the rows, never recomputes them)."""
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -232,7 +234,6 @@ class HParamsScreen(Screen):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        self.cells = [[cell(run, c) for c in self.columns] for run in self.runs]
         self.fill()
         table.move_cursor(column=2 + [c.key for c in self.columns].index(self.x))
         table.focus()

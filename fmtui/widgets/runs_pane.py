@@ -589,7 +589,8 @@ class RunsPane(Widget):
         if record is None:
             return
         key = self.run_key(record)
-        self.pins = [p for p in self.pins if p != key] if key in self.pins else [*self.pins, key]
+        known = {self.run_key(r) for r in self.scanned}  # pins of runs that are gone are forgotten here
+        self.pins = [p for p in self.pins if p != key and p in known] + ([] if key in self.pins else [key])
         try:
             save_pins(self.runs_dir, self.pins)
         except OSError as e:
