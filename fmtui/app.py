@@ -199,10 +199,11 @@ class FmtuiApp(App):
     # --- actions ------------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Start shows while idle (dimmed while the form is invalid), Stop only while training, so the footer
-        never spends room on a key that cannot work; leave field only while a field has the focus."""
+        """Start shows while it can start (idle, the form valid: the Train pane's Start button is enabled then
+        too), Stop only while training, so the footer never offers a key that cannot work; leave field only
+        while a field has the focus."""
         if action == "start":
-            return False if self.activity.busy else None if self.valid_config is None else True
+            return not self.activity.busy and self.valid_config is not None  # hidden, not greyed, when it cannot start
         if action == "stop":
             return self.activity.busy
         if action == "leave_field":

@@ -437,15 +437,37 @@ def eval_cmd(
 @shared_options("--data-dir", "--no-download")
 @click.argument("runs_dir", required=False, type=click.Path(path_type=Path))
 @click.option("--json", "json_mode", is_flag=True, help="Print one JSON object per run.")
+@click.option(
+    "--filter",
+    "query",
+    metavar="QUERY",
+    callback=lambda ctx, param, text: parse_query(text),
+    help="Only the runs that match, e.g. 'norm:zscore lr>=1e-3 health:ok -model:cnn' ('|' for or; bare words "
+    "match the folder name; fields: every option, status, health, name, test_acc, val_acc, best_test_acc, ...).",
+)
 @no_ui_option
 @click.pass_context
-def runs_cmd(ctx: click.Context, runs_dir: Path | None, json_mode: bool, no_ui: bool) -> None:
+def runs_cmd(ctx: click.Context, runs_dir: Path | None, json_mode: bool, query: Any, no_ui: bool) -> None:
     """List the runs in RUNS_DIR [fmtui --runs-dir, $FMTUI_RUNS_DIR or ./runs]: status (interrupted, broken),
     epochs, accuracy."""
     from fmtui.headless import run_list
     from fmtui.runfolder.read import default_runs_dir
 
-    ctx.exit(run_list(runs_dir or common(ctx).runs_dir or default_runs_dir(), json_mode=json_mode))
+    base = runs_dir or common(ctx).runs_dir or default_runs_dir()
+    ctx.exit(run_list(base, json_mode=json_mode, query=query))
+
+
+def parse_query(text: str | None) -> Any:
+    """--filter's text as a fmtui.runquery.Query (None when not given); a query that cannot be read is one line
+    naming the column, exit 2."""
+    if text is None:
+        return None
+    from fmtui.runquery import Query, QueryError
+
+    try:
+        return Query(text)
+    except QueryError as e:
+        raise click.BadParameter(str(e)) from None
 
 
 @cli.command(name="watch")

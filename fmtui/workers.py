@@ -166,7 +166,8 @@ def watch_run(
             for event in follower.poll():
                 if isinstance(event, Started):
                     ds = _test_split(event, data_dir, post, path, watch_id)
-                    writer = follower.writer.describe()
+                    live = follower.record is not None and follower.record.status == Status.RUNNING
+                    writer = follower.writer.describe() if live else ""  # a finished run's process is long gone
                     post(TrainingStarted(event, path, ds.x_test if ds else None, event.classes, writer, **tag))
                 elif isinstance(event, EpochEnd):
                     latest = event.epoch == follower.epochs_done  # older epochs' predictions are not kept

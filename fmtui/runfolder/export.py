@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fmtui.config import OPTIONS
+from fmtui.config import OPTIONS, RunConfig, applies
 from fmtui.runfolder.files import atomic_write
 from fmtui.runfolder.read import RunRecord
 from fmtui.runfolder.schema import TABLE_FIELDS
@@ -27,11 +27,18 @@ def csv_cell(value: Any) -> Any:
     return "" if value is None else value
 
 
+def applying(config: RunConfig) -> dict[str, Any]:
+    """Every option's value, None where it does not apply to the config's model and optimizer."""
+    values = config.to_dict()
+    return {f: values[f] if applies(f, config.model, config.optimizer) else None for f in OPTIONS}
+
+
 def export_runs(records: list[RunRecord], dest: Path) -> tuple[Path, Path]:
     """Write the selected runs' metrics as one CSV (a row per run and epoch) and one JSON file.
 
     The CSV's columns: run, every option by its config.json name, status, then metrics.csv's columns (the
-    epoch's learning rate as epoch_lr, see EXPORT_RENAMES).
+    epoch's learning rate as epoch_lr, see EXPORT_RENAMES). An option that does not apply to the run's model
+    (hidden sizes and activation of a softmax regression, fmtui.config.applies) is left empty (null in JSON).
 
     Raises OSError when dest cannot be made or written (a full or read-only disk)."""
     dest.mkdir(parents=True, exist_ok=True)
@@ -41,7 +48,7 @@ def export_runs(records: list[RunRecord], dest: Path) -> tuple[Path, Path]:
     writer = csv.DictWriter(out, fieldnames=["run", *OPTIONS, "status", *metric_names.values()], lineterminator="\n")
     writer.writeheader()
     for r in records:
-        options = {f: csv_cell(getattr(r.config, f)) for f in OPTIONS}
+        options = {f: csv_cell(v) for f, v in applying(r.config).items()}
         for row in r.metrics:
             metrics = {metric_names[k]: csv_cell(row.get(k)) for k in TABLE_FIELDS}
             writer.writerow({"run": r.name, **options, "status": r.status, **metrics})
@@ -54,7 +61,7 @@ def export_runs(records: list[RunRecord], dest: Path) -> tuple[Path, Path]:
                 {
                     "run": r.name,
                     "path": str(r.path),
-                    "config": r.config.to_dict(),
+                    "config": {**r.config.to_dict(), **applying(r.config)},
                     "status": r.status,
                     "summary": r.summary,
                     "metrics": r.metrics,
