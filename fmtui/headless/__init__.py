@@ -5,7 +5,7 @@
     lr_find.py    lr-find: the learning-rate range test and its curve
     evaluate.py   eval: a saved model evaluated again
     listing.py    runs: the runs of a runs folder
-    export.py     export --tensorboard
+    export.py     export --csv and --tensorboard
     reporters.py  how a run is shown: lines on stdout, a progress bar on stderr (a terminal), or JSON lines
     folders.py    where a command may write, checked before any data is loaded
 
