@@ -239,7 +239,7 @@ def event_json(ev: Event, run_dir: Path | None) -> str:
             fields["loss"] = ev.loss if math.isfinite(ev.loss) else None  # strict JSON has no NaN
             return json_line("progress", fields | {"gpu_memory_bytes": ev.gpu_memory or None})
         case EpochEnd():
-            return json_line("epoch", ev.metrics() | {"health": ev.health.to_dict()})
+            return json_line("epoch", _epoch_fields(ev))
         case Finished():
             return json_line(
                 "finished",
@@ -249,11 +249,16 @@ def event_json(ev: Event, run_dir: Path | None) -> str:
                     "seconds": ev.seconds,
                     "epochs_done": len(ev.history),
                     "run_dir": str(run_dir),
-                    "final": ev.history[-1].metrics() if ev.history else None,
+                    "final": _epoch_fields(ev.history[-1]) if ev.history else None,
                     "health": ev.health.to_dict(),
                 },
             )
     raise TypeError(f"not a training event: {type(ev).__name__}")
+
+
+def _epoch_fields(ev: EpochEnd) -> dict[str, Any]:
+    """An epoch line's fields (after the envelope), also finished's `final`: the metrics, then the health."""
+    return ev.metrics() | {"health": ev.health.to_dict()}
 
 
 # --- sweeps -------------------------------------------------------------------------------------
