@@ -56,7 +56,7 @@ from fmtui.messages import (
     TrainingStarted,
 )
 from fmtui.runs import RunRecord, default_runs_dir
-from fmtui.sweep import LECTURE_BATCH, LECTURE_EPOCHS, LECTURE_NOTE, lecture_base, lecture_experiment
+from fmtui.sweep import lecture_base, lecture_experiment, lecture_plan
 from fmtui.text import safe_text
 from fmtui.widgets.config_form import PRESETS, ConfigForm
 from fmtui.widgets.data_pane import DataPane
@@ -199,10 +199,11 @@ class FmtuiApp(App):
     # --- actions ------------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Start shows while idle (dimmed while the form is invalid), Stop only while training, so the footer
-        never spends room on a key that cannot work; leave field only while a field has the focus."""
+        """Start shows while it can start (idle, the form valid: the Train pane's Start button is enabled then
+        too), Stop only while training, so the footer never offers a key that cannot work; leave field only
+        while a field has the focus."""
         if action == "start":
-            return False if self.activity.busy else None if self.valid_config is None else True
+            return not self.activity.busy and self.valid_config is not None  # hidden, not greyed, when it cannot start
         if action == "stop":
             return self.activity.busy
         if action == "leave_field":
@@ -312,12 +313,7 @@ class FmtuiApp(App):
         configs = lecture_experiment(base)
         self.become(Activity(Doing.EXPERIMENT))
         self.action_pane("runs")
-        how = f"batch {base.batch_size}, {base.epochs} epochs"
-        if (base.batch_size, base.epochs) == (LECTURE_BATCH, LECTURE_EPOCHS):
-            how += " (the lecture's; its batch size inferred from its charts)"
-        else:
-            how += " (from the Model pane's softmax regression)"
-        note = f"lecture experiment: {len(configs)} runs starting, {how}..."
+        note = f"lecture experiment: {len(configs)} runs starting, {lecture_plan(cfg)}..."
         self.query_one(RunsPane).show_note(note)
         self.train_pane.show_experiment_starting(note)
         self._experiment(configs)
@@ -339,9 +335,11 @@ class FmtuiApp(App):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield SystemCommand("Start training", "Train the Model pane's configuration (s)", self.action_start)
         yield SystemCommand("Stop training", "Stop after the current batch (x)", self.action_stop)
+        form = self.form.config  # read as the palette opens: the label says what L would run now
+        plan = lecture_plan(form) if form is not None else "fix the Model pane first"
         yield SystemCommand(
             "Lecture experiment",
-            f"Softmax regression: 4 normalizations x lr 0.01, 1e-5; {LECTURE_NOTE} (L in Runs)",
+            f"Softmax regression: 4 normalizations x lr 0.01, 1e-5; {plan} (L in Runs)",
             self.action_lecture,
         )
         yield SystemCommand(

@@ -339,7 +339,8 @@ class RunConfig:
 def applies(name: str, model: str, optimizer: str) -> bool:
     """Whether an option means anything for this model and optimizer: a model reads only the layer options its spec
     names (fmtui.registry: a softmax regression has no hidden layers, activation or dropout), only SGD has
-    momentum. Options that do not apply are greyed out in the form."""
+    momentum. Options that do not apply are greyed out in the form, left empty in exports and never matched by a
+    filter (fmtui.runquery)."""
     if name in registry.MODEL_OPTIONS:
         return model in registry.MODELS and name in registry.MODELS[model].options
     if name in ("momentum", "nesterov"):

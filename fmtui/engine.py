@@ -485,6 +485,8 @@ class _Loop:
         self.started = self.last_emit = 0.0
         self.inputs: dict[NormStats, Inputs] = {}
         """What the model sees under each normalization, measured when a health hint first needs it."""
+        self.initial: list[float] = []
+        """Each copy's loss on its first batch, before any step (fmtui.health); empty for a resumed run."""
         self.gen = torch.Generator(device=at.device).manual_seed(self.cfg.seed)
         """The batch order: one permutation per epoch."""
         self.first = 0
@@ -661,6 +663,8 @@ class _Loop:
         results = {k: Results.from_probs(tests[k][2], s.y_test, tests[k][0]) for k in self.live}
         eval_seconds = time.perf_counter() - t0
         sums, correct, lrs = step.losses[:, :b].sum(1).tolist(), step.correct.tolist(), step.lrs()
+        if epoch == 1 and b:
+            self.initial = step.losses[:, 0].tolist()
         for k in self.live:
             res = results[k]
             event = EpochEnd(
@@ -719,7 +723,8 @@ class _Loop:
     def _health(self, k: int, diverged: str = "") -> Health:
         """Copy k's health after its epochs so far (fmtui.health); `diverged`: the message of a non-finite loss."""
         classes, lr = len(self.at.dataset.classes), self.step.configs[k].lr
-        return assess(self.history[k], classes, lr, lambda: self._inputs(self.step.stats[k]), diverged)
+        initial = self.initial[k] if self.initial else None
+        return assess(self.history[k], classes, lr, lambda: self._inputs(self.step.stats[k]), diverged, initial)
 
     def _inputs(self, stats: NormStats) -> Inputs:
         """Mean and std of the training pixels after a normalization (exact, from a histogram of the uint8 pixels)."""

@@ -42,7 +42,7 @@ def _fmt(values: tuple[float, ...]) -> str:
     return "/".join(f"{v:.4g}" for v in values)
 
 
-HEALTH_STATES = ("ok", "unstable", "at chance", "exploding", "diverged")
+HEALTH_STATES = ("ok", "input scale", "unstable", "at chance", "exploding", "diverged")
 """What fmtui.health can say about a run, mildest first."""
 
 
@@ -61,8 +61,11 @@ class Health:
 
     @property
     def severity(self) -> str:
-        """The banner colour: error for a run that cannot be learning (diverged, exploding), warning for one that may not be."""
-        return "error" if self.state in ("diverged", "exploding") else "warning" if not self.ok else "information"
+        """The banner colour: error for a run that cannot be learning (diverged, exploding), warning for one that may
+        not be, information for a run that learns (ok, or the note about its inputs' scale)."""
+        if self.state in ("diverged", "exploding"):
+            return "error"
+        return "information" if self.state in ("ok", "input scale") else "warning"
 
     def to_dict(self) -> dict:
         return {"state": self.state, "hint": self.hint}

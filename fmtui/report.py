@@ -20,6 +20,7 @@ from fmtui.config import cli_name, format_value
 from fmtui.errors import ExitCode, error_message  # noqa: F401  (their old home: re-exported for older imports)
 from fmtui.events import BatchProgress, EpochEnd, Event, Finished, Health, Started
 from fmtui.events_schema import JSON_EVENTS, SCHEMA_VERSION
+from fmtui.ranking import not_ranked_line, summary_fields, verdict
 from fmtui.runfolder.read import BrokenRun, Run, RunRecord
 from fmtui.runfolder.schema import PROGRESS_FIELDS, Status
 from fmtui.text import plural, safe_text
@@ -242,7 +243,7 @@ def event_json(ev: Event, run_dir: Path | None) -> str:
             fields["loss"] = ev.loss if math.isfinite(ev.loss) else None  # strict JSON has no NaN
             return json_line("progress", fields | {"gpu_memory_bytes": ev.gpu_memory or None})
         case EpochEnd():
-            return json_line("epoch", ev.metrics() | {"health": ev.health.to_dict()})
+            return json_line("epoch", _epoch_fields(ev))
         case Finished():
             return json_line(
                 "finished",
@@ -252,11 +253,16 @@ def event_json(ev: Event, run_dir: Path | None) -> str:
                     "seconds": ev.seconds,
                     "epochs_done": len(ev.history),
                     "run_dir": str(run_dir),
-                    "final": ev.history[-1].metrics() if ev.history else None,
+                    "final": _epoch_fields(ev.history[-1]) if ev.history else None,
                     "health": ev.health.to_dict(),
                 },
             )
     raise TypeError(f"not a training event: {type(ev).__name__}")
+
+
+def _epoch_fields(ev: EpochEnd) -> dict[str, Any]:
+    """An epoch line's fields (after the envelope), also finished's `final`: the metrics, then the health."""
+    return ev.metrics() | {"health": ev.health.to_dict()}
 
 
 # --- sweeps -------------------------------------------------------------------------------------
@@ -312,7 +318,8 @@ def run_json(row: dict) -> str:
 
 def summary_json(ranked: list[dict], by: str, sweep_dir: Path) -> str:
     """The closing JSON line of a sweep: every run, best first."""
-    return json_line("summary", {"ranked_by": by, "sweep_dir": str(sweep_dir), "runs": ranked})
+    choice = summary_fields(verdict(ranked))
+    return json_line("summary", {"ranked_by": by, **choice, "sweep_dir": str(sweep_dir), "runs": ranked})
 
 
 def format_table(ranked: list[dict], by: str, columns: list[str]) -> str:
@@ -344,8 +351,13 @@ def format_table(ranked: list[dict], by: str, columns: list[str]) -> str:
         return "  ".join(c.rjust(w) if i >= len(columns) else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
 
     out = [line(cols), line(["-" * w for w in widths])] + [line(b) for b in body]
-    if ranked and ranked[0][by] is not None:  # no "Best:" when no run has a result
-        out.append(_choice_line(ranked[0], by_val))
+    choice = verdict(ranked)  # only a healthy run is the best (fmtui.ranking)
+    if choice.best is not None:
+        out.append(_choice_line(choice.best, by_val))
+    elif choice.passed_over is not None:
+        out.append("Best: none (no run with a result is healthy; see the health column)")
+    if choice.passed_over is not None:
+        out.append(not_ranked_line(choice.passed_over, by, _name(choice.passed_over)))
     return "\n".join(out)
 
 
@@ -381,7 +393,7 @@ def lr_find_text(ev: LrFinished, csv_path: Path | None) -> str:
         first = "No suggestion: the smoothed loss never fell (too few steps, or a range that starts too high)"
     else:
         first = (
-            f"Suggested learning rate: {ev.suggested_lr:.2g} (steepest fall of the smoothed loss); "
+            f"Suggested learning rate: {ev.suggested_lr:.2g} (steepest relative fall of the smoothed loss); "
             f"minimum / 10: {ev.min_over_10:.2g} (lowest loss at lr {ev.min_loss_lr:.2g})"
         )
     status = ev.message[0].upper() + ev.message[1:]

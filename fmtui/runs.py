@@ -4,7 +4,7 @@ from there; this module keeps branches written against `fmtui.runs` working unti
 """
 
 from fmtui.errors import RunError
-from fmtui.runfolder.export import EXPORT_RENAMES, csv_cell, export_runs
+from fmtui.runfolder.export import EXPORT_RENAMES, applying, csv_cell, export_runs
 from fmtui.runfolder.files import atomic_write
 from fmtui.runfolder.liveness import Liveness, liveness
 from fmtui.runfolder.parse import parse_config, parse_live, parse_object, parse_summary
@@ -31,6 +31,7 @@ __all__ = [
     "RUN_MARKERS",
     "STALE_AFTER",
     "WRITTEN",
+    "applying",
     "BrokenRun",
     "FileCache",
     "Liveness",

@@ -1,7 +1,8 @@
 """Sweeps: a grid of RunConfigs from option lists, trained (stacked where they can be), compared in one table.
 
-Ranking is honest: with a validation split the runs are ranked by their best validation accuracy and
-the chosen run's test accuracy is reported; without one the table says that it ranks on the test set.
+Ranking is honest (fmtui.ranking): only a healthy run can be the best; with a validation split the runs are
+ranked by their best validation accuracy and the chosen run's test accuracy is reported; without one the
+table says that it ranks on the test set.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import Any
 from fmtui.config import OPTIONS, ConfigError, RunConfig, cli_name, format_value, parse_field
 from fmtui.errors import error_message
 from fmtui.events import EpochEnd, Event, Finished, Health, Started
+from fmtui.ranking import rank as rank  # where the sweep's callers have always found it
+from fmtui.ranking import summary_fields, verdict
 from fmtui.runfolder.export import csv_cell
 from fmtui.runfolder.files import atomic_write
 from fmtui.runfolder.schema import Status
@@ -44,6 +47,17 @@ def lecture_base(cfg: RunConfig) -> RunConfig:
     """The settings the Runs pane's `L` runs the lecture's experiment with: a softmax regression's own batch size
     and epochs (the softmax presets hold the lecture's), else the lecture's batch 1024 and 100 epochs."""
     return cfg if cfg.model == "softmax" else cfg.replace(batch_size=LECTURE_BATCH, epochs=LECTURE_EPOCHS)
+
+
+def lecture_plan(cfg: RunConfig) -> str:
+    """What `L` runs for a Model pane holding cfg, in words, for every label that offers it: 'batch 1024, 100 epochs
+    (the lecture's; its batch size inferred from its charts)' or 'batch 64, 5 epochs (from the Model pane's
+    softmax regression)'."""
+    base = lecture_base(cfg)
+    how = f"batch {base.batch_size}, {base.epochs} epochs"
+    if (base.batch_size, base.epochs) == (LECTURE_BATCH, LECTURE_EPOCHS):
+        return how + " (the lecture's; its batch size inferred from its charts)"
+    return how + " (from the Model pane's softmax regression)"
 
 
 def expand_grid(base: RunConfig, lists: dict[str, list[str]]) -> list[RunConfig]:
@@ -120,24 +134,20 @@ class SweepRun:
         return row
 
 
-def rank(rows: list[dict]) -> tuple[list[dict], str]:
-    """Rows best first: by best validation accuracy when every run with a result has one, else by best test
-    accuracy; failed runs come last, then runs without a result (stopped in their first epoch)."""
-    done = [r for r in rows if r["best_test_accuracy"] is not None]
-    by = "best_val_accuracy" if done and all(r["best_val_accuracy"] is not None for r in done) else "best_test_accuracy"
-    return sorted(rows, key=lambda r: (r["status"] != Status.ERROR, r[by] is not None, r[by] or 0.0), reverse=True), by
-
-
 def write_summary(out: Path, rows: list[dict]) -> None:
-    """summary.csv and summary.json: one row per run, best first (the fields of report.SWEEP_ROW)."""
-    ranked, by = rank(rows)
+    """summary.csv and summary.json: one row per run, best first (the fields of report.SWEEP_ROW), with the
+    recommended run and the line about a higher-scoring unhealthy one (fmtui.ranking.summary_fields)."""
+    choice = verdict(rows)
+    ranked, by = choice.ranked, choice.by
     buf = io.StringIO()
     fields = [k for k in ranked[0] if k != "varying"] if ranked else ["run"]
     writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in ranked)
     atomic_write(out / "summary.csv", buf.getvalue())
-    atomic_write(out / "summary.json", json.dumps({"ranked_by": by, "runs": ranked}, indent=2))
+    atomic_write(
+        out / "summary.json", json.dumps({"ranked_by": by, **summary_fields(choice), "runs": ranked}, indent=2)
+    )
 
 
 def run_sweep(

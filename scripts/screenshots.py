@@ -4,7 +4,7 @@
 
 Runs the app headless through `make_app` and `run_test`, trains the step-by-step MLP for a few
 epochs on the CPU, runs the lecture's normalization x learning-rate experiment from the Runs pane,
-and saves data.svg, model.svg, lr-finder.svg, train.svg, errors.svg, weights.svg and runs.svg.
+and saves data.svg, model.svg, lr-finder.svg, train.svg, errors.svg, weights.svg, runs.svg and hparams.svg.
 
 Each SVG is then "gridded": every character is placed at its own cell (Rich places a whole run of text
 and trusts the font's advance widths). Viewers that lack Fira Code (GitHub shows SVGs without web fonts)
@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from fmtui.app import FmtuiApp, make_app  # noqa: E402
 from fmtui.config import RunConfig  # noqa: E402
+from fmtui.widgets.charts import ThrottledPlot  # noqa: E402
 from fmtui.widgets.runs_pane import RunsChart  # noqa: E402
 
 TEXT_RUN = re.compile(r'<text (class="[^"]*") x="([0-9.]+)" y="([0-9.]+)" textLength="([0-9.]+)"([^>]*)>(.*?)</text>')
@@ -100,6 +101,13 @@ async def shoot(app: FmtuiApp, size: tuple[int, int], out: Path, timeout: float)
             chart.replot()
         await pilot.pause(0.5)
         save(app, "runs.svg", out)
+        await pilot.press("h")  # the hyperparameter view of the experiment's runs
+        await pilot.pause(0.5)
+        for chart in app.screen.query(ThrottledPlot):
+            chart.replot()
+        await pilot.pause(0.5)
+        save(app, "hparams.svg", out)
+        await pilot.press("escape")
 
 
 def main() -> None:
@@ -138,7 +146,7 @@ def main() -> None:
     cfg = RunConfig(data_dir="data", epochs=args.epochs, device=args.device)
     asyncio.run(shoot(make_app(cfg, runs_dir=args.runs_dir), (cols, rows), args.out, args.timeout))
     print(
-        f"wrote {', '.join(f'{n}.svg' for n in ('data', 'model', 'lr-finder', 'train', 'errors', 'weights', 'runs'))} to {args.out}"
+        f"wrote {', '.join(f'{n}.svg' for n in ('data', 'model', 'lr-finder', 'train', 'errors', 'weights', 'runs', 'hparams'))} to {args.out}"
     )
 
 

@@ -73,6 +73,7 @@ def _isolate(monkeypatch, tmp_path):
     monkeypatch.setenv("FMTUI_NO_DOWNLOAD", "1")
     monkeypatch.setenv("FMTUI_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # pinned runs (fmtui.pins)
 
 
 @pytest.fixture(scope="session")

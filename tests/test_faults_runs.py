@@ -114,9 +114,9 @@ def test_the_dashboard_starts_on_a_runs_folder_of_broken_runs_and_lists_each_wit
 def test_text_from_files_and_paths_is_never_markup(tmp_path):
     """A runs folder whose path holds `[/y]`, a config value and a status holding `[/x]`: shown literally."""
     runs_dir = tmp_path / "a[" / "y]" / "runs"
+    make_broken(runs_dir, "config-markup")  # first: the newer run, r1, is listed first (newest first)
     write_run(runs_dir / "r1-markup-data-dir", config={"data_dir": "[/x]"})
     (runs_dir / "r1-markup-data-dir" / "predictions.pt").write_bytes(b"garbage")  # opening it fails: says where
-    make_broken(runs_dir, "config-markup")
 
     async def interact(pilot, app):
         assert status_line(app).endswith(f"2 runs (1 broken) in {runs_dir}") and "[/y]" in status_line(app)
@@ -151,7 +151,7 @@ def test_a_truncated_last_line_is_an_epoch_still_being_written(tmp_path):
 
     async def interact(pilot, app):
         table = app.query_one(DataTable)
-        assert [cell(table, "r", i) for i in (6, 8)] == ["1/3", "running"]
+        assert [table.get_cell("r", column).plain for column in ("ep", "status")] == ["1/3", "running"]
 
     run_app(tmp_path / "runs", interact)
 

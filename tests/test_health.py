@@ -29,8 +29,8 @@ def epochs(*rows: tuple[float, float]) -> list[EpochEnd]:
     return [EpochEnd(i, n, loss, acc, loss, acc, 1.0, 0.1, 1000.0, 0.01) for i, (loss, acc) in enumerate(rows, 1)]
 
 
-def judge(*rows, inputs=ZSCORE, lr=0.01, classes=10) -> Health:
-    return assess(epochs(*rows), classes, lr, lambda: inputs)
+def judge(*rows, inputs=ZSCORE, lr=0.01, classes=10, initial=None) -> Health:
+    return assess(epochs(*rows), classes, lr, lambda: inputs, initial_loss=initial)
 
 
 def test_a_learning_run_is_ok_and_its_inputs_are_never_measured():
@@ -63,15 +63,55 @@ def test_at_chance_within_two_points_of_a_blind_guess():
     assert judge((2.30, 10.0)).severity == "warning"
 
 
-def test_unstable_when_test_accuracy_falls_while_the_loss_does_not_settle():
+def test_unstable_when_test_accuracy_falls_by_several_points_whatever_the_loss_does():
     found = judge((0.60, 80.0), (0.58, 74.0))
     assert found.state == "unstable"
-    assert found.hint.startswith("test accuracy fell 6.0 points in epoch 2 (80.00% -> 74.00%)")
-    assert judge((0.60, 80.0), (0.53, 74.0)).ok  # the loss still falls by more than 10%: finding its way
+    assert found.hint.startswith(
+        "test accuracy fell 6.0 points in epoch 2 (80.00% -> 74.00%) while the train loss fell"
+    )
+    assert judge((0.60, 80.0), (0.53, 74.0)).state == "unstable"  # a loss falling fast does not excuse it
+    assert "did not fall (0.60 -> 0.65)" in judge((0.60, 80.0), (0.65, 74.0)).hint
     assert judge((0.60, 74.0), (0.58, 80.0)).ok  # a rise is learning
     assert judge((0.60, 80.0), (0.58, 75.5)).ok  # 4.5 points: within SWING_POINTS
     assert judge((0.60, 80.0), (0.58, 74.0), (0.57, 74.5)).state == "unstable"
     assert judge((0.60, 80.0), (0.58, 74.0), (0.57, 74.5), (0.56, 75.0)).ok  # calmed down since
+
+
+def test_a_fall_over_two_epochs_counts():
+    found = judge((0.60, 80.0), (0.58, 77.0), (0.57, 74.5))  # 3 then 2.5 points: 5.5 below epoch 1
+    assert found.state == "unstable" and found.hint.startswith("test accuracy fell 5.5 points from epoch 1 to 3")
+
+
+def test_the_lecture_mlp_at_lr_1_is_unstable():
+    """The issue's run (27.4% -> 17.8% -> 21.2%, train loss falling 10%) and the same run measured here on a CPU
+    (20.77% -> 17.48% -> 19.22%): a fall of 3.3 points is a third of the 10.8 it had above chance."""
+    issue = judge((2.25, 27.4), (2.02, 17.8), (1.95, 21.2), lr=1.0)
+    assert issue.state == "unstable" and "fell 9.6 points in epoch 2 (27.40% -> 17.80%)" in issue.hint
+    assert "-> try --lr 0.1 (10x lower)" in issue.hint
+    here = judge((2.3534, 20.77), (2.1282, 17.48), (2.0764, 19.22), lr=1.0)
+    assert here.state == "unstable" and "fell 3.3 points in epoch 2" in here.hint
+    assert judge((2.2, 20.77), (2.1, 18.5)).ok  # 2.3 points: within a quarter of 10.8
+    assert judge((2.2, 15.0), (2.1, 13.5)).ok  # 1.5 points: below CHANCE_POINTS however little it had
+
+
+def test_a_high_loss_below_its_start_is_the_inputs_scale_not_an_explosion():
+    """Raw pixels at lr 1e-6, batch 64 (measured): the first batch's loss is ~100, the first epoch's mean 26.5
+    (11x chance level) and falling. The lecture's lr 0.01 run: 1879 against a start near 100 stays exploding."""
+    found = judge((26.46, 45.66), inputs=RAW, lr=1e-6, initial=101.2)
+    assert found.state == "input scale" and found.severity == "information" and not found.ok
+    assert found.hint == (
+        "train loss 26.5 is 11.5x chance level (ln 10 = 2.30) but below its 101 before the first step: the initial "
+        "weights' answers on these inputs are confidently wrong, and it is coming down; inputs unnormalized (pixel "
+        "mean 72.9, std 90.0) -> --norm zscore starts near 2.30"
+    )
+    assert judge((26.46, 45.66), (13.46, 54.16), inputs=RAW, initial=101.2).ok  # below 10x chance: nothing to say
+    lecture = judge((1878.65, 65.6), inputs=RAW, initial=101.2)
+    assert lecture.state == "exploding" and lecture.hint.startswith(
+        "train loss 1879 is 816x chance level (ln 10 = 2.30), above its 101 before the first step; inputs unnorm"
+    )
+    assert judge((26.46, 45.66), inputs=RAW).state == "exploding"  # the start unknown (a resumed run): as before
+    assert judge((26.46, 45.66), (30.0, 30.0), inputs=RAW, initial=101.2).state == "unstable"  # worse states win
+    assert "exploded" not in judge((26.46, 10.5), inputs=RAW, initial=101.2).hint  # at chance, not after a blow-up
 
 
 def test_the_worst_state_wins():
@@ -211,3 +251,40 @@ def test_summary_health_of_the_wrong_type_is_named(tmp_path, tiny_data):
         read_run(tmp_path / "run")
     summary.write_text(json.dumps({**json.loads(summary.read_text()), "health": {"state": 3}}))
     assert read_run(tmp_path / "run").health.ok  # a state that is no text: nothing to show
+
+
+def test_a_raw_pixel_run_at_a_tiny_lr_starts_as_input_scale_then_ok(tiny_data, tmp_path):
+    """The engine hands health the first batch's loss: softmax on raw pixels at lr 1e-5 ends epoch 1 far above
+    chance level (~32) but below where it began (~60), then learns; at lr 0.01 it climbs above its start."""
+    events, summary = train_recorded(tiny(tiny_data, model="softmax", norm="none", lr=1e-5, batch_size=64), tmp_path)
+    ends = [e for e in events if isinstance(e, EpochEnd)]
+    assert [e.health.state for e in ends] == ["input scale", "ok"]
+    assert "before the first step" in ends[0].health.hint and "-> --norm zscore starts near 2.30" in ends[0].health.hint
+    assert summary["health"] == {"state": "ok", "hint": ""}
+    hot = [e for e in engine.train(tiny(tiny_data, model="softmax", norm="none", lr=0.01)) if isinstance(e, EpochEnd)]
+    assert hot[0].health.state == "exploding" and "before the first step; inputs unnormalized" in hot[0].health.hint
+
+
+# --- on the real Fashion-MNIST ------------------------------------------------------------------------------
+
+
+def real(real_data, **kw) -> RunConfig:
+    return RunConfig(data_dir=str(real_data), device="cpu").replace(**kw)
+
+
+@pytest.mark.real_data
+def test_real_lecture_mlp_at_lr_1_is_not_ok(real_data):
+    """The issue's run: the lecture's MLP at lr 1, batch 64, 3 epochs (here 20.8% -> 17.5% -> 19.2% test)."""
+    done = list(engine.train(real(real_data, lr=1.0, epochs=3)))[-1]
+    assert done.status == "completed" and done.health.state in ("unstable", "at chance"), done.health
+    assert "-> try --lr 0.1 (10x lower)" in done.health.hint
+
+
+@pytest.mark.real_data
+def test_real_raw_pixels_at_lr_1e6_are_input_scale_and_at_lr_001_exploding(real_data):
+    """Softmax on raw pixels, batch 64, one epoch: at lr 1e-6 the mean train loss (26.5, 11x chance) is the inputs'
+    scale at initialisation; at the lecture's lr 0.01 (~1870, 812x) it is an explosion."""
+    base = real(real_data, model="softmax", norm="none", epochs=1)
+    slow, hot = (list(engine.train(base.replace(lr=lr)))[-1].health for lr in (1e-6, 0.01))
+    assert slow.state == "input scale" and "inputs unnormalized (pixel mean 72.9, std 90.0)" in slow.hint
+    assert hot.state == "exploding" and "before the first step" in hot.hint

@@ -1,7 +1,11 @@
 """The learning-rate finder (fmtui.lrfind): the lr schedule, the smoothing, the suggestion on made-up curves, and
 the search itself on small synthetic data."""
 
+import json
 import math
+import random
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -45,20 +49,47 @@ def test_the_search_blows_up_at_four_times_the_minimum_or_a_non_finite_loss():
 
 
 def made_up(center: float = -2.0, n: int = 300) -> tuple[list[float], list[float]]:
-    """A smooth curve: flat at 2.3, falling fastest at lr 10**center, flat near 0.3, then blowing up."""
+    """A smooth curve: flat near 2.2, its log falling fastest at lr 10**center, flat near 0.3, then blowing up."""
     lrs = [lr_at(i, n) for i in range(n)]
-    losses = [0.3 + 2.0 / (1 + math.exp(3 * (math.log10(lr) - center))) + max(0.0, math.log10(lr) - center - 1.5) ** 3
+    losses = [0.3 * math.exp(2.0 / (1 + math.exp(3 * (math.log10(lr) - center)))) + max(0.0, math.log10(lr) - center - 1.5) ** 3
               for lr in lrs]  # fmt: skip
     return lrs, losses
 
 
-def test_the_suggestion_is_the_steepest_fall_and_the_minimum_is_beside_it():
+def test_the_suggestion_is_the_steepest_relative_fall_and_the_minimum_is_beside_it():
     lrs, losses = made_up(-2.0)
     suggested, at_min = suggest(lrs, losses)
     assert suggested == pytest.approx(1e-2, rel=0.1)
     low = min(range(len(losses)), key=losses.__getitem__)
     assert at_min == lrs[low] and at_min > suggested
     assert suggest(*made_up(-5.0))[0] == pytest.approx(1e-5, rel=0.1)  # it follows the curve
+    assert suggest(lrs, [100 * v for v in losses]) == (suggested, at_min)  # a loss 100x higher falls alike
+
+
+def test_a_noisy_start_is_left_out():
+    """The first SKIP_START points of the moving average have seen a few batches: a fall among them (here from 9
+    to 2.3 in ten steps, far steeper than the curve's own) must not be the suggestion."""
+    lrs, losses = made_up(-2.0)
+    noisy = [9.0, 3.0, 7.0, 2.6, 6.0, 2.5, 5.0, 2.4, 4.0, 2.3] + losses[lrfind.SKIP_START :]
+    assert suggest(lrs, noisy)[0] == pytest.approx(1e-2, rel=0.1)
+
+
+def even_fall(noise_seed: int) -> tuple[list[float], list[float]]:
+    """Raw pixels' kind of curve: from a loss of 100 at lr 1e-7 down by 30 a decade to 25 at 1e-4.5, then up,
+    with 5% batch noise through a moving average: a fall even in loss, steeper and steeper in log(loss)."""
+    rng, curve = random.Random(noise_seed), Curve()
+    for i in range(130):
+        x = math.log10(lr_at(i, lrfind.STEPS))
+        loss = 100 - 30 * (x + 7) if x < -4.5 else 25 * 10 ** (2 * (x + 4.5))
+        curve.add(lr_at(i, lrfind.STEPS), loss * rng.uniform(0.95, 1.05))
+    return curve.lrs, curve.smoothed
+
+
+def test_batch_noise_on_an_even_fall_does_not_decide_the_suggestion():
+    """Where the loss falls by the same amount every decade, the steepest absolute fall is wherever the noise
+    puts it; the steepest fall of log(loss) is near the end of the fall, whatever the noise."""
+    picks = [suggest(*even_fall(seed))[0] for seed in range(8)]
+    assert max(picks) / min(picks) < 2 and all(1e-5 < p < 10**-4.5 for p in picks)
 
 
 def test_no_suggestion_from_a_curve_that_is_too_short_or_never_falls():
@@ -125,3 +156,19 @@ def test_stopping_between_steps_keeps_the_curve_so_far(tiny_data):
 def test_the_range_must_grow(tiny_data):
     with pytest.raises(ValueError, match="must grow"):
         list(lr_find(tiny(tiny_data), start_lr=1.0, end_lr=0.1))
+
+
+def test_the_picks_benchmark_runs_end_to_end_on_tiny_data(tiny_data, tmp_path, capsys):
+    """benchmarks/lr_finder_picks.py (BENCHMARKS.md's finder table): its rows, table and checks, on tiny data."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import lr_finder_picks
+
+    out = tmp_path / "picks.json"
+    code = lr_finder_picks.main(["--data-dir", str(tiny_data), "--seeds", "0,1", "--epochs", "1", "--json", str(out)])
+    saved = json.loads(out.read_text())
+    assert code in (0, 1) and len(saved["rows"]) == 6 and code == (0 if all(c["ok"] for c in saved["checks"]) else 1)
+    row = saved["rows"][0]
+    assert row["config"] == "softmax, raw pixels (--norm none)" and row["lr_0.01"] == 0.01
+    assert row["suggested"] == float(f"{row['suggested']:.2g}") and 0 <= row["suggested_acc"] <= 100
+    table = capsys.readouterr().out
+    assert table.startswith("| config | seed | suggested | 1 epochs |") and "within" in table

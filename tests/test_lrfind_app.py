@@ -17,7 +17,7 @@ from fmtui.app import make_app
 from fmtui.config import RunConfig
 from fmtui.lrfind import Finished, Progress, lr_at
 from fmtui.messages import LrFindFinished
-from fmtui.widgets.lr_finder import LrFinder, LrPlot, decade_label
+from fmtui.widgets.lr_finder import LrFinder, LrPlot, changed_options, decade_label
 
 pytestmark = pytest.mark.app
 
@@ -29,6 +29,12 @@ def footer_keys(app) -> set[str]:
     return {key for key, active in app.screen.active_bindings.items() if active.binding.show and active.enabled}
 
 
+async def form_has_its_keys(pilot) -> None:
+    """Wait until the Model pane's form holds the focus (it takes it a refresh after its pane is shown: under
+    load, later than one pause), so that `l` and `a` reach it."""
+    await wait_for(pilot, lambda: "l" in footer_keys(pilot.app))
+
+
 def test_decades_read_as_people_write_them():
     assert [decade_label(k) for k in (-7, -4, -3, -1, 0, 1, 4)] == ["1e-7", "1e-4", "0.001", "0.1", "1", "10", "1e4"]
 
@@ -37,8 +43,8 @@ def test_decades_read_as_people_write_them():
 async def test_l_runs_the_finder_and_a_applies_its_suggestion(tiny_data, tmp_path):
     app = make_app(RunConfig(data_dir=str(tiny_data), batch_size=32, device="cpu"), runs_dir=tmp_path / "runs")
     async with app.run_test(size=SIZE) as pilot:
+        await form_has_its_keys(pilot)
         panel = app.query_one(LrFinder)
-        await wait_for(pilot, lambda: "l" in footer_keys(app))  # once the form has the focus (a refresh after mount)
         assert not panel.display and "a" not in footer_keys(app)
         await pilot.press("l")
         await wait_for(pilot, lambda: panel.display)
@@ -73,7 +79,7 @@ async def test_x_stops_the_finder(tiny_data, monkeypatch):
     monkeypatch.setattr(lrfind, "lr_find", endless)
     app = make_app(RunConfig(data_dir=str(tiny_data)))
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()  # the form takes the focus after the first frame: its keys work from then on
+        await form_has_its_keys(pilot)
         await pilot.press("l")
         await wait_for(pilot, lambda: text_of(app, "#lr-status").startswith("lr finder: step"))
         await pilot.press("x")
@@ -89,6 +95,7 @@ async def test_the_finder_waits_for_training_and_for_a_valid_form(tiny_data):
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         app.query_one("#f-lr", Input).value = "0"
         await wait_for(pilot, lambda: app.valid_config is None)  # the form is read once typing pauses
+        await form_has_its_keys(pilot)
         await pilot.press("l")
         await pilot.pause()
         assert not app.activity.busy and not app.query_one(LrFinder).display
@@ -98,7 +105,7 @@ async def test_the_finder_waits_for_training_and_for_a_valid_form(tiny_data):
         await pilot.press("s")
         await wait_for(pilot, lambda: app.train_pane.phase == "running")
         await pilot.press("2")
-        await pilot.pause()
+        await form_has_its_keys(pilot)
         await pilot.press("l")
         await pilot.pause()
         assert not app.query_one(LrFinder).display
@@ -120,7 +127,7 @@ async def test_the_finder_panel_shows_a_finished_search(tiny_data):
     app = make_app(RunConfig(data_dir=str(tiny_data)))
     async with app.run_test(size=(80, 24)) as pilot:
         panel = app.query_one(LrFinder)
-        panel.show_starting(RunConfig())
+        panel.show_starting(app.form.config)  # measured on the form's config: current
         done = made_up_finish()
         panel.show_progress(Progress(260, 300, done.lrs, done.losses, done.smoothed))
         app.post_message(LrFindFinished(done))
@@ -135,7 +142,7 @@ def test_model_pane_with_the_finder_at_80x24(snap_compare, tiny_data, monkeypatc
     async def finished_search(pilot) -> None:
         await wait_for_params(pilot)
         app = pilot.app
-        app.query_one(LrFinder).show_starting(RunConfig())
+        app.query_one(LrFinder).show_starting(app.form.config)
         app.post_message(LrFindFinished(made_up_finish()))
         await pilot.pause()
         app.query_one(LrPlot).replot()
@@ -198,3 +205,64 @@ async def test_leaving_a_field_with_escape_keeps_the_model_panes_keys(tiny_data)
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.focused, Input) and "l" in footer_keys(app)
+
+
+def visible_fields(app) -> int:
+    """How many of the form's field rows are on screen, whole, in the form's scrolling region."""
+    box = app.query_one("#form-fields").region
+    return sum(1 for row in app.query(".field-row") if row.region.height and box.contains_region(row.region))
+
+
+@sync
+async def test_a_suggestion_goes_stale_when_the_form_leaves_its_config(tiny_data):
+    """The issue's story: `l` on softmax/z-score, then the lecture-MLP preset: the old suggestion is withdrawn (the
+    footer drops `a`, and `a` applies nothing), the panel folds to one line naming what changed, and at 80x24 the
+    form gets its fields back. Back on the measured config, the suggestion is current again."""
+    cfg = RunConfig(data_dir=str(tiny_data), model="softmax", norm="zscore", batch_size=32, device="cpu")
+    app = make_app(cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await form_has_its_keys(pilot)
+        panel = app.query_one(LrFinder)
+        alone = visible_fields(app)
+        await pilot.press("l")
+        await wait_for(pilot, lambda: panel.display and not app.activity.busy)
+        await pilot.pause()
+        suggested = panel.applicable
+        assert suggested is not None and "a" in footer_keys(app)
+        assert text_of(app, "#lr-status").startswith(f"Suggested lr {suggested:.2g}")
+        squeezed = visible_fields(app)
+        await pilot.press("p", "end", "enter")  # the preset list: its last item, the lecture's MLP
+        await wait_for(pilot, lambda: app.form.config is not None and app.form.config.model == "mlp")
+        await pilot.pause()
+        assert app.form.config.lr == 0.01 and panel.applicable is None and panel.suggested == suggested
+        assert "a" not in footer_keys(app)
+        status = text_of(app, "#lr-status")
+        assert status.startswith(f"lr finder: lr {suggested:.2g} was measured on softmax · zscore · sgd · batch 32;")
+        assert "model" in status and "normalization" in status and status.endswith("l measures again")
+        assert panel.has_class("-stale") and not app.query_one(LrPlot).display
+        app.form.action_apply_lr()  # the key is gone from the footer; the action itself refuses too
+        await pilot.pause()
+        assert app.query_one("#f-lr", Input).value == "0.01"
+        assert visible_fields(app) > squeezed and visible_fields(app) >= alone - 2, (alone, squeezed)
+        app.form.set_config(cfg)  # back on the config the finder measured
+        await pilot.pause()
+        assert panel.applicable == suggested and "a" in footer_keys(app) and not panel.has_class("-stale")
+        assert text_of(app, "#lr-status").startswith(f"Suggested lr {suggested:.2g}")
+
+
+def test_every_option_the_curve_depends_on_makes_it_stale():
+    base = RunConfig(model="softmax", norm="zscore")
+    assert changed_options(base, base.replace(lr=3.0, epochs=9, schedule="cosine", device="cpu", threads=2)) == []
+    for change, label in [
+        (dict(model="mlp"), "model"),
+        (dict(norm="none"), "normalization"),
+        (dict(batch_size=128), "batch size"),
+        (dict(optimizer="adam"), "optimizer"),
+        (dict(dataset="mnist"), "dataset"),
+        (dict(data_dir="elsewhere"), "data dir"),
+        (dict(momentum=0.9), "momentum"),
+        (dict(weight_decay=0.1), "weight decay"),
+        (dict(seed=1), "seed"),
+        (dict(val_split=0.1), "validation"),
+    ]:
+        assert changed_options(base, base.replace(**change)) == [label]

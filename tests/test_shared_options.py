@@ -83,7 +83,7 @@ def test_shared_options_after_the_name_are_listed_where_the_command_uses_them():
 def test_lr_find_writes_its_curve_into_the_runs_dir_given_after_its_name(tiny_data, tmp_path, monkeypatch):
     """The reported case: `fmtui lr-find --runs-dir X` was refused ("Did you mean '--data-dir'?")."""
     monkeypatch.chdir(tmp_path)
-    search = ["--steps", 20, "--batch-size", 32, "--device", "cpu", "--data-dir", tiny_data]
+    search = ["--steps", 60, "--batch-size", 32, "--device", "cpu", "--data-dir", tiny_data]
     result = fmtui("lr-find", "--runs-dir", tmp_path / "elsewhere", *search)
     assert result.exit_code == 0, result.output
     assert len(list((tmp_path / "elsewhere" / "lr-find").iterdir())) == 1 and not (tmp_path / "runs").exists()

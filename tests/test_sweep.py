@@ -79,11 +79,12 @@ def test_sweep_end_to_end_with_validation_ranking(tiny_data, tmp_path):
         "batch_size",
     ):
         assert key in rows[0]
-    vals = [float(r["best_val_accuracy"]) for r in rows]
-    assert vals == sorted(vals, reverse=True)  # ranked by validation, not test
+    order = [(r["health"] in ("ok", "input scale"), float(r["best_val_accuracy"])) for r in rows]
+    assert order == sorted(order, reverse=True)  # healthy runs first (fmtui.ranking), by validation, not test
     summary = json.loads((out / "summary.json").read_text())
     assert summary["ranked_by"] == "best_val_accuracy"
     best = rows[0]
+    assert summary["best"] == best["run"] and best["health"] == "ok"
     assert (
         f"Chosen by validation accuracy: norm={best['norm']} lr={best['lr']} -> test accuracy "
         f"{float(best['test_accuracy']):.2f}%" in result.stdout

@@ -8,6 +8,8 @@ render plots the series afresh (see `ThrottledPlot.render`).
 
 Axes come from fmtui.ticks: round 1-2-5 ticks with compact labels; a series spanning two decades or more
 is drawn on a log axis (log10 of the values, labelled with the values), unless the user chose a scale.
+Charts over epochs can show only the last epochs (`zoomed`, `zoom_steps`) and read values at a cursor
+(`nearest_row`): the Runs pane's overlay uses both.
 """
 
 from __future__ import annotations
@@ -129,6 +131,27 @@ def accuracy_axis(values: list[float], most: int, pinned: bool) -> Axis:
         lo, hi = mid - ACCURACY_SPAN / 2, mid + ACCURACY_SPAN / 2
         lo, hi = (0.0, ACCURACY_SPAN) if lo < 0 else (100.0 - ACCURACY_SPAN, 100.0) if hi > 100 else (lo, hi)
     return linear_axis(max(lo, 0.0), min(hi, 100.0), most)
+
+
+def zoomed(last: int, window: int | None) -> int:
+    """The first epoch shown when a chart shows the last `window` epochs up to `last` (1: all of them)."""
+    return 1 if window is None else max(last - window + 1, 1)
+
+
+def zoom_steps(last: int, window: int | None, inward: bool) -> int | None:
+    """The next zoom (z: half as many epochs, at least 2; Z: twice as many, up to all = None); the same window
+    when it cannot go further that way."""
+    if inward:
+        shown = last if window is None else window
+        return max((shown + 1) // 2, 2) if shown > 2 else window
+    if window is None or window * 2 >= last:
+        return None
+    return window * 2
+
+
+def nearest_row(rows: list[dict], epoch: float) -> dict | None:
+    """The row (a metrics.jsonl line) whose epoch is nearest `epoch`, the earlier one of two as near."""
+    return min(rows, key=lambda r: (abs(r["epoch"] - epoch), r["epoch"]), default=None)
 
 
 def set_axes(plt, x: Axis, y: Axis, x_pad: float = 0.0) -> None:

@@ -239,8 +239,8 @@ class ConfigForm(Widget, can_focus=True):
         return self.query_one(LrFinder)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "apply_lr":  # in the footer once there is a suggestion to apply
-            return self.lr_finder.suggested is not None
+        if action == "apply_lr":  # in the footer while there is a suggestion for the form's config
+            return self.lr_finder.applicable is not None
         return True
 
     def action_find_lr(self) -> None:
@@ -252,9 +252,14 @@ class ConfigForm(Widget, can_focus=True):
         self.post_message(self.FindLr(cfg))
 
     def action_apply_lr(self) -> None:
-        """Copy the finder's suggestion into the learning-rate field (two significant digits)."""
-        lr = self.lr_finder.suggested
-        if lr is not None:
+        """Copy the finder's suggestion into the learning-rate field (two significant digits), if it was measured on
+        the form's config as it is now (a change not yet read by the form counts too)."""
+        self.lr_finder.follow(self._draft()[0])
+        lr = self.lr_finder.applicable
+        if lr is None:
+            self.refresh_bindings()
+            self.app.bell()
+        else:
             field = self.query_one("#f-lr", Input)
             field.value = f"{lr:.2g}"
             field.scroll_visible()
@@ -330,6 +335,8 @@ class ConfigForm(Widget, can_focus=True):
         status.update(f"✗ {error} (Start is disabled)" if error else ok or "✓ valid: press s to train")
         status.set_class(bool(error), "-invalid")
         self._show_data(files)
+        if self.lr_finder.follow(draft):  # a suggestion belongs to the config it was measured on
+            self.refresh_bindings()
         if draft != self._counting:
             self._counting = draft
             too_big = MODELS[draft.model].refusal(draft)  # beyond its limits: not built, even on the meta device

@@ -22,8 +22,12 @@ LIST_CAP = 200
 ~0.4 ms), so a page holds the 200 next most confident; ] and [ turn the pages."""
 WIDE = 140
 """From this width on, the samples and the matrix are shown side by side; below, `m` switches."""
-ROOMY = 170
-"""From this width on, the list shows class names whole (11 letters) rather than cut to 5."""
+LIST_WIDTH, ROOMY_WIDTH = 36, 46
+"""The sample list's width: enough for class names of 8 letters ("Sneaker", "Pullover"), or, when the pane has
+room (ROOMY_DETAIL beside it and the matrix), of 11 ("T-shirt/top", "Ankle boot")."""
+ROOMY_DETAIL = 40
+MATRIX_WIDTH = 72
+"""About what the confusion matrix of 10 classes takes beside the list (from WIDE columns on)."""
 BAR = "█"
 FILTER_KEYS = Binding.Group("filter", compact=True)
 """t, o and a share one footer entry ("to filter", "toa filter" while one is set): at 80 columns there is no room
@@ -66,7 +70,7 @@ class ErrorsPane(Widget):
     ErrorsPane.-ready #err-placeholder { display: none; }
     ErrorsPane #err-run { height: 1; padding: 0 1; text-style: bold; }
     ErrorsPane #err-bar { height: 1; background: $boost; padding: 0 1; }
-    ErrorsPane #err-list { width: 32; height: 1fr; }
+    ErrorsPane #err-list { width: 36; height: 1fr; }
     ErrorsPane.-roomy #err-list { width: 46; }
     ErrorsPane #err-detail { width: 1fr; min-width: 30; padding: 0 1; }
     ErrorsPane #err-image { min-height: 7; }
@@ -146,7 +150,8 @@ class ErrorsPane(Widget):
 
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.width < WIDE, "-narrow")
-        roomy = event.size.width >= ROOMY
+        beside = MATRIX_WIDTH if event.size.width >= WIDE else 0
+        roomy = event.size.width - beside - ROOMY_WIDTH >= ROOMY_DETAIL
         if roomy != self.has_class("-roomy"):
             self.set_class(roomy, "-roomy")
             if self.results is not None:
@@ -213,7 +218,7 @@ class ErrorsPane(Widget):
         if keep and previous in self.rows:
             self.page = self.rows.index(previous) // LIST_CAP  # the selected sample stays in view
         self.page = min(self.page, max(len(self.rows) - 1, 0) // LIST_CAP)  # set_filter starts at page 0
-        names = short_names(self.class_names, 11 if self.has_class("-roomy") else 5)
+        names = list_names(self.class_names, self._name_width())
         conf = self.results.confidence
         labels, preds = self.results.labels.tolist(), self.results.preds.tolist()
         table.clear()
@@ -231,6 +236,13 @@ class ErrorsPane(Widget):
         table.move_cursor(row=min(row, max(len(shown) - 1, 0)), animate=False)
         self._update_bar()
         self._show_sample()
+
+    def _name_width(self) -> int:
+        """What each class name gets in the list: the list's width less the index, the confidence, the cells'
+        padding and a scrollbar, halved (5 to 11 letters)."""
+        width = ROOMY_WIDTH if self.has_class("-roomy") else LIST_WIDTH
+        digits = len(str(max(len(self.results.labels) - 1, 0))) if self.results is not None else 4
+        return min(max((width - 2 - (digits + 2) - (6 + 2) - 4) // 2, 5), 11)
 
     @property
     def shown_rows(self) -> list[int]:
@@ -372,6 +384,14 @@ class ErrorsPane(Widget):
         target = "#err-matrix" if self.has_class("-matrix") else "#err-list"
         self.query_one(target, DataTable).focus(scroll_visible)
         return self
+
+
+def list_names(classes: list[str], width: int) -> list[str]:
+    """Class names for the list: whole where they fit in `width` letters, else cut as short_names cuts them (the
+    first word first: "T-shirt", "Ankle"); all cut alike should two read the same."""
+    short = short_names(classes, width)
+    names = [name if len(name) <= width else cut for name, cut in zip(classes, short)]
+    return names if len(set(names)) == len(names) else short
 
 
 def _bar_style(true: bool) -> str:

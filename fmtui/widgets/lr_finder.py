@@ -1,11 +1,15 @@
 """The learning-rate finder in the Model pane: loss against learning rate (log x), the suggestion marked.
 
 The panel stays hidden until the finder first runs (`l`). The app owns the finder's worker and hands each
-of its events down through the `show_*` methods; `a` (a ConfigForm key) copies `suggested` into the form.
+of its events down through the `show_*` methods; `a` (a ConfigForm key) copies `applicable` into the form.
+A suggestion belongs to the config it was measured on: the form hands every config it reads to `follow`,
+and once they differ in an option the curve depends on (model, normalization, batch size, optimizer,
+data...), the suggestion is stale: the panel folds to one line saying so, and `a` applies nothing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import TYPE_CHECKING
 
@@ -13,6 +17,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from fmtui.config import OPTIONS
 from fmtui.registry import model_label
 from fmtui.widgets.charts import SERIES_STYLE, ThrottledPlot, finite, value_axis
 
@@ -21,6 +26,19 @@ if TYPE_CHECKING:
     from fmtui.lrfind import Finished, Progress
 
 SUGGESTION_COLOR = "red"
+NOT_MEASURED = ("lr", "epochs", "schedule", "device", "threads", "graphs")
+"""Options the finder's curve does not depend on: it sets every step's learning rate itself and trains one pass
+without a schedule; where it runs (device, threads, CUDA graphs) changes the speed, not the curve. Every other
+option (data, model and its layers, normalization, optimizer and its settings, batch size, validation split,
+seed) changes what it measured."""
+
+
+def changed_options(measured: RunConfig, now: RunConfig) -> list[str]:
+    """The options (form labels, else option names) in which `now` differs from the config the finder measured,
+    leaving out NOT_MEASURED."""
+    names = [f.name for f in dataclasses.fields(measured) if f.name not in NOT_MEASURED]
+    differ = [n for n in names if getattr(measured, n) != getattr(now, n)]
+    return [OPTIONS[n].label or OPTIONS[n].cli if n in OPTIONS else n.replace("_", " ") for n in differ]
 
 
 def decade_label(exponent: int) -> str:
@@ -75,11 +93,13 @@ class LrPlot(ThrottledPlot):
 
 
 class LrFinder(Vertical):
-    """The finder's status line and plot; hidden until it first runs."""
+    """The finder's status line and plot; hidden until it first runs, folded to its status line when stale."""
 
     DEFAULT_CSS = """
     LrFinder { display: none; height: 1fr; min-height: 12; max-height: 24; }
     LrFinder.-shown { display: block; }
+    LrFinder.-stale { height: auto; min-height: 0; }
+    LrFinder.-stale LrPlot { display: none; }
     LrFinder #lr-status { height: auto; color: $text-muted; }
     LrFinder #lr-status.-found { color: $text-success; text-style: bold; }
     LrFinder #lr-status.-error { color: $text-error; text-style: bold; }
@@ -89,11 +109,52 @@ class LrFinder(Vertical):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.suggested: float | None = None
-        """The finder's suggestion (steepest descent of the smoothed loss), once it has one."""
+        """The last search's suggestion (the steepest relative fall of the smoothed loss), once it has one."""
+        self.measured: RunConfig | None = None
+        """The config of the last search (None before the first)."""
+        self.form: RunConfig | None = None
+        """The form's config as last followed (`follow`)."""
+        self.searching = False
+        self._found = ("", "")
+        """The finished search's status line and its kind, shown again when the form comes back to its config."""
 
     def compose(self) -> ComposeResult:
         yield Static("", id="lr-status", markup=False)
-        yield LrPlot("loss vs learning rate", id="lr-plot")
+        yield LrPlot("loss vs lr", id="lr-plot")
+
+    @property
+    def changes(self) -> list[str]:
+        """The options the form changed since the search measured its config ([] while they agree)."""
+        if self.measured is None or self.form is None:
+            return []
+        return changed_options(self.measured, self.form)
+
+    @property
+    def applicable(self) -> float | None:
+        """The suggestion `a` may apply: the finished search's, while the form holds the config it measured."""
+        return None if self.searching or self.changes else self.suggested
+
+    def follow(self, cfg: RunConfig) -> bool:
+        """The form now holds cfg: fold the panel and withdraw the suggestion once it no longer belongs to it (or
+        bring both back). True when what `a` may apply changed (the form refreshes its footer)."""
+        before = self.applicable
+        self.form = cfg
+        self._show_state()
+        return self.applicable != before
+
+    def _show_state(self) -> None:
+        if self.searching or self.measured is None:
+            return
+        changes = self.changes
+        self.set_class(bool(changes), "-stale")
+        if not changes:
+            self._status(*self._found)
+            return
+        what = f"lr {self.suggested:.2g}" if self.suggested is not None else "the curve"
+        self._status(
+            f"lr finder: {what} was measured on {_what(self.measured)}; the form's {', '.join(changes)} changed since: "
+            "l measures again"
+        )
 
     def _status(self, text: str, kind: str = "") -> None:
         status = self.query_one("#lr-status", Static)
@@ -103,7 +164,8 @@ class LrFinder(Vertical):
 
     def show_starting(self, cfg: RunConfig) -> None:
         self.add_class("-shown")
-        self.suggested = None
+        self.remove_class("-stale")
+        self.suggested, self.measured, self.searching = None, cfg, True
         self.query_one(LrPlot).clear()
         self.query_one(LrPlot).chart_title = f"loss vs lr · {_what(cfg)}"
         self._status("lr finder: loading the data and fresh weights… (x stops)")
@@ -116,23 +178,26 @@ class LrFinder(Vertical):
             )
 
     def show_finished(self, ev: Finished) -> None:
-        self.suggested = ev.suggested_lr
+        self.suggested, self.searching = ev.suggested_lr, False
         plot = self.query_one(LrPlot)
         plot.chart_title = f"{plot.chart_title} · {len(ev.lrs)} steps, {ev.seconds:.1f}s"
         plot.show(ev.lrs, ev.smoothed, ev.suggested_lr)
         plot.replot()
         stopped = "Stopped · " if ev.status == "stopped" else ""
         if ev.suggested_lr is None or ev.min_over_10 is None:
-            self._status(f"{stopped}No suggestion: the smoothed loss never fell", "error")
-            return
-        self._status(
-            f"{stopped}Suggested lr {ev.suggested_lr:.2g} (steepest fall: {SUGGESTION_COLOR} line) · min/10 "
-            f"{ev.min_over_10:.2g} · a: apply",
-            "found",
-        )
+            self._found = (f"{stopped}No suggestion: the smoothed loss never fell", "error")
+        else:
+            self._found = (
+                f"{stopped}Suggested lr {ev.suggested_lr:.2g} (steepest fall: {SUGGESTION_COLOR} line) · min/10 "
+                f"{ev.min_over_10:.2g} · a: apply",
+                "found",
+            )
+        self._show_state()
 
     def show_error(self, message: str) -> None:
         self.add_class("-shown")
+        self.remove_class("-stale")
+        self.searching, self.measured, self.suggested = False, None, None
         self._status(f"lr finder failed: {message}", "error")
 
 
