@@ -569,6 +569,7 @@ def sweep(
     "--workers", type=click.IntRange(1, 1024), help="Worker processes to start here [one per visible GPU, else 1]"
 )
 @click.option("--runs-dir", type=DIR, help="Where the study's folder goes [$FMTUI_RUNS_DIR or ./runs]")
+@click.option("--json", "json_mode", is_flag=True, help="Print one JSON object per finished trial, then the study's.")
 @no_ui_option
 @click.pass_context
 def tune(
@@ -580,6 +581,7 @@ def tune(
     storage: str | None,
     workers: int | None,
     runs_dir: Path | None,
+    json_mode: bool,
     no_ui: bool,
     **values: Any,
 ) -> None:
@@ -601,7 +603,7 @@ def tune(
     options = {"trials": trials, "sampler": sampler, "pruner": pruner, "study": study, "storage": storage}
     runs_dir = runs_dir or shared.runs_dir
     data = str(data_dir) if data_dir else None
-    ctx.exit(run_tune(texts, data_dir=data, workers=workers, runs_dir=runs_dir, **options))
+    ctx.exit(run_tune(texts, data_dir=data, workers=workers, runs_dir=runs_dir, json_mode=json_mode, **options))
 
 
 @cli.command(name="lr-find")

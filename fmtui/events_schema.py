@@ -45,6 +45,18 @@ CURVE_POINT: dict[str, Field] = {
 }
 """One point of the lr finder's curve (lr_find's `curve`)."""
 
+STUDY_TRIAL: dict[str, Field] = {
+    "trial": ("integer", "", "the trial's number in the study"),
+    "val_accuracy": ("number or null", "percent", "validation accuracy after its last epoch (the objective)"),
+    "test_accuracy": ("number or null", "percent", "test accuracy after its last epoch"),
+    "params": ("object", "", "the parameters it was given, by name"),
+    "run": ("string or null", "", "its run folder in the study folder"),
+}
+"""A complete trial in the tune study line (`ranked`, and `best` with its `command`)."""
+BEST_TRIAL: dict[str, Field] = STUDY_TRIAL | {
+    "command": ("string", "", "the command line that trains it alone (fmtui train --no-ui ...)")
+}
+
 FINISHED_STATUSES = (Status.COMPLETED, Status.STOPPED, Status.DIVERGED)
 """How a trained run ends (the engine's Finished)."""
 
@@ -78,7 +90,8 @@ ENVELOPE: dict[str, Field] = {
     "event": (
         "string",
         "",
-        "started, progress, epoch, finished (train); eval; run_folder (runs); run, summary (sweep); lr_find",
+        "started, progress, epoch, finished (train); eval; run_folder (runs); run, summary (sweep); lr_find; "
+        "trial, study (tune)",
     ),
     "schema_version": ("integer", "", f"the version of this schema, {SCHEMA_VERSION}"),
     "time": ("string", "ISO 8601", "wall-clock time of the event, with the UTC offset: 2026-11-27T12:03:04.123+01:00"),
@@ -151,6 +164,7 @@ JSON_EVENTS: dict[str, dict[str, Field]] = {
         "best_test_accuracy": ("number or null", "percent", "the best epoch's test accuracy (by validation, if any)"),
         "best_epoch": ("integer or null", "", "the best epoch"),
         "config": ("object or null", "", "the run's options, as in config.json"),
+        "pruned_at": ("integer or null", "", "a trial its search pruned: the epoch whose report pruned it"),
     },
     "run": SWEEP_ROW,
     "summary": {
@@ -191,11 +205,43 @@ JSON_EVENTS: dict[str, dict[str, Field]] = {
             'one object per step: `{"step", "lr", "loss", "smoothed"}` (a point of the curve, below)',
         ),
     },
+    "trial": {
+        "study": ("string", "", "the study's name"),
+        "trial": ("integer", "", "the trial's number in the study"),
+        "state": ("string", "", "complete, pruned or failed"),
+        "detail": ("string", "", "how it ended, in words: `pruned at epoch 2: the asha pruner (...)`, an error"),
+        "val_accuracy": ("number or null", "percent", "validation accuracy after its last epoch (the objective)"),
+        "test_accuracy": ("number or null", "percent", "test accuracy after its last epoch, never ranked on"),
+        "params": ("object", "", "the parameters it was given, by name (lr, weight_decay, hidden1, ...)"),
+        "run_dir": ("string or null", "", "its run folder; null when it failed before it began"),
+        "seconds": ("number", "seconds", "wall-clock time of the trial (shared by trials trained stacked)"),
+        "retry_of": ("integer or null", "", "the trial it runs again (its worker died or was stopped)"),
+        "worker": ("string", "", "the worker that trained it: host-pid-id"),
+        "best_trial": ("integer or null", "", "the best complete trial of the study so far"),
+        "best_val_accuracy": ("number or null", "percent", "that trial's validation accuracy"),
+    },
+    "study": {
+        "study": ("string", "", "the study's name"),
+        "study_dir": ("string", "", "the study's folder (its trials' run folders, study.json)"),
+        "planned": ("integer", "", "the trials the study plans, over all its workers"),
+        "complete": ("integer", "", "trials complete"),
+        "pruned": ("integer", "", "trials pruned"),
+        "failed": ("integer", "", "trials failed (a trial queued again for a dead or stopped worker counts too)"),
+        "running": ("integer", "", "trials other workers train now"),
+        "queued": ("integer", "", "trials queued again, waiting for a worker"),
+        "ranked": ("array", "", "every complete trial, best first (a trial of a study, below)"),
+        "best": ("object or null", "", "the best trial, as in ranked, and its command (the best trial, below)"),
+    },
 }
 """Every --json line: its `event`, then ENVELOPE's fields, then these (docs/events.md is made from this)."""
 
 
-NESTED: dict[str, dict[str, Field]] = {"health": HEALTH_FIELDS, "a point of lr_find's curve": CURVE_POINT}
+NESTED: dict[str, dict[str, Field]] = {
+    "health": HEALTH_FIELDS,
+    "a point of lr_find's curve": CURVE_POINT,
+    "a trial of a study": STUDY_TRIAL,
+    "the best trial": BEST_TRIAL,
+}
 """The objects inside the lines that docs/events.md lists field by field (config is config.json's)."""
 
 
@@ -262,6 +308,8 @@ def _shapes() -> dict[str, dict[str, dict[str, Any]]]:
             "runs": {"items": _ref("sweep_row")},
         },
         "lr_find": {"config": _ref("config"), "curve": {"items": _ref("curve_point")}},
+        "trial": {"state": {"enum": ["complete", "pruned", "failed"]}},
+        "study": {"ranked": {"items": _ref("study_trial")}, "best": _ref("best_trial")},
     }
     for event, allowed in statuses.items():
         shapes.setdefault(event, {})["status"] = {"enum": [str(s) for s in allowed]}
@@ -318,12 +366,14 @@ def json_schema() -> dict[str, Any]:
         "epoch_fields": _object(JSON_EVENTS["epoch"], shapes["epoch"]),
         "sweep_row": _object(SWEEP_ROW, shapes["run"]),
         "curve_point": _object(CURVE_POINT),
+        "study_trial": _object(STUDY_TRIAL),
+        "best_trial": _object(BEST_TRIAL),
     }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": f"fmtui --json events, schema_version {SCHEMA_VERSION}",
         "description": (
-            "One JSON object per line of `fmtui train|eval|runs|sweep|lr-find --json`; see docs/events.md. "
+            "One JSON object per line of `fmtui train|eval|runs|sweep|lr-find|tune --json`; see docs/events.md. "
             "Made by scripts/events_doc.py from fmtui/events_schema.py. Strict for this version: a reader "
             "that must accept a later fmtui's lines should ignore fields it does not know."
         ),

@@ -114,10 +114,13 @@ def closing_line(ev: Finished, run_dir: Path | None) -> str:
 
 def run_status(run: Run) -> str:
     """A run's status with its health where that is not ok: `completed`, `exploding`, `stopped, at chance`; a
-    running run whose writer holds its lock but went quiet: `running, paused?` (its message says for how long)."""
+    running run whose writer holds its lock but went quiet: `running, paused?` (its message says for how long);
+    a search's trial that its pruner stopped: `stopped, pruned at epoch 2`."""
     status = run.status
     if isinstance(run, RunRecord) and status == Status.RUNNING and run.writer is not None and run.writer.quiet:
         return f"{status}, paused?"
+    if isinstance(run, RunRecord) and run.pruned_at is not None:
+        return f"{status}, pruned at epoch {run.pruned_at}"
     health = run.health if isinstance(run, RunRecord) else Health()
     if health.ok or health.state == status:
         return status
@@ -174,6 +177,7 @@ def run_facts(run: Run, key: str) -> dict[str, Any]:
         "best_test_accuracy": best.get("test_accuracy"),
         "best_epoch": best.get("epoch"),
         "config": run.config.to_dict(),
+        "pruned_at": run.pruned_at,
     }
 
 

@@ -1,4 +1,4 @@
-"""The --json lines of real train, eval, runs, lr-find and sweep commands against the documented schema
+"""The --json lines of real train, eval, runs, lr-find, tune and sweep commands against the documented schema
 (fmtui.events_schema, rendered into docs/events.md and docs/events.schema.json): field by field here, and by
 jsonschema against the committed schema file; the sweep's summary.csv in the same terms."""
 
@@ -70,9 +70,11 @@ def lines(tmp_path_factory) -> list[dict]:
     folders = fmtui("--no-ui", "runs", "--json", tmp, **env)
     search = ["--steps", 100, "--start-lr", 1e-5, "--end-lr", 100, "--out", tmp / "lr.csv"]
     found = fmtui("--no-ui", "lr-find", *common[:4], "--json", *search, **env)
+    space = ["--lr", "0.02..0.3", "--trials", 2, "--pruner", "none", "--study", "s", "--runs-dir", tmp / "studies"]
+    tuned = fmtui("--no-ui", "tune", *common, *space, **env)
     grid = ["--lr", "0.05,0.01", "--batch-norm", "yes,no", "--out", tmp / "sweep"]
     sweep = fmtui("--no-ui", "sweep", *common, *grid, **env)
-    results = (train, evaluated, folders, found, sweep)
+    results = (train, evaluated, folders, found, tuned, sweep)
     for result in results:
         assert result.exit_code == 0, result.output
     return [check_line(line) for r in results for line in r.stdout.splitlines()]
@@ -100,6 +102,11 @@ def test_every_json_line_of_real_runs_matches_the_documented_schema(lines):
     (found,) = [e for e in lines if e["event"] == "lr_find"]
     assert list(found["config"]) == list(RunConfig().to_dict()) and found["suggested_lr"] > 0
     assert list(found["curve"][0]) == ["step", "lr", "loss", "smoothed"] and len(found["curve"]) == found["steps"]
+    trials, (study,) = [e for e in lines if e["event"] == "trial"], [e for e in lines if e["event"] == "study"]
+    assert sorted(t["trial"] for t in trials) == [0, 1] and {t["state"] for t in trials} == {"complete"}
+    assert kinds.index("study") == kinds.index("trial") + 2  # the study's line after its trials'
+    assert [r["trial"] for r in study["ranked"]] == [study["best"]["trial"], 1 - study["best"]["trial"]]
+    assert study["best"]["command"].startswith("fmtui train --no-ui") and study["complete"] == study["planned"] == 2
 
 
 def test_numbers_are_numbers_and_units_are_as_documented(lines):
