@@ -23,11 +23,13 @@ ROOT = Path(__file__).resolve().parents[1]
 ENGINE_SIDE = (
     "batched",
     "data",
+    "datacache",
     "datafiles",
     "engine",
     "events",
     "graphs",
     "health",
+    "idx",
     "lrfind",
     "models",
     "recorder",
