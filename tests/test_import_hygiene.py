@@ -27,6 +27,7 @@ ENGINE_SIDE = (
     "datafiles",
     "engine",
     "events",
+    "exitcodes",
     "graphs",
     "health",
     "idx",
@@ -42,6 +43,7 @@ ENGINE_SIDE = (
     "sweep",
     "tensorboard",
     "ticks",
+    "warm",
     "watch",
     "weights",
 )
