@@ -411,9 +411,10 @@ def watch_cmd(ctx: click.Context, run_dir: Path | None, runs_dir: Path | None, d
 @click.option("--runs-dir", type=DIR, help="Where the sweep folder goes [$FMTUI_RUNS_DIR or ./runs]")
 @click.option("--json", "json_mode", is_flag=True, help="Print one JSON object per finished run, then the summary.")
 @click.option(
-    "--sequential",
-    is_flag=True,
-    help="Train runs one by one even where they could train together as one stacked model.",
+    "--stacked/--sequential",
+    default=None,
+    help="Train the runs that can be stacked as one model, or one by one [as measured faster: stacked on a GPU; "
+    "on a CPU only softmax regressions at batch sizes up to 32]",
 )
 @no_ui_option
 @click.pass_context
@@ -422,7 +423,7 @@ def sweep(
     out: Path | None,
     runs_dir: Path | None,
     json_mode: bool,
-    sequential: bool,
+    stacked: bool | None,
     no_ui: bool,
     **values: Any,
 ) -> None:
@@ -451,7 +452,7 @@ def sweep(
     from fmtui.headless import run_sweep_cli
 
     runs_dir = runs_dir or shared.runs_dir
-    ctx.exit(run_sweep_cli(configs, out=out, runs_dir=runs_dir, json_mode=json_mode, stacked=not sequential))
+    ctx.exit(run_sweep_cli(configs, out=out, runs_dir=runs_dir, json_mode=json_mode, stacked=stacked))
 
 
 @cli.command(name="lr-find")

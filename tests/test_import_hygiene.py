@@ -39,6 +39,7 @@ ENGINE_SIDE = (
     "results",
     "resume",
     "runs",
+    "stacking",
     "streams",
     "sweep",
     "tensorboard",
