@@ -4,12 +4,15 @@ background while it reads the data (no timing asserted: benchmarks/startup.py me
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.cli
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def loaded_after(code: str) -> set[str]:
@@ -59,3 +62,36 @@ def test_a_headless_train_prints_its_epochs_with_the_engine_imported_in_the_back
     assert out.returncode == 0, out.stderr
     assert "Epoch [1/1]" in out.stdout and out.stderr == ""
     assert list((tmp_path / "cache" / "fmtui" / "decoded").glob("fashion-mnist-*.fmd"))  # the user cache, by XDG
+
+
+def startup_bench():
+    sys.path.insert(0, str(BENCHMARKS))
+    import startup
+
+    return startup
+
+
+def test_the_startup_benchmark_reports_ratios_to_import_torch(tiny_data, tmp_path):
+    bench = startup_bench()
+    out = tmp_path / "startup.json"
+    result = bench.main(
+        ["--data-dir", str(tiny_data), "--rounds", "1", "--rerun", "--json", str(out)], log=lambda _: None
+    )
+    (row,) = result["rounds"]
+    assert set(row) == {"torch", "python", "help", "train-cold", "train-warm"} and all(v > 0 for v in row.values())
+    summary = result["summary"]
+    assert summary["torch"]["over_torch"] == 1.0 and summary["help"]["over_torch"] == row["help"] / row["torch"]
+    rerun = result["rerun"]
+    assert 0 < rerun["second_started_s"] <= rerun["second_progress_s"] and rerun["first_started_s"] > 0
+    assert json.loads(out.read_text())["summary"] == summary
+    assert "| train-warm |" in bench.report(result)
+
+
+def test_the_first_frame_is_timed_in_a_pseudo_terminal(tmp_path):
+    bench = startup_bench()
+    drawer = "import sys, time\nsys.stdout.write('\\x1b[?1049h'); sys.stdout.flush(); time.sleep(0.2)\n"
+    drawer += "sys.stdout.write('x' * 5000); sys.stdout.flush(); time.sleep(60)\n"
+    seconds = bench.timed_first_frame([sys.executable, "-c", drawer], dict(os.environ))
+    assert seconds >= 0.2  # not before the frame was written; and the drawer, sleeping on, was stopped
+    with pytest.raises(RuntimeError, match="no first frame"):
+        bench.timed_first_frame([sys.executable, "-c", "print('no frame')"], dict(os.environ), limit=30)
