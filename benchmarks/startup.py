@@ -5,6 +5,7 @@ Every command is a fresh process; each round runs them all, in a rotated order, 
 over the rounds (per-round differences and ratios, so that a burst of load hits one round's pair at most):
 
     torch         python -c "import torch"                       the reference: until it exits
+    torch+dynamo  python -c "import torch, torch._dynamo"        what any torch.optim step needs (a floor)
     python        python -c pass                                 the interpreter alone
     help          fmtui --help                                   until it exits
     train-cold    fmtui --no-ui train --epochs 1 --model softmax --batch-size 1024, with an empty cache of
@@ -12,6 +13,8 @@ over the rounds (per-round differences and ratios, so that a burst of load hits 
     train-warm    the same with the cache filled by an earlier run (the usual case: every start but the first)
     dashboard     fmtui in a pseudo-terminal (120x40) until its first frame is drawn (--dashboard)
 
+fmtui's modules are byte-compiled first (`compileall`, as an install does; where PYTHONDONTWRITEBYTECODE
+is set, every start would compile them again), and the commands run without PYTHONDONTWRITEBYTECODE.
 `--baseline DIR` runs help, train-cold and dashboard once more with the fmtui of another checkout (its
 folder first on PYTHONPATH; it has no cache of decoded data, so its train is the same cold or warm), for
 before/after figures from one sitting. `--rerun` adds an in-process measurement of a second run of the same
@@ -100,7 +103,10 @@ def timed_first_frame(argv: list[str], env: dict, limit: float = 120.0) -> float
 def commands(args: argparse.Namespace, tmp: Path) -> dict[str, Callable[[], float]]:
     """name -> a function that runs the command once and returns its seconds."""
     py = sys.executable
-    base = {**os.environ, "FMTUI_DATA_DIR": str(args.data_dir), "FMTUI_NO_DOWNLOAD": "1", "FMTUI_RUNS_DIR": str(tmp)}
+    for tree in [ROOT, args.baseline] if args.baseline else [ROOT]:
+        subprocess.run([py, "-m", "compileall", "-q", str(Path(tree) / "fmtui")], check=True)
+    environ = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    base = {**environ, "FMTUI_DATA_DIR": str(args.data_dir), "FMTUI_NO_DOWNLOAD": "1", "FMTUI_RUNS_DIR": str(tmp)}
     ours = base | {"PYTHONPATH": str(ROOT), "FMTUI_CACHE_DIR": str(tmp / "cache-warm")}
     runs = iter(range(1_000_000))
 
@@ -115,6 +121,7 @@ def commands(args: argparse.Namespace, tmp: Path) -> dict[str, Callable[[], floa
 
     table: dict[str, Callable[[], float]] = {
         "torch": lambda: timed_exit([py, "-c", "import torch"], base),
+        "torch+dynamo": lambda: timed_exit([py, "-c", "import torch, torch._dynamo"], base),
         "python": lambda: timed_exit([py, "-c", "pass"], base),
         "help": lambda: timed_exit([py, "-m", "fmtui", "--help"], ours),
         "train-cold": cold,

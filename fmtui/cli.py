@@ -414,7 +414,7 @@ def watch_cmd(ctx: click.Context, run_dir: Path | None, runs_dir: Path | None, d
     "--stacked/--sequential",
     default=None,
     help="Train the runs that can be stacked as one model, or one by one [as measured faster: stacked on a GPU; "
-    "on a CPU only softmax regressions at batch sizes up to 32]",
+    "on a CPU only softmax regressions at batch sizes up to 64]",
 )
 @no_ui_option
 @click.pass_context

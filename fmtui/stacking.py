@@ -4,9 +4,9 @@ measured on the devices fmtui runs on (benchmarks/stacking.py; BENCHMARKS.md, "S
 Stacking (fmtui.batched) turns K runs into one model of K copies. On a GPU a small model's step is bound by
 kernel launches, and K copies cost little more than one: the lecture's 8-run sweep took 1.41x one run on an
 H200, against 7.17x one after another. On a CPU every copy's arithmetic is still done, and the stacked
-step (one normalized copy of the batch per run, batched matmuls) only paid for softmax regression at the
-smallest batches, where the per-step overhead of 8 separate runs outweighs it; from batch 64 on, and for
-the MLP at almost every batch size, 8 plain runs one after another were faster.
+step (one normalized copy of the batch per run, batched matmuls) only paid for softmax regression at small
+batches, where the per-step overhead of 8 separate runs outweighs it; from batch 128 on, and for the MLP at
+almost every batch size, 8 plain runs one after another were faster.
 """
 
 from __future__ import annotations
@@ -17,13 +17,16 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from fmtui.config import RunConfig
 
-CPU_MAX_BATCH = {"softmax": 32}
-"""The largest batch at which stacking was measured faster than one run after another on a CPU, per model.
+CPU_MAX_BATCH = {"softmax": 64}
+"""The largest batch at which stacking was measured faster than one run after another on a CPU, per model
+(absent: at no batch size). The lecture's 8-run sweep, 1 epoch, whole sweep wall time, stacked / sequential,
+on a 2-core CPU with 1 thread shared with other work (BENCHMARKS.md, "Stacked or sequential"):
 
-The lecture's 8-run sweep, 1 epoch, whole sweep wall time, stacked / sequential (2-core CPU, 1 thread):
-softmax 0.81 at batch 32, then 1.09, 1.31, 1.38, 1.62, 1.63 at 64 ... 1024; the MLP (784-256-10) 1.24 and
-1.44 at 32 and 64, 0.92 at 128, 1.16, 1.13, 1.10 at 256 ... 1024: slower at every batch size but one, so
-an MLP sweep on a CPU trains one run after another."""
+- softmax: 0.81 and 0.66 at batch 32; 0.77 at 64 (1.09 in the run under heavier load); 1.28 to 1.31 at 128;
+  1.38, 1.62, 1.63 at 256, 512, 1024.
+- MLP 784-256-10: slower stacked at every batch size but one (1.24 to 2.0 at 32 and 64, 0.92 at 128, 1.10
+  to 1.16 at 256 to 1024): an MLP sweep on a CPU trains one run after another.
+"""
 
 
 def pays(device_type: str, batch_size: int, model: str, copies: int) -> bool:

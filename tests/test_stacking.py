@@ -32,9 +32,9 @@ def test_on_this_cpu_the_lecture_sweep_at_batch_1024_trains_one_run_after_anothe
 def test_every_batch_on_a_gpu_trains_stacked_and_on_a_cpu_only_small_softmax_batches(model):
     assert all(stacking.pays("cuda", b, model, 8) for b in (32, 64, 1024, 4096))
     assert stacking.groups(lecture(1024, model), None, device_type=lambda _: "cuda") == [list(range(8))]
-    on_cpu = stacking.groups(lecture(32, model), None, device_type=lambda _: "cpu")
+    on_cpu = stacking.groups(lecture(64, model), None, device_type=lambda _: "cpu")
     assert on_cpu == ([list(range(8))] if model == "softmax" else [[i] for i in range(8)])  # measured
-    assert not stacking.pays("cpu", 64, model, 8)
+    assert not stacking.pays("cpu", 128, model, 8)
 
 
 @pytest.mark.engine
@@ -69,8 +69,8 @@ def test_the_sweep_command_follows_the_rule_unless_told(tiny_data, tmp_path):
 
     assert "stacked" not in header("--batch-size", "1024")
     assert "2 of them train together as stacked models" in header("--batch-size", "1024", "--stacked")
-    assert "2 of them train together as stacked models" in header("--batch-size", "32")
-    assert "stacked" not in header("--batch-size", "32", "--sequential")
+    assert "2 of them train together as stacked models" in header("--batch-size", "64")
+    assert "stacked" not in header("--batch-size", "64", "--sequential")
 
 
 @pytest.mark.engine

@@ -78,7 +78,9 @@ def test_the_startup_benchmark_reports_ratios_to_import_torch(tiny_data, tmp_pat
         ["--data-dir", str(tiny_data), "--rounds", "1", "--rerun", "--json", str(out)], log=lambda _: None
     )
     (row,) = result["rounds"]
-    assert set(row) == {"torch", "python", "help", "train-cold", "train-warm"} and all(v > 0 for v in row.values())
+    assert set(row) == {"torch", "torch+dynamo", "python", "help", "train-cold", "train-warm"} and all(
+        v > 0 for v in row.values()
+    )
     summary = result["summary"]
     assert summary["torch"]["over_torch"] == 1.0 and summary["help"]["over_torch"] == row["help"] / row["torch"]
     rerun = result["rerun"]
