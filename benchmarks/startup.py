@@ -15,6 +15,9 @@ over the rounds (per-round differences and ratios, so that a burst of load hits 
 
 fmtui's modules are byte-compiled first (`compileall`, as an install does; where PYTHONDONTWRITEBYTECODE
 is set, every start would compile them again), and the commands run without PYTHONDONTWRITEBYTECODE.
+Each process's CPU time (user + system, from wait4) is kept too: it varies far less with the machine's load
+than wall time does, and tells the work saved apart from the work overlapped (for train, the whole
+process's, training and exit included; for the dashboard, up to when it was stopped after its first frame).
 `--baseline DIR` runs help, train-cold and dashboard once more with the fmtui of another checkout (its
 folder first on PYTHONPATH; it has no cache of decoded data, so its train is the same cold or warm), for
 before/after figures from one sitting. `--rerun` adds an in-process measurement of a second run of the same
@@ -50,27 +53,40 @@ FIRST_FRAME_BYTES = 4000
 alternate screen; the loading of Python and fmtui writes nothing."""
 
 
-def timed_exit(argv: list[str], env: dict) -> float:
+def timed_exit(argv: list[str], env: dict) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of a process run to its end."""
     start = time.perf_counter()
-    subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-    return time.perf_counter() - start
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    code, cpu = _reap(proc)
+    if code != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {code}")
+    return time.perf_counter() - start, cpu
 
 
-def timed_line(argv: list[str], env: dict, prefix: str) -> float:
-    """Seconds until the process prints a line starting with prefix; then it is left to finish."""
+def timed_line(argv: list[str], env: dict, prefix: str) -> tuple[float, float]:
+    """(seconds until the process prints a line starting with prefix, CPU seconds of the whole process)."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     seen = None
     for line in proc.stdout:
         if seen is None and line.startswith(prefix):
             seen = time.perf_counter() - start
-    if proc.wait() != 0 or seen is None:
-        raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode} without a line starting {prefix!r}")
-    return seen
+    code, cpu = _reap(proc)
+    if code != 0 or seen is None:
+        raise RuntimeError(f"{' '.join(argv)} exited {code} without a line starting {prefix!r}")
+    return seen, cpu
 
 
-def timed_first_frame(argv: list[str], env: dict, limit: float = 120.0) -> float:
-    """Seconds until a program in a 120x40 pseudo-terminal has drawn its first frame; then it is stopped."""
+def _reap(proc: subprocess.Popen) -> tuple[int, float]:
+    """Wait for the process; its exit code and the CPU time (user + system) it used, from wait4."""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, usage.ru_utime + usage.ru_stime
+
+
+def timed_first_frame(argv: list[str], env: dict, limit: float = 120.0) -> tuple[float, float]:
+    """(Seconds until a program in a 120x40 pseudo-terminal has drawn its first frame, CPU seconds it had
+    used when it was stopped, right after)."""
     pid, fd = pty.fork()
     if pid == 0:  # the child: the dashboard in the terminal
         os.environ.update(env | {"TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"})
@@ -93,15 +109,15 @@ def timed_first_frame(argv: list[str], env: dict, limit: float = 120.0) -> float
                 seen = time.perf_counter() - start
     finally:
         os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
+        _, _, usage = os.wait4(pid, 0)
         os.close(fd)
     if seen is None:
         raise RuntimeError(f"{' '.join(argv)}: no first frame within {limit:.0f} s")
-    return seen
+    return seen, usage.ru_utime + usage.ru_stime
 
 
-def commands(args: argparse.Namespace, tmp: Path) -> dict[str, Callable[[], float]]:
-    """name -> a function that runs the command once and returns its seconds."""
+def commands(args: argparse.Namespace, tmp: Path) -> dict[str, Callable[[], tuple[float, float]]]:
+    """name -> a function that runs the command once and returns its (wall, CPU) seconds."""
     py = sys.executable
     for tree in [ROOT, args.baseline] if args.baseline else [ROOT]:
         subprocess.run([py, "-m", "compileall", "-q", str(Path(tree) / "fmtui")], check=True)
@@ -113,13 +129,13 @@ def commands(args: argparse.Namespace, tmp: Path) -> dict[str, Callable[[], floa
     def out() -> list[str]:
         return ["--out", str(tmp / f"run-{next(runs)}")]
 
-    def cold() -> float:
+    def cold() -> tuple[float, float]:
         shutil.rmtree(tmp / "cache-cold", ignore_errors=True)
         return timed_line(
             [py, "-m", "fmtui", *TRAIN, *out()], ours | {"FMTUI_CACHE_DIR": str(tmp / "cache-cold")}, "Epoch ["
         )
 
-    table: dict[str, Callable[[], float]] = {
+    table: dict[str, Callable[[], tuple[float, float]]] = {
         "torch": lambda: timed_exit([py, "-c", "import torch"], base),
         "torch+dynamo": lambda: timed_exit([py, "-c", "import torch, torch._dynamo"], base),
         "python": lambda: timed_exit([py, "-c", "pass"], base),
@@ -163,18 +179,21 @@ def rerun_seconds(data_dir: Path) -> dict:
 
 def main(argv: list[str] | None = None, log: Callable[[str], None] = print) -> dict:
     args = parse_args(argv)
-    result: dict = {"python": platform.python_version(), "rounds": [], "load_before": os.getloadavg()}
+    result: dict = {"python": platform.python_version(), "rounds": [], "cpu_rounds": []}
+    result["load_before"] = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="fmtui-startup-") as tmp:
         table = commands(args, Path(tmp))
         table["train-warm"]()  # fills the warm cache (and the page cache): not counted
         names = list(table)
         for r in range(args.rounds):
             order = names[r % len(names) :] + names[: r % len(names)]
-            row = {name: table[name]() for name in order}
-            result["rounds"].append(row)
-            log(f"round {r + 1}: " + ", ".join(f"{n} {row[n]:.2f} s" for n in names))
+            both = {name: table[name]() for name in order}
+            result["rounds"].append({name: both[name][0] for name in names})
+            result["cpu_rounds"].append({name: both[name][1] for name in names})
+            log(f"round {r + 1}: " + ", ".join(f"{n} {both[n][0]:.2f} s ({both[n][1]:.2f} CPU)" for n in names))
     result["load_after"] = os.getloadavg()
     result["summary"] = summarize(result["rounds"])
+    result["cpu_summary"] = summarize(result["cpu_rounds"])
     if args.rerun:
         result["rerun"] = rerun_seconds(args.data_dir)
     log(report(result))
@@ -199,11 +218,15 @@ def report(result: dict) -> str:
     lines = [
         f"{len(result['rounds'])} rounds; load average before {result['load_before'][0]:.2f}, after "
         f"{result['load_after'][0]:.2f}",
-        "| command | median s | ÷ import torch | − import torch, s |",
-        "|---|---|---|---|",
+        "| command | median s | ÷ import torch | − import torch, s | CPU s | CPU ÷ import torch's |",
+        "|---|---|---|---|---|---|",
     ]
     for name, s in result["summary"].items():
-        lines.append(f"| {name} | {s['median_s']:.3f} | {s['over_torch']:.2f} | {s['beyond_torch_s']:+.2f} |")
+        c = result["cpu_summary"][name]
+        lines.append(
+            f"| {name} | {s['median_s']:.3f} | {s['over_torch']:.2f} | {s['beyond_torch_s']:+.2f} | "
+            f"{c['median_s']:.2f} | {c['over_torch']:.2f} |"
+        )
     if "rerun" in result:
         r = result["rerun"]
         lines.append(

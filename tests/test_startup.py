@@ -86,6 +86,10 @@ def test_the_startup_benchmark_reports_ratios_to_import_torch(tiny_data, tmp_pat
     rerun = result["rerun"]
     assert 0 < rerun["second_started_s"] <= rerun["second_progress_s"] and rerun["first_started_s"] > 0
     assert json.loads(out.read_text())["summary"] == summary
+    (cpu,) = result["cpu_rounds"]
+    assert (
+        set(cpu) == set(row) and all(v > 0 for v in cpu.values()) and result["cpu_summary"]["torch"]["over_torch"] == 1
+    )
     assert "| train-warm |" in bench.report(result)
 
 
@@ -93,7 +97,7 @@ def test_the_first_frame_is_timed_in_a_pseudo_terminal(tmp_path):
     bench = startup_bench()
     drawer = "import sys, time\nsys.stdout.write('\\x1b[?1049h'); sys.stdout.flush(); time.sleep(0.2)\n"
     drawer += "sys.stdout.write('x' * 5000); sys.stdout.flush(); time.sleep(60)\n"
-    seconds = bench.timed_first_frame([sys.executable, "-c", drawer], dict(os.environ))
-    assert seconds >= 0.2  # not before the frame was written; and the drawer, sleeping on, was stopped
+    seconds, cpu = bench.timed_first_frame([sys.executable, "-c", drawer], dict(os.environ))
+    assert seconds >= 0.2 and cpu > 0  # not before the frame was written; and the drawer, sleeping on, was stopped
     with pytest.raises(RuntimeError, match="no first frame"):
         bench.timed_first_frame([sys.executable, "-c", "print('no frame')"], dict(os.environ), limit=30)
