@@ -1,7 +1,9 @@
 """Command line: `fmtui` opens the TUI; `fmtui --no-ui train|eval|sweep` does the same jobs headless.
 
-Only click and fmtui.config are imported at start-up, so `fmtui --help` answers without torch.
-Every user error ends in one line on stderr and exit code 2 (see `main`).
+Only click and fmtui.config are imported at start-up, so `fmtui --help` answers without torch (and without
+the run folders' and reports' modules). A headless command that trains starts importing the engine (torch)
+in a background thread at once and reads the data meanwhile (`warm_up`). Every user error ends in one line
+on stderr and exit code 2 (see `main`).
 """
 
 from __future__ import annotations
@@ -357,16 +359,19 @@ def train(
     if resume is not None:
         if config_file is not None:
             raise click.UsageError("--resume goes on with the run's own config; --config cannot change it")
+        warm_up([])
         return ctx.exit(resume_run(resume, out, runs_dir, json_mode, values, progress_interval, take_over))
     if take_over:
         raise click.UsageError("--take-over goes with --resume RUN_DIR")
     cfg = config_from(values, read_config(config_file) if config_file is not None else None)
     if not (no_ui or shared.no_ui or json_mode or out is not None or not sys.stdout.isatty()):
         return launch_tui(cfg, autostart=True, runs_dir=runs_dir)
+    warm_up([])  # torch from now on, beside the checks below and the data
     from fmtui.headless import check_out, run_training
 
     check_out(out, runs_dir)  # before the data is loaded
     note_threads([cfg])
+    warm_up([cfg])
     code = run_training(cfg, out=out, runs_dir=runs_dir, json_mode=json_mode, progress_interval=progress_interval)
     ctx.exit(code)
 
@@ -427,6 +432,7 @@ def eval_cmd(
     ctx: click.Context, run_dir: Path, device: str | None, data_dir: Path | None, json_mode: bool, no_ui: bool
 ) -> None:
     """Re-evaluate the saved model of RUN_DIR on the test split."""
+    warm_up([])
     from fmtui.headless import run_eval
 
     data_dir = data_dir or common(ctx).data_dir
@@ -510,9 +516,10 @@ def watch_cmd(ctx: click.Context, run_dir: Path | None, runs_dir: Path | None, d
 @click.option("--runs-dir", type=DIR, help="Where the sweep folder goes [$FMTUI_RUNS_DIR or ./runs]")
 @click.option("--json", "json_mode", is_flag=True, help="Print one JSON object per finished run, then the summary.")
 @click.option(
-    "--sequential",
-    is_flag=True,
-    help="Train runs one by one even where they could train together as one stacked model.",
+    "--stacked/--sequential",
+    default=None,
+    help="Train the runs that can be stacked as one model, or one by one [as measured faster: stacked on a GPU; "
+    "on a CPU only softmax regressions at batch sizes up to 64]",
 )
 @no_ui_option
 @click.pass_context
@@ -521,7 +528,7 @@ def sweep(
     out: Path | None,
     runs_dir: Path | None,
     json_mode: bool,
-    sequential: bool,
+    stacked: bool | None,
     no_ui: bool,
     **values: Any,
 ) -> None:
@@ -531,6 +538,7 @@ def sweep(
     fmtui sweep --model softmax --norm none,unit,symmetric,zscore --lr 0.01,1e-5
     fmtui sweep --hidden 256 --hidden 512,256 --val-split 0.1 --batch-norm yes,no
     """
+    warm_up([])
     from fmtui.sweep import expand_grid, split_list
 
     shared = common(ctx)
@@ -545,10 +553,11 @@ def sweep(
             f"Note: --momentum applies to --optimizer sgd only; the {', '.join(ignored)} runs ignore it", err=True
         )
     note_threads(configs)
+    warm_up(configs)
     from fmtui.headless import run_sweep_cli
 
     runs_dir = runs_dir or shared.runs_dir
-    ctx.exit(run_sweep_cli(configs, out=out, runs_dir=runs_dir, json_mode=json_mode, stacked=not sequential))
+    ctx.exit(run_sweep_cli(configs, out=out, runs_dir=runs_dir, json_mode=json_mode, stacked=stacked))
 
 
 @cli.command()
@@ -639,10 +648,41 @@ def lr_find(ctx: click.Context, out: Path | None, json_mode: bool, no_ui: bool, 
     values = fold_negations(values)
     values["data_dir"] = values["data_dir"] or shared.data_dir
     cfg = config_from(values)
+    warm_up([cfg])
     from fmtui.headless import run_lr_find
 
     note_threads([cfg])
     ctx.exit(run_lr_find(cfg, out=out, runs_dir=shared.runs_dir, json_mode=json_mode, **search))
+
+
+def warm_up(configs: list[RunConfig]) -> None:
+    """Start importing the engine (torch: 1-2 s) in a background thread, once, and read the configs' data
+    in this one meanwhile (fmtui.idx: numpy and the decoded-data cache, torch-free). The command's own
+    `import` of the engine then waits for the thread; errors are left to that import and to the data's
+    real load, which say them as usual."""
+    from fmtui import idx  # numpy, before the thread starts: the two never import one module at once
+
+    global _engine_import
+    if _engine_import is None and "fmtui.engine" not in sys.modules:
+        _engine_import = threading.Thread(target=_import_engine, name="fmtui-import-engine", daemon=True)
+        _engine_import.start()
+    for dataset, data_dir in dict.fromkeys((c.dataset, c.data_dir) for c in configs):
+        idx.preload(dataset, data_dir)
+
+
+_engine_import: threading.Thread | None = None
+
+
+def _import_engine() -> None:
+    """The engine, then torch._dynamo: every torch.optim step imports it (about as long as torch itself,
+    measured), so it comes here too rather than in the middle of the first training step."""
+    import importlib
+
+    try:
+        for module in ("fmtui.engine", "torch._dynamo"):
+            importlib.import_module(module)
+    except BaseException:  # noqa: BLE001 - the command's own import raises it again, where it is reported
+        pass
 
 
 def note_threads(configs: list[RunConfig]) -> None:

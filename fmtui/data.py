@@ -5,29 +5,29 @@ Inside it, the official flat layout (the four `.gz` files), a sub-folder named a
 (`fashion-mnist/`, as in the official download) and torchvision's own layout (`FashionMNIST/raw/`)
 all work. Missing files are downloaded through torchvision (its mirrors and md5 checks); with no
 network the error names the files and where to put them. Broken files raise `DataError`, never a
-numpy/torch crash.
+numpy/torch crash. The MNIST family's files are read by fmtui.idx (torch-free), through a per-user cache of
+the decoded arrays (fmtui.datacache), and wrapped here as tensors without a copy.
 """
 
 from __future__ import annotations
 
 import functools
-import gzip
-import hashlib
 import importlib
-import math
 import os
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from fmtui import idx
 from fmtui.config import ConfigError
 from fmtui.datafiles import default_data_dir
 from fmtui.errors import DataError  # raised here for every dataset problem
 from fmtui.events import NormStats
-from fmtui.registry import DATASETS, DatasetSpec
+from fmtui.registry import DATASETS, IDX_FILES, DatasetSpec
+
+__all__ = ["DataError", "Dataset", "load_dataset", "norm_stats", "normalize", "parse_idx", "to_device"]
 
 SPECS = DATASETS
 """How to find each dataset: its torchvision class and the folder names it may live under (fmtui.registry)."""
@@ -49,6 +49,9 @@ class Dataset:
     files: tuple[tuple[str, int, str], ...] = ()
     """(file name, size in bytes, md5) of each file it was read from: its fingerprint, which a run records
     in config.json so that resuming it on other data is refused (fmtui.session)."""
+    source: str | None = None
+    """What the data was loaded from: its files and their stat stamps (None: made in memory). Equal sources,
+    equal data: the engine keeps a placed dataset warm under it (fmtui.engine.warm)."""
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -82,93 +85,15 @@ _TORCHVISION_FIX = (
 # --- IDX files (MNIST family) ---------------------------------------------------------------
 
 
-MAX_IDX_BYTES = 1 << 30
-"""The largest IDX payload read (1 GiB): the biggest official file holds 47 MB, so a header that claims more
-belongs to a broken or hostile file, not to a dataset."""
-
-
-def _read_bytes(path: Path) -> bytes:
-    """The IDX header and at most the payload it announces (plus one byte, to tell a file that is too long).
-
-    A .gz file is decompressed only that far: a small gzip bomb cannot make us inflate gigabytes, and a
-    header that claims more than MAX_IDX_BYTES is refused before anything is allocated."""
-    try:
-        with gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb") as f:
-            head = f.read(4)
-            ndim = head[3] if len(head) == 4 and head[:3] == b"\0\0\x08" else 0
-            head += f.read(4 * ndim)
-            size = math.prod(int.from_bytes(head[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-            if len(head) == 4 + 4 * ndim and size > MAX_IDX_BYTES:
-                dims = tuple(int.from_bytes(head[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-                raise DataError(
-                    f"{path}: its IDX header claims shape {dims} ({size:,} bytes), more than a dataset file holds "
-                    f"(at most {MAX_IDX_BYTES:,}); delete it so it can be downloaded again"
-                )
-            return head + f.read(size + 1)
-    except (OSError, EOFError, zlib.error) as e:
-        reason = "truncated" if isinstance(e, EOFError) else f"corrupted ({e})"
-        raise DataError(f"{path} is {reason}; delete it so it can be downloaded again") from None
-
-
 def parse_idx(raw: bytes, path: Path | str = "<bytes>") -> torch.Tensor:
     """Parse IDX bytes (uint8 payload, any rank) into a tensor, checking header and length."""
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise DataError(f"{path} is not an IDX file (bad magic number)")
-    if raw[2] != 0x08:
-        raise DataError(f"{path}: IDX element type 0x{raw[2]:02x} is not supported (only uint8)")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if ndim == 0 or len(raw) < header:
-        raise DataError(f"{path} is truncated (incomplete IDX header)")
-    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    expected = header + math.prod(dims)
-    if len(raw) != expected:
-        what = "truncated" if len(raw) < expected else "longer than its header says"
-        raise DataError(f"{path} is {what}: {len(raw)} bytes for shape {tuple(dims)}, expected {expected}")
-    if expected == header:  # no pixels at all (torch.frombuffer refuses an empty buffer); the loader says so
-        return torch.empty(dims, dtype=torch.uint8)
-    return torch.frombuffer(bytearray(raw[header:]), dtype=torch.uint8).reshape(dims)
+    return _tensor(idx.parse_idx_array(raw, path))
 
 
-def _md5(path: Path) -> str:
-    """md5 of a file, hashed once per (path, mtime, size): the Data pane and every run load the same files."""
-    st = path.stat()
-    return _md5_of(str(path), st.st_mtime_ns, st.st_size)
-
-
-@functools.lru_cache(maxsize=64)
-def _md5_of(path: str, mtime_ns: int, size: int) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _official_md5s() -> dict[str, str]:
-    """md5 -> dataset title for every official MNIST-family file, to catch a swapped folder."""
-    out = {}
-    for spec in SPECS.values():
-        if spec.name != "cifar10":
-            for _, md5 in _tv_class(spec).resources:
-                out[md5] = spec.title
-    return out
-
-
-def _find_idx_files(spec: DatasetSpec, root: Path) -> tuple[dict[str, Path] | None, list[Path]]:
-    """Look in root and its dataset sub-folders for all four files (.gz or extracted)."""
-    names = [name for name, _ in _tv_class(spec).resources]
-    searched = [root] + [root / sub for sub in spec.folders]
-    for folder in searched:
-        found = {}
-        for name in names:
-            for candidate in (folder / name, folder / name.removesuffix(".gz")):
-                if candidate.is_file():
-                    found[name] = candidate
-                    break
-        if len(found) == len(names):
-            return found, searched
-    return None, searched
+def _tensor(a) -> torch.Tensor:
+    """A numpy array as a tensor sharing its memory (a cache file's private mapping: no copy); an array
+    over read-only bytes is copied, since torch tensors are writable."""
+    return torch.from_numpy(a if a.flags.writeable else a.copy())
 
 
 def _missing_message(spec: DatasetSpec, root: Path, what: str) -> str:
@@ -230,30 +155,14 @@ def _move_into(source: Path, names: list[str], target: Path) -> None:
         raise DataError(f"downloaded, but cannot write into {target} ({e.strerror or e}); set FMTUI_DATA_DIR") from None
 
 
-@functools.lru_cache(maxsize=8)
-def _load_idx_cached(paths: tuple[tuple[str, str, float, int], ...]) -> tuple[torch.Tensor, ...]:
-    return tuple(parse_idx(_read_bytes(Path(p)), Path(p)) for _, p, _, _ in paths)
-
-
 def _load_idx_dataset(spec: DatasetSpec, root: Path) -> Dataset:
-    files, searched = _find_idx_files(spec, root)
+    files, searched = idx.find_files(spec.name, root)
     if files is None:
         files = _download_idx(spec, root, searched)
-    cls = _tv_class(spec)
-    official = _official_md5s()
-    verified, fingerprint = True, []
-    for name, md5 in cls.resources:
-        actual = _md5(files[name])  # hashed once per file and mtime (cached): the check and the fingerprint
-        if actual != md5 and official.get(actual, spec.title) != spec.title:
-            raise DataError(
-                f"{files[name]} is a {official[actual]} file, not {spec.title}; check --dataset and --data-dir"
-            )
-        verified &= actual == md5
-        fingerprint.append((files[name].name, files[name].stat().st_size, actual))
-    key = tuple((name, str(p), p.stat().st_mtime, p.stat().st_size) for name, p in sorted(files.items()))
-    by_name = dict(zip(sorted(files), _load_idx_cached(key)))
-    x_train, y_train = by_name["train-images-idx3-ubyte.gz"], by_name["train-labels-idx1-ubyte.gz"]
-    x_test, y_test = by_name["t10k-images-idx3-ubyte.gz"], by_name["t10k-labels-idx1-ubyte.gz"]
+    arrays = idx.load_arrays(spec.name, files)
+    x_train, y_train = _tensor(arrays.x_train), _tensor(arrays.y_train)
+    x_test, y_test = _tensor(arrays.x_test), _tensor(arrays.y_test)
+    classes = spec.classes
     splits = (
         (x_train, y_train, "train", "train-images-idx3-ubyte.gz"),
         (x_test, y_test, "test", "t10k-images-idx3-ubyte.gz"),
@@ -269,18 +178,19 @@ def _load_idx_dataset(spec: DatasetSpec, root: Path) -> Dataset:
             )
         if len(x) != len(y):
             raise DataError(f"{spec.title} {split} split has {len(x)} images but {len(y)} labels")
-        if len(y) and int(y.max()) >= len(cls.classes):
-            raise DataError(f"{spec.title} {split} labels go up to {int(y.max())}; expected 0..{len(cls.classes) - 1}")
+        if len(y) and int(y.max()) >= len(classes):
+            raise DataError(f"{spec.title} {split} labels go up to {int(y.max())}; expected 0..{len(classes) - 1}")
     return Dataset(
         spec.name,
         spec.title,
-        list(cls.classes),
+        list(classes),
         x_train.unsqueeze(1),
         y_train.long(),
         x_test.unsqueeze(1),
         y_test.long(),
-        verified,
-        tuple(fingerprint),
+        idx.verified(spec.name, arrays.md5s),
+        tuple((files[f].name, files[f].stat().st_size, arrays.md5s[f]) for f in IDX_FILES),
+        source=arrays.source,
     )
 
 
@@ -305,6 +215,9 @@ def _load_cifar(spec: DatasetSpec, root: Path) -> Dataset:
     def to_tensor(a):
         return torch.from_numpy(a).permute(0, 3, 1, 2).contiguous()  # (N,H,W,C) -> (N,C,H,W)
 
+    folder = base / cls.base_folder
+    source = "cifar10:" + "|".join(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in sorted(folder.iterdir()))
+
     return Dataset(
         spec.name,
         spec.title,
@@ -315,6 +228,7 @@ def _load_cifar(spec: DatasetSpec, root: Path) -> Dataset:
         torch.tensor(test.targets),
         True,
         _cifar_files(cls, base),
+        source=source,
     )
 
 

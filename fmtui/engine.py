@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fmtui import models, resources
+from fmtui import models, resources, warm
 from fmtui.config import ConfigError, RunConfig
 from fmtui.data import Dataset, DeviceSplits, batch_indices, load_dataset, norm_stats, normalize, pixel_stats, to_device
 from fmtui.events import BatchProgress, EpochEnd, Event, Finished, Health, NormStats, Started
@@ -154,7 +154,8 @@ class Placement:
 
 def place(cfg: RunConfig, dataset: Dataset | None = None, copies: int = 1) -> Placement:
     """Validate, pick the device and CPU threads, load the data, check that `copies` runs of cfg fit in the
-    device's memory (fmtui.resources) and put the data on the device."""
+    device's memory (fmtui.resources) and put the data on the device (or take it from fmtui.warm, where
+    the last runs of this process left it)."""
     cfg.validate()
     device = resolve_device(cfg.device)
     threads = resources.usable_threads(cfg.threads) if cfg.threads else default_threads()
@@ -165,7 +166,7 @@ def place(cfg: RunConfig, dataset: Dataset | None = None, copies: int = 1) -> Pl
     if refused:
         raise ConfigError(refused)
     resources.check_memory(cfg, ds.shape, len(ds.classes), (len(ds.y_train), len(ds.y_test)), device, copies)
-    return Placement(cfg, ds, device, to_device(ds, device, cfg.val_split, cfg.seed), threads)
+    return Placement(cfg, ds, device, warm.splits(ds, device, cfg.val_split, cfg.seed), threads)
 
 
 @dataclass
@@ -180,7 +181,7 @@ class Prepared(Placement):
 def prepare(cfg: RunConfig, dataset: Dataset | None = None) -> Prepared:
     """Validate, load the data, place it and a freshly seeded model on the device."""
     at = place(cfg, dataset)
-    stats = norm_stats(cfg.norm, at.splits.x_train)
+    stats = warm.stats(cfg.norm, at.splits.x_train)
     torch.manual_seed(cfg.seed)
     model = models.build_model(cfg, at.dataset.shape, len(at.dataset.classes)).to(at.device)
     return Prepared(**vars(at), stats=stats, model=model, optimizer=make_optimizer(cfg, model.parameters()))
@@ -301,7 +302,7 @@ class ModelStep(EagerStep):
         self.p, self.configs, self.stats = p, [p.config], [p.stats]
         self.params = models.count_params(p.model)
         self.schedule = make_schedule(p.optimizer, p.config, p.batches * p.config.epochs)
-        self.x_norm = normalized_on_gpu(p.splits.x_train, p.stats, p.device)
+        self.x_norm = warm.normalized(p.splits.x_train, p.stats, lambda x, st: normalized_on_gpu(x, st, p.device))
         """The training images normalized once, on a GPU (the same numbers, three kernels fewer a step)."""
 
     def begin_epoch(self, batches: int) -> None:

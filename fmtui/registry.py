@@ -108,6 +108,9 @@ class DatasetSpec:
     """The torchvision dataset class that downloads it and knows its md5s."""
     size: str
     """The download's size, for the first screen: "30 MB"."""
+    md5s: tuple[str, ...] = ()
+    """The published md5 of each of `files` (torchvision's `resources`, kept here so that reading the files
+    needs no torchvision; a test checks them against torchvision's); () where torchvision checks them itself."""
 
     @property
     def n_classes(self) -> int:
@@ -292,6 +295,12 @@ register(
         ("fashion-mnist", "fashion_mnist", "FashionMNIST/raw", "FashionMNIST"),
         "FashionMNIST",
         "30 MB",
+        (
+            "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+            "25c81989df183df01b3e8a0aad5dffbe",
+            "bef4ecab320f06d8554ea6380940ec79",
+            "bb300cfdad3c16e7a12a480ee83cd310",
+        ),
     )
 )
 register(
@@ -304,6 +313,12 @@ register(
         ("mnist", "MNIST/raw", "MNIST"),
         "MNIST",
         "11 MB",
+        (
+            "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+            "d53e105ee54ea40749a09fcbcd1e9432",
+            "9fb629c4189551a2d022fa330f9573f3",
+            "ec29112dd5afa0611ce80d1b7f02629c",
+        ),
     )
 )
 register(
@@ -316,6 +331,12 @@ register(
         ("kmnist", "KMNIST/raw", "KMNIST"),
         "KMNIST",
         "19 MB",
+        (
+            "bdb82020997e1d708af4cf47b453dcf7",
+            "e144d726b3acfaa3e44228e80efcd344",
+            "5c965bf0a639b31b8f53240b1b52f4d7",
+            "7320c461ea6c1c855c0b718fb2a4b134",
+        ),
     )
 )
 register(

@@ -151,18 +151,18 @@ def write_summary(out: Path, rows: list[dict]) -> None:
 
 
 def run_sweep(
-    configs: list[RunConfig], out: Path, *, should_stop: Callable[[], object], stacked: bool = True
+    configs: list[RunConfig], out: Path, *, should_stop: Callable[[], object], stacked: bool | None = None
 ) -> Iterator[tuple[int, Path | None, Event | RunFailed]]:
     """Train every config, each with its run folder inside out; yield (run index, run folder, event) for
     every event of every run. A run that fails ends with RunFailed instead of Finished, and the sweep goes on.
 
-    With stacked=True, configs that differ only in normalization, lr, momentum or weight decay train
-    together as one stacked model (fmtui.batched): their events come interleaved, each run's in order.
+    Configs that differ only in normalization, lr, momentum or weight decay can train together as one
+    stacked model (fmtui.batched), their events interleaved, each run's in order: always with stacked=True,
+    never with False, and with None where fmtui.stacking's measured rule says it is faster.
     """
-    from fmtui.batched import batch_groups
+    from fmtui.stacking import groups
 
-    groups = batch_groups(configs) if stacked else [[i] for i in range(len(configs))]
-    for group in groups:
+    for group in groups(configs, stacked):
         if should_stop():
             return
         yield from _train_group(configs, group, out, should_stop)

@@ -615,7 +615,7 @@ def test_a_batch_that_cannot_fit_is_refused_with_its_own_advice(tiny_data, monke
 @cli
 def test_a_stacked_sweep_group_that_cannot_fit_is_refused_up_front(tiny_data, tmp_path, ram_8gb):
     out = tmp_path / "s"
-    args = ["--hidden", "30000,30000", "--lr", "0.1,0.2,0.3", "--device", "cpu", "--out", out]
+    args = ["--hidden", "30000,30000", "--lr", "0.1,0.2,0.3", "--device", "cpu", "--out", out, "--stacked"]
     line = one_line_error(fmtui("--no-ui", "sweep", "--data-dir", tiny_data, *args))
     assert line.startswith("Error: 3 stacked runs would need about ") and not out.exists()
 

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ENGINE_SIDE = (
     "batched",
     "data",
+    "datacache",
     "datafiles",
     "engine",
     "errors",
@@ -30,6 +31,7 @@ ENGINE_SIDE = (
     "events_schema",
     "graphs",
     "health",
+    "idx",
     "install_hint",
     "lrfind",
     "models",
@@ -46,6 +48,7 @@ ENGINE_SIDE = (
     "runs",
     "session",
     "signals",
+    "stacking",
     "streams",
     "sweep",
     "sysmetrics",
@@ -56,6 +59,7 @@ ENGINE_SIDE = (
     "tune.space",
     "tune.study",
     "tune.trial",
+    "warm",
     "watch",
     "weights",
 )

@@ -242,7 +242,7 @@ def test_run_files_and_exports_respect_the_umask(tiny_data, tmp_path, umask):
 def test_a_stacked_sweep_records_checkpoints_that_resume_refuses(tiny_data, tmp_path):
     base = config(tiny_data, epochs=1, model="softmax", momentum=0.9)
     configs = [base.replace(lr=0.05), base.replace(lr=0.01)]
-    paths = {i: p for i, p, _ in run_sweep(configs, tmp_path / "sweep", should_stop=lambda: False)}
+    paths = {i: p for i, p, _ in run_sweep(configs, tmp_path / "sweep", should_stop=lambda: False, stacked=True)}
     checkpoint = torch.load(paths[1] / "checkpoint.pt", weights_only=True)
     assert set(checkpoint["stacked"]["momentum"]) == {"1.weight", "1.bias"}
     assert_same_weights(checkpoint["model"], weights(paths[1]))

@@ -145,7 +145,7 @@ def test_a_worker_trains_its_trials_stacked_where_it_pays_and_drops_each_pruned_
     is dropped after its first, the diverging one ends itself, the others train on to their third."""
     from fmtui.tune import trial as tune_trial
 
-    monkeypatch.setattr(tune_trial, "stacking_pays", lambda device: True)
+    monkeypatch.setattr(tune_trial, "stacking_pays", lambda device, cfg=None: True)
     runs = tmp_path / "runs"
     grid = ("--lr", "0.05,10", "--norm", "symmetric,none", "--hidden", "256,256", "--sampler", "grid")
     result = fmtui(*tune_args(tiny_data, runs, "stacked", *grid, "--pruner", "median", "--epochs", 3))
@@ -171,7 +171,7 @@ def test_trials_stack_only_where_every_two_can_and_it_pays(monkeypatch):
     assert not tune_trial.stacking_pays("cpu")  # on a CPU each trial trains alone
 
     def size(pays: bool, **texts) -> int:
-        monkeypatch.setattr(tune_trial, "stacking_pays", lambda device: pays)
+        monkeypatch.setattr(tune_trial, "stacking_pays", lambda device, cfg=None: pays)
         return tune_trial.stack_size(parse_space({f: split_items(f, t) for f, t in texts.items()}, RunConfig()), "cpu")
 
     assert size(True, lr="1e-3..1", weight_decay="1e-6..1e-2", norm="unit,zscore") == tune_trial.STACK

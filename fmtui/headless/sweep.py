@@ -22,7 +22,7 @@ from fmtui.text import plural
 
 
 def run_sweep_cli(
-    configs: list[RunConfig], *, out: Path | None, runs_dir: Path | None, json_mode: bool, stacked: bool = True
+    configs: list[RunConfig], *, out: Path | None, runs_dir: Path | None, json_mode: bool, stacked: bool | None = None
 ) -> int:
     """Train a grid headless: one line (or JSON object) per finished run, then the ranked table."""
     from fmtui.sweep import Tally, rank, run_sweep, varying_fields
@@ -103,17 +103,17 @@ def _write_summary(sweep_dir: Path, rows: list[dict]) -> str | None:
     return None
 
 
-def _check_sweep_input(configs: list[RunConfig], stacked: bool) -> None:
+def _check_sweep_input(configs: list[RunConfig], stacked: bool | None) -> None:
     """Fail on missing data, devices or memory before any folder is made."""
     from fmtui import engine
-    from fmtui.batched import batch_groups
     from fmtui.data import load_dataset
     from fmtui.resources import check_memory
+    from fmtui.stacking import groups
 
     try:
         data = {(c.dataset, c.data_dir): load_dataset(c.dataset, c.data_dir) for c in configs}
         devices = {c.device: engine.resolve_device(c.device) for c in configs}
-        for group in batch_groups(configs) if stacked else [[i] for i in range(len(configs))]:
+        for group in groups(configs, stacked):
             cfg = configs[group[0]]
             ds = data[cfg.dataset, cfg.data_dir]
             images = len(ds.y_train), len(ds.y_test)
@@ -122,8 +122,8 @@ def _check_sweep_input(configs: list[RunConfig], stacked: bool) -> None:
         raise click.UsageError(str(e)) from None
 
 
-def _together(configs: list[RunConfig], stacked: bool) -> int:
+def _together(configs: list[RunConfig], stacked: bool | None) -> int:
     """How many of the configs train stacked (in groups of two or more)."""
-    from fmtui.batched import batch_groups
+    from fmtui.stacking import groups
 
-    return sum(len(g) for g in batch_groups(configs) if len(g) > 1) if stacked else 0
+    return sum(len(g) for g in groups(configs, stacked) if len(g) > 1)

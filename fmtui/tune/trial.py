@@ -45,17 +45,19 @@ def stack_size(space: Space, device: str) -> int:
 
     if any(d.field not in PER_COPY for d in space.dims) or not can_batch([space.base, space.base]):
         return 1
-    return STACK if stacking_pays(device) else 1
+    return STACK if stacking_pays(device, space.base) else 1
 
 
-def stacking_pays(device: str) -> bool:
-    """Whether stacked trials train faster than one after another here: on a GPU, where a small model's step is
-    bound by kernel launches and K copies cost little more than one; not on a CPU, where every copy's arithmetic
-    is done all the same (4 MLP trials stacked took 0.9 to 1.6 times as long as one after another: BENCHMARKS.md,
-    "Stacked trials on a CPU")."""
+def stacking_pays(device: str, cfg: RunConfig | None = None) -> bool:
+    """Whether stacked trials of cfg train faster than one after another here: fmtui.stacking's measured rule,
+    the one sweeps use (always on a GPU, where a small model's step is bound by kernel launches; on a CPU only
+    small softmax batches: 4 MLP trials stacked took 0.9 to 1.6 times as long as one after another,
+    BENCHMARKS.md "Stacked trials on a CPU")."""
+    from fmtui import stacking
     from fmtui.engine import resolve_device
 
-    return resolve_device(device).type == "cuda"
+    cfg = cfg or RunConfig()
+    return stacking.pays(resolve_device(device).type, cfg.batch_size, cfg.model, STACK)
 
 
 @dataclass
