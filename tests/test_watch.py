@@ -2,7 +2,6 @@
 writer as `interrupted`, a folder that vanishes, live.json's progress, and who may be asked to stop."""
 
 import json
-import math
 import os
 import shutil
 import signal
@@ -113,14 +112,12 @@ def test_progress_comes_from_live_json_once_per_change(tmp_path):
         lock.close()
 
 
-def test_progress_carries_a_loss_curve_only_when_live_json_has_one():
-    """The engine's step curve is not in live.json today: a watched run's progress has none (not one made up
-    from live.json's losses, which would depend on the writer's speed); a curve it does carry comes through."""
-    assert progress_event(LIVE).losses == []
-    curve = {"losses": [[88, 0.52], [90, None]], "loss_every": 2}
-    ev = progress_event({**LIVE, **curve})
-    assert ev.losses[0] == (88, 0.52) and ev.losses[1][0] == 90 and math.isnan(ev.losses[1][1]) and ev.loss_every == 2
-    assert progress_event({**LIVE, "losses": [[88, "0.5"]], "loss_every": 0}).losses == []  # not a curve: none
+def test_progress_of_a_run_that_ended_is_its_last_one():
+    """A live.json whose writer no longer says running is no progress to show live, but the last progress of a run
+    that ended (the carrier of the rest of its step curve)."""
+    done = {**LIVE, "status": "completed"}
+    assert progress_event(done) is None
+    assert progress_event(done, ended=True) == BatchProgress(2, 5, 30, 60, 0.5, 81.5, 2e4, 3.0, 5.0, 90, 0)
 
 
 @pytest.mark.parametrize(
