@@ -23,6 +23,7 @@ from textual.widgets import DataTable
 from fmtui.app import make_app
 from fmtui.config import RunConfig
 from fmtui.widgets import runs_pane
+from fmtui.widgets.charts import BatchLossChart
 from fmtui.widgets.errors_pane import ErrorsPane
 from fmtui.widgets.runs_pane import RunsPane
 from fmtui.widgets.train_pane import EpochLog
@@ -55,8 +56,9 @@ def headless(runs: Path, tiny_data: Path, epochs: int) -> subprocess.Popen:
 
 @sync
 async def test_a_headless_run_is_watched_live_and_stopped_from_the_dashboard(tiny_data, tmp_path):
-    """The Runs pane's enter on a run another process trains: the Train pane shows its epochs as they come, the
-    Errors pane its saved predictions; x asks before anything, n keeps it running, y stops it after its batch."""
+    """The Runs pane's enter on a run another process trains: the Train pane shows its epochs and its step curve as
+    they come, the Errors pane (once shown) its saved predictions; x asks before anything, n keeps it running, y stops
+    it after its batch."""
     runs = tmp_path / "runs"
     proc = headless(runs, tiny_data, epochs=200)
     try:
@@ -71,8 +73,11 @@ async def test_a_headless_run_is_watched_live_and_stopped_from_the_dashboard(tin
             assert app.train_pane.phase == "running" and "Epoch [200/200]" not in log_text(app)
             state = text_of(app, "#train-state")
             assert state.startswith(f"watching pid {proc.pid} on {socket.gethostname()}, user ")
-            await wait_for(pilot, lambda: app.query_one(ErrorsPane)._pending is not None)  # predictions, saved
             await wait_for(pilot, lambda: "epoch " in text_of(app, "#train-stats"))  # progress, from live.json
+            await wait_for(pilot, lambda: app.query_one(BatchLossChart).series.points()[0])  # from losses.jsonl
+            await pilot.press("4")
+            await wait_for(pilot, lambda: app.query_one(ErrorsPane).results is not None)  # predictions, saved
+            await pilot.press("3")
             await pilot.press("x")
             assert isinstance(app.screen, YesNoScreen)
             assert app.screen.question == f"Stop run {app.activity.watched.name} (pid {proc.pid})?"
