@@ -167,7 +167,7 @@ class FmtuiApp(App):
             "errors": ErrorsPane(),
             "runs": RunsPane(self.runs_dir),
         }
-        with TabbedContent(initial="model"):
+        with TabbedContent(initial="train" if self.watch_at_start else "model"):  # a watch shows its run at once
             for i, (pane, widget) in enumerate(panes.items(), 1):
                 with TabPane(f"{i} {PANES[pane]}", id=pane):
                     yield widget
