@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import shutil
 import signal
@@ -27,6 +28,7 @@ from fmtui.widgets.charts import BatchLossChart
 from fmtui.widgets.errors_pane import ErrorsPane
 from fmtui.widgets.runs_pane import RunsPane
 from fmtui.widgets.train_pane import EpochLog
+from fmtui.widgets.weights_view import WeightsView
 from fmtui.widgets.yes_no import YesNoScreen
 
 pytestmark = pytest.mark.app
@@ -185,6 +187,100 @@ async def test_enter_on_the_run_this_dashboard_trains_shows_it(tiny_data, tmp_pa
         assert app.query_one("TabbedContent").active == "train" and app.activity.watched is None and not notes(app)
         await pilot.press("x")
         await wait_for(pilot, lambda: not app.activity.busy)
+
+
+# --- watching needs no torch; the Errors pane loads what it needs when shown ---------------------------------------
+
+
+def finished_folder(path: Path, epochs: int = 3, batches: int = 6, **config) -> Path:
+    """A completed run's folder as the recorder leaves it: epochs, its last progress in live.json, its step curve."""
+    write_run(path, epochs=epochs, status="completed", **config)
+    live = {"status": "completed", "epoch": epochs, "epochs": epochs, "batch": batches, "batches": batches}
+    live.update(loss=0.4, accuracy=85.0, samples_per_s=1e4, elapsed=2.0, eta=0.0, step=epochs * batches)
+    live.update(heartbeat=time.time(), pid=4242, host="gpu-box")
+    (path / "live.json").write_text(json.dumps(live))
+    curve = [{"step": s, "loss": 2.3 / s, "steps": 1} for s in range(1, epochs * batches + 1)]
+    (path / "losses.jsonl").write_text("".join(json.dumps(c) + "\n" for c in curve))
+    return path
+
+
+WATCH_WITHOUT_TORCH = r"""
+import asyncio, json, sys, time
+from pathlib import Path
+from fmtui.app import make_app
+from fmtui.widgets.charts import BatchLossChart
+from fmtui.widgets.train_pane import EpochLog
+
+async def main(path, epochs):
+    app = make_app(runs_dir=path.parent, watch=path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        deadline = time.monotonic() + float(sys.argv[3])  # a guard against a hang, never a speed check
+        while f"Epoch [{epochs}/{epochs}]" not in "\n".join(app.query_one(EpochLog).lines):
+            assert time.monotonic() < deadline, "the epochs were never shown"
+            await pilot.pause(0.05)
+        await pilot.pause()
+        steps = app.query_one(BatchLossChart).series.points()[0]
+        print(json.dumps({"torch": "torch" in sys.modules, "steps": steps, "phase": app.train_pane.phase}))
+
+asyncio.run(main(Path(sys.argv[1]), int(sys.argv[2])))
+"""
+
+
+def test_a_watch_shows_a_runs_epochs_and_step_curve_without_importing_torch(tmp_path):
+    """`fmtui watch RUN` opens the dashboard on the run: its epochs, its step curve and its end come from its files,
+    and torch is not imported (in a fresh process: this one has torch already)."""
+    path = finished_folder(tmp_path / "runs" / "done", epochs=3)
+    script = [sys.executable, "-c", WATCH_WITHOUT_TORCH, str(path), "3", str(HANG)]
+    done = subprocess.run(script, capture_output=True, text=True, timeout=2 * HANG)
+    assert done.returncode == 0, done.stderr[-2000:]
+    shown = json.loads(done.stdout.strip().splitlines()[-1])
+    assert shown == {"torch": False, "steps": list(range(1, 19)), "phase": "finished"}
+
+
+@sync
+async def test_a_watched_runs_predictions_and_weights_load_only_once_the_errors_pane_is_shown(tiny_data, tmp_path):
+    """A finished run watched (w in Runs, `fmtui watch RUN`): its step curve is the one its writer recorded; its
+    saved predictions and weights, which need torch and the dataset, are loaded when the Errors pane is shown."""
+    path = tmp_path / "runs" / "done"
+    record(config(tiny_data, epochs=2), path)
+    recorded = [json.loads(line) for line in (path / "losses.jsonl").read_text().splitlines()]
+    app = make_app(RunConfig(data_dir=str(tiny_data)), runs_dir=tmp_path / "runs", watch=path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.train_pane.phase == "finished")
+        assert app.query_one(BatchLossChart).series.points()[0] == [r["step"] for r in recorded]
+        await pilot.pause(0.5)
+        assert app.live.saved.epoch == 2 and app.live.saved.loaded == 0  # nothing loaded: the pane was not shown
+        errors = app.query_one(ErrorsPane)
+        assert errors.results is None and app.query_one(WeightsView).weights is None
+        await pilot.press("4")
+        await wait_for(pilot, lambda: errors.results is not None)
+        assert errors.images is not None and errors.run_label == "epoch 2/2 · run done"
+        assert app.query_one(WeightsView).weights is not None  # an MLP: what its first layer learned
+        final = json.loads((path / "summary.json").read_text())["final"]
+        assert math.isclose(errors.results.accuracy, final["test_accuracy"], rel_tol=1e-6)  # the last epoch's
+
+
+@sync
+async def test_a_watched_run_without_its_data_here_is_shown_and_the_errors_pane_says_why_once(tmp_path):
+    """No dataset here to draw the mistakes on: the run is watched all the same, and the Errors pane says why once,
+    not again at each new epoch."""
+    path = tmp_path / "runs" / "live"
+    writer = Writer(path, epochs=3)
+    try:
+        app = make_app(RunConfig(data_dir=str(tmp_path / "no-data")), runs_dir=tmp_path / "runs", watch=path)
+        async with app.run_test(size=SIZE) as pilot:
+            writer.epoch()
+            await wait_for(pilot, lambda: "Epoch [1/3]" in log_text(app))
+            await pilot.press("4")
+            await wait_for(pilot, lambda: notes(app))
+            writer.epoch()  # a new epoch while the Errors pane is shown: its predictions would be loaded now
+            await wait_for(pilot, lambda: "Epoch [2/3]" in log_text(app))
+            await pilot.pause(0.5)
+            (note,) = notes(app)
+            assert note.startswith("live's mistakes cannot be shown: ") and "\n" not in note
+            assert app.activity.watched == path and app.train_pane.phase == "running"
+    finally:
+        writer.close()
 
 
 # --- resuming from the Runs pane ----------------------------------------------------------------------
