@@ -283,6 +283,22 @@ async def test_a_watched_run_without_its_data_here_is_shown_and_the_errors_pane_
         writer.close()
 
 
+@sync
+async def test_a_dashboard_opened_on_a_watch_shows_the_train_pane_and_counts_parameters_once_the_model_pane_shows(
+    tmp_path,
+):
+    """The Model pane's parameter count builds the model (torch): a dashboard opened on a watch counts it when that
+    pane is first shown, not before."""
+    path = finished_folder(tmp_path / "runs" / "done")
+    app = make_app(RunConfig(model="softmax"), runs_dir=tmp_path / "runs", watch=path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.train_pane.phase == "finished")
+        assert app.query_one("TabbedContent").active == "train"
+        assert text_of(app, "#model-summary") == "counting parameters…"
+        await pilot.press("2")
+        await wait_for(pilot, lambda: "7,850 parameters" in text_of(app, "#model-summary"))
+
+
 # --- resuming from the Runs pane ----------------------------------------------------------------------
 
 
