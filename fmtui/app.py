@@ -18,7 +18,9 @@ What the app is doing is one value, `activity` (fmtui.activity: idle, training, 
 the lr finder, watching), set in one place (`become`); the keys, the footer and the Train pane's buttons follow it.
 
 A run that another process trains is watched by the same "train" worker group (fmtui.workers.watch_run),
-which posts the same messages: the panes show it as a run trained here. Stop then asks that process to
+which posts the same messages from its files alone (no torch: the epochs show at once): the panes show it as a
+run trained here, but for its saved predictions and weights, which LiveRuns loads when the Errors pane is
+shown (they need torch and the dataset). Stop then asks that process to
 stop (SIGINT, after a yes) when it runs on this machine. Watching, resuming and signals are the LiveRuns
 controller's (fmtui.app_live), which the app opens on mount and closes on unmount.
 """
@@ -50,6 +52,7 @@ from fmtui.messages import (
     RunMessage,
     RunOpenFailed,
     RunResultsLoaded,
+    SavedResults,
     TrainingFailed,
     TrainingFinished,
     TrainingProgress,
@@ -164,7 +167,7 @@ class FmtuiApp(App):
             "errors": ErrorsPane(),
             "runs": RunsPane(self.runs_dir),
         }
-        with TabbedContent(initial="model"):
+        with TabbedContent(initial="train" if self.watch_at_start else "model"):  # a watch shows its run at once
             for i, (pane, widget) in enumerate(panes.items(), 1):
                 with TabPane(f"{i} {PANES[pane]}", id=pane):
                     yield widget
@@ -219,6 +222,8 @@ class FmtuiApp(App):
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.tabbed_content.active == event.pane.id:  # not a stale event from an earlier switch
             self._focus_pane(event.pane.id or "")
+            if event.pane.id == "errors":
+                self.live.errors_shown()  # a watched run's predictions are loaded now (they need torch)
 
     def _focus_pane(self, pane: str) -> None:
         """Give the pane's keys to the pane: its main widget takes the focus (the form keeps its own).
@@ -426,6 +431,8 @@ class FmtuiApp(App):
             self.query_one(RunsPane).show_note("")
             self.action_pane("train")
         self._run_name = safe_text(message.run_dir.name) if message.run_dir else ""
+        if message.watch_id == 0:
+            self.live.forget_saved()  # this run's predictions take the Errors pane
         errors = self.query_one(ErrorsPane)
         errors.set_test_split(message.images, message.classes)
         errors.show_weights(None, "training: the weights are drawn at the end of each epoch")
@@ -439,6 +446,9 @@ class FmtuiApp(App):
         if self._current(message):
             ev = message.event
             self.train_pane.show_epoch(ev)
+            if message.watch_id:  # a watched run's predictions are read from its folder when needed (LiveRuns)
+                self.live.epoch_shown(message)
+                return
             errors = self.query_one(ErrorsPane)
             errors.show_results(ev.results, f"epoch {ev.epoch}/{ev.epochs} · run {self._run_name}")
             errors.show_weights(ev.weights, message.weights_note or NO_WEIGHTS)
@@ -449,7 +459,7 @@ class FmtuiApp(App):
         event = message.event
         self.become(IDLE)
         self.train_pane.show_finished(event)
-        epochs = f"epoch {len(event.history)}/{event.history[-1].epochs}" if event.history else "no epoch"
+        epochs = f"epoch {event.history[-1].epoch}/{event.history[-1].epochs}" if event.history else "no epoch"
         self.query_one(ErrorsPane).show_results(event.results, f"{event.status} · {epochs} · run {self._run_name}")
         self.query_one(RunsPane).refresh_runs()
         self._tell(event.message, f"training {event.status}", "error" if event.status == "diverged" else "information")
@@ -490,6 +500,7 @@ class FmtuiApp(App):
 
     def on_runs_pane_open(self, message: RunsPane.Open) -> None:
         record = message.record
+        self.live.forget_saved()  # the opened run's predictions take the Errors pane
         self._opening = safe_text(
             f"{record.status} · epoch {record.epochs_done}/{record.config.epochs} · run {record.name}"
         )
@@ -522,6 +533,10 @@ class FmtuiApp(App):
             title="run opened",
             markup=False,
         )
+
+    def on_saved_results(self, message: SavedResults) -> None:
+        if self.is_running:
+            self.live.saved_loaded(message)
 
     def on_run_open_failed(self, message: RunOpenFailed) -> None:
         if self._current(message):

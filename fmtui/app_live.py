@@ -5,6 +5,11 @@ A watched run is followed by a worker of the app's "train" group (fmtui.workers.
 run trained here posts, each naming its watch (fmtui.messages.RunMessage.watch_id): the panes show it unchanged, and
 the messages of a watch that is over are dropped (FmtuiApp._current). What the app is doing (watching, resuming) is
 the app's `activity`, which this controller changes through FmtuiApp.become like every other job.
+
+A watch needs no torch: its worker reads files only, so the Train pane shows the run's epochs at once. What needs
+torch and the dataset (the Errors pane's images, the run's saved predictions and weights) is loaded by a second
+worker (fmtui.workers.load_saved) only when the Errors pane is shown, and again after each new epoch while it is;
+also after the watch ended (a finished run watched with w), until another run's predictions take the Errors pane.
 """
 
 from __future__ import annotations
@@ -12,23 +17,26 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
+from dataclasses import dataclass
 from functools import partial
 from itertools import count
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from textual.widgets import TabbedContent
 from textual.worker import get_current_worker
 
 from fmtui import watch
 from fmtui.activity import IDLE, Activity, Doing, watching
 from fmtui.config import RunConfig
-from fmtui.messages import ResumeRefused
+from fmtui.messages import EpochFinished, ResumeRefused, SavedResults
 from fmtui.runs import RunError, RunRecord, read_run
 from fmtui.signals import STOP_SIGNALS
 from fmtui.text import safe_text
+from fmtui.widgets.errors_pane import ErrorsPane
 from fmtui.widgets.runs_pane import RunsPane
 from fmtui.widgets.yes_no import YesNoScreen
-from fmtui.workers import watch_run
+from fmtui.workers import NO_WEIGHTS, TestSplit, load_saved, watch_run
 
 if TYPE_CHECKING:
     from fmtui.app import FmtuiApp
@@ -36,6 +44,27 @@ if TYPE_CHECKING:
 QUIT_SIGNALS = STOP_SIGNALS  # fmtui.signals' list: the same signals in every command
 """Signals that stop the dashboard as quitting does (SIGINT only when no run trains here: else it stops that run,
 as x does: it is how another fmtui that watches the run asks it to stop)."""
+
+
+@dataclass
+class Saved:
+    """What the Errors pane shows of a watched run: its saved predictions and weights, loaded when needed."""
+
+    path: Path
+    config: RunConfig
+    data_dir: str | None
+    watch_id: int
+    epoch: int = 0
+    """The newest epoch the watch has shown (0: none yet, nothing saved to load)."""
+    epochs: int = 0
+    loaded: int = 0
+    """The epoch whose files were loaded last (0: none yet)."""
+    loading: bool = False
+    """A load_saved worker is on its way."""
+    split: TestSplit | None = None
+    """The test split, once loaded (the dataset is loaded once a watch)."""
+    problem: str = ""
+    """Why the mistakes cannot be shown (no data here): said once, not tried again."""
 
 
 class LiveRuns:
@@ -48,6 +77,8 @@ class LiveRuns:
         """Numbers for watches: each one's messages carry its own."""
         self._signals: list[int] = []
         """The signals whose handlers `open` installed (removed by `close`)."""
+        self.saved: Saved | None = None
+        """The watched run whose saved predictions the Errors pane shows when it is shown (None: another run's)."""
 
     def open(self, *, signals: bool = False, watch_path: Path | None = None) -> None:
         """Install the signal handlers (when asked: the CLI does) and watch `watch_path` once the app has drawn."""
@@ -79,10 +110,11 @@ class LiveRuns:
         app.workers.cancel_group(app, "train")  # the run watched so far, if any
         activity = watching(path, next(self._watches))
         app.become(activity)
-        app.train_pane.show_starting(config)
+        app.train_pane.show_starting(config, "reading its folder…")
         app.action_pane("train")
         data_dir = (app.valid_config or app.initial_config).data_dir
-        follow = partial(self._follow, Path(path), data_dir, activity.watch_id)
+        self._watch_saved(Saved(Path(path), config, data_dir, activity.watch_id))
+        follow = partial(self._follow, Path(path), activity.watch_id)
         app.run_worker(follow, thread=True, exclusive=True, exit_on_error=False, group="train", name="watch")
 
     def _watch_at_start(self, path: Path) -> None:
@@ -93,10 +125,10 @@ class LiveRuns:
             return
         self.watch(path, record.config)
 
-    def _follow(self, path: Path, data_dir: str | None, watch_id: int) -> None:
+    def _follow(self, path: Path, watch_id: int) -> None:
         """The watch worker (a thread): the run's messages, each carrying this watch's number."""
         worker = get_current_worker()
-        watch_run(path, self.app.post_message, lambda: worker.is_cancelled, data_dir=data_dir, watch_id=watch_id)
+        watch_run(path, self.app.post_message, lambda: worker.is_cancelled, watch_id=watch_id)
 
     def unwatch(self) -> None:
         """Stop following the watched run (it goes on training in its own process)."""
@@ -107,6 +139,70 @@ class LiveRuns:
         app.workers.cancel_group(app, "train")
         app.become(IDLE)  # the watch's last messages, still queued, are dropped: their watch is over
         app.train_pane.show_left(f"no longer watching {name}: it goes on in its own process (5 Runs shows it)")
+
+    # --- the Errors pane of a watched run: loaded when shown -----------------------------------------------
+
+    def _watch_saved(self, saved: Saved) -> None:
+        """The Errors pane follows this watch from now on (the test split of an earlier watch kept when the same)."""
+        before = self.saved
+        if before is not None and (before.config.dataset, before.config.data_dir, before.data_dir) == (
+            saved.config.dataset,
+            saved.config.data_dir,
+            saved.data_dir,
+        ):
+            saved.split = before.split
+        self.forget_saved()
+        self.saved = saved
+
+    def forget_saved(self) -> None:
+        """Another run's predictions take the Errors pane (a run trained here, a past run opened): stop loading."""
+        self.saved = None
+        self.app.workers.cancel_group(self.app, "saved")
+
+    def epoch_shown(self, message: EpochFinished) -> None:
+        """A watched epoch reached the Train pane: its predictions are loaded now if the Errors pane is shown."""
+        saved = self.saved
+        if saved is not None and message.watch_id == saved.watch_id and message.event.epoch > saved.epoch:
+            saved.epoch, saved.epochs = message.event.epoch, message.event.epochs
+            self.errors_shown()
+
+    def errors_shown(self) -> None:
+        """Load the watched run's newest saved predictions and weights, if the Errors pane is shown and they are
+        not loaded yet (one load at a time: a newer epoch is loaded after it)."""
+        saved, app = self.saved, self.app
+        if saved is None or saved.loading or saved.problem or saved.loaded >= saved.epoch:
+            return
+        if app.query_one(TabbedContent).active != "errors":
+            return
+        saved.loading = True
+        load = partial(
+            load_saved,
+            saved.path,
+            saved.config,
+            app.post_message,
+            epoch=saved.epoch,
+            data_dir=saved.data_dir,
+            split=saved.split,
+            watch_id=saved.watch_id,
+        )
+        app.run_worker(load, thread=True, exclusive=True, exit_on_error=False, group="saved", name="saved")
+
+    def saved_loaded(self, message: SavedResults) -> None:
+        """Hand a watched run's saved predictions and weights to the Errors pane (unless another run took it)."""
+        saved = self.saved
+        if saved is None or message.watch_id != saved.watch_id:
+            return
+        saved.loading, saved.loaded = False, message.epoch
+        if message.problem:
+            saved.problem = message.problem
+            self.app.notify(message.problem, title="run", severity="error", timeout=8, markup=False)
+            return
+        saved.split = (message.images, message.classes)
+        errors = self.app.query_one(ErrorsPane)
+        errors.set_test_split(message.images, message.classes)
+        errors.show_results(message.results, f"epoch {message.epoch}/{saved.epochs} · run {safe_text(saved.path.name)}")
+        errors.show_weights(message.weights, message.weights_note or NO_WEIGHTS)
+        self.errors_shown()  # a newer epoch came in the meantime
 
     # --- stopping a watched run ---------------------------------------------------------------------------
 

@@ -170,7 +170,8 @@ class Finished:
     """The last event. status: completed, stopped (by the caller) or diverged (non-finite loss); a run watched
     from its folder (fmtui.watch) may also end as error or interrupted. Any other value is refused.
 
-    `history` holds every finished epoch's metrics (without predictions); `results` are the test
+    `history` holds every finished epoch's metrics (without predictions; a run watched from its folder: at most
+    fmtui.watch.MAX_REPLAY of them, evenly spread, the last one always among them); `results` are the test
     predictions of the last finished epoch (None when no epoch finished). `model` is the model as training
     left it: after a stop, mid-epoch; the last finished epoch's weights are those of its EpochEnd.checkpoint.
     """

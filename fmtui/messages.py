@@ -82,6 +82,24 @@ class EpochFinished(RunMessage):
 
 
 @dataclass
+class SavedResults(RunMessage):
+    """A watched run's saved predictions and weights, loaded for the Errors pane once it was shown
+    (fmtui.workers.load_saved): those of `epoch`, or of a newer one."""
+
+    epoch: int
+    results: Any
+    images: Any
+    """The test split the predictions index into, (N, C, H, W) uint8; None when it could not be loaded."""
+    classes: list[str]
+    weights: Any = None
+    """What the saved model learned (fmtui.weights.LearnedWeights), or None."""
+    weights_note: str = ""
+    """Why there are no weights to draw."""
+    problem: str = ""
+    """Why nothing could be loaded (no data here to draw the mistakes on), one line; "" when it could."""
+
+
+@dataclass
 class TrainingFinished(RunMessage):
     """The run ended: completed, stopped or diverged (see `event.status`)."""
 

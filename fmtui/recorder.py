@@ -7,7 +7,9 @@ and reads it back):
 checkpoint.pt, model.pt, predictions.pt and mislabeled.csv, then one line appended to metrics.jsonl (never
 rewritten), then metrics.csv and summary.json; live.json holds the latest progress and a heartbeat. Every
 file is replaced atomically, and never written through a symbolic link (fmtui.runfolder.files), so a run
-stopped, killed or out of disk keeps the last complete epoch whole.
+stopped, killed or out of disk keeps the last complete epoch whole. losses.jsonl records the training loss step
+by step (the engine's BatchProgress.losses, merged down to a bounded number of points, StepCurve), appended
+each time live.json is written, so a watcher in another process draws the step curve too.
 
 The files of an epoch are written by a thread of the writer, in that order, while training goes on: the
 training thread only copies what changes (the checkpoint) into bytes. The same thread beats live.json's
@@ -20,6 +22,7 @@ import contextlib
 import csv
 import io
 import json
+import math
 import os
 import queue
 import socket
@@ -43,6 +46,8 @@ from fmtui.runfolder.schema import (
     HEARTBEAT,
     LIVE,
     LIVE_INTERVAL,
+    LOSS_RECORD_POINTS,
+    LOSSES,
     METRICS,
     METRICS_CSV,
     MISLABELED,
@@ -103,6 +108,70 @@ def mislabeled_csv(res: Any, classes: list[str]) -> str:
 
 def _name(classes: list[str], c: int) -> str | int:
     return classes[c] if c < len(classes) else c
+
+
+class StepCurve:
+    """The step curve as losses.jsonl records it: the engine's (step, mean loss) points, merged where they come
+    closer than `gap` steps, so that a run records at most about LOSS_RECORD_POINTS lines however long it is (the
+    engine sends about 1,000 points a run, plus one at each epoch's end: a run of 100,000 epochs would send
+    100,000). A merged point is the mean of its steps' losses (weighted by the steps each point covers)."""
+
+    def __init__(self, total_steps: int, start: int = 0) -> None:
+        self.gap = max(1, math.ceil(total_steps / LOSS_RECORD_POINTS))
+        """The fewest steps one recorded line covers (the last one of a run may cover fewer)."""
+        self.start = self.last = start
+        """The step of the last line recorded (the run's first step - 1 before any), and of the last point taken."""
+        self.loss_steps = 0.0
+        """Sum of loss x steps of the points taken since the last line."""
+        self.lines: list[str] = []
+        """Lines made and not yet taken."""
+
+    def add(self, points: list[tuple[int, float]]) -> None:
+        """Take the points of one BatchProgress (steps counting up; a step not past the last one is skipped)."""
+        for step, loss in points:
+            if step <= self.last:
+                continue
+            self.loss_steps += loss * (step - self.last)
+            self.last = step
+            if self.last - self.start >= self.gap:
+                self._line()
+
+    def take(self, end: bool = False) -> str:
+        """The lines to append now; at the run's end (`end`), the last point too, however few steps it covers."""
+        if end and self.last > self.start:
+            self._line()
+        text, self.lines = "".join(self.lines), []
+        return text
+
+    def _line(self) -> None:
+        steps = self.last - self.start
+        mean = self.loss_steps / steps
+        loss = float(f"{mean:.6g}") if math.isfinite(mean) else None
+        self.lines.append(json.dumps({"step": self.last, "loss": loss, "steps": steps}) + "\n")
+        self.start, self.loss_steps = self.last, 0.0
+
+
+def cut_losses(file: Path, last_step: int) -> None:
+    """Cut losses.jsonl after the last line whose step is at most last_step (a resumed run goes on from there),
+    and at the first line that is no point (a torn or foreign line). None there: nothing to do."""
+    try:
+        data = runfiles.read_bytes(file)
+    except RunError:
+        return
+    keep = 0
+    for line in data.splitlines(keepends=True):
+        try:
+            step = json.loads(line).get("step")
+        except (ValueError, AttributeError):
+            break
+        if not line.endswith(b"\n") or not isinstance(step, int) or step > last_step:
+            break
+        keep += len(line)
+    if keep < len(data):
+        try:
+            runfiles.truncate(file, keep)
+        except OSError as e:
+            raise write_error(file, e) from None
 
 
 # --- the recorder --------------------------------------------------------------------------------
@@ -230,6 +299,8 @@ class RunWriter:
         self.model_saved_for = 0
         """The epoch whose weights model.pt holds (0: none yet)."""
         self.live: dict[str, Any] = {}
+        self.curve = StepCurve(0)
+        """The step curve's points not yet in losses.jsonl (made anew at Started); guarded by live_lock."""
         self.live_lock = threading.Lock()
         self.live_dirty, self.live_written = False, 0.0
         self.thread: _WriterThread | None = None
@@ -247,6 +318,7 @@ class RunWriter:
             case BatchProgress():
                 with self.live_lock:
                     self.live.update({k: getattr(event, k) for k in PROGRESS_FIELDS}, gpu_memory=event.gpu_memory)
+                    self.curve.add(event.losses)
                     self.live_dirty = True
             case EpochEnd():
                 self._epoch(event)
@@ -279,19 +351,21 @@ class RunWriter:
             raise ValueError(f"resolved facts the recorder writes itself: {', '.join(clash)}")
         self.info.update(self.extra)
         resume, epochs = self.resume, event.config.epochs
+        first = (resume.epoch if resume else 0) * event.batches_per_epoch
+        self.curve = StepCurve(event.batches_per_epoch * epochs, start=first)
         self.live = dict.fromkeys(PROGRESS_FIELDS)
         self.live.update(
             epoch=resume.epoch if resume else 0,
             epochs=epochs,
             batch=0,
             batches=event.batches_per_epoch,
-            step=(resume.epoch if resume else 0) * event.batches_per_epoch,
+            step=first,
             device=event.device,
             gpu_memory=0,
         )
         try:
             if resume is not None:
-                self._reopen(resume)
+                self._reopen(resume, first)
             config = {**self.config.to_dict(), "resolved": self.info}
             if resume is not None:
                 earlier = resume.resolved.get("provenance")
@@ -310,9 +384,11 @@ class RunWriter:
         mine = {"after_epoch": self.resume.epoch, "at": now_iso(), **provenance()} if self.resume else {}
         return [*(earlier if isinstance(earlier, list) else []), mine]
 
-    def _reopen(self, resume: Resume) -> None:
+    def _reopen(self, resume: Resume, step: int) -> None:
         """Make the folder say the checkpoint's epoch again: metrics.jsonl holds exactly its rows (cut after
-        them, or rewritten when a line is missing: death between checkpoint and metrics), model.pt its weights."""
+        them, or rewritten when a line is missing: death between checkpoint and metrics), model.pt its weights,
+        losses.jsonl the step curve up to its last step (`step`)."""
+        cut_losses(self.path / LOSSES, step)
         rows = resume.checkpoint["metrics"]
         file = self.path / METRICS
         try:
@@ -432,10 +508,10 @@ class RunWriter:
         except OSError as e:
             raise write_error(self.path / name, e) from None
 
-    def _append(self, name: str, text: str) -> None:
+    def _append(self, name: str, text: str, sync: bool = True) -> None:
         """Append whole lines and flush them to the disk (never through a link; a failed append is cut off)."""
         try:
-            runfiles.append_lines(self.path / name, text)
+            runfiles.append_lines(self.path / name, text, sync=sync)
         except OSError as e:
             raise write_error(self.path / name, e) from None
 
@@ -458,10 +534,15 @@ class RunWriter:
         self._write(SUMMARY, json.dumps(summary, indent=2))
 
     def _write_live(self, status: Status) -> None:
-        """live.json: the latest progress, a heartbeat and who writes (not synced: it is replaced soon)."""
+        """live.json: the latest progress, a heartbeat and who writes (not synced: it is replaced soon); the step
+        curve's new lines are appended to losses.jsonl first (not synced either: a view, as live.json is), all of
+        them once the run has ended."""
         with self.live_lock:
             live = {"status": status, **self.live}
+            curve = self.curve.take(end=status != Status.RUNNING)
             self.live_dirty = False
+        if curve:
+            self._append(LOSSES, curve, sync=False)
         now = time.time()
         live.update(heartbeat=now, pid=os.getpid(), host=socket.gethostname(), updated_at=now_iso())
         self._write(LIVE, json.dumps(live), sync=False)

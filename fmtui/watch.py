@@ -1,13 +1,15 @@
 """Watching a run that another process writes: its folder, followed, turned back into engine events.
 
 `RunFollower.poll()` looks at a run folder (a few stats; a file is read again only when it changed, and an
-appended metrics.jsonl only from where the last read ended, see fmtui.runfolder.read.FileCache) and returns
-what happened since the last look as the engine's own events (fmtui.runfolder.convert): Started from
-config.json (its `resolved` part), an EpochEnd per new metrics.jsonl line, a BatchProgress when live.json
-moved on, and Finished when summary.json says the run ended, or `interrupted` when its writer died. A
-consumer of the engine (the dashboard's worker) shows a watched run exactly as a run it trains. A long
-history comes as at most MAX_REPLAY epochs, evenly spread, the last one always among them: watching a run of
-100,000 epochs costs what its charts can show. Nothing here needs torch or a UI.
+appended metrics.jsonl or losses.jsonl only from where the last read ended, see fmtui.runfolder.read.FileCache)
+and returns what happened since the last look as the engine's own events (fmtui.runfolder.convert): Started
+from config.json (its `resolved` part), an EpochEnd per new metrics.jsonl line, a BatchProgress when live.json
+moved on or the step curve grew (its `losses`: losses.jsonl's new points), and Finished when summary.json says
+the run ended, or `interrupted` when its writer died; a run that ended gives its last progress before its
+Finished, so its whole step curve comes too. A consumer of the engine (the dashboard's worker) shows a watched
+run exactly as a run it trains. A long history comes as at most MAX_REPLAY epochs, evenly spread, the last one
+always among them (Finished.history too): watching a run of 100,000 epochs costs what its charts can show.
+Nothing here needs torch or a UI: a watch shows a run's files at once.
 
 Who writes a folder, and whether `x` may signal it, is fmtui.runfolder.liveness's answer (`stoppable`,
 `stop_writer` and `StopRefused` are re-exported here for the dashboard).
@@ -20,11 +22,12 @@ import math
 from pathlib import Path
 
 from fmtui.errors import RunError, StopRefused
-from fmtui.events import Event, Finished
-from fmtui.runfolder.convert import epoch_end, progress_event, started_event
+from fmtui.events import BatchProgress, Event, Finished
+from fmtui.runfolder.convert import epoch_end, loss_every, loss_points, progress_event, started_event
 from fmtui.runfolder.liveness import Writer, lock_state, stop_writer, stoppable, writer_of
+from fmtui.runfolder.parse import parse_live
 from fmtui.runfolder.read import FileCache, Run, RunRecord, RunsFolder, read_run
-from fmtui.runfolder.schema import CONFIG, ENDED, LOCK, Status
+from fmtui.runfolder.schema import CONFIG, ENDED, LIVE, LOCK, LOSSES, Status
 
 __all__ = [
     "POLL_INTERVAL",
@@ -42,6 +45,9 @@ POLL_INTERVAL = 0.3
 """Seconds between two looks at a watched folder (live.json changes at most twice a second)."""
 MAX_REPLAY = 1000
 """The most epochs one look returns: more are thinned out evenly (the charts keep 2,000 points at most)."""
+MAX_CURVE = 4000
+"""The most step-curve points one look returns (the step chart keeps 4,000): a writer records about 2,000 a run
+(fmtui.runfolder.schema.LOSS_RECORD_POINTS), so only a folder resumed many times, or not written by fmtui, has more."""
 
 
 def newest_running(runs_dir: Path) -> RunRecord | None:
@@ -71,6 +77,12 @@ class RunFollower:
         self.started = self.finished = False
         self.epochs_done = 0
         """metrics.jsonl lines turned into EpochEnd so far."""
+        self.points_done = 0
+        """losses.jsonl lines handed out in a BatchProgress so far."""
+        self.curve_problem = ""
+        """Why losses.jsonl cannot be read ("" when it can, or is absent): the run is watched without its step curve."""
+        self._rows: list[dict] = []
+        """losses.jsonl's lines as last read."""
         self._live: dict | None = None
         self._step: tuple[int, int] | None = None
 
@@ -103,16 +115,49 @@ class RunFollower:
             new[-1] = dataclasses.replace(new[-1], health=record.health)
         events += new
         self.epochs_done = len(rows)
-        if record.status in ENDED:
+        ended = record.status in ENDED
+        progress = self._progress(record, ended)
+        if progress is not None:
+            events.append(progress)
+        if ended:
             self.finished = True
             events.append(self._finished(record))
-        elif record.live is not self._live:
-            self._live = record.live
-            progress = progress_event(record.live)
-            if progress is not None and (progress.epoch, progress.step) != self._step:
-                self._step = (progress.epoch, progress.step)
-                events.append(progress)
         return events
+
+    def _progress(self, record: RunRecord, ended: bool) -> BatchProgress | None:
+        """live.json's progress when it moved on or the step curve grew, carrying the curve's new points; for a run
+        that ended, its last progress (so the rest of its curve comes too)."""
+        live = record.live or (self._last_live() if ended else {})
+        points = self._curve()
+        if live is self._live and not points:
+            return None
+        self._live = live
+        progress = progress_event(live, ended=ended)
+        if progress is None or ((progress.epoch, progress.step) == self._step and not points):
+            return None  # the points wait for a progress to carry them (live.json is written after them)
+        self._step = (progress.epoch, progress.step)
+        if points:
+            progress.losses, progress.loss_every = loss_points(points), loss_every(self._rows)
+            self.points_done = len(self._rows)
+        return progress
+
+    def _curve(self) -> list[dict]:
+        """losses.jsonl's lines not yet handed out (at most MAX_CURVE, evenly spread); [] when it cannot be read."""
+        try:
+            self._rows = self.files.load_losses(self.path / LOSSES) or []
+            self.curve_problem = ""
+        except RunError as e:
+            self._rows, self.curve_problem = [], str(e)
+        if len(self._rows) < self.points_done:  # cut back (a resume): the chart skips the steps it has
+            self.points_done = 0
+        return [self._rows[i] for i in thinned(self.points_done, len(self._rows), MAX_CURVE)]
+
+    def _last_live(self) -> dict:
+        """live.json of a run that ended (its reader reads it only while a run runs): the last progress it recorded."""
+        try:
+            return self.files.load(self.path / LIVE, parse_live) or {}
+        except RunError:
+            return {}
 
     def _read(self) -> RunRecord | None:
         """The folder read again (only changed files); None while a new run's writer has not written its config."""
@@ -128,10 +173,12 @@ class RunFollower:
             raise
 
     def _finished(self, record: RunRecord) -> Finished:
-        """How the run ended. Its history holds every epoch (EpochEnd without tensors: a few hundred bytes each)."""
-        history = [epoch_end(row, record.config) for row in record.metrics]
+        """How the run ended. Its history holds at most MAX_REPLAY epochs, evenly spread, the last one always
+        among them (as the replay: a run of 100,000 epochs is not held whole a second time)."""
+        rows = record.metrics
+        history = [epoch_end(rows[i], record.config) for i in thinned(0, len(rows))]
         seconds = record.summary.get("seconds")
         if not (isinstance(seconds, (int, float)) and math.isfinite(seconds)):
-            seconds = sum(e.seconds for e in history)
+            seconds = sum(row.get("seconds") or 0.0 for row in rows)
         message = record.message or f"{record.status} after epoch {record.epochs_done} of {record.config.epochs}"
         return Finished(record.status, message, history, None, float(seconds), None, health=record.health)  # type: ignore[arg-type]

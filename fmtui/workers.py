@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from fmtui.messages import (
     LrFindProgress,
     ResumeRefused,
     RunOpenFailed,
+    SavedResults,
     TrainingFailed,
     TrainingFinished,
     TrainingStarted,
@@ -150,35 +150,35 @@ def watch_run(
     post: Callable[[Any], Any],
     should_stop: Callable[[], bool],
     *,
-    data_dir: str | None = None,
     interval: float = POLL_INTERVAL,
     watch_id: int = 0,
 ) -> None:
     """Follow a run that another process trains (fmtui.watch.RunFollower) and post the messages a run trained
-    here would post, each naming its watch (`watch_id`), so the Train pane shows it as it trains; after each epoch
-    its saved predictions go to the Errors pane. Ends quietly when should_stop() (no longer watched); a folder
-    that vanishes or cannot be read is a TrainingFailed with the reason, a run that ended with an error too. A
-    writer that holds its lock but stopped beating its heartbeat (SIGSTOP) is said once, as a note, when it goes
-    quiet."""
-    follower, ds, curve, tag, quiet = RunFollower(path), None, LossCurve(watch_id), {"watch_id": watch_id}, ""
+    here would post, each naming its watch (`watch_id`), so the Train pane shows it as it trains: its history,
+    progress, step curve and epoch log, from its files at once. Nothing here imports torch: the Errors pane's
+    images, predictions and weights are loaded apart (load_saved), once that pane is shown. Ends quietly when
+    should_stop() (no longer watched); a folder that vanishes or cannot be read is a TrainingFailed with the reason,
+    a run that ended with an error too. A writer that holds its lock but stopped beating its heartbeat (SIGSTOP) is
+    said once, as a note, when it goes quiet; a step curve that cannot be read, once too."""
+    follower, curve, tag, quiet, curve_problem = RunFollower(path), LossCurve(watch_id), {"watch_id": watch_id}, "", ""
     try:
         while not should_stop():
             for event in follower.poll():
                 if isinstance(event, Started):
-                    ds = _test_split(event, data_dir, post, path, watch_id)
                     live = follower.record is not None and follower.record.status == Status.RUNNING
                     writer = follower.writer.describe() if live else ""  # a finished run's process is long gone
-                    post(TrainingStarted(event, path, ds.x_test if ds else None, event.classes, writer, **tag))
+                    post(TrainingStarted(event, path, None, event.classes, writer, **tag))
                 elif isinstance(event, EpochEnd):
-                    latest = event.epoch == follower.epochs_done  # older epochs' predictions are not kept
-                    saved = _with_saved(event, path, ds, follower) if latest and ds else (event, "")
-                    post(EpochFinished(*saved, **tag))
+                    post(EpochFinished(event, **tag))
                 elif isinstance(event, Finished) and event.status == Status.ERROR:
                     post(TrainingFailed(event.message, path, **tag))
                 elif isinstance(event, Finished):
                     post(TrainingFinished(event, path, **tag))
                 else:
                     post(curve.progress(event))
+            if follower.curve_problem and not curve_problem:
+                post(RunOpenFailed(f"no step curve: {safe_text(follower.curve_problem)}", **tag))
+            curve_problem = follower.curve_problem
             if follower.finished:
                 return
             if follower.quiet and not quiet:
@@ -191,33 +191,43 @@ def watch_run(
         post(TrainingFailed(safe_text(f"cannot watch {path}: {error_message(exc)}"), path, **tag))
 
 
-def _test_split(event: Started, data_dir: str | None, post: Callable[[Any], Any], path: Path, watch_id: int) -> Any:
-    """The dataset the watched run trains on (for the Errors pane's images); None, with a note, when absent."""
-    from fmtui.data import load_dataset
+TestSplit = tuple[Any, list[str]]
+"""A dataset's test images (N, C, H, W) uint8 and its class names: what the Errors pane draws predictions on."""
 
-    cfg = event.config
+
+def load_saved(
+    path: Path,
+    cfg: RunConfig,
+    post: Callable[[Any], Any],
+    *,
+    epoch: int,
+    data_dir: str | None = None,
+    split: TestSplit | None = None,
+    watch_id: int = 0,
+) -> None:
+    """The Errors pane's part of a watched run, loaded with torch (fmtui.app_live runs it in a worker once that
+    pane is shown): the test split the run trains on (`split` when an earlier load has it), and the predictions.pt
+    and model.pt it saved, those of `epoch` or of a newer one (both are written before an epoch's metrics line).
+    Posts one SavedResults; what cannot be loaded is said in it, never raised."""
     try:
-        return load_dataset(cfg.dataset, cfg.data_dir or data_dir)
+        if split is None:
+            from fmtui.data import load_dataset
+
+            ds = load_dataset(cfg.dataset, cfg.data_dir or data_dir)
+            split = (ds.x_test, ds.classes)
+        from fmtui.runfolder.tensors import load_results
+
+        images, classes = split
+        try:
+            results = load_results(path)
+        except RunError:  # a file being replaced, or an older run without predictions: the next epoch brings them
+            results = None
+        weights, note = saved_weights(path, cfg, tuple(images.shape[1:]), len(classes))
     except Exception as exc:  # another user's data folder, no data here: the run is still watched
-        post(
-            RunOpenFailed(safe_text(f"{path.name}'s mistakes cannot be shown: {error_message(exc)}"), watch_id=watch_id)
-        )
-        return None
-
-
-def _with_saved(event: EpochEnd, path: Path, ds: Any, follower: RunFollower) -> tuple[EpochEnd, str]:
-    """The epoch with the run's saved test predictions and what its model.pt learned (both written before the
-    epoch's metrics line: this epoch's, or a newer one's); the weights' note says why there are none."""
-    from fmtui.runfolder.tensors import load_results
-
-    try:
-        results = load_results(path)
-    except RunError:  # an older run without predictions, or a file being replaced: the next epoch brings them
-        results = None
-    weights, note = None, ""
-    if follower.record is not None:
-        weights, note = saved_weights(path, follower.record.config, ds.shape, len(ds.classes))
-    return replace(event, results=results, weights=weights), note
+        problem = safe_text(f"{path.name}'s mistakes cannot be shown: {error_message(exc)}")
+        post(SavedResults(epoch, None, None, [], problem=problem, watch_id=watch_id))
+        return
+    post(SavedResults(epoch, results, images, classes, weights, note, watch_id=watch_id))
 
 
 def _sleep(seconds: float, should_stop: Callable[[], bool]) -> None:

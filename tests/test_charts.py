@@ -152,18 +152,18 @@ async def test_charts_draw_without_chance_level_when_the_classes_are_unknown():
 
 
 @sync
-async def test_a_watched_runs_step_chart_says_its_process_keeps_the_curve():
-    """live.json carries no step curve: the empty chart of a watched run says why it stays empty, a run
-    trained here says nothing of the kind."""
+async def test_a_watched_runs_empty_step_chart_says_none_is_recorded_yet():
+    """A watched run's step curve comes from its losses.jsonl: until it has a point (or for a folder written before
+    there was one), the chart says so; a run trained here says nothing of the kind."""
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("3")
         pane = pilot.app.train_pane
         pane.show_started(synthetic_run(RunConfig())[0].event, Path("run"), "pid 4242 on gpu-box")
         chart = pane.query_one(BatchLossChart)
-        assert "train loss by step · its process keeps this curve" in rows(chart)[0]
+        assert "train loss by step · none recorded yet" in rows(chart)[0]
         pane.show_started(synthetic_run(RunConfig())[0].event, Path("run"))
-        assert "keeps" not in rows(chart)[0]
+        assert "recorded" not in rows(chart)[0]
 
 
 @pytest.mark.parametrize("theme", ["ansi-dark", "ansi-light"])

@@ -157,10 +157,12 @@ def test_a_dangling_lock_link_does_not_create_its_target(tmp_path):
 
 
 @engine
-@pytest.mark.parametrize("name", ["metrics.jsonl", "summary.json", "live.json"])
+@pytest.mark.parametrize("name", ["metrics.jsonl", "summary.json", "live.json", "losses.jsonl"])
 def test_the_recorder_never_writes_through_a_linked_run_file(tmp_path, victim, name):
     """A link planted in a live run's folder: the next write refuses it (one line naming it), the target stays."""
-    from test_report import EPOCH, STARTED
+    from dataclasses import replace
+
+    from test_report import EPOCH, PROGRESS, STARTED
     from torch import nn
 
     folder = tmp_path / "run"
@@ -170,6 +172,7 @@ def test_the_recorder_never_writes_through_a_linked_run_file(tmp_path, victim, n
             recording.handle(STARTED)
             (folder / name).unlink(missing_ok=True)
             (folder / name).symlink_to(victim)
+            recording.handle(replace(PROGRESS, losses=[(5, 0.9)]))  # a point of the step curve: losses.jsonl
             recording.handle(EPOCH)
             recording.handle(Finished("completed", "finished", [EPOCH], None, 1.0, nn.Linear(2, 2)))
     assert victim.read_text() == "precious\n"
@@ -378,7 +381,8 @@ def test_watching_a_run_of_100000_epochs_replays_a_bounded_number_of_them(tmp_pa
     events = RunFollower(path).poll()
     epochs = [e for e in events if isinstance(e, EpochEnd)]
     assert len(epochs) == MAX_REPLAY and epochs[-1].epoch == 100_000 and epochs[0].epoch <= 100
-    assert isinstance(events[-1], Finished) and len(events[-1].history) == 100_000
+    history = events[-1].history  # bounded too: the run's epochs are not held whole a second time
+    assert isinstance(events[-1], Finished) and len(history) == MAX_REPLAY and history[-1].epoch == 100_000
 
 
 # --- 8. signals ---------------------------------------------------------------------------------------------

@@ -14,15 +14,19 @@ from pathlib import Path
 
 import pytest
 from runfolders import Writer, write_run
-from test_live import config, record
+from test_live import config, record, resume, stop_at
 
+from fmtui import engine
 from fmtui.errors import RunError, StopRefused
 from fmtui.events import BatchProgress, EpochEnd, Finished
+from fmtui.recorder import RunRecorder, StepCurve
 from fmtui.runfolder import liveness
 from fmtui.runfolder.convert import progress_event
 from fmtui.runfolder.liveness import stop_writer, stoppable
+from fmtui.runfolder.read import FileCache
+from fmtui.runfolder.schema import LOSS_FIELDS, LOSS_RECORD_POINTS
 from fmtui.runfolder.writer import FolderLock
-from fmtui.watch import RunFollower, newest_running
+from fmtui.watch import MAX_CURVE, RunFollower, newest_running
 
 pytestmark = pytest.mark.engine
 
@@ -113,14 +117,12 @@ def test_progress_comes_from_live_json_once_per_change(tmp_path):
         lock.close()
 
 
-def test_progress_carries_a_loss_curve_only_when_live_json_has_one():
-    """The engine's step curve is not in live.json today: a watched run's progress has none (not one made up
-    from live.json's losses, which would depend on the writer's speed); a curve it does carry comes through."""
-    assert progress_event(LIVE).losses == []
-    curve = {"losses": [[88, 0.52], [90, None]], "loss_every": 2}
-    ev = progress_event({**LIVE, **curve})
-    assert ev.losses[0] == (88, 0.52) and ev.losses[1][0] == 90 and math.isnan(ev.losses[1][1]) and ev.loss_every == 2
-    assert progress_event({**LIVE, "losses": [[88, "0.5"]], "loss_every": 0}).losses == []  # not a curve: none
+def test_progress_of_a_run_that_ended_is_its_last_one():
+    """A live.json whose writer no longer says running is no progress to show live, but the last progress of a run
+    that ended (the carrier of the rest of its step curve)."""
+    done = {**LIVE, "status": "completed"}
+    assert progress_event(done) is None
+    assert progress_event(done, ended=True) == BatchProgress(2, 5, 30, 60, 0.5, 81.5, 2e4, 3.0, 5.0, 90, 0)
 
 
 @pytest.mark.parametrize(
@@ -275,3 +277,123 @@ def test_a_watched_run_carries_the_health_its_writer_judged(tiny_data, tmp_path)
     assert finished.health.state == "exploding"
     assert [e.health for e in seen if isinstance(e, EpochEnd)] == [e.health for e in engine_epochs]
     assert seen[-1].health == finished.health
+
+
+# --- the step curve: losses.jsonl ---------------------------------------------------------------------------
+
+
+def curve_of(events) -> list[tuple[int, float]]:
+    return [point for e in events if isinstance(e, BatchProgress) for point in e.losses]
+
+
+def same_curve(a: list[tuple[int, float]], b: list[tuple[int, float]]) -> bool:
+    """The same steps, and losses equal to the 6 significant digits losses.jsonl keeps."""
+    return [s for s, _ in a] == [s for s, _ in b] and [v for _, v in a] == pytest.approx([v for _, v in b], rel=1e-5)
+
+
+def test_the_engines_step_curve_comes_back_from_the_folder_live_and_after_the_end(tiny_data, tmp_path):
+    """What the engine reported step by step is what a watcher draws: while the run trains (each look carries
+    the points since the last one) and when the finished run is opened afterwards (its last progress carries the
+    whole curve)."""
+    out, seen, sent = tmp_path / "run", [], []
+    follower = RunFollower(out)
+    with RunRecorder(lambda c: out) as rec:
+        for event in engine.train(config(tiny_data, epochs=3), progress_interval=0.0):
+            rec.handle(event)
+            sent += event.losses if isinstance(event, BatchProgress) else []
+            if isinstance(event, EpochEnd):
+                rec.flush()  # the writer thread has written the epoch's files
+                seen += follower.poll()
+    seen += follower.poll()
+    assert [s for s, _ in sent] == list(range(1, 19))  # 6 batches an epoch, a point each (18 steps: every 1)
+    assert same_curve(curve_of(seen), sent)
+    assert len([e for e in seen if isinstance(e, BatchProgress) and e.losses]) >= 3  # epoch by epoch, not at the end
+    after = RunFollower(out).poll()
+    assert kinds(after) == ["Started", "EpochEnd", "EpochEnd", "EpochEnd", "BatchProgress", "Finished"]
+    assert same_curve(after[-2].losses, sent) and after[-2].loss_every == 1
+    assert (after[-2].epoch, after[-2].batch, after[-2].step) == (3, 6, 18)  # the last progress it recorded
+    lines = (out / "losses.jsonl").read_text().splitlines()
+    assert [list(json.loads(line)) for line in lines] == [list(LOSS_FIELDS)] * 18  # as the schema declares
+
+
+def test_a_run_of_100000_short_epochs_records_a_bounded_curve_of_exact_means():
+    """The engine sends a point at each epoch's end: 100,000 of them for 100,000 epochs of 6 steps. The recorder
+    keeps about LOSS_RECORD_POINTS, each the mean of the steps it covers, and the run's last step always."""
+    curve, text = StepCurve(total_steps=6 * 100_000), []
+    for epoch in range(100_000):
+        curve.add([(6 * (epoch + 1), float(epoch % 7))])
+        if epoch % 500 == 0:
+            text.append(curve.take())  # as the writer takes them, twice a second
+    text.append(curve.take(end=True))
+    rows = [json.loads(line) for line in "".join(text).splitlines()]
+    assert len(rows) == LOSS_RECORD_POINTS and rows[-1]["step"] == 600_000
+    assert sum(r["steps"] for r in rows) == 600_000 and {r["steps"] for r in rows} == {300}  # 50 epochs a line
+    assert [r["loss"] for r in rows[:2]] == [pytest.approx(sum(e % 7 for e in range(a, a + 50)) / 50) for a in (0, 50)]
+
+
+def test_a_loss_that_is_not_finite_is_recorded_as_null_and_the_last_point_at_the_end():
+    curve = StepCurve(total_steps=100)  # a line every step: no merging
+    curve.add([(1, 0.5), (2, math.nan), (3, math.inf)])
+    curve.add([(2, 9.0)])  # a step already taken is not taken again
+    assert [json.loads(line)["loss"] for line in curve.take().splitlines()] == [0.5, None, None]
+    long = StepCurve(total_steps=100_000)  # a line every 50 steps
+    long.add([(10, 1.0), (30, 2.0)])
+    assert long.take() == ""
+    (last,) = long.take(end=True).splitlines()
+    assert json.loads(last) == {"step": 30, "loss": pytest.approx((10 * 1.0 + 20 * 2.0) / 30, rel=1e-5), "steps": 30}
+
+
+def test_a_resumed_run_records_one_curve_cut_back_to_its_checkpoint(tiny_data, tmp_path):
+    """Stopped in epoch 2 after its curve went past epoch 1, then resumed from epoch 1's checkpoint: the points of
+    the lost batches are cut, so the curve's steps count up once (a reader refuses steps that go back)."""
+    out = tmp_path / "run"
+    with RunRecorder(lambda c: out) as rec:
+        for event in engine.train(config(tiny_data, epochs=3), should_stop=stop_at(9), progress_interval=0.0):
+            rec.handle(event)
+    before = [json.loads(line)["step"] for line in (out / "losses.jsonl").read_text().splitlines()]
+    assert before[-1] > 6  # past epoch 1 (6 batches), which the checkpoint holds
+    resume(out)
+    assert [r["step"] for r in FileCache().load_losses(out / "losses.jsonl")] == list(range(1, 19))
+
+
+@pytest.mark.parametrize(
+    "content,reason",
+    [
+        (b'{"step": 1, "loss": 0.5, "steps": 1}\nnot json\n', "not valid JSON (Expecting value at line 2)"),
+        (
+            b'{"step": 2, "loss": 0.5, "steps": 1}\n{"step": 1, "loss": 0.4, "steps": 1}\n',
+            "line 2: step 1 does not follow step 2",
+        ),
+        (b'{"step": 1, "loss": "0.5", "steps": 1}\n', "line 1: loss is a string ('0.5'), expected a number or null"),
+        (b'{"step": 1, "loss": 0.5}\n', "line 1 has no steps"),
+        (b"x" * (5 << 20), "too large for a run's file"),
+        (None, "a symbolic link"),
+    ],
+    ids=["not json", "steps go back", "a string", "a field missing", "too large", "a link"],
+)
+def test_a_bad_losses_jsonl_is_one_line_and_the_run_is_watched_without_its_curve(tmp_path, content, reason):
+    """losses.jsonl is input from others: checked line by line as metrics.jsonl is, never followed through a link;
+    what is wrong is one line naming it, and the rest of the run comes as ever."""
+    path = write_run(tmp_path / "run", epochs=2, status="completed")
+    (path / "live.json").write_text(json.dumps({**LIVE, "status": "completed"}))
+    if content is None:
+        (tmp_path / "elsewhere.jsonl").write_text('{"step": 1, "loss": 0.5, "steps": 1}\n')
+        (path / "losses.jsonl").symlink_to(tmp_path / "elsewhere.jsonl")
+    else:
+        (path / "losses.jsonl").write_bytes(content)
+    follower = RunFollower(path)
+    events = follower.poll()
+    assert kinds(events) == ["Started", "EpochEnd", "EpochEnd", "BatchProgress", "Finished"]
+    assert curve_of(events) == [] and "\n" not in follower.curve_problem
+    assert follower.curve_problem.startswith(f"{path / 'losses.jsonl'}: ") and reason in follower.curve_problem
+
+
+def test_a_curve_longer_than_the_chart_keeps_comes_evenly_spread(tmp_path):
+    path = write_run(tmp_path / "run", epochs=2, status="completed")
+    (path / "live.json").write_text(json.dumps({**LIVE, "status": "completed"}))
+    n = 3 * MAX_CURVE  # a folder resumed many times, or not written by fmtui
+    (path / "losses.jsonl").write_text(
+        "".join(json.dumps({"step": s, "loss": 1.0, "steps": 1}) + "\n" for s in range(1, n + 1))
+    )
+    points = curve_of(RunFollower(path).poll())
+    assert len(points) == MAX_CURVE and points[-1][0] == n and points[0][0] <= 3

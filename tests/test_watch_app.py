@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import shutil
 import signal
@@ -23,9 +24,11 @@ from textual.widgets import DataTable
 from fmtui.app import make_app
 from fmtui.config import RunConfig
 from fmtui.widgets import runs_pane
+from fmtui.widgets.charts import BatchLossChart
 from fmtui.widgets.errors_pane import ErrorsPane
 from fmtui.widgets.runs_pane import RunsPane
 from fmtui.widgets.train_pane import EpochLog
+from fmtui.widgets.weights_view import WeightsView
 from fmtui.widgets.yes_no import YesNoScreen
 
 pytestmark = pytest.mark.app
@@ -55,8 +58,9 @@ def headless(runs: Path, tiny_data: Path, epochs: int) -> subprocess.Popen:
 
 @sync
 async def test_a_headless_run_is_watched_live_and_stopped_from_the_dashboard(tiny_data, tmp_path):
-    """The Runs pane's enter on a run another process trains: the Train pane shows its epochs as they come, the
-    Errors pane its saved predictions; x asks before anything, n keeps it running, y stops it after its batch."""
+    """The Runs pane's enter on a run another process trains: the Train pane shows its epochs and its step curve as
+    they come, the Errors pane (once shown) its saved predictions; x asks before anything, n keeps it running, y stops
+    it after its batch."""
     runs = tmp_path / "runs"
     proc = headless(runs, tiny_data, epochs=200)
     try:
@@ -71,8 +75,11 @@ async def test_a_headless_run_is_watched_live_and_stopped_from_the_dashboard(tin
             assert app.train_pane.phase == "running" and "Epoch [200/200]" not in log_text(app)
             state = text_of(app, "#train-state")
             assert state.startswith(f"watching pid {proc.pid} on {socket.gethostname()}, user ")
-            await wait_for(pilot, lambda: app.query_one(ErrorsPane)._pending is not None)  # predictions, saved
             await wait_for(pilot, lambda: "epoch " in text_of(app, "#train-stats"))  # progress, from live.json
+            await wait_for(pilot, lambda: app.query_one(BatchLossChart).series.points()[0])  # from losses.jsonl
+            await pilot.press("4")
+            await wait_for(pilot, lambda: app.query_one(ErrorsPane).results is not None)  # predictions, saved
+            await pilot.press("3")
             await pilot.press("x")
             assert isinstance(app.screen, YesNoScreen)
             assert app.screen.question == f"Stop run {app.activity.watched.name} (pid {proc.pid})?"
@@ -180,6 +187,116 @@ async def test_enter_on_the_run_this_dashboard_trains_shows_it(tiny_data, tmp_pa
         assert app.query_one("TabbedContent").active == "train" and app.activity.watched is None and not notes(app)
         await pilot.press("x")
         await wait_for(pilot, lambda: not app.activity.busy)
+
+
+# --- watching needs no torch; the Errors pane loads what it needs when shown ---------------------------------------
+
+
+def finished_folder(path: Path, epochs: int = 3, batches: int = 6, **config) -> Path:
+    """A completed run's folder as the recorder leaves it: epochs, its last progress in live.json, its step curve."""
+    write_run(path, epochs=epochs, status="completed", **config)
+    live = {"status": "completed", "epoch": epochs, "epochs": epochs, "batch": batches, "batches": batches}
+    live.update(loss=0.4, accuracy=85.0, samples_per_s=1e4, elapsed=2.0, eta=0.0, step=epochs * batches)
+    live.update(heartbeat=time.time(), pid=4242, host="gpu-box")
+    (path / "live.json").write_text(json.dumps(live))
+    curve = [{"step": s, "loss": 2.3 / s, "steps": 1} for s in range(1, epochs * batches + 1)]
+    (path / "losses.jsonl").write_text("".join(json.dumps(c) + "\n" for c in curve))
+    return path
+
+
+WATCH_WITHOUT_TORCH = r"""
+import asyncio, json, sys, time
+from pathlib import Path
+from fmtui.app import make_app
+from fmtui.widgets.charts import BatchLossChart
+from fmtui.widgets.train_pane import EpochLog
+
+async def main(path, epochs):
+    app = make_app(runs_dir=path.parent, watch=path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        deadline = time.monotonic() + float(sys.argv[3])  # a guard against a hang, never a speed check
+        while f"Epoch [{epochs}/{epochs}]" not in "\n".join(app.query_one(EpochLog).lines):
+            assert time.monotonic() < deadline, "the epochs were never shown"
+            await pilot.pause(0.05)
+        await pilot.pause()
+        steps = app.query_one(BatchLossChart).series.points()[0]
+        print(json.dumps({"torch": "torch" in sys.modules, "steps": steps, "phase": app.train_pane.phase}))
+
+asyncio.run(main(Path(sys.argv[1]), int(sys.argv[2])))
+"""
+
+
+def test_a_watch_shows_a_runs_epochs_and_step_curve_without_importing_torch(tmp_path):
+    """`fmtui watch RUN` opens the dashboard on the run: its epochs, its step curve and its end come from its files,
+    and torch is not imported (in a fresh process: this one has torch already)."""
+    path = finished_folder(tmp_path / "runs" / "done", epochs=3)
+    script = [sys.executable, "-c", WATCH_WITHOUT_TORCH, str(path), "3", str(HANG)]
+    done = subprocess.run(script, capture_output=True, text=True, timeout=2 * HANG)
+    assert done.returncode == 0, done.stderr[-2000:]
+    shown = json.loads(done.stdout.strip().splitlines()[-1])
+    assert shown == {"torch": False, "steps": list(range(1, 19)), "phase": "finished"}
+
+
+@sync
+async def test_a_watched_runs_predictions_and_weights_load_only_once_the_errors_pane_is_shown(tiny_data, tmp_path):
+    """A finished run watched (w in Runs, `fmtui watch RUN`): its step curve is the one its writer recorded; its
+    saved predictions and weights, which need torch and the dataset, are loaded when the Errors pane is shown."""
+    path = tmp_path / "runs" / "done"
+    record(config(tiny_data, epochs=2), path)
+    recorded = [json.loads(line) for line in (path / "losses.jsonl").read_text().splitlines()]
+    app = make_app(RunConfig(data_dir=str(tiny_data)), runs_dir=tmp_path / "runs", watch=path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.train_pane.phase == "finished")
+        assert app.query_one(BatchLossChart).series.points()[0] == [r["step"] for r in recorded]
+        await pilot.pause(0.5)
+        assert app.live.saved.epoch == 2 and app.live.saved.loaded == 0  # nothing loaded: the pane was not shown
+        errors = app.query_one(ErrorsPane)
+        assert errors.results is None and app.query_one(WeightsView).weights is None
+        await pilot.press("4")
+        await wait_for(pilot, lambda: errors.results is not None)
+        assert errors.images is not None and errors.run_label == "epoch 2/2 · run done"
+        assert app.query_one(WeightsView).weights is not None  # an MLP: what its first layer learned
+        final = json.loads((path / "summary.json").read_text())["final"]
+        assert math.isclose(errors.results.accuracy, final["test_accuracy"], rel_tol=1e-6)  # the last epoch's
+
+
+@sync
+async def test_a_watched_run_without_its_data_here_is_shown_and_the_errors_pane_says_why_once(tmp_path):
+    """No dataset here to draw the mistakes on: the run is watched all the same, and the Errors pane says why once,
+    not again at each new epoch."""
+    path = tmp_path / "runs" / "live"
+    writer = Writer(path, epochs=3)
+    try:
+        app = make_app(RunConfig(data_dir=str(tmp_path / "no-data")), runs_dir=tmp_path / "runs", watch=path)
+        async with app.run_test(size=SIZE) as pilot:
+            writer.epoch()
+            await wait_for(pilot, lambda: "Epoch [1/3]" in log_text(app))
+            await pilot.press("4")
+            await wait_for(pilot, lambda: notes(app))
+            writer.epoch()  # a new epoch while the Errors pane is shown: its predictions would be loaded now
+            await wait_for(pilot, lambda: "Epoch [2/3]" in log_text(app))
+            await pilot.pause(0.5)
+            (note,) = notes(app)
+            assert note.startswith("live's mistakes cannot be shown: ") and "\n" not in note
+            assert app.activity.watched == path and app.train_pane.phase == "running"
+    finally:
+        writer.close()
+
+
+@sync
+async def test_a_dashboard_opened_on_a_watch_shows_the_train_pane_and_counts_parameters_once_the_model_pane_shows(
+    tmp_path,
+):
+    """The Model pane's parameter count builds the model (torch): a dashboard opened on a watch counts it when that
+    pane is first shown, not before."""
+    path = finished_folder(tmp_path / "runs" / "done")
+    app = make_app(RunConfig(model="softmax"), runs_dir=tmp_path / "runs", watch=path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.train_pane.phase == "finished")
+        assert app.query_one("TabbedContent").active == "train"
+        assert text_of(app, "#model-summary") == "counting parameters…"
+        await pilot.press("2")
+        await wait_for(pilot, lambda: "7,850 parameters" in text_of(app, "#model-summary"))
 
 
 # --- resuming from the Runs pane ----------------------------------------------------------------------

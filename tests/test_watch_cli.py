@@ -186,3 +186,22 @@ def test_under_nohup_a_hang_up_does_not_stop_the_dashboard_and_sigterm_still_doe
     os.kill(app.pid, signal.SIGTERM)
     assert app.wait() == 128 + signal.SIGTERM  # not stuck on writing to a terminal that is gone
     assert summary(folder)["message"].startswith("stopped by SIGTERM during epoch ")
+
+
+# --- the start-up benchmark ----------------------------------------------------------------------------------
+
+
+def test_the_watch_startup_benchmark_times_a_real_watch_that_imports_no_torch(tmp_path):
+    """benchmarks/watch_startup.py end to end (no timing asserted): the dashboard under a pseudo-terminal showed the
+    run's last epoch, without torch, and the reference was measured beside it."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        import watch_startup
+    finally:
+        sys.path.pop(0)
+    lines: list[str] = []
+    result = watch_startup.main(["--repeats", "1", "--epochs", "3", "--json", str(tmp_path / "w.json")], lines.append)
+    (shown,) = result["watch_epochs_shown_s"]
+    assert shown > 0 and result["torch_loaded_when_shown"] == [False] and len(result["import_torch_s"]) == 1
+    assert "epochs shown / import torch: " in "\n".join(lines)
+    assert json.loads((tmp_path / "w.json").read_text())["epochs"] == 3

@@ -6,7 +6,7 @@
     liveness.py  who writes a folder: the lock's holder (the kernel's lock table), heartbeats, stop and take-over
     read.py      the one reader (RunRecord, BrokenRun) and RunsFolder, a runs folder followed cheaply
     writer.py    what writers need: new folder names, the writer's lock, summary and metrics table
-    convert.py   files back into engine events (rows, live.json, config.json's resolved facts)
+    convert.py   files back into engine events (rows, live.json, losses.jsonl, config.json's resolved facts)
     tensors.py   model.pt, predictions.pt and checkpoint.pt, loaded with torch.load(weights_only=True)
     export.py    the Runs pane's CSV and JSON export
 

@@ -1,6 +1,7 @@
 """A run folder's files turned back into the engine's events: a metrics.jsonl row into an EpochEnd, live.json
-into a BatchProgress, config.json's `resolved` part into a Started. What the writer (fmtui.recorder) writes
-from events, a follower (fmtui.watch) reads back as events, so a watched run shows as one trained here.
+into a BatchProgress (with losses.jsonl's step curve), config.json's `resolved` part into a Started. What the
+writer (fmtui.recorder) writes from events, a follower (fmtui.watch) reads back as events, so a watched run shows
+as one trained here.
 
 Every string taken from a folder goes through `safe_text` (it may be someone else's); every number is checked
 (a field that is no number is left out, never guessed from this machine). No torch.
@@ -9,6 +10,7 @@ Every string taken from a folder goes through `safe_text` (it may be someone els
 from __future__ import annotations
 
 import math
+import statistics
 from typing import Any
 
 from fmtui.config import RunConfig
@@ -80,37 +82,28 @@ def started_event(record: RunRecord) -> Started:
     )
 
 
-def progress_event(live: dict) -> BatchProgress | None:
-    """live.json's progress as a BatchProgress; None before the first batch or when a field is no number.
-
-    Its loss curve (`losses`, `loss_every`) is the engine's own when live.json carries one, else empty: the
-    recorder keeps the step curve to itself, and a curve made of live.json's ~2 losses a second would depend
-    on the writer's speed, which the engine's never does."""
+def progress_event(live: dict, *, ended: bool = False) -> BatchProgress | None:
+    """live.json's progress as a BatchProgress (its loss curve empty: losses.jsonl has it, see `loss_points`);
+    None before the first batch, when a field is no number, or when the writer no longer says `running` (unless
+    `ended`: the last progress of a run that ended)."""
     values = {k: live.get(k) for k in PROGRESS_FIELDS}
-    if live.get("status") != Status.RUNNING or not all(_number(v) for v in values.values()):
+    if not (ended or live.get("status") == Status.RUNNING) or not all(_number(v) for v in values.values()):
         return None
     if values["epoch"] < 1 or values["batch"] < 1 or values["batches"] < 1 or values["epochs"] < 1:
         return None
     ints = ("epoch", "epochs", "batch", "batches", "step")
     numbers = {k: int(v) if k in ints else float(v) for k, v in values.items()}
-    gpu = _int(live.get("gpu_memory"))
-    return BatchProgress(**numbers, gpu_memory=gpu, losses=_curve(live.get("losses")), loss_every=_every(live))
+    return BatchProgress(**numbers, gpu_memory=_int(live.get("gpu_memory")))
 
 
-def _curve(value: Any) -> list[tuple[int, float]]:
-    """A loss curve as [[step, loss], ...] (null where not finite) or [] when it is not one."""
-    if not isinstance(value, list):
-        return []
-    pairs = [p for p in value if isinstance(p, list) and len(p) == 2]
-    if len(pairs) != len(value) or not all(_int(s, -1) >= 0 and (v is None or _real(v)) for s, v in pairs):
-        return []
-    return [(s, math.nan if v is None else float(v)) for s, v in pairs]
+def loss_points(rows: list[dict]) -> list[tuple[int, float]]:
+    """losses.jsonl's lines (checked by fmtui.runfolder.parse.check_loss) as BatchProgress.losses: (step, loss),
+    NaN where the loss was not finite."""
+    return [(row["step"], math.nan if row["loss"] is None else float(row["loss"])) for row in rows]
 
 
-def _every(live: dict) -> int:
-    every = _int(live.get("loss_every"), 1)
-    return every if every >= 1 else 1
-
-
-def _real(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def loss_every(rows: list[dict]) -> int:
+    """The steps a point of the curve averages, as BatchProgress.loss_every says it: the median of the lines' (most
+    lines are the engine's own points; a line merged with an epoch's short last point covers more, the run's last
+    may cover fewer)."""
+    return statistics.median_low(row["steps"] for row in rows) if rows else 1

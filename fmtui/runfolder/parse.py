@@ -1,6 +1,7 @@
 """Parsing a run folder's files, checked: every parser takes (file, bytes) and returns the file's content, or
 raises RunError with one line naming the file and what is wrong (types, ranges, JSON shapes). Nothing here
-touches the disk but `read_metrics`, which reads an appended metrics.jsonl on from where it last ended.
+touches the disk but `read_appended`, which reads an appended file (metrics.jsonl, losses.jsonl) on from where
+it last ended.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from fmtui.config import ConfigError, RunConfig, format_value, parse_field
 from fmtui.errors import RunError
 from fmtui.runfolder import files
 from fmtui.runfolder.schema import (
+    LOSS_DOCS,
     MAX_EPOCH,
     ROW_NUMBERS,
     ROW_PERCENTS,
@@ -126,8 +128,13 @@ def parse_config(file: Path, data: bytes) -> tuple[RunConfig, dict]:
     return config, resolved
 
 
-def _check_row(row: Any, previous: int) -> str | None:
+Check = Callable[[Any, dict | None], str | None]
+"""What is wrong with one line of an appended file, given the line before it (None: nothing)."""
+
+
+def check_metrics_row(row: Any, before: dict | None) -> str | None:
     """What is wrong with one metrics.jsonl row (None when nothing): epochs count up, numbers are numbers."""
+    previous = before["epoch"] if before else 0
     if not isinstance(row, dict):
         return f"is {_kind(row)}, not a JSON object"
     missing = [k for k in ROW_REQUIRED if k not in row]
@@ -151,9 +158,31 @@ def _check_row(row: Any, previous: int) -> str | None:
     return None
 
 
+MAX_STEP = 10**13
+"""Step numbers above this are no run's (100,000 epochs of 60,000 one-sample batches are 6e9 steps)."""
+
+
+def check_loss(row: Any, before: dict | None) -> str | None:
+    """What is wrong with one losses.jsonl line (None when nothing): steps count up, the loss is a number or null."""
+    if not isinstance(row, dict):
+        return f"is {_kind(row)}, not a JSON object"
+    missing = [k for k in LOSS_DOCS if k not in row]
+    if missing:
+        return f"has no {', '.join(missing)}"
+    step, steps, loss = row["step"], row["steps"], row["loss"]
+    for key, value in (("step", step), ("steps", steps)):
+        if not _is_int(value) or not 1 <= value <= MAX_STEP:
+            return f"{key} is {_kind(value)}, expected a positive integer up to {MAX_STEP:,}"
+    if before is not None and step <= before["step"]:
+        return f"step {step} does not follow step {before['step']}"
+    if loss is not None and not (_is_number(loss) and abs(loss) <= 1e300):
+        return f"loss is {_kind(loss)}, expected a number or null"
+    return None
+
+
 @dataclass(frozen=True)
 class Appended:
-    """metrics.jsonl as read so far: its rows and where its complete lines end (to read on from there)."""
+    """An appended file as read so far: its rows and where its complete lines end (to read on from there)."""
 
     rows: list[dict]
     inode: int
@@ -166,20 +195,26 @@ class Appended:
 
 def read_metrics(file: Path, st: os.stat_result, before: Appended | None) -> Appended:
     """metrics.jsonl, read on from `before` when the file only grew since, else from the start."""
+    return read_appended(file, st, before, check_metrics_row)
+
+
+def read_appended(file: Path, st: os.stat_result, before: Appended | None, check: Check) -> Appended:
+    """A file of JSON lines that a writer appends to, each line checked by check(line, the line before): read on
+    from `before` when the file only grew since, else from the start."""
     try:
         with files.open_read(file) as f:
             if before and before.inode == st.st_ino and before.end <= st.st_size:
                 f.seek(before.end - len(before.last))
                 data = f.read()
                 if data.startswith(before.last):
-                    return _extend(file, before, data[len(before.last) :])
+                    return _extend(file, before, data[len(before.last) :], check)
                 f.seek(0)
-            return _extend(file, Appended([], st.st_ino, 0, 0), f.read())
+            return _extend(file, Appended([], st.st_ino, 0, 0), f.read(), check)
     except OSError as e:
         raise RunError(file, f"cannot be read ({e.strerror})") from None
 
 
-def _extend(file: Path, state: Appended, data: bytes) -> Appended:
+def _extend(file: Path, state: Appended, data: bytes, check: Check) -> Appended:
     """state plus the checked rows of data's complete lines. A last line without its newline is one a live
     writer is still appending: it is not yet written, not broken, and is left for the next read."""
     complete = data.split(b"\n")[:-1]
@@ -195,7 +230,7 @@ def _extend(file: Path, state: Appended, data: bytes) -> Appended:
         except UnicodeDecodeError:
             raise RunError(file, f"line {n} is not UTF-8 text") from None
         row = _loads(file, line, where=f"line {n}")
-        problem = _check_row(row, rows[-1]["epoch"] if rows else 0)
+        problem = check(row, rows[-1] if rows else None)
         if problem:
             raise RunError(
                 file, f"line {n} {problem}" if problem.startswith(("is ", "has ")) else f"line {n}: {problem}"

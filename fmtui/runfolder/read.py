@@ -19,7 +19,16 @@ from fmtui.errors import RunError
 from fmtui.events import Health
 from fmtui.runfolder import files as safe
 from fmtui.runfolder.liveness import Liveness, liveness
-from fmtui.runfolder.parse import Appended, parse_config, parse_live, parse_summary, read_metrics
+from fmtui.runfolder.parse import (
+    Appended,
+    Check,
+    check_loss,
+    parse_config,
+    parse_live,
+    parse_summary,
+    read_appended,
+    read_metrics,
+)
 from fmtui.runfolder.schema import CONFIG, EXPORTS, LIVE, LOCK, METRICS, RUN_MARKERS, SUMMARY, Status
 from fmtui.text import safe_text
 
@@ -145,6 +154,16 @@ class FileCache:
         does) is read from where the last read ended: a long run costs one new line per epoch, not all."""
         appended = self._cached(
             file, lambda st, before: read_metrics(file, st, before if isinstance(before, Appended) else None)
+        )
+        return None if appended is None else appended.rows
+
+    def load_losses(self, file: Path) -> list[dict] | None:
+        """losses.jsonl's points (fmtui.runfolder.schema.LOSS_FIELDS), read on as load_metrics reads on."""
+        return self._appended(file, check_loss)
+
+    def _appended(self, file: Path, check: Check) -> list[dict] | None:
+        appended = self._cached(
+            file, lambda st, before: read_appended(file, st, before if isinstance(before, Appended) else None, check)
         )
         return None if appended is None else appended.rows
 

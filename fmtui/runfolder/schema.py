@@ -9,6 +9,7 @@ Standard library only, and nothing from the rest of fmtui: this module is the pr
     metrics.jsonl    one JSON object per finished epoch (METRIC_FIELDS), appended (metrics.csv: the same table)
     summary.json     status (a writer's Status), message, final and best metrics, health (SUMMARY_FIELDS)
     live.json        the writer's latest progress and heartbeat, pid and host, while it trains (LIVE_FIELDS)
+    losses.jsonl     the training loss step by step (LOSS_FIELDS), appended as live.json is written; bounded
     model.pt         the state_dict of the last complete epoch, loadable with torch.load(weights_only=True)
     checkpoint.pt    all that a resume needs after the last complete epoch (weights only, no pickled objects)
     predictions.pt   test-set probabilities and labels, for the error browser without retraining
@@ -27,20 +28,22 @@ METRICS = "metrics.jsonl"
 METRICS_CSV = "metrics.csv"
 SUMMARY = "summary.json"
 LIVE = "live.json"
+LOSSES = "losses.jsonl"
 MODEL = "model.pt"
 CHECKPOINT = "checkpoint.pt"
 PREDICTIONS = "predictions.pt"
 MISLABELED = "mislabeled.csv"
 
-RUN_FILES = (LOCK, CONFIG, METRICS, METRICS_CSV, SUMMARY, LIVE, MODEL, CHECKPOINT, PREDICTIONS, MISLABELED)
+RUN_FILES = (LOCK, CONFIG, METRICS, METRICS_CSV, SUMMARY, LIVE, LOSSES, MODEL, CHECKPOINT, PREDICTIONS, MISLABELED)
 """Every file a run folder holds. None of them may be a symbolic link (fmtui.runfolder.files refuses one)."""
 RUN_MARKERS = frozenset({CONFIG, METRICS, MODEL, PREDICTIONS, LOCK, LIVE})
 """A folder holding any of these is a run folder (readable or broken); others may be sweep folders."""
 EXPORTS = "exports"
 """The folder inside a runs folder that the Runs pane's exports go to (no run folder)."""
 
-MAX_BYTES = {CONFIG: 1 << 20, SUMMARY: 1 << 20, LIVE: 1 << 20, METRICS: 256 << 20}
-"""Larger files are refused unread (a run writes a few kB; 256 MiB of metrics is over 500,000 epochs)."""
+MAX_BYTES = {CONFIG: 1 << 20, SUMMARY: 1 << 20, LIVE: 1 << 20, METRICS: 256 << 20, LOSSES: 4 << 20}
+"""Larger files are refused unread (a run writes a few kB; 256 MiB of metrics is over 500,000 epochs; a run's
+losses.jsonl holds at most about LOSS_RECORD_POINTS lines of ~50 bytes for each time it was started or resumed)."""
 DEFAULT_MAX_BYTES = 1 << 20
 """The limit of a small file that MAX_BYTES does not name (.lock)."""
 MAX_EPOCH = 10_000_000
@@ -165,6 +168,18 @@ SUMMARY_DOCS: dict[str, Field] = {
 }
 """summary.json: replaced after every epoch and at the end."""
 SUMMARY_FIELDS = tuple(SUMMARY_DOCS)
+
+LOSS_DOCS: dict[str, Field] = {
+    "step": ("integer", "", "the optimizer step the point ends at, counted from the run's first step (1-based)"),
+    "loss": ("number or null", "", "mean training loss of the `steps` steps up to `step`; null: not finite"),
+    "steps": ("integer", "", "how many steps the point averages"),
+}
+"""A losses.jsonl line: one point of the training loss by step, the steps counting up from line to line."""
+LOSS_FIELDS = tuple(LOSS_DOCS)
+LOSS_RECORD_POINTS = 2000
+"""Points a writer records of one run's step curve, at most about: the engine's points (about 1,000 a run, and
+one more at each epoch's end) are merged where they come closer than 1/LOSS_RECORD_POINTS of the run's steps, so
+a run of 100,000 short epochs records 2,000 points, not 100,000."""
 
 LOCK_FIELDS = ("pid", "host")
 """.lock's content: who took the lock (informative only: the kernel's lock table says who holds it)."""

@@ -337,17 +337,27 @@ class ConfigForm(Widget, can_focus=True):
         self._show_data(files)
         if self.lr_finder.follow(draft):  # a suggestion belongs to the config it was measured on
             self.refresh_bindings()
-        if draft != self._counting:
-            self._counting = draft
-            too_big = MODELS[draft.model].refusal(draft)  # beyond its limits: not built, even on the meta device
-            if too_big:
-                self.query_one("#model-summary", Static).update(f"not counted: {too_big}")
-                self.query_one("#network", Static).update("")
-            else:
-                self._count(draft)
+        if self.is_on_screen:
+            self._recount(draft)
         if self._last != (cfg, error):
             self._last = (cfg, error)
             self.post_message(self.Changed(cfg, error))
+
+    def on_show(self) -> None:
+        self._recount(self._draft()[0])
+
+    def _recount(self, draft: RunConfig) -> None:
+        """Count the draft's parameters (torch, in a worker) unless counted already. Only while the form is shown
+        (_refresh) or as it is shown (on_show): a dashboard opened on a watched run imports no torch for it."""
+        if draft == self._counting:
+            return
+        self._counting = draft
+        too_big = MODELS[draft.model].refusal(draft)  # beyond its limits: not built, even on the meta device
+        if too_big:
+            self.query_one("#model-summary", Static).update(f"not counted: {too_big}")
+            self.query_one("#network", Static).update("")
+        else:
+            self._count(draft)
 
     def _show_data(self, files: DataFiles) -> None:
         """Where the dataset is, or what to do about it: the first screen says it, not a failed run later.

@@ -135,11 +135,11 @@ class TrainPane(Widget, can_focus=True):
 
     # --- engine events ----------------------------------------------------------------------------
 
-    def show_starting(self, cfg: RunConfig) -> None:
-        """A new run: clear the charts and the message, then wait for data and model."""
+    def show_starting(self, cfg: RunConfig, doing: str = "loading data and model…") -> None:
+        """A new run: clear the charts and the message, then wait for what it is `doing` (a watch: its folder)."""
         self.show_starting_blank()
         self.query_one("#train-state", Static).update(f"starting: {cfg.summary()}")
-        self.query_one("#train-stats", Static).update("loading data and model…")
+        self.query_one("#train-stats", Static).update(doing)
         self._message("")
 
     def show_starting_blank(self) -> None:
@@ -158,7 +158,7 @@ class TrainPane(Widget, can_focus=True):
         for chart in (self.query_one("#loss-chart", EpochChart), self.query_one(BatchLossChart)):
             chart.chance = math.log(classes) if classes > 1 else None  # the loss of guessing: ln 10 = 2.30
         batch = self.query_one(BatchLossChart)
-        batch.empty_note = "its process keeps this curve" if writer else ""  # live.json has no step curve
+        batch.empty_note = "none recorded yet" if writer else ""  # a watched run's: from its losses.jsonl
         batch.mark_dirty()
         if self.phase != "stopping":
             self.phase = "running"
