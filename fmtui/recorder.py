@@ -7,7 +7,8 @@ and reads it back):
 checkpoint.pt, model.pt, predictions.pt and mislabeled.csv, then one line appended to metrics.jsonl (never
 rewritten), then metrics.csv and summary.json; live.json holds the latest progress and a heartbeat. Every
 file is replaced atomically, and never written through a symbolic link (fmtui.runfolder.files), so a run
-stopped, killed or out of disk keeps the last complete epoch whole.
+stopped, killed or out of disk keeps the last complete epoch whole. While a run trains, a thread appends a
+sample of the machine (CPU, memory, each GPU) to its system.jsonl every few seconds (fmtui.sysmetrics).
 
 The files of an epoch are written by a thread of the writer, in that order, while training goes on: the
 training thread only copies what changes (the checkpoint) into bytes. The same thread beats live.json's
@@ -53,6 +54,7 @@ from fmtui.runfolder.schema import (
     Status,
 )
 from fmtui.runfolder.writer import FolderLock, metrics_csv, now_iso, summarize, write_error
+from fmtui.sysmetrics import SystemRecorder
 
 if TYPE_CHECKING:
     from fmtui.resume import Resume
@@ -125,6 +127,8 @@ class RunRecorder:
         self.writers: dict[int, RunWriter] = {}
         self.open: set[int] = set()
         """Runs started and not finished."""
+        self.system = SystemRecorder()
+        """Samples the machine into the folders of the runs started and not finished (fmtui.sysmetrics)."""
 
     def path(self, run: int = 0) -> Path | None:
         """The run's folder, once it has started."""
@@ -138,12 +142,17 @@ class RunRecorder:
         if isinstance(event, Started):
             self.writers[run] = self._start(event, run)
             self.open.add(run)
+            self.system.add(self.writers[run].path)
             return self.path(run)
         writer = self.writers.get(run)
         if writer is not None:
+            if isinstance(event, Finished):
+                self.system.remove(writer.path)  # its samples end before its end is written
             writer.handle(event)
             if isinstance(event, Finished):
                 self.open.discard(run)
+                if not self.open:
+                    self.system.stop()
         return self.path(run)
 
     def _start(self, event: Started, run: int) -> RunWriter:
@@ -170,11 +179,13 @@ class RunRecorder:
 
     def fail(self, message: str) -> None:
         """Record an error that ended the runs still open (the metrics so far stay)."""
+        self.system.stop()
         for run in sorted(self.open):
             self.writers[run].fail(message)
         self.open.clear()
 
     def close(self) -> None:
+        self.system.stop()
         for writer in self.writers.values():
             writer.close()
 

@@ -124,9 +124,9 @@ def atomic_write(path: Path, data: bytes | str, *, sync: bool = True) -> None:
         raise
 
 
-def append_lines(file: Path, text: str) -> None:
-    """Append whole lines and flush them to the disk, never through a link (OSError ELOOP); a failed append
-    is cut off again (no half line)."""
+def append_lines(file: Path, text: str, *, sync: bool = True) -> None:
+    """Append whole lines and flush them to the disk (sync=False: leave that to the system), never through a
+    link (OSError ELOOP); a failed append is cut off again (no half line)."""
     nonblock = getattr(os, "O_NONBLOCK", 0)  # a fifo in its place fails at once (ENXIO) instead of blocking
     fd = os.open(file, os.O_WRONLY | os.O_APPEND | os.O_CREAT | NOFOLLOW | CLOEXEC | nonblock, 0o666)
     with os.fdopen(fd, "ab") as f:
@@ -136,7 +136,8 @@ def append_lines(file: Path, text: str) -> None:
         try:
             f.write(text.encode())
             f.flush()
-            os.fsync(fd)
+            if sync:
+                os.fsync(fd)
         except OSError:
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, size)
