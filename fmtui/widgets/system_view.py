@@ -79,7 +79,7 @@ def system_lines(rows: list[dict], width: int) -> list[Text]:
 class SystemView(Widget):
     """The newest system metrics in a few lines (see the module's docstring); `show(rows)` redraws them."""
 
-    DEFAULT_CSS = "SystemView { height: auto; padding: 0 1; }"
+    DEFAULT_CSS = "SystemView { height: auto; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }"
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
