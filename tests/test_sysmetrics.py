@@ -189,10 +189,15 @@ def test_runs_trained_together_share_each_sample_and_a_removed_one_gets_no_more(
 
 
 def test_a_new_folder_gets_a_sample_at_once(tmp_path):
-    """The first sample does not wait for the interval: a short run has one too."""
+    """The first sample of a run does not wait for the interval, also when the thread already samples for
+    another run (a stacked group's second run, a sweep's next one): a short run has samples too."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir(), second.mkdir()
     recorder = SystemRecorder(interval=3600, sampler=Counting)
-    recorder.add(tmp_path)
-    wait(lambda: read_system(tmp_path), "no first sample")
+    recorder.add(first)
+    wait(lambda: read_system(first), "no first sample")
+    recorder.add(second)
+    wait(lambda: read_system(second), "the second folder waits for the interval")
     recorder.stop()
 
 

@@ -16,10 +16,13 @@ from pathlib import Path
 
 import pytest
 from test_live import config, stop_at
+from test_report import EPOCH, STARTED
 from test_sysmetrics import H100, NO_POWER, fake_nvml
+from torch import nn
 
 from fmtui import engine, sysmetrics
-from fmtui.events import EpochEnd, Started
+from fmtui.events import EpochEnd, Finished, Started
+from fmtui.recorder import RunRecorder
 from fmtui.runfolder import schema
 from fmtui.runfolder.read import read_run
 from fmtui.session import train_and_record, train_group_and_record
@@ -60,6 +63,18 @@ def test_a_completed_run_has_its_system_metrics(tiny_data, tmp_path, no_gpu):
     assert all("gpus" not in r for r in rows)  # no GPU reading: no GPU key, never zeros
     (line,) = (tmp_path / "run" / schema.SYSTEM).read_text().splitlines()[:1]
     assert set(json.loads(line)) <= set(schema.SYSTEM_FIELDS)
+
+
+def test_the_sampling_ends_with_the_last_open_runs_finished_event(tmp_path, no_gpu):
+    """A consumer that hands the recorder events by hand and never closes it (as tests and tools do) leaves no
+    sampling thread behind once its run has finished."""
+    before = samplers()
+    recorder = RunRecorder(lambda cfg: tmp_path / "run")
+    recorder.handle(STARTED)
+    recorder.handle(EPOCH)
+    assert samplers() - before
+    recorder.handle(Finished("completed", "finished", [EPOCH], None, 1.0, nn.Linear(2, 2)))
+    assert_recorded(tmp_path / "run", before)
 
 
 def test_a_stopped_run_has_them_and_its_sampling_ends(tiny_data, tmp_path, no_gpu):
