@@ -222,10 +222,12 @@ def train_batched(
     configs: list[RunConfig],
     *,
     dataset: Dataset | None = None,
-    should_stop: Callable[[], bool] = lambda: False,
+    should_stop: Callable[[], object] = lambda: False,
     progress_interval: float = 0.1,
+    should_drop: Callable[[int], object] = lambda k: False,
 ) -> Iterator[tuple[int, Event]]:
-    """Yield (copy index, event) with the same events a sequential run of each config would yield."""
+    """Yield (copy index, event) with the same events a sequential run of each config would yield. A copy that
+    `should_drop` drops after an epoch (fmtui.engine.run_steps) finishes as stopped; the others go on."""
     assert can_batch(configs), "configs differ in more than " + ", ".join(PER_COPY)
     for c in configs:
         c.validate()
@@ -235,7 +237,9 @@ def train_batched(
     from fmtui.graphs import fastest
 
     step = fastest(StackedStep(configs, at), at)
-    yield from run_steps(at, step, should_stop=should_stop, progress_interval=progress_interval)
+    yield from run_steps(
+        at, step, should_stop=should_stop, progress_interval=progress_interval, should_drop=should_drop
+    )
 
 
 @torch.no_grad()

@@ -165,7 +165,7 @@ def cli(ctx: click.Context, no_ui: bool, data_dir: Path | None, runs_dir: Path |
     fmtui runs [RUNS_DIR]            list the runs: status, epochs, accuracy
     fmtui lr-find [OPTIONS]          suggest a learning rate (the LR range test)
     fmtui watch [RUN_DIR]            open the dashboard on a run another process trains
-    fmtui export --tensorboard DIR RUN...   runs as TensorBoard event files (--follow: live)
+    fmtui export --csv FILE RUN...   runs as one CSV table (--tensorboard DIR: event files, --follow: live)
 
     Options of fmtui itself (--data-dir, --runs-dir) also apply to its commands; a command's own wins.
     Shell completion: eval "$(_FMTUI_COMPLETE=bash_source fmtui)" (zsh_source, fish_source).
@@ -569,6 +569,7 @@ def sweep(
     "--workers", type=click.IntRange(1, 1024), help="Worker processes to start here [one per visible GPU, else 1]"
 )
 @click.option("--runs-dir", type=DIR, help="Where the study's folder goes [$FMTUI_RUNS_DIR or ./runs]")
+@click.option("--json", "json_mode", is_flag=True, help="Print one JSON object per finished trial, then the study's.")
 @no_ui_option
 @click.pass_context
 def tune(
@@ -580,6 +581,7 @@ def tune(
     storage: str | None,
     workers: int | None,
     runs_dir: Path | None,
+    json_mode: bool,
     no_ui: bool,
     **values: Any,
 ) -> None:
@@ -601,7 +603,7 @@ def tune(
     options = {"trials": trials, "sampler": sampler, "pruner": pruner, "study": study, "storage": storage}
     runs_dir = runs_dir or shared.runs_dir
     data = str(data_dir) if data_dir else None
-    ctx.exit(run_tune(texts, data_dir=data, workers=workers, runs_dir=runs_dir, **options))
+    ctx.exit(run_tune(texts, data_dir=data, workers=workers, runs_dir=runs_dir, json_mode=json_mode, **options))
 
 
 @cli.command(name="lr-find")
@@ -654,30 +656,54 @@ def note_threads(configs: list[RunConfig]) -> None:
 @shared_options("--data-dir", "--runs-dir", "--no-download")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option(
+    "--csv",
+    "csv_file",
+    type=click.Path(allow_dash=True, path_type=Path),
+    metavar="FILE",
+    help="Write one CSV table here: a row per run and epoch, the Runs pane's columns; - = stdout.",
+)
+@click.option(
     "--tensorboard",
     "tensorboard_dir",
-    required=True,
     type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
     help="Write TensorBoard event files here, one sub-folder per run (needs tensorboardX).",
 )
 @click.option(
     "--follow",
     is_flag=True,
-    help="Go on writing each run's new epochs (and a folder's new runs) as they train; end when all have ended.",
+    help="With --tensorboard: go on writing each run's new epochs (and a folder's new runs) as they train; "
+    "end when all have ended (a --csv is written then).",
 )
 @no_ui_option
 @click.pass_context
-def export(ctx: click.Context, runs: tuple[Path, ...], tensorboard_dir: Path, follow: bool, no_ui: bool) -> None:
-    """Export run folders (or sweep and runs folders) for TensorBoard, W&B and Aim: each run's epochs as
-    scalars, and its options with its final and best metrics for TensorBoard's HParams view.
+def export(
+    ctx: click.Context,
+    runs: tuple[Path, ...],
+    csv_file: Path | None,
+    tensorboard_dir: Path | None,
+    follow: bool,
+    no_ui: bool,
+) -> None:
+    """Export run folders (or sweep and runs folders) as a CSV table, TensorBoard event files, or both.
+
+    --csv: every run's epochs, one row each, with the run's options and status (the columns of the Runs
+    pane's e export; pandas.read_csv reads it). --tensorboard: each run's epochs as scalars, and its options
+    with its final and best metrics for TensorBoard's HParams view; W&B (wandb sync --sync-tensorboard) and
+    Aim (aim convert tensorboard, scalars only) import these files.
 
     \b
+    fmtui export --csv sweep.csv runs/sweep-20261126-101500
     fmtui export --tensorboard tb runs/sweep-20261126-101500 && tensorboard --logdir tb
     fmtui export --tensorboard tb --follow runs/20261126-101500-fashion-mnist-mlp-symmetric-lr0.01
     """
+    if csv_file is None and tensorboard_dir is None:
+        raise click.UsageError("export needs a format: --csv FILE, --tensorboard DIR, or both")
+    if follow and tensorboard_dir is None:
+        raise click.UsageError("--follow needs --tensorboard DIR (a CSV is written once)")
     from fmtui.headless.export import run_export
 
-    ctx.exit(run_export(list(runs), tensorboard_dir, follow=follow))
+    ctx.exit(run_export(list(runs), tensorboard_dir, follow=follow, csv_file=csv_file))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -437,15 +437,26 @@ def run_prepared(
         yield event
 
 
+DropCheck = Callable[[int], object]
+"""Asked of each copy still training once its epoch's EpochEnd is handled: something true drops copy k (a string
+says why, as for StopCheck); it finishes as stopped after that epoch and the others go on."""
+
+
 def run_steps(
-    at: Placement, step: Step, *, should_stop: StopCheck = lambda: False, progress_interval: float = 0.1
+    at: Placement,
+    step: Step,
+    *,
+    should_stop: StopCheck = lambda: False,
+    progress_interval: float = 0.1,
+    should_drop: DropCheck = lambda k: False,
 ) -> Iterator[tuple[int, Event]]:
     """The one epoch loop: yield (copy k, event), each copy's events as a single run of its config has them.
 
     Every copy gets Started, BatchProgress*, an EpochEnd per epoch and Finished. A copy whose loss turns
-    non-finite finishes as diverged at the end of that epoch and the others go on; a stop finishes all.
+    non-finite finishes as diverged at the end of that epoch and the others go on; so does a copy that
+    `should_drop` drops (a search prunes it); a stop finishes all.
     """
-    yield from _Loop(at, step, should_stop, progress_interval).run()
+    yield from _Loop(at, step, should_stop, progress_interval, should_drop=should_drop).run()
 
 
 class _Loop:
@@ -458,9 +469,10 @@ class _Loop:
         should_stop: StopCheck,
         progress_interval: float,
         resume: dict[str, Any] | None = None,
+        should_drop: DropCheck = lambda k: False,
     ):
         self.at, self.step, self.cfg = at, step, at.config
-        self.should_stop, self.progress_interval = should_stop, progress_interval
+        self.should_stop, self.progress_interval, self.should_drop = should_stop, progress_interval, should_drop
         self.n, self.batches = len(at.splits.y_train), at.batches
         self.live = list(range(len(step.configs)))
         """Copies still training, in order."""
@@ -521,8 +533,20 @@ class _Loop:
             if stopped or not self.live:
                 break
             yield from self._end_epoch(epoch, b, seconds)
+            if epoch < self.cfg.epochs:  # after the last epoch a copy is complete: nothing left to drop
+                yield from self._drop()
+            if not self.live:
+                break
         for k in self.live:
             yield k, self._finished(k, status)
+
+    def _drop(self) -> Iterator[tuple[int, Event]]:
+        """Finish as stopped the copies that should_drop drops after their epoch; the others go on."""
+        for k in list(self.live):
+            reason = self.should_drop(k)
+            if reason:
+                self.live.remove(k)
+                yield k, self._finished(k, Status.STOPPED, by=reason if isinstance(reason, str) else "")
 
     def _started(self, k: int) -> Started:
         at, s, cfg = self.at, self.at.splits, self.step.configs[k]
@@ -681,10 +705,12 @@ class _Loop:
             "metrics": [e.metrics() for e in self.history[k]],
         }
 
-    def _finished(self, k: int, status: Status, message: str = "") -> Finished:
+    def _finished(self, k: int, status: Status, message: str = "", by: str | None = None) -> Finished:
+        """Copy k's last event; a stopped copy's message names what stopped it (`by`, else the stop's reason)."""
         done, runs = len(self.history[k]), len(self.step.configs)
         if status == Status.STOPPED:
-            by = f" by {self.stop_reason}" if self.stop_reason else ""
+            reason = self.stop_reason if by is None else by
+            by = f" by {reason}" if reason else ""
             message = f"stopped{by} during epoch {done + 1} after {done} complete epoch{'s' * (done != 1)}"
         elif status == Status.COMPLETED:
             epochs = self.cfg.epochs

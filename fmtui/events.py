@@ -184,6 +184,8 @@ class Finished:
     model: nn.Module = field(repr=False)
     health: Health = field(default_factory=Health)
     """The run's health at its end: `diverged` for a diverged run, else as judged on its epochs."""
+    pruned_at: int | None = None
+    """A stopped run that a search pruned (fmtui.session.Pruned): the epoch whose report pruned it."""
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)

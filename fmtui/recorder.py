@@ -27,7 +27,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -117,13 +117,21 @@ class RunRecorder:
     A run's folder is made by `make_folder(config)` when its Started event arrives (data and model
     are ready, so the run really begins; bad input leaves no folder behind); with `resume`, run 0 goes
     on in the resumed folder. Several runs trained together (a stacked sweep group) are told apart by
-    their index. Used as a context manager, an exception that ends training is recorded as the error of
+    their index; `make_folder` may be a list, run i's folder made by its item i. `resolved[i]` holds facts
+    of run i that its caller adds to config.json's resolved part (a search's trial: `study`), written with
+    it at the start. Used as a context manager, an exception that ends training is recorded as the error of
     every run that had not finished, and passes on; every writer is closed (its lock released) on exit.
     """
 
-    def __init__(self, make_folder: Callable[[RunConfig], Path], resume: Resume | None = None):
+    def __init__(
+        self,
+        make_folder: Callable[[RunConfig], Path] | Sequence[Callable[[RunConfig], Path]],
+        resume: Resume | None = None,
+        resolved: Sequence[dict[str, Any]] = (),
+    ):
         self.make_folder = make_folder
         self.resume = resume
+        self.resolved = resolved
         self.writers: dict[int, RunWriter] = {}
         self.open: set[int] = set()
         """Runs started and not finished."""
@@ -160,11 +168,12 @@ class RunRecorder:
         if resume is not None:
             path = resume.path
         else:
+            make = self.make_folder if callable(self.make_folder) else self.make_folder[run]
             try:
-                path = self.make_folder(event.config)
+                path = make(event.config)
             except OSError as e:
                 raise write_error(Path(e.filename or "the runs folder"), e, began=False, doing="creating") from None
-        writer = RunWriter(path, event.config, resume)
+        writer = RunWriter(path, event.config, resume, self.resolved[run] if run < len(self.resolved) else None)
         try:
             writer.handle(event)
         except BaseException:
@@ -210,7 +219,7 @@ class RunWriter:
     them). The first write that fails stops the writing and is raised at the next event.
     """
 
-    def __init__(self, path: Path, cfg: RunConfig, resume: Resume | None = None):
+    def __init__(self, path: Path, cfg: RunConfig, resume: Resume | None = None, resolved: dict | None = None):
         self.path = Path(path)
         try:
             self.path.mkdir(parents=True, exist_ok=True)
@@ -219,6 +228,8 @@ class RunWriter:
         self.lock = resume.lock if resume is not None else FolderLock(self.path)
         self.config, self.resume = cfg, resume
         self.info: dict[str, Any] = {}
+        self.extra = dict(resolved or {})
+        """The caller's own facts for config.json's resolved part (RunRecorder's `resolved`)."""
         self.rows: list[dict] = list(resume.checkpoint["metrics"]) if resume else []
         """Metrics rows of the epochs handed to the writer thread."""
         self.saved: list[dict] = list(self.rows)
@@ -274,6 +285,10 @@ class RunWriter:
             DATA_FILES: [{"name": n, "size": size, "md5": md5} for n, size, md5 in event.data_files],
             "provenance": provenance(),
         }
+        clash = sorted(self.info.keys() & self.extra.keys())
+        if clash:
+            raise ValueError(f"resolved facts the recorder writes itself: {', '.join(clash)}")
+        self.info.update(self.extra)
         resume, epochs = self.resume, event.config.epochs
         self.live = dict.fromkeys(PROGRESS_FIELDS)
         self.live.update(
@@ -418,7 +433,7 @@ class RunWriter:
             if event.results is not None:
                 self._write_predictions(event.results)
         self.health = event.health
-        self._write_summary(event.status, event.message, event.seconds)
+        self._write_summary(event.status, event.message, event.seconds, event.pruned_at)
         self._write_live(event.status)
         runfiles.sync_folder(self.path)
 
@@ -435,7 +450,9 @@ class RunWriter:
         except OSError as e:
             raise write_error(self.path / name, e) from None
 
-    def _write_summary(self, status: Status, message: str, seconds: float | None = None) -> None:
+    def _write_summary(
+        self, status: Status, message: str, seconds: float | None = None, pruned_at: int | None = None
+    ) -> None:
         summary = summarize(self.saved)
         summary.update(
             status=status,
@@ -447,6 +464,8 @@ class RunWriter:
         )
         if self.resumed_from:
             summary["resumed_from"] = self.resumed_from
+        if pruned_at is not None:
+            summary["pruned_at"] = pruned_at
         self._write(SUMMARY, json.dumps(summary, indent=2))
 
     def _write_live(self, status: Status) -> None:

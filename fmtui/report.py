@@ -115,10 +115,13 @@ def closing_line(ev: Finished, run_dir: Path | None) -> str:
 
 def run_status(run: Run) -> str:
     """A run's status with its health where that is not ok: `completed`, `exploding`, `stopped, at chance`; a
-    running run whose writer holds its lock but went quiet: `running, paused?` (its message says for how long)."""
+    running run whose writer holds its lock but went quiet: `running, paused?` (its message says for how long);
+    a search's trial that its pruner stopped: `stopped, pruned at epoch 2`."""
     status = run.status
     if isinstance(run, RunRecord) and status == Status.RUNNING and run.writer is not None and run.writer.quiet:
         return f"{status}, paused?"
+    if isinstance(run, RunRecord) and run.pruned_at is not None:
+        return f"{status}, pruned at epoch {run.pruned_at}"
     health = run.health if isinstance(run, RunRecord) else Health()
     if health.ok or health.state == status:
         return status
@@ -176,6 +179,7 @@ def run_facts(run: Run, key: str) -> dict[str, Any]:
         "best_test_accuracy": best.get("test_accuracy"),
         "best_epoch": best.get("epoch"),
         "config": run.config.to_dict(),
+        "pruned_at": run.pruned_at,
     }
 
 
@@ -241,7 +245,7 @@ def event_json(ev: Event, run_dir: Path | None) -> str:
             fields["loss"] = ev.loss if math.isfinite(ev.loss) else None  # strict JSON has no NaN
             return json_line("progress", fields | {"gpu_memory_bytes": ev.gpu_memory or None})
         case EpochEnd():
-            return json_line("epoch", ev.metrics() | {"health": ev.health.to_dict()})
+            return json_line("epoch", _epoch_fields(ev))
         case Finished():
             return json_line(
                 "finished",
@@ -251,11 +255,16 @@ def event_json(ev: Event, run_dir: Path | None) -> str:
                     "seconds": ev.seconds,
                     "epochs_done": len(ev.history),
                     "run_dir": str(run_dir),
-                    "final": ev.history[-1].metrics() if ev.history else None,
+                    "final": _epoch_fields(ev.history[-1]) if ev.history else None,
                     "health": ev.health.to_dict(),
                 },
             )
     raise TypeError(f"not a training event: {type(ev).__name__}")
+
+
+def _epoch_fields(ev: EpochEnd) -> dict[str, Any]:
+    """An epoch line's fields (after the envelope), also finished's `final`: the metrics, then the health."""
+    return ev.metrics() | {"health": ev.health.to_dict()}
 
 
 # --- sweeps -------------------------------------------------------------------------------------

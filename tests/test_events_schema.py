@@ -1,9 +1,13 @@
-"""The --json lines of real train, eval and sweep runs against the documented schema (fmtui.events_schema.JSON_EVENTS,
-rendered into docs/events.md), and the sweep's summary.csv in the same terms."""
+"""The --json lines of real train, eval, runs, lr-find, tune and sweep commands against the documented schema
+(fmtui.events_schema, rendered into docs/events.md and docs/events.schema.json): field by field here, and by
+jsonschema against the committed schema file; the sweep's summary.csv in the same terms."""
 
+import copy
 import csv
 import json
 import re
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -12,12 +16,13 @@ from test_cli import fmtui
 
 from fmtui.config import RunConfig
 from fmtui.events import HEALTH_STATES
-from fmtui.events_schema import ENVELOPE, JSON_EVENTS, SWEEP_ROW, json_events_markdown
+from fmtui.events_schema import ENVELOPE, JSON_EVENTS, SWEEP_ROW, json_events_markdown, json_schema
 from fmtui.runfolder.schema import METRIC_DOCS
 
 pytestmark = pytest.mark.cli
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "events.md"
+ROOT = Path(__file__).resolve().parents[1]
+DOC, SCHEMA = ROOT / "docs" / "events.md", ROOT / "docs" / "events.schema.json"
 TYPES = {
     "string": str,
     "integer": int,
@@ -65,9 +70,11 @@ def lines(tmp_path_factory) -> list[dict]:
     folders = fmtui("--no-ui", "runs", "--json", tmp, **env)
     search = ["--steps", 100, "--start-lr", 1e-5, "--end-lr", 100, "--out", tmp / "lr.csv"]
     found = fmtui("--no-ui", "lr-find", *common[:4], "--json", *search, **env)
+    space = ["--lr", "0.02..0.3", "--trials", 2, "--pruner", "none", "--study", "s", "--runs-dir", tmp / "studies"]
+    tuned = fmtui("--no-ui", "tune", *common, *space, **env)
     grid = ["--lr", "0.05,0.01", "--batch-norm", "yes,no", "--out", tmp / "sweep"]
     sweep = fmtui("--no-ui", "sweep", *common, *grid, **env)
-    results = (train, evaluated, folders, found, sweep)
+    results = (train, evaluated, folders, found, tuned, sweep)
     for result in results:
         assert result.exit_code == 0, result.output
     return [check_line(line) for r in results for line in r.stdout.splitlines()]
@@ -79,7 +86,10 @@ def test_every_json_line_of_real_runs_matches_the_documented_schema(lines):
     assert kinds[0] == "started" and kinds.index("finished") == kinds.count("progress") + 3  # + started, 2 epochs
     started, finished = lines[0], lines[kinds.index("finished")]
     assert list(started["config"]) == list(RunConfig().to_dict())
-    check(finished["final"], METRIC_DOCS, "finished.final")
+    check(finished["final"], JSON_EVENTS["epoch"], "finished.final")  # the epoch line's fields, health included
+    last_epoch = [e for e in lines if e["event"] == "epoch"][-1]
+    assert finished["final"] == {k: last_epoch[k] for k in JSON_EVENTS["epoch"]}
+    assert list(JSON_EVENTS["epoch"]) == [*METRIC_DOCS, "health"]
     for row in lines[-1]["runs"]:
         check(row, SWEEP_ROW, "summary.runs")
     assert [e["unix_time"] for e in lines] == sorted(e["unix_time"] for e in lines)
@@ -92,6 +102,11 @@ def test_every_json_line_of_real_runs_matches_the_documented_schema(lines):
     (found,) = [e for e in lines if e["event"] == "lr_find"]
     assert list(found["config"]) == list(RunConfig().to_dict()) and found["suggested_lr"] > 0
     assert list(found["curve"][0]) == ["step", "lr", "loss", "smoothed"] and len(found["curve"]) == found["steps"]
+    trials, (study,) = [e for e in lines if e["event"] == "trial"], [e for e in lines if e["event"] == "study"]
+    assert sorted(t["trial"] for t in trials) == [0, 1] and {t["state"] for t in trials} == {"complete"}
+    assert kinds.index("study") == kinds.index("trial") + 2  # the study's line after its trials'
+    assert [r["trial"] for r in study["ranked"]] == [study["best"]["trial"], 1 - study["best"]["trial"]]
+    assert study["best"]["command"].startswith("fmtui train --no-ui") and study["complete"] == study["planned"] == 2
 
 
 def test_numbers_are_numbers_and_units_are_as_documented(lines):
@@ -120,6 +135,51 @@ def test_progress_interval_sets_the_rate_of_progress_lines(tiny_data, tmp_path):
 
 def test_the_document_shows_the_schema_the_tests_check():
     assert json_events_markdown() in DOC.read_text(), "docs/events.md is stale: run python scripts/events_doc.py"
+
+
+def test_the_committed_documents_are_what_the_script_makes():
+    """docs/events.md and docs/events.schema.json equal what scripts/events_doc.py writes (its --check)."""
+    script = [sys.executable, str(ROOT / "scripts" / "events_doc.py"), "--check"]
+    done = subprocess.run(script, capture_output=True, text=True, timeout=120)  # the timeout guards a hang
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert json.loads(SCHEMA.read_text()) == json_schema()
+
+
+@pytest.fixture(scope="module")
+def validator():
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads(SCHEMA.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def test_every_json_line_of_real_runs_is_valid_under_the_schema_file(lines, validator):
+    for event in lines:
+        errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(event)]
+        assert not errors, (event["event"], errors)
+
+
+@pytest.mark.parametrize(
+    "event,change",
+    [
+        ("epoch", lambda e: e.update(extra=1)),  # a field the doc does not list
+        ("started", lambda e: e.pop("threads")),  # a documented field missing
+        ("finished", lambda e: e["final"].pop("health")),  # final without the epoch line's health
+        ("finished", lambda e: e.update(status="done")),  # a status no run ends with
+        ("epoch", lambda e: e["health"].update(state="fine")),
+        ("started", lambda e: e["config"].update(norm="zscore2")),
+        ("started", lambda e: e["config"].pop("lr")),
+        ("summary", lambda e: e["runs"][0].update(lr="0.01")),  # a number as text
+        ("lr_find", lambda e: e["curve"][0].update(loss="nan")),
+        ("progress", lambda e: e.update(time="2026-11-27 12:03:04")),
+        ("run_folder", lambda e: e.update(schema_version=2)),
+    ],
+)
+def test_the_schema_is_strict(lines, validator, event, change):
+    line = copy.deepcopy(next(e for e in lines if e["event"] == event))
+    assert validator.is_valid(line)
+    change(line)
+    assert not validator.is_valid(line)
 
 
 def test_summary_csv_has_one_naming_style_and_booleans_one_way(lines):

@@ -421,8 +421,9 @@ def test_a_reader_that_closes_the_pipe_early_does_not_end_the_training_run(tiny_
 
 
 @cli
-def test_a_terminal_that_goes_away_does_not_end_the_run_under_the_progress_bar(tiny_data, tmp_path):
-    """stdout is a terminal (so the Rich progress bar draws) and its other end closes: writes then fail with EIO."""
+def test_a_terminal_that_goes_away_does_not_end_the_run(tiny_data, tmp_path):
+    """stdout is a terminal and its other end closes: writes then fail with EIO. (The progress bar draws on
+    stderr, where it is a terminal: tests/test_progress_stderr.py closes that one under the bar.)"""
     import os
 
     out, go = tmp_path / "run", tmp_path / "go"

@@ -21,7 +21,6 @@ ENVIRONMENT = {"--no-download": "FMTUI_NO_DOWNLOAD", "--debug": "FMTUI_DEBUG"}
 WITHOUT_JSON = {
     "watch": "it opens the dashboard",
     "export": "it writes files; its lines name them",
-    "tune": "its trials are run folders and its study is in Optuna's storage; its lines name them",
 }
 
 

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from test_cli import fmtui
 
+from fmtui.config import RunConfig
 from fmtui.events import EpochEnd, Health
 from fmtui.install_hint import install_command
-from fmtui.runs import read_run
+from fmtui.runfolder.read import read_run
 from fmtui.tune import study as tune_study
 from fmtui.tune.study import open_storage
 from fmtui.tune.trial import TrialRunner
@@ -123,14 +124,60 @@ def test_diverging_trials_are_pruned_at_their_first_report_and_their_folders_say
         trial = by_config["10", norm]
         run = read_run(folders[trial.number])
         assert trial.state == optuna.trial.TrialState.PRUNED and list(trial.intermediate_values) == [1]
-        assert run.summary["message"].startswith("pruned at epoch 1: ")
         assert run.status == {"none": "diverged", "symmetric": "stopped"}[norm]
         assert run.epochs_done == {"none": 0, "symmetric": 1}[norm]
+        assert run.pruned_at == {"none": None, "symmetric": 1}[norm]  # a diverged run says so by its status
     assert math.isnan(by_config["10", "none"].intermediate_values[1])  # ranked below every trial at that epoch
-    assert "pruned at epoch 1: exploding" in read_run(folders[by_config["10", "symmetric"].number]).message
+    exploding = read_run(folders[by_config["10", "symmetric"].number])
+    assert exploding.message.startswith("stopped by exploding: train loss")
     good = by_config["0.05", "symmetric"]
     assert good.state == optuna.trial.TrialState.COMPLETE and read_run(folders[good.number]).epochs_done == 3
     assert f"trial {by_config['10', 'none'].number} pruned at epoch 1: diverged at epoch 1" in result.stdout
+    assert f"trial {by_config['10', 'symmetric'].number} pruned at epoch 1: exploding: train loss" in result.stdout
+    listed = fmtui("--no-ui", "runs", runs)  # every trial is a run: the pruned one reads pruned, not just stopped
+    (line,) = [line for line in listed.stdout.splitlines() if line.startswith(f"steep/{exploding.name} ")]
+    assert "stopped, pruned at epoch 1 " in line and "epoch 1/3" in line
+
+
+def test_a_worker_trains_its_trials_stacked_where_it_pays_and_drops_each_pruned_one(tiny_data, tmp_path, monkeypatch):
+    """Only per-copy options searched: the worker claims the grid's 4 trials at once and trains them as one stacked
+    model (the stacking rule says it pays: forced here, as on a GPU). Each reports its own epochs; the exploding one
+    is dropped after its first, the diverging one ends itself, the others train on to their third."""
+    from fmtui.tune import trial as tune_trial
+
+    monkeypatch.setattr(tune_trial, "stacking_pays", lambda device: True)
+    runs = tmp_path / "runs"
+    grid = ("--lr", "0.05,10", "--norm", "symmetric,none", "--hidden", "256,256", "--sampler", "grid")
+    result = fmtui(*tune_args(tiny_data, runs, "stacked", *grid, "--pruner", "median", "--epochs", 3))
+    assert result.exit_code == 0, result.output
+    study = load(runs / "stacked")
+    folders = trial_folders(runs / "stacked")
+    by_config = {(t.params["lr"], t.params["norm"]): t for t in study.trials}
+    good, exploding, diverged = by_config["0.05", "symmetric"], by_config["10", "symmetric"], by_config["10", "none"]
+    assert good.state == optuna.trial.TrialState.COMPLETE and list(good.intermediate_values) == [1, 2, 3]
+    run = read_run(folders[good.number])
+    assert run.epochs_done == 3 and run.message.endswith("(4 runs at once)")  # trained stacked, all four
+    assert exploding.state == optuna.trial.TrialState.PRUNED and list(exploding.intermediate_values) == [1]
+    run = read_run(folders[exploding.number])
+    assert (run.status, run.pruned_at, run.epochs_done) == ("stopped", 1, 1)  # dropped from the stack
+    assert diverged.state == optuna.trial.TrialState.PRUNED and read_run(folders[diverged.number]).status == "diverged"
+    assert sum(line.startswith("trial ") for line in result.stdout.splitlines()) == 4
+
+
+def test_trials_stack_only_where_every_two_can_and_it_pays(monkeypatch):
+    from fmtui.tune import trial as tune_trial
+    from fmtui.tune.space import parse_space, split_items
+
+    assert not tune_trial.stacking_pays("cpu")  # on a CPU each trial trains alone
+
+    def size(pays: bool, **texts) -> int:
+        monkeypatch.setattr(tune_trial, "stacking_pays", lambda device: pays)
+        return tune_trial.stack_size(parse_space({f: split_items(f, t) for f, t in texts.items()}, RunConfig()), "cpu")
+
+    assert size(True, lr="1e-3..1", weight_decay="1e-6..1e-2", norm="unit,zscore") == tune_trial.STACK
+    assert size(True, lr="1e-3..1", hidden="64..1024") == 1  # another shape per trial: no stack
+    assert size(True, lr="1e-3..1", optimizer="adam") == 1  # the stacked step is SGD's
+    assert size(False, lr="1e-3..1") == 1
 
 
 class FakeTrial:
@@ -318,6 +365,11 @@ def test_one_worker_per_visible_gpu_each_pinned_to_its_own(tiny_data, tmp_path, 
     for w in FakeWorker.started:  # not pinned: the device is the CPU; each worker is told so
         assert w.env.get("CUDA_VISIBLE_DEVICES") == os.environ.get("CUDA_VISIBLE_DEVICES")
         assert w.cmd[-2:] == ["--device", "cpu"]
+    FakeWorker.started = []
+    js = fmtui(*tune_args(tiny_data, tmp_path / "runs", "js", *SPACE, "--device", "cpu", "--workers", 2, "--json"))
+    assert js.exit_code == 0 and all("--json" in w.cmd for w in FakeWorker.started)  # the workers' lines are JSON
+    (line,) = js.stdout.splitlines()  # no header: the command's own line is the study's, at the end
+    assert json.loads(line)["event"] == "study" and json.loads(line)["planned"] == 20
 
 
 def test_a_trial_whose_worker_is_gone_is_failed_and_queued_again_once_by_one_worker(tmp_path):

@@ -1,5 +1,6 @@
 """The study view in the dashboard: S on a trial in the Runs pane shows its study's trials with their states
-(running, pruned at epoch k, complete, failed), the best so far, and follows the folder live."""
+(running, pruned at epoch k, complete, failed), the best so far, and follows the folder live; the Runs pane itself
+shows a pruned trial as pruned."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from test_cli import fmtui
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable, Static
 
-from fmtui.runs import read_run
+from fmtui.runfolder.read import read_run
 from fmtui.widgets.runs_pane import RunsPane
 from fmtui.widgets.study_view import StudyChart, StudyScreen, StudyView
 
@@ -63,6 +64,8 @@ def test_the_study_view_shows_trial_states_and_the_best_so_far_and_follows_the_f
         async with app.run_test(size=(120, 36)) as pilot:
             pane = app.query_one(RunsPane)
             await wait_for(pilot, lambda: pane.query_one(DataTable).row_count == 4)
+            statuses = [row[-1] for row in cells(pane.query_one(DataTable))]
+            assert statuses.count("stopped, pruned at epoch 1") == 1  # the Runs pane says pruned, not just stopped
             await pilot.press("S")
             await wait_for(pilot, lambda: isinstance(app.screen, StudyScreen))
             view = app.screen.query_one(StudyView)

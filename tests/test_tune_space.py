@@ -1,10 +1,15 @@
 """fmtui tune's search space: options written like sweep lists (choices), ranges (log scale where it fits), fixed
 values; what a study cannot search, said in one line; a study's definition read back as the same space."""
 
+import json
+
 import pytest
+from runfolders import write_run
 
 from fmtui.config import ConfigError, RunConfig
-from fmtui.tune.folder import PRUNED, pruned_message
+from fmtui.report import run_status
+from fmtui.runfolder.read import read_run
+from fmtui.tune.folder import StudyFolder, trial_state
 from fmtui.tune.space import differences, parse_space, space_of, split_items
 
 pytestmark = pytest.mark.engine
@@ -82,6 +87,32 @@ def test_a_studys_definition_comes_back_as_the_same_space_on_any_worker():
     assert differences(s.definition(), other) == ["--lr 0.001..1 (the study: 0.0001..1)"]
 
 
-def test_a_pruned_trials_message_is_read_back():
-    assert PRUNED.match(pruned_message(3, "the asha pruner")).group(1) == "3"
-    assert PRUNED.match("stopped by SIGTERM during epoch 2 after 1 complete epoch") is None
+def test_a_trials_state_comes_from_its_folders_fields_not_from_its_words(tmp_path):
+    """summary.json's pruned_at says pruned (and `fmtui runs` says so); a message that only reads like a prune
+    does not; a diverged trial was pruned in the epoch where its loss broke."""
+
+    def trial(name: str, status: str, **summary) -> tuple:
+        path = write_run(tmp_path / name, epochs=3, done=2, status=status)
+        file = path / "summary.json"
+        file.write_text(json.dumps({**json.loads(file.read_text()), **summary}))
+        run = read_run(path)
+        return trial_state(run), run_status(run)
+
+    assert trial("pruned", "stopped", pruned_at=2) == (("pruned", "at epoch 2"), "stopped, pruned at epoch 2")
+    words = trial("words", "stopped", message="pruned at epoch 2: the asha pruner")
+    assert words == (("failed", "pruned at epoch 2: the asha pruner"), "stopped")
+    assert trial("diverged", "diverged")[0] == ("pruned", "at epoch 3 (diverged)")
+    assert trial("done", "completed")[0] == ("complete", "2 epochs")
+
+
+def test_a_study_folders_strings_are_made_safe_to_show(tmp_path):
+    """study.json and a trial's config.json are untrusted: no escape sequence reaches the terminal."""
+    study = tmp_path / "s"
+    bad = "x\x1b]0;owned\x07"
+    study.mkdir()
+    (study / "study.json").write_text(json.dumps({"name": bad, "trials": 2, "search": {"lr": bad}}))
+    write_run(study / "trial-0000", epochs=1, config={"resolved": {"study": {"trial": 0, "params": {bad: bad}}}})
+    snap = StudyFolder(study).scan()
+    shown = [snap.name, *snap.search.values(), *snap.trials[0].params, *snap.trials[0].params.values()]
+    assert all("\x1b" not in text and "\x07" not in text for text in shown), shown
+    assert snap.name == "x\\x1b]0;owned\\x07"

@@ -5,8 +5,8 @@
     lr_find.py    lr-find: the learning-rate range test and its curve
     evaluate.py   eval: a saved model evaluated again
     listing.py    runs: the runs of a runs folder
-    export.py     export --tensorboard
-    reporters.py  how a run is shown: epoch lines, a progress bar, or JSON lines
+    export.py     export --csv and --tensorboard
+    reporters.py  how a run is shown: lines on stdout, a progress bar on stderr (a terminal), or JSON lines
     folders.py    where a command may write, checked before any data is loaded
 
 Signals are fmtui.signals' (128 + the signal, the same in every command); exit codes and the one-line

@@ -1,5 +1,6 @@
 """`fmtui export`: the runs it is given, read once or followed as they train (run folders, and folders of
-runs, a sweep's or a runs folder, whose new runs are picked up as they appear), written as TensorBoard files.
+runs, a sweep's or a runs folder, whose new runs are picked up as they appear), written as a CSV table (the
+Runs pane's columns, fmtui.runfolder.export) and/or TensorBoard files (fmtui.tensorboard).
 
 Following costs a few stat calls a second: unchanged files are not read again (fmtui.runfolder.read.FileCache,
 fmtui.runfolder.read.RunsFolder), and a run's metrics.jsonl is read from where the last read ended.
@@ -8,6 +9,7 @@ fmtui.runfolder.read.RunsFolder), and a run's metrics.jsonl is read from where t
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -16,7 +18,10 @@ from typing import TYPE_CHECKING
 import click
 
 from fmtui import signals
-from fmtui.errors import ExitCode, ExportError
+from fmtui.errors import ExitCode, ExportError, print_error
+from fmtui.headless.folders import folder_problem
+from fmtui.runfolder.export import runs_csv
+from fmtui.runfolder.files import atomic_write
 from fmtui.runfolder.read import BrokenRun, FileCache, RunError, RunRecord, RunsFolder, read_run
 from fmtui.runfolder.schema import CONFIG, SUMMARY
 from fmtui.text import plural, safe_text
@@ -109,18 +114,29 @@ def _newest_change(records: list[RunRecord]) -> float:
     return newest
 
 
-def run_export(paths: list[Path], tensorboard_dir: Path, follow: bool = False) -> int:
-    """Export the runs as TensorBoard event files, one line per run; with follow, go on writing what they
-    add until all have ended, or a signal comes (one line per change). The files are closed either way."""
-    from fmtui.tensorboard import TensorBoardExport
+STDOUT = Path("-")
+"""`--csv -`: the CSV goes to stdout (and the lines that would go there, to stderr)."""
 
+
+def run_export(
+    paths: list[Path], tensorboard_dir: Path | None = None, follow: bool = False, csv_file: Path | None = None
+) -> int:
+    """Export the runs as TensorBoard event files (one line per run) and/or one CSV table; with follow, go on
+    writing the event files as the runs add epochs until all have ended, or a signal comes (one line per
+    change). The event files are closed either way; the CSV is written last, from what was read last."""
+    if csv_file is not None and csv_file != STDOUT:
+        check_csv_target(csv_file)
+    say = Say(err=csv_file == STDOUT)
     sources, exporter = RunSources(paths), None
     with signals.stopping(after="") if follow else nullcontext(signals.Stop()) as stop:
         try:
-            exporter = TensorBoardExport(tensorboard_dir)
-            runs, waiting = _step(sources, exporter, follow), False
+            if tensorboard_dir is not None:
+                from fmtui.tensorboard import TensorBoardExport
+
+                exporter = TensorBoardExport(tensorboard_dir)
+            runs, waiting = _step(sources, exporter, follow, say), False
             while follow and not sources.done(runs) and not stop.event.wait(POLL_S):
-                runs = _step(sources, exporter, follow)
+                runs = _step(sources, exporter, follow, say)
                 if sources.ended(runs) != waiting:  # said once: the quiet wait would look like a hang
                     waiting = not waiting
                     if waiting and not sources.done(runs):
@@ -130,15 +146,75 @@ def run_export(paths: list[Path], tensorboard_dir: Path, follow: bool = False) -
         finally:
             if exporter is not None:
                 exporter.close()
+    code = _write_csv(csv_file, runs, say) if csv_file is not None else ExitCode.OK
     if stop.is_set():
         click.echo(f"Stopped following; {plural(len(runs), 'run')} exported up to the epochs shown", err=True)
         return stop.exit_code
     if follow:
-        click.echo(f"Done: {plural(len(runs), 'run')} ended, all exported")
+        say(f"Done: {plural(len(runs), 'run')} ended, all exported")
+    return code
+
+
+class Say:
+    """export's lines: on stdout, or on stderr when stdout carries the CSV."""
+
+    def __init__(self, err: bool) -> None:
+        self.err = err
+
+    def __call__(self, line: str) -> None:
+        click.echo(safe_text(line), err=self.err)
+
+
+def check_csv_target(path: Path) -> None:
+    """Refuse a --csv FILE that cannot be written, before any run is read (one line, exit 2): a symbolic
+    link (fmtui writes through none), a folder, something other than a regular file, a file not writable, or a
+    folder it cannot be made in. Missing folders on its path are made."""
+    problem = csv_problem(path)
+    if problem:
+        raise click.BadParameter(problem, param_hint="'--csv'")
+
+
+def csv_problem(path: Path) -> str | None:
+    """Why the CSV cannot be written at path, in a few words; None if it can (a file there is replaced)."""
+    if path.is_symlink():
+        return f"{path} is a symbolic link; fmtui writes no file through a link: name another file"
+    if path.is_dir():
+        return f"{path} is a folder; name a file in it, such as {path / 'runs.csv'}"
+    if path.exists() and not path.is_file():
+        return f"{path} is not a regular file; name a file"
+    if path.exists() and not os.access(path, os.W_OK):
+        return f"{path} is not writable (permission denied)"
+    folder = path.parent
+    problem = folder_problem(folder)
+    if problem:
+        return problem
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):  # what the write will do: a file beside it (root passes access())
+            pass
+    except OSError as e:
+        return f"cannot write in {folder} ({e.strerror or type(e).__name__})"
+    return None
+
+
+def _write_csv(path: Path, runs: dict[str, RunRecord], say: Say) -> int:
+    """The runs' metrics as CSV (the Runs pane's columns), each run under the name it is exported as; a line
+    says where and how much. A write that fails now (a full disk) is one line and exit 1."""
+    text = runs_csv(list(runs.items()))
+    rows = text.count("\n") - 1
+    if path == STDOUT:
+        click.echo(text, nl=False)
+        return ExitCode.OK
+    try:
+        atomic_write(path, text)
+    except OSError as e:  # atomic_write refuses a symbolic link made since the check (ELOOP)
+        print_error(f"cannot write the CSV {path} ({e.strerror or type(e).__name__})")
+        return ExitCode.FAILED
+    say(f"CSV: {path} ({plural(rows, 'row')}: {plural(len(runs), 'run')}, one row per epoch)")
     return ExitCode.OK
 
 
-def _step(sources: RunSources, exporter: TensorBoardExport, follow: bool) -> dict[str, RunRecord]:
+def _step(sources: RunSources, exporter: TensorBoardExport | None, follow: bool, say: Say) -> dict[str, RunRecord]:
     """Read the sources and write what changed; the first time, a folder that holds no run is an error
     (or, when following, waited for)."""
     first = not sources.scans
@@ -150,7 +226,8 @@ def _step(sources: RunSources, exporter: TensorBoardExport, follow: bool) -> dic
         click.echo(safe_text(f"{path} holds no run yet: waiting for one (Ctrl+C ends)"), err=True)
     if first and not runs and not follow:
         raise ValueError("no readable run to export")
-    _echo(exporter.update(runs))
+    for line in exporter.update(runs) if exporter is not None else []:
+        say(line)
     return runs
 
 

@@ -15,6 +15,7 @@ import click
 from fmtui import signals
 from fmtui.config import RunConfig
 from fmtui.errors import ConfigError, ExitCode, FmtuiError
+from fmtui.headless.reporters import lines_for
 from fmtui.headless.train import failed
 from fmtui.report import lr_find_header, lr_find_json, lr_find_text
 from fmtui.runfolder.files import atomic_write
@@ -34,13 +35,16 @@ def run_lr_find(
     start, end = search.get("start_lr", lrfind.START_LR), search.get("end_lr", lrfind.END_LR)
     if start >= end:
         raise click.UsageError(f"--start-lr {start:g} must be below --end-lr {end:g}")
-    with signals.stopping() as stop:
+    with signals.stopping() as stop, lines_for(json_mode) as lines:
         try:
             for ev in lrfind.lr_find(cfg, should_stop=stop.reason, **search):
                 if isinstance(ev, lrfind.Started):
                     started = ev
                     if not json_mode:
-                        click.echo(lr_find_header(ev))
+                        lines.echo(lr_find_header(ev))
+                elif isinstance(ev, lrfind.Progress) and ev.lrs:
+                    info = f"lr {ev.lrs[-1]:.2g} · smoothed loss {ev.smoothed[-1]:.4g}"
+                    lines.show(f"lr finder · step {ev.step}/{ev.steps}", ev.step, ev.steps, info)
             path = out or _curve_path((runs_dir or default_runs_dir()) / "lr-find", cfg)
             _write_curve(path, ev)
         except ConfigError as e:

@@ -11,11 +11,14 @@ import click
 from fmtui import signals
 from fmtui.config import RunConfig
 from fmtui.errors import ConfigError, ExitCode, print_error
+from fmtui.events import BatchProgress
 from fmtui.headless.folders import check_out
+from fmtui.headless.reporters import Lines, lines_for
 from fmtui.report import format_table, run_json, summary_json, sweep_failed, sweep_header, sweep_line, sweep_stopped
 from fmtui.runfolder.read import default_runs_dir
 from fmtui.runfolder.schema import Status
 from fmtui.runfolder.writer import new_sweep_dir
+from fmtui.text import plural
 
 
 def run_sweep_cli(
@@ -35,14 +38,16 @@ def run_sweep_cli(
     rows: list[dict] = []
     tally = Tally(configs)
     unsaved = None  # why summary.csv could not be written (a full disk, ...); the sweep goes on
-    with signals.stopping() as stop:
+    with signals.stopping() as stop, lines_for(json_mode, unit=" of the sweep") as lines:
+        bar = SweepBar(lines, len(configs))
         try:
             for i, path, ev in run_sweep(configs, sweep_dir, should_stop=stop.reason, stacked=stacked):
                 run = tally.add(i, path, ev)
+                bar.event(i, ev, finished=run is not None)
                 if run is not None:
                     rows.append(run.summary_row(varying))
                     unsaved = _write_summary(sweep_dir, rows)
-                    click.echo(run_json(rows[-1]) if json_mode else sweep_line(len(rows), len(configs), rows[-1]))
+                    lines.echo(run_json(rows[-1]) if json_mode else sweep_line(len(rows), len(configs), rows[-1]))
         except KeyboardInterrupt:
             stop.set()
     ranked, by = rank(rows)
@@ -62,6 +67,29 @@ def run_sweep_cli(
     if failed:
         click.echo(sweep_failed(failed, len(configs), sweep_dir / "summary.csv"), err=True)
     return ExitCode.FAILED if failed or unsaved else ExitCode.OK
+
+
+class SweepBar:
+    """The sweep's progress bar (on stderr, where it is a terminal): runs done, and how far the runs training
+    now have come (a stacked group trains several at once), as a share of the whole sweep."""
+
+    def __init__(self, lines: Lines, runs: int):
+        self.lines, self.runs, self.done = lines, runs, 0
+        self.training: dict[int, float] = {}
+        """The share of its batches each run in training has done."""
+
+    def event(self, i: int, ev: object, finished: bool) -> None:
+        info = ""
+        if finished:
+            self.training.pop(i, None)
+            self.done += 1
+        elif isinstance(ev, BatchProgress):
+            self.training[i] = ((ev.epoch - 1) * ev.batches + ev.batch) / (ev.epochs * ev.batches)
+            info = f"training {plural(len(self.training), 'run')}: epoch {ev.epoch}/{ev.epochs} · batch {ev.batch}/{ev.batches}"
+        else:
+            return
+        done = f"Sweep: {self.done}/{self.runs} runs done"
+        self.lines.show(done, self.done + sum(self.training.values()), self.runs, info)
 
 
 def _write_summary(sweep_dir: Path, rows: list[dict]) -> str | None:

@@ -62,6 +62,12 @@ class RunRecord:
         return len(self.metrics)
 
     @property
+    def pruned_at(self) -> int | None:
+        """The epoch whose report pruned this run (a search's trial, summary.json's pruned_at); None when none did."""
+        epoch = self.summary.get("pruned_at")
+        return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None
+
+    @property
     def final_accuracy(self) -> float | None:
         return self.metrics[-1]["test_accuracy"] if self.metrics else None
 

@@ -189,6 +189,7 @@ SUMMARY_DOCS: dict[str, Field] = {
     "started_at": ("string", "ISO 8601", "when the run started (its first start, when resumed)"),
     "updated_at": ("string", "ISO 8601", "when this file was written"),
     "resumed_from": ("array", "", "the epochs it was resumed after, oldest first"),
+    "pruned_at": ("integer", "", "a trial its search pruned (fmtui tune): the epoch whose report pruned it"),
 }
 """summary.json: replaced after every epoch and at the end."""
 SUMMARY_FIELDS = tuple(SUMMARY_DOCS)
@@ -197,3 +198,6 @@ LOCK_FIELDS = ("pid", "host")
 """.lock's content: who took the lock (informative only: the kernel's lock table says who holds it)."""
 DATA_FILES = "data_files"
 """config.json's resolved key for the data's fingerprint: [{"name", "size", "md5"}, ...] (fmtui.session)."""
+STUDY = "study"
+"""config.json's resolved key of a search's trial (fmtui tune): {"name", "trial", "params", "worker"}, the study,
+the trial's number, the parameters it was given and the worker that trained it."""

@@ -4,7 +4,8 @@ workers that share one study through its storage (a journal file in the study's 
     space.py     the options as a search space: lists, ranges (log scale where it fits), fixed values
     folder.py    a study's folder read back without Optuna or torch: trials, states, the best so far
     study.py     Optuna's side: storage, create or join a study, claim a trial, fail the trials of dead workers
-    trial.py     one trial: its config, its run folder, reports per epoch, pruning
+    trial.py     trials: their configs, run folders (through fmtui.session), reports per epoch, pruning,
+                 several stacked on one device where that pays
     headless.py  the command's body: workers (one per GPU), signals, the lines it prints
 
 Optuna is an optional extra (the `tune` extra); only study.py and trial.py import it, when they run.

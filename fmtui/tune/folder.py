@@ -5,31 +5,29 @@
     <runs>/<study>/trial-0007/     one ordinary run folder per trial; config.json's resolved.study names the
                                    study, the trial number, its parameters and its worker
 
-A trial's state comes from its run folder: running (its writer lives), complete, pruned at epoch k (summary.json
-says `pruned at epoch k: why`; status stopped, or diverged for a run whose loss stopped being finite), or failed
-(an error, a stop by a signal, or a worker that died: `interrupted`). The dashboard's study view and the tests
-read studies this way; the folder is untrusted input like any run folder (fmtui.runs checks every file).
+A trial's state comes from its run folder: running (its writer lives), complete, pruned at epoch k (summary.json's
+`pruned_at`, with status stopped; or status diverged: a trial whose loss stopped being finite is pruned in that
+epoch), or failed (an error, a stop by a signal, or a worker that died: `interrupted`). The dashboard's study view
+and the tests read studies this way; the folder is untrusted input like any run folder (fmtui.runfolder checks
+every file), and every string a snapshot holds is made safe to show (fmtui.text.safe_text).
 """
 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fmtui.runs import BrokenRun, FileCache, RunError, RunRecord, RunsFolder, parse_object
+from fmtui.errors import RunError
+from fmtui.runfolder.parse import parse_object
+from fmtui.runfolder.read import BrokenRun, FileCache, RunRecord, RunsFolder
+from fmtui.runfolder.schema import STUDY, Status
+from fmtui.text import safe_text
 
 STUDY_FILE = "study.json"
 TRIAL_PREFIX = "trial-"
-PRUNED = re.compile(r"^pruned at epoch (\d+)")
 STATES = ("running", "complete", "pruned", "failed")
-
-
-def pruned_message(epoch: int, why: str) -> str:
-    """What a pruned trial's summary.json says: `pruned at epoch 2: ...` (PRUNED reads it back)."""
-    return f"pruned at epoch {epoch}: {why}"
 
 
 def trial_folder_name(number: int) -> str:
@@ -106,7 +104,7 @@ class StudySnapshot:
 
 
 class StudyFolder:
-    """A study folder, followed cheaply: `scan()` re-reads only the files that changed (fmtui.runs)."""
+    """A study folder, followed cheaply: `scan()` re-reads only the files that changed (fmtui.runfolder.read)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -125,20 +123,19 @@ class StudyFolder:
             if not run.name.startswith(TRIAL_PREFIX):
                 continue
             if isinstance(run, BrokenRun):
-                broken.append(f"{run.name}: {run.reason}")
+                broken.append(safe_text(f"{run.name}: {run.reason}"))
             else:
                 trials.append(trial_row(run))
         trials.sort(key=lambda t: t.number)
         planned = info.get("trials") if info else None
-        name = info.get("name") if info else self.path.name
-        return StudySnapshot(
-            name, planned, dict(info.get("search", {})), trials, broken, error or self.runs.error, info
-        )
+        name = safe_text(info.get("name") if info else self.path.name)
+        search = {safe_text(k): safe_text(str(v)) for k, v in info.get("search", {}).items()}
+        return StudySnapshot(name, planned, search, trials, broken, safe_text(error or self.runs.error), info)
 
 
 def trial_row(run: RunRecord) -> TrialRow:
     """A trial's row from its checked run folder."""
-    study = run.resolved.get("study")
+    study = run.resolved.get(STUDY)
     study = study if isinstance(study, dict) else {}
     number = study.get("trial")
     if not isinstance(number, int) or isinstance(number, bool):
@@ -146,7 +143,9 @@ def trial_row(run: RunRecord) -> TrialRow:
         number = int(digits) if digits.isdigit() else -1
     params = study.get("params")
     params = (
-        {str(k): v for k, v in params.items() if isinstance(v, (str, int, float))} if isinstance(params, dict) else {}
+        {safe_text(str(k)): safe_text(v) if isinstance(v, str) else v for k, v in params.items() if _shown(v)}
+        if isinstance(params, dict)
+        else {}
     )
     last = run.metrics[-1] if run.metrics else {}
     state, detail = trial_state(run)
@@ -158,15 +157,21 @@ def trial_row(run: RunRecord) -> TrialRow:
 
 def trial_state(run: RunRecord) -> tuple[str, str]:
     """(state, detail) of a trial's run folder: see the module's docstring."""
-    status, message = run.status, run.message
-    pruned = PRUNED.match(message)
-    if status == "running":
+    status = run.status
+    if status == Status.RUNNING:
         return "running", f"epoch {run.epochs_done + 1}/{run.config.epochs}"
-    if pruned:
-        return "pruned", f"at epoch {pruned.group(1)}"
-    if status == "completed":
+    if run.pruned_at is not None:
+        return "pruned", f"at epoch {run.pruned_at}"
+    if status == Status.DIVERGED:
+        return "pruned", f"at epoch {run.epochs_done + 1} (diverged)"
+    if status == Status.COMPLETED:
         return "complete", f"{run.epochs_done} epochs"
-    return "failed", message or status
+    return "failed", run.message or str(status)
+
+
+def _shown(value: Any) -> bool:
+    """A parameter's value that a table shows: text or a number (not a bool, a list, an object)."""
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool)
 
 
 def _finite(value: Any) -> float | None:

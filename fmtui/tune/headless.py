@@ -1,6 +1,7 @@
 """`fmtui tune`: the command's body. It opens or joins the study, runs its worker here or starts several (one per
 visible GPU by default, each pinned with CUDA_VISIBLE_DEVICES), prints a line per finished trial and, at the
-end, the trials ranked by validation accuracy with the best one's command line.
+end, the trials ranked by validation accuracy with the best one's command line; with --json, one JSON line per
+finished trial (`trial`) and one for the study at the end (`study`), as fmtui.events_schema describes them.
 
 A worker stops like a headless run on Ctrl+C, SIGTERM, SIGHUP or SIGQUIT: its trial stops after the current
 batch, its folder says so, the trial is queued again for another worker, and it exits with 128 + the signal.
@@ -10,6 +11,7 @@ A command that started several workers passes the signal on to each and exits th
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -20,6 +22,7 @@ from typing import Any
 
 from fmtui.config import OPTIONS, ConfigError, RunConfig, cli_name, format_value, parse_field
 from fmtui.errors import ExitCode
+from fmtui.report import json_line
 from fmtui.runfolder.files import atomic_write
 from fmtui.runfolder.read import default_runs_dir
 from fmtui.signals import STOP_SIGNALS, stopping
@@ -46,7 +49,8 @@ DEFAULT_TRIALS = 20
 MAX_FAILURES = 3
 """A worker whose trials fail this many times in a row (device errors) stops: the next would fail too."""
 WORKER_ENV = "FMTUI_TUNE_WORKER"
-"""Set for the workers a `--workers N` command starts: their lines start with `w<i> `; they print no summary."""
+"""Set for the workers a `--workers N` command starts: their lines start with `w<i> ` (JSON lines name their
+worker instead); they print no summary."""
 
 
 def run_tune(
@@ -60,6 +64,7 @@ def run_tune(
     storage: str | None = None,
     workers: int | None = None,
     runs_dir: Path | None = None,
+    json_mode: bool = False,
 ) -> int:
     """The command: `texts` are the options as typed (field -> items: one value, several, or a range `a..b`).
     Returns the exit code; bad input raises ConfigError (exit 2)."""
@@ -86,14 +91,15 @@ def run_tune(
     _write_study_file(study_dir, name, meta, storage)
     label = storage_label(storage or str(study_dir / "journal.log"))
     count = workers or _default_workers(local.device)
-    if os.environ.get(WORKER_ENV) is None:
+    main = os.environ.get(WORKER_ENV) is None
+    if main and not json_mode:
         _say(_header(name, meta, space, label, count, created, st))
     if count > 1:
-        code = _spawn(count, name, storage, study_dir.parent, local)
+        code = _spawn(count, name, storage, study_dir.parent, local, json_mode)
     else:
-        code = _work(st, meta, space, study_dir, dataset or _load_data(space.base))
-    if os.environ.get(WORKER_ENV) is None:
-        _say(summary(st, meta, space))
+        code = _work(st, meta, space, study_dir, dataset or _load_data(space.base), json_mode)
+    if main:
+        _say(summary_json(st, meta, space, study_dir) if json_mode else summary(st, meta, space), json_mode)
     return code
 
 
@@ -172,11 +178,14 @@ def visible_gpus(device: str) -> list[str]:
 # --- one worker ---------------------------------------------------------------------------------------------
 
 
-def _work(study: Any, meta: dict, space: Space, study_dir: Path, dataset: Any) -> int:
-    """Claim and train trials until the study has all it planned, a signal stops this worker, or it must."""
-    from fmtui.tune.trial import TrialRunner
+def _work(study: Any, meta: dict, space: Space, study_dir: Path, dataset: Any, json_mode: bool = False) -> int:
+    """Claim and train trials until the study has all it planned, a signal stops this worker, or it must. Where
+    its trials can train stacked and that pays on its device (fmtui.tune.trial.stack_size), it claims several at
+    once and trains them as one stacked model."""
+    from fmtui.tune.trial import TrialRunner, stack_size
 
     with_sampling(study, make_sampler(meta["sampler"], space), make_pruner(meta["pruner"]))
+    stack = stack_size(space, space.base.device)
     failures = 0
     with stopping() as stop:
         try:
@@ -184,14 +193,16 @@ def _work(study: Any, meta: dict, space: Space, study_dir: Path, dataset: Any) -
                 runner = TrialRunner(study, space, study_dir, me.name, meta["pruner"])
                 runner.dataset = dataset
                 while not stop.is_set():
-                    trial = claim(study, meta["trials"], study_dir, me.name)
-                    if trial is None:
+                    trials = _claim(study, meta["trials"], study_dir, me.name, stack)
+                    if not trials:
                         break
-                    result = runner.run(trial, stop.reason)
-                    _say(trial_line(result, study))
-                    if result.stop:
-                        return _error(result.stop, result.exit_code) if result.exit_code else stop.exit_code
-                    failures = failures + 1 if result.state == "failed" else 0
+                    results = runner.run(trials, stop.reason)
+                    for result in results:
+                        _say(trial_json(result, study, me.name) if json_mode else trial_line(result, study), json_mode)
+                        failures = failures + 1 if result.state == "failed" and not result.stop else 0
+                    why = next((r for r in results if r.stop), None)
+                    if why is not None:
+                        return _error(why.stop, why.exit_code) if why.exit_code else stop.exit_code
                     if failures >= MAX_FAILURES:
                         return _error(f"{failures} trials in a row failed; this worker stops")
         except StudyError as e:
@@ -199,6 +210,17 @@ def _work(study: Any, meta: dict, space: Space, study_dir: Path, dataset: Any) -
         except KeyboardInterrupt:
             return stop.exit_code
     return stop.exit_code if stop.is_set() else ExitCode.OK
+
+
+def _claim(study: Any, planned: int, study_dir: Path, worker: str, stack: int) -> list[Any]:
+    """Up to `stack` trials for this worker (fewer when the study has fewer left to run)."""
+    trials: list[Any] = []
+    while len(trials) < stack:
+        trial = claim(study, planned, study_dir, worker)
+        if trial is None:
+            break
+        trials.append(trial)
+    return trials
 
 
 def _load_data(cfg: RunConfig) -> Any:
@@ -216,13 +238,14 @@ def _load_data(cfg: RunConfig) -> Any:
 # --- several workers -------------------------------------------------------------------------------------
 
 
-def _spawn(count: int, name: str, storage: str | None, runs_dir: Path, local: RunConfig) -> int:
+def _spawn(count: int, name: str, storage: str | None, runs_dir: Path, local: RunConfig, json_mode: bool) -> int:
     """Start `count` workers of the study (processes that join it), one per GPU when there are GPUs; pass the
     stop signals on to them; their exit code (128 + the signal when one came)."""
     gpus = visible_gpus(local.device)
     cmd = [sys.executable, "-m", "fmtui", "tune", "--study", name, "--runs-dir", str(runs_dir), "--workers", "1"]
     cmd += ["--storage", storage] if storage else []
     cmd += ["--data-dir", local.data_dir] if local.data_dir else []
+    cmd += ["--json"] if json_mode else []
     for field in ("device", "threads", "graphs"):
         if getattr(local, field) != getattr(RunConfig(), field):
             cmd += [f"--{cli_name(field)}", format_value(getattr(local, field))]
@@ -259,12 +282,16 @@ def _spawn(count: int, name: str, storage: str | None, runs_dir: Path, local: Ru
 # --- lines ---------------------------------------------------------------------------------------------------
 
 
-def _say(text: str) -> None:
+def _say(text: str, json_mode: bool = False) -> None:
+    """Lines to stdout, each with its worker's `w<i> ` when a --workers command started it (not JSON lines: they
+    name their worker, and stay JSON), flushed at once. What a study holds (parameters, names) comes from its
+    storage, which other users may write: text lines are shown through safe_text."""
     if not text:
         return
     worker = os.environ.get(WORKER_ENV)
-    prefix = f"w{worker} " if worker is not None else ""
-    print("\n".join(prefix + line for line in text.splitlines()), flush=True)
+    prefix = f"w{worker} " if worker is not None and not json_mode else ""
+    lines = text.splitlines() if json_mode else map(safe_text, text.splitlines())  # (JSON escapes its own)
+    print("\n".join(prefix + line for line in lines), flush=True)
 
 
 def _error(message: str, code: int = ExitCode.FAILED) -> int:
@@ -308,7 +335,7 @@ def trial_line(result: Any, study: Any) -> str:
         "pruned": f"{name} {result.detail}",
         "failed": f"{name} failed: {result.detail}",
     }[result.state]
-    parts = [safe_text(head), params_text(result.params), f"{result.seconds:.1f} s"]
+    parts = [safe_text(head), safe_text(params_text(result.params)), f"{result.seconds:.1f} s"]
     best = _best(study)
     if best is not None:
         parts.append(f"best so far: trial {best.number} (val {best.value:.2f}%)")
@@ -320,6 +347,69 @@ def _best(study: Any) -> Any:
         return study.best_trial
     except ValueError:  # no complete trial yet
         return None
+
+
+def trial_json(result: Any, study: Any, worker: str) -> str:
+    """The `trial` line of --json: one finished trial, and the best so far (fmtui.events_schema)."""
+    best = _best(study)
+    return json_line(
+        "trial",
+        {
+            "study": study.study_name,
+            "trial": result.number,
+            "state": result.state,
+            "detail": result.detail,
+            "val_accuracy": _number(result.value),
+            "test_accuracy": _number(result.test),
+            "params": result.params,
+            "run_dir": str(result.path) if result.path is not None else None,
+            "seconds": round(result.seconds, 3),
+            "retry_of": result.retry_of,
+            "worker": worker,
+            "best_trial": best.number if best is not None else None,
+            "best_val_accuracy": _number(best.value) if best is not None else None,
+        },
+    )
+
+
+def summary_json(study: Any, meta: dict, space: Space, study_dir: Path) -> str:
+    """The `study` line of --json at the end: the counts, every complete trial best first, the best one's command."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    counts = {s: sum(t.state == s for t in trials) for s in TrialState}
+    done = sorted((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: -t.value)
+    ranked = [
+        {
+            "trial": t.number,
+            "val_accuracy": _number(t.value),
+            "test_accuracy": _number(t.user_attrs.get("test_accuracy")),
+            "params": t.params,
+            "run": t.user_attrs.get("run"),
+        }
+        for t in done
+    ]
+    best = {**ranked[0], "command": best_command(space, done[0].params)} if done else None
+    return json_line(
+        "study",
+        {
+            "study": study.study_name,
+            "study_dir": str(study_dir),
+            "planned": meta["trials"],
+            "complete": counts[TrialState.COMPLETE],
+            "pruned": counts[TrialState.PRUNED],
+            "failed": counts[TrialState.FAIL],
+            "running": counts[TrialState.RUNNING],
+            "queued": counts[TrialState.WAITING],
+            "ranked": ranked,
+            "best": best,
+        },
+    )
+
+
+def _number(value: Any) -> float | None:
+    """A number for strict JSON: None for none, NaN or infinity."""
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
 def summary(study: Any, meta: dict, space: Space) -> str:

@@ -8,7 +8,7 @@ than planned: a worker counts the study's trials and asks for a new one while it
 claim lock (a flock on `.claim`), so two workers that share the folder cannot both take the last slot.
 
 Dead workers: each worker holds a flock on its own folder `.workers/<host>-<pid>-<id>/` and beats a heartbeat
-into its live.json there (the run folder's own protocol, read by fmtui.runs.liveness: the kernel drops the
+into its live.json there (the run folder's own protocol, read by fmtui.runfolder.liveness: the kernel drops the
 flock when the process dies, even by SIGKILL; on another host the heartbeat stops). Before it claims a trial,
 a worker fails every RUNNING trial whose worker is dead and queues it again (Optuna's retry callback: the same
 parameters, a new trial number), so the study reaches its planned trials. Optuna's own heartbeat is not used:
@@ -36,9 +36,11 @@ from pathlib import Path
 from typing import Any
 
 from fmtui.config import ConfigError
-from fmtui.errors import RunFolderError, RunFolderRefused
+from fmtui.errors import ExitCode, FmtuiError, RunFolderError, RunFolderRefused
+from fmtui.runfolder.files import atomic_write
+from fmtui.runfolder.liveness import liveness
+from fmtui.runfolder.schema import STALE_AFTER
 from fmtui.runfolder.writer import FolderLock
-from fmtui.runs import STALE_AFTER, atomic_write, liveness
 from fmtui.tune.space import Space
 
 JOURNAL = "journal.log"
@@ -62,12 +64,10 @@ SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("asha", "median", "none")
 
 
-class StudyError(Exception):
-    """A study that cannot be opened or used: one line for the user, and the exit code it means."""
+class StudyError(FmtuiError):
+    """A study that cannot be opened or used: one line for the user, and the exit code it means (1 unless said)."""
 
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+    exit_code = ExitCode.FAILED
 
 
 def check_name(name: str) -> str:
@@ -376,7 +376,7 @@ def fail_and_retry(study: Any, number: int) -> bool:
 
 class Presence:
     """This worker's folder `.workers/<host>-<pid>-<id>/`: a flock held while it lives, and a heartbeat in its
-    live.json every HEARTBEAT_EVERY seconds (what fmtui.runs.liveness reads). Removed when the worker ends."""
+    live.json every HEARTBEAT_EVERY seconds (what fmtui.runfolder.liveness reads). Removed when the worker ends."""
 
     def __init__(self, study_dir: Path) -> None:
         self.name = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
