@@ -44,6 +44,8 @@ INTERVAL = 2.0
 """Seconds between two samples while a run trains."""
 MAX_ROWS = SYSTEM_ROWS
 """Rows the file holds at most (about 400 bytes each on a one-GPU machine: under a megabyte)."""
+FIRST_WAIT = 10.0
+"""Seconds a run's end waits at most for its first sample (the sampler's start: NVML's takes a moment)."""
 TAIL = 64
 """Rows a follower keeps (read_tail): the sparklines draw the last few, the peaks cover the whole file."""
 GPU_FIELDS = tuple(f for f in SYSTEM_GPU_FIELDS if f not in ("index", "name"))
@@ -166,14 +168,14 @@ class SystemLog:
 
 
 class SystemRecorder:
-    """Samples every `interval` seconds (INTERVAL) in one daemon thread, appending each sample to the system.jsonl of every
-    run folder it records (`add`, `remove`), until `stop()`.
+    """Samples every `interval` seconds (INTERVAL) in one daemon thread, appending each sample to the system.jsonl
+    of every run folder it records (`add`, `remove`), until `stop()`.
 
     The hook for a process that writes runs (fmtui.recorder): a folder is added when its run starts (it gets a
-    sample at once) and removed when it ends; runs trained together share each sample. A folder whose file
-    cannot be written (a full disk) is dropped, its reason kept in `errors`; a sampler that fails ends the
-    recording (`error`): system metrics never end a run. `sampler` makes the Sampler (tests give a fake); `most`:
-    the rows each file keeps (SystemLog)."""
+    sample at once) and removed when it ends (after its first sample: a run shorter than the interval has one
+    too); runs trained together share each sample. A folder whose file cannot be written (a full disk) is
+    dropped, its reason kept in `errors`; a sampler that fails ends the recording (`error`): system metrics never
+    end a run. `sampler` makes the Sampler (tests give a fake); `most`: the rows each file keeps (SystemLog)."""
 
     def __init__(
         self, interval: float | None = None, sampler: Callable[[], Any] = lambda: Sampler(), most: int = MAX_ROWS
@@ -187,6 +189,8 @@ class SystemRecorder:
         """Folders whose recording ended early, and why."""
         self.error = ""
         """Why the sampling itself ended early ("" while it goes on, or after stop())."""
+        self._first: dict[Path, threading.Event] = {}
+        """Set once a folder's first sample is written (or it cannot be: dropped, no sampler)."""
         self._lock = threading.Lock()
         """Held while samples are written: remove() returns once no write to its folder is under way."""
         self._wake = threading.Event()
@@ -197,6 +201,7 @@ class SystemRecorder:
         """Record this folder from now on (the thread is started with the first)."""
         with self._lock:
             self.logs[Path(folder)] = None
+            self._first[Path(folder)] = threading.Event()
         if self._thread is None:
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="fmtui-system-metrics", daemon=True)
@@ -204,14 +209,23 @@ class SystemRecorder:
         self._wake.set()
 
     def remove(self, folder: Path) -> None:
-        """Record this folder no more: once this returns, nothing is written to it."""
+        """Record this folder no more, once it has its first sample (FIRST_WAIT seconds at most): once this
+        returns, nothing is written to it."""
+        first, thread = self._first.get(Path(folder)), self._thread
+        deadline = time.monotonic() + FIRST_WAIT
+        while first is not None and not first.is_set() and thread is not None and thread.is_alive():
+            if time.monotonic() > deadline:
+                break
+            first.wait(0.05)
         with self._lock:
             self.logs.pop(Path(folder), None)
+            self._first.pop(Path(folder), None)
 
     def stop(self) -> None:
-        """End the recording of every folder (waits for the thread, which is at most one sample away)."""
-        with self._lock:
-            self.logs.clear()
+        """End the recording of every folder (each after its first sample; then the thread, which is at most one
+        sample away, is waited for)."""
+        for folder in list(self._first):
+            self.remove(folder)
         thread, self._thread = self._thread, None
         if thread is not None:
             self._stop.set()
@@ -219,21 +233,21 @@ class SystemRecorder:
             thread.join()
 
     def _run(self) -> None:
+        sampler = None
         try:
             sampler = self.make_sampler()
-        except Exception as e:  # psutil missing or refused: no system metrics, the runs go on
-            self.error = f"no system metrics: {e}"
-            return
-        try:
             while not self._stop.is_set():
                 self._wake.clear()
                 if self.logs:
                     self._write(sampler.sample())
                 self._wake.wait(self.interval)
-        except Exception as e:  # a sampler that breaks mid-run: no more samples, never a traceback in the run
-            self.error = f"system metrics stopped: {e}"
+        except Exception as e:  # no psutil, or a sampler that breaks mid-run: never a traceback in the run
+            self.error = f"system metrics stopped: {e}" if sampler else f"no system metrics: {e}"
         finally:
-            sampler.close()
+            for first in list(self._first.values()):
+                first.set()  # nothing more will be written: nobody waits for a first sample
+            if sampler is not None:
+                sampler.close()
 
     def _write(self, row: dict) -> None:
         with self._lock:
@@ -245,6 +259,7 @@ class SystemRecorder:
                 except OSError as e:  # a full disk, a link put in its place: this folder's recording ends
                     del self.logs[folder]
                     self.errors[folder] = f"system metrics stopped: {e.strerror or e}"
+                self._first[folder].set()
 
 
 # --- reading back -----------------------------------------------------------------------------------------------

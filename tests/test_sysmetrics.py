@@ -12,6 +12,7 @@ import types
 
 import pytest
 
+from fmtui import sysmetrics
 from fmtui.runfolder import schema
 from fmtui.sysmetrics import SYSTEM_FILE, Sampler, SystemLog, SystemRecorder, peaks, read_system
 
@@ -199,6 +200,39 @@ def test_a_new_folder_gets_a_sample_at_once(tmp_path):
     recorder.add(second)
     wait(lambda: read_system(second), "the second folder waits for the interval")
     recorder.stop()
+
+
+def test_a_run_that_ends_before_the_sampler_has_started_still_gets_its_first_sample(tmp_path):
+    """NVML takes a moment to start; a run that ends in that moment waits for its first sample (a little)."""
+    gate = threading.Event()
+
+    def slow() -> Counting:
+        gate.wait()
+        return Counting()
+
+    recorder = SystemRecorder(interval=3600, sampler=slow)
+    recorder.add(tmp_path)
+    ending = threading.Thread(target=recorder.remove, args=(tmp_path,))
+    ending.start()  # the run's Finished, while the sampler is still starting
+    gate.set()
+    ending.join()
+    assert [r["t"] for r in read_system(tmp_path)] == [1.0]
+    recorder.stop()
+
+
+def test_a_sampler_that_cannot_start_keeps_no_run_waiting(tmp_path, monkeypatch):
+    def refused() -> Counting:
+        raise PermissionError("psutil refused")
+
+    monkeypatch.setattr(sysmetrics, "FIRST_WAIT", 3600.0)  # a wait for a first sample would outlast the test
+    recorder = SystemRecorder(interval=0.01, sampler=refused)
+    recorder.add(tmp_path)
+    wait(lambda: not recorder._thread.is_alive(), "the thread goes on")
+    recorder.add(tmp_path / "later")  # a stacked group's second run, after the sampler failed
+    ending = threading.Thread(target=recorder.stop, daemon=True)
+    ending.start()
+    wait(lambda: not ending.is_alive(), "the runs' end waits for a first sample that cannot come")
+    assert recorder.error == "no system metrics: psutil refused" and read_system(tmp_path) == []
 
 
 def test_a_full_disk_ends_that_folders_recording_quietly(tmp_path, monkeypatch):
