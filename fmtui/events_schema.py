@@ -157,6 +157,13 @@ JSON_EVENTS: dict[str, dict[str, Field]] = {
         "reason": ("string or null", "", "why a broken folder cannot be read; null otherwise (and then the rest)"),
         "message": ("string or null", "", "how the run ended, in words"),
         "health": ("object or null", "", f"summary.json's health (ok for a run saved without one): {HEALTH}"),
+        "system_peaks": (
+            "object or null",
+            "",
+            "the highest readings of its system.jsonl: `{cpu, rss, ram_used, ram_total, gpus, samples, first, last}`, "
+            "units as in the file, `gpus` one `{index, name, util, mem_used, mem_total, temp, power}` per GPU, each "
+            "reading only where measured, `first`/`last` the first and last sample's unix time; null: no samples",
+        ),
         "epochs_done": ("integer or null", "", "complete epochs"),
         "epochs": ("integer or null", "", "epochs the run was asked for"),
         "final_test_accuracy": ("number or null", "percent", "test accuracy after the last complete epoch"),

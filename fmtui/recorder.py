@@ -9,7 +9,9 @@ rewritten), then metrics.csv and summary.json; live.json holds the latest progre
 file is replaced atomically, and never written through a symbolic link (fmtui.runfolder.files), so a run
 stopped, killed or out of disk keeps the last complete epoch whole. losses.jsonl records the training loss step
 by step (the engine's BatchProgress.losses, merged down to a bounded number of points, StepCurve), appended
-each time live.json is written, so a watcher in another process draws the step curve too.
+each time live.json is written, so a watcher in another process draws the step curve too. While a run trains,
+a thread appends a sample of the machine (CPU, memory, each GPU) to its system.jsonl every few seconds
+(fmtui.sysmetrics).
 
 The files of an epoch are written by a thread of the writer, in that order, while training goes on: the
 training thread only copies what changes (the checkpoint) into bytes. The same thread beats live.json's
@@ -58,6 +60,7 @@ from fmtui.runfolder.schema import (
     Status,
 )
 from fmtui.runfolder.writer import FolderLock, metrics_csv, now_iso, summarize, write_error
+from fmtui.sysmetrics import SystemRecorder
 
 if TYPE_CHECKING:
     from fmtui.resume import Resume
@@ -202,6 +205,8 @@ class RunRecorder:
         self.writers: dict[int, RunWriter] = {}
         self.open: set[int] = set()
         """Runs started and not finished."""
+        self.system = SystemRecorder()
+        """Samples the machine into the folders of the runs started and not finished (fmtui.sysmetrics)."""
 
     def path(self, run: int = 0) -> Path | None:
         """The run's folder, once it has started."""
@@ -215,12 +220,17 @@ class RunRecorder:
         if isinstance(event, Started):
             self.writers[run] = self._start(event, run)
             self.open.add(run)
+            self.system.add(self.writers[run].path)
             return self.path(run)
         writer = self.writers.get(run)
         if writer is not None:
+            if isinstance(event, Finished):
+                self.system.remove(writer.path)  # its samples end before its end is written
             writer.handle(event)
             if isinstance(event, Finished):
                 self.open.discard(run)
+                if not self.open:
+                    self.system.stop()
         return self.path(run)
 
     def _start(self, event: Started, run: int) -> RunWriter:
@@ -248,11 +258,13 @@ class RunRecorder:
 
     def fail(self, message: str) -> None:
         """Record an error that ended the runs still open (the metrics so far stay)."""
+        self.system.stop()
         for run in sorted(self.open):
             self.writers[run].fail(message)
         self.open.clear()
 
     def close(self) -> None:
+        self.system.stop()
         for writer in self.writers.values():
             writer.close()
 

@@ -23,6 +23,7 @@ from fmtui.events_schema import JSON_EVENTS, SCHEMA_VERSION
 from fmtui.ranking import not_ranked_line, summary_fields, verdict
 from fmtui.runfolder.read import BrokenRun, Run, RunRecord
 from fmtui.runfolder.schema import PROGRESS_FIELDS, Status
+from fmtui.sysmetrics import read_peaks
 from fmtui.text import plural, safe_text
 
 if TYPE_CHECKING:  # the finder imports torch; its events are only read here
@@ -170,6 +171,7 @@ def run_facts(run: Run, key: str) -> dict[str, Any]:
         "reason": None,
         "message": run.message,
         "health": run.health.to_dict(),
+        "system_peaks": read_peaks(run.path),
         "epochs_done": run.epochs_done,
         "epochs": run.config.epochs,
         "final_test_accuracy": run.final_accuracy,

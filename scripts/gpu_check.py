@@ -7,9 +7,10 @@
     python3 scripts/gpu_check.py run --device cuda --out "$OUT"          (on the GPU machine)
         Installs the carried wheels into /tmp/site, then runs each part as a time-boxed child process,
         going on to the next whatever happened: env, cli (the lecture's 5 epochs, the whole command timed),
-        screenshot (the Train pane during a GPU run), bench (benchmarks/train_speed.py on the device),
-        tests (the suite with CUDA visible). Writes OUT/gpu-check.json (every figure, each part's status;
-        rewritten after every part), OUT/tests.log, OUT/bench.log and OUT/train-pane.svg.
+        screenshot (the Train pane during a GPU run, its GPU system metrics lines and the run folder's
+        system.jsonl too), bench (benchmarks/train_speed.py on the device), tests (the suite with CUDA
+        visible). Writes OUT/gpu-check.json (every figure, each part's status; rewritten after every part),
+        OUT/tests.log, OUT/bench.log and OUT/train-pane.svg.
     python scripts/gpu_check.py run --device cpu --quick --out DIR
         The dry run: the same steps on the CPU at toy size (synthetic data, a few tests, 1 epoch), made by
         tests/test_gpu_check.py so that the check never rots.
@@ -486,8 +487,11 @@ class Check:
         c = self.child(cmd + ["--limit", str(max(timeout - 15, 10))], timeout)
         info = last_json(c.lines, "SHOT ") or {}
         self.report["figures"]["screenshot"] = info
-        ok = svg.is_file() and info.get("during_run") and (self.device != "cuda" or info.get("gpu_line"))
-        return self.status_of(c, bool(ok)), f"{svg.name}: {info.get('stats', 'no state recorded')}"
+        ok = svg.is_file() and info.get("during_run") and info.get("system_lines")
+        gpu = info.get("gpu_line") and info.get("system_gpu_line") and info.get("system_file_gpus")
+        ok = ok and (self.device != "cuda" or gpu)
+        system = " / ".join(info.get("system_lines") or ["no system lines"])
+        return self.status_of(c, bool(ok)), f"{svg.name}: {info.get('stats', 'no state recorded')}; {system}"
 
     def part_bench(self, timeout: float) -> tuple[str, str]:
         """benchmarks/train_speed.py in sections, each its own process and JSON so that a time-out costs one:
@@ -773,6 +777,7 @@ def screenshot(args: argparse.Namespace) -> None:
 
     from fmtui.app import make_app
     from fmtui.config import RunConfig
+    from fmtui.sysmetrics import read_system
 
     runs = tempfile.TemporaryDirectory(prefix="gpu-shot-", ignore_cleanup_errors=True)
     app = make_app(RunConfig(device=args.device, epochs=200), runs_dir=Path(runs.name), autostart=True)
@@ -782,6 +787,11 @@ def screenshot(args: argparse.Namespace) -> None:
     def texts() -> dict:
         return {k: str(app.query_one(f"#train-{k}").render()) for k in ("state", "stats", "message")}
 
+    def system() -> list[str]:
+        """The Train pane's system metrics lines (none until the run's first sample)."""
+        view = app.query_one("#train-system")
+        return str(view.render()).splitlines() if view.display else []
+
     async def shoot() -> None:
         deadline = time.monotonic() + args.limit
         async with app.run_test(size=(120, 36)) as pilot:
@@ -790,10 +800,16 @@ def screenshot(args: argparse.Namespace) -> None:
                 epochs = len(app.query_one("#loss-chart").series.get("train", []))
                 now = texts()
                 ready = epochs >= 2 and "samples/s" in now["stats"] and ("GPU mem" in now["stats"]) == info["want_gpu"]
+                lines = system()  # GPU lines wanted on a GPU run (a CPU run on a GPU machine has them too)
+                ready = ready and bool(lines) and (any(x.startswith("gpu") for x in lines) or not info["want_gpu"])
                 if ready or (not app.activity.busy and epochs):
                     break
             info.update(texts(), epochs_shown=epochs, during_run=app.activity.busy)
             info["gpu_line"] = "GPU mem" in info["stats"]
+            info["system_lines"] = system()  # issue 25: GPU system metrics in the dashboard and in the run folder
+            info["system_gpu_line"] = any(line.startswith("gpu") for line in info["system_lines"])
+            rows = read_system(app.train_pane.run_dir) if app.train_pane.run_dir else []
+            info["system_file_gpus"] = len(rows[-1].get("gpus", [])) if rows else None
             app.train_pane.replot()
             await pilot.pause(0.2)
             app.save_screenshot(svg.name, str(svg.parent))

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 import types
 
 import pytest
 
 from fmtui import sysmetrics
+from fmtui.runfolder import schema
 from fmtui.sysmetrics import SYSTEM_FILE, Sampler, SystemLog, SystemRecorder, peaks, read_system
 
 pytestmark = pytest.mark.engine
@@ -133,41 +135,137 @@ def test_a_resumed_runs_log_goes_on_after_its_earlier_rows(tmp_path):
 
 
 class Counting:
-    """A sampler that counts: sample k is {"t": k}."""
+    """A sampler that counts: sample k is {"t": k}; `wanted` is set once `until` samples are taken."""
 
-    def __init__(self) -> None:
-        self.n, self.closed = 0, False
+    def __init__(self, until: int = 0) -> None:
+        self.n, self.closed, self.until = 0, False, until
+        self.wanted = threading.Event()
 
     def sample(self) -> dict:
         self.n += 1
+        if self.n >= self.until:
+            self.wanted.set()
         return {"t": float(self.n), "cpu": 50.0}
 
     def close(self) -> None:
         self.closed = True
 
 
+def wait(condition, what: str) -> None:
+    """Poll until condition() holds (a thread writes); the deadline only ends a hang."""
+    deadline = time.monotonic() + 120
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)
+
+
 def test_the_recorder_samples_at_its_interval_until_stopped(tmp_path):
     sampler = Counting()
-    recorder = SystemRecorder(tmp_path, interval=0.01, sampler=sampler).start()
-    deadline = time.monotonic() + 120
-    while len(read_system(tmp_path)) < 3:
-        assert time.monotonic() < deadline, "no samples"
-        time.sleep(0.01)
+    recorder = SystemRecorder(interval=0.01, sampler=lambda: sampler)
+    recorder.add(tmp_path)
+    wait(lambda: len(read_system(tmp_path)) >= 3, "no samples")
+    thread = recorder._thread
     recorder.stop()
     written = read_system(tmp_path)
     assert sampler.closed and [r["t"] for r in written] == [float(k) for k in range(1, len(written) + 1)]
-    assert not recorder._thread.is_alive() and recorder.error == ""
+    assert not thread.is_alive() and recorder.error == "" and recorder._thread is None
 
 
-def test_a_full_disk_ends_the_recording_quietly(tmp_path, monkeypatch):
-    def full(*args, **kwargs):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(SystemLog, "add", full)
+def test_runs_trained_together_share_each_sample_and_a_removed_one_gets_no_more(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
     sampler = Counting()
-    recorder = SystemRecorder(tmp_path, interval=0.01, sampler=sampler).start()
-    recorder._thread.join()
-    assert recorder.error == "system metrics stopped: No space left on device" and sampler.closed
+    recorder = SystemRecorder(interval=0.01, sampler=lambda: sampler)
+    recorder.add(a)
+    recorder.add(b)
+    wait(lambda: len(read_system(b)) >= 2, "no samples in b")
+    recorder.remove(a)
+    kept = read_system(a)
+    wait(lambda: len(read_system(b)) >= len(kept) + 3, "b stopped")
+    recorder.stop()
+    assert read_system(a) == kept  # nothing after remove() returned
+    in_b = [r["t"] for r in read_system(b)]
+    both = [r["t"] for r in kept if r["t"] >= in_b[0]]
+    assert both and in_b[: len(both)] == both  # the same samples while both were recorded: one sampler
+
+
+def test_a_new_folder_gets_a_sample_at_once(tmp_path):
+    """The first sample of a run does not wait for the interval, also when the thread already samples for
+    another run (a stacked group's second run, a sweep's next one): a short run has samples too."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir(), second.mkdir()
+    recorder = SystemRecorder(interval=3600, sampler=Counting)
+    recorder.add(first)
+    wait(lambda: read_system(first), "no first sample")
+    recorder.add(second)
+    wait(lambda: read_system(second), "the second folder waits for the interval")
+    recorder.stop()
+
+
+def test_a_run_that_ends_before_the_sampler_has_started_still_gets_its_first_sample(tmp_path):
+    """NVML takes a moment to start; a run that ends in that moment waits for its first sample (a little)."""
+    gate = threading.Event()
+
+    def slow() -> Counting:
+        gate.wait()
+        return Counting()
+
+    recorder = SystemRecorder(interval=3600, sampler=slow)
+    recorder.add(tmp_path)
+    ending = threading.Thread(target=recorder.remove, args=(tmp_path,))
+    ending.start()  # the run's Finished, while the sampler is still starting
+    gate.set()
+    ending.join()
+    assert [r["t"] for r in read_system(tmp_path)] == [1.0]
+    recorder.stop()
+
+
+def test_a_sampler_that_cannot_start_keeps_no_run_waiting(tmp_path, monkeypatch):
+    def refused() -> Counting:
+        raise PermissionError("psutil refused")
+
+    monkeypatch.setattr(sysmetrics, "FIRST_WAIT", 3600.0)  # a wait for a first sample would outlast the test
+    recorder = SystemRecorder(interval=0.01, sampler=refused)
+    recorder.add(tmp_path)
+    wait(lambda: not recorder._thread.is_alive(), "the thread goes on")
+    recorder.add(tmp_path / "later")  # a stacked group's second run, after the sampler failed
+    ending = threading.Thread(target=recorder.stop, daemon=True)
+    ending.start()
+    wait(lambda: not ending.is_alive(), "the runs' end waits for a first sample that cannot come")
+    assert recorder.error == "no system metrics: psutil refused" and read_system(tmp_path) == []
+
+
+def test_a_full_disk_ends_that_folders_recording_quietly(tmp_path, monkeypatch):
+    real = SystemLog.add
+
+    def add(self, row):
+        if self.path.parent.name == "full":
+            raise OSError(28, "No space left on device")
+        real(self, row)
+
+    monkeypatch.setattr(SystemLog, "add", add)
+    full, fine = tmp_path / "full", tmp_path / "fine"
+    full.mkdir(), fine.mkdir()
+    sampler = Counting()
+    recorder = SystemRecorder(interval=0.01, sampler=lambda: sampler)
+    recorder.add(full)
+    recorder.add(fine)
+    wait(lambda: len(read_system(fine)) >= 3, "the other folder stopped too")
+    recorder.stop()
+    assert recorder.errors == {full: "system metrics stopped: No space left on device"} and recorder.error == ""
+    assert sampler.closed and not (full / SYSTEM_FILE).exists()
+
+
+def test_a_sampler_that_fails_ends_the_recording_without_a_traceback(tmp_path, capfd):
+    class Broken(Counting):
+        def sample(self) -> dict:
+            raise RuntimeError("NVML went away")
+
+    recorder = SystemRecorder(interval=0.01, sampler=Broken)
+    recorder.add(tmp_path)
+    wait(lambda: recorder.error, "no error")
+    recorder.stop()
+    assert recorder.error == "system metrics stopped: NVML went away" and "Traceback" not in capfd.readouterr().err
 
 
 def test_reading_back_skips_what_is_not_a_row_and_refuses_a_link_or_a_huge_file(tmp_path, monkeypatch):
@@ -190,7 +288,7 @@ def test_reading_back_skips_what_is_not_a_row_and_refuses_a_link_or_a_huge_file(
     linked.mkdir()
     os.symlink(other / SYSTEM_FILE, linked / SYSTEM_FILE)
     assert read_system(linked) == [] and read_system(tmp_path / "missing") == []
-    monkeypatch.setattr(sysmetrics, "MAX_BYTES", 10)
+    monkeypatch.setitem(schema.MAX_BYTES, schema.SYSTEM, 10)
     assert read_system(tmp_path) == []
 
 
@@ -205,6 +303,7 @@ def test_peaks_are_the_highest_of_each_reading_per_gpu():
         "rss": 5,
         "gpus": [{"index": 0, "name": "G0", "util": 99, "temp": 70}, {"index": 1, "util": 1}],
         "samples": 3,
-        "seconds": 5.0,
+        "first": 10.0,
+        "last": 15.0,
     }
     assert peaks([]) == {}

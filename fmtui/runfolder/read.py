@@ -167,6 +167,11 @@ class FileCache:
         )
         return None if appended is None else appended.rows
 
+    def load_grown(self, file: Path, read: Callable[[Path, os.stat_result, Any], Any]) -> Any:
+        """Another appended file, like load_metrics: `read(file, its stat, the previous value)` reads on from
+        where the previous value ended (system.jsonl: fmtui.sysmetrics.read_tail)."""
+        return self._cached(file, lambda st, before: read(file, st, before))
+
     def _cached(self, file: Path, read: Callable[[os.stat_result, Any], Any]) -> Any:
         """file's entry, read again by read(its stat, the entry's previous value) only when its stamp changed."""
         st = safe.stat_file(file)

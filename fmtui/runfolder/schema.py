@@ -14,6 +14,8 @@ Standard library only, and nothing from the rest of fmtui: this module is the pr
     checkpoint.pt    all that a resume needs after the last complete epoch (weights only, no pickled objects)
     predictions.pt   test-set probabilities and labels, for the error browser without retraining
     mislabeled.csv   wrong test predictions, most confident first
+    system.jsonl     the machine while it trains: one sample of CPU, memory and each GPU every few seconds
+                     (SYSTEM_FIELDS, SYSTEM_GPU_FIELDS), appended, thinned to SYSTEM_ROWS rows at most
 """
 
 from __future__ import annotations
@@ -33,17 +35,32 @@ MODEL = "model.pt"
 CHECKPOINT = "checkpoint.pt"
 PREDICTIONS = "predictions.pt"
 MISLABELED = "mislabeled.csv"
+SYSTEM = "system.jsonl"
 
-RUN_FILES = (LOCK, CONFIG, METRICS, METRICS_CSV, SUMMARY, LIVE, LOSSES, MODEL, CHECKPOINT, PREDICTIONS, MISLABELED)
+RUN_FILES = (
+    LOCK,
+    CONFIG,
+    METRICS,
+    METRICS_CSV,
+    SUMMARY,
+    LIVE,
+    LOSSES,
+    MODEL,
+    CHECKPOINT,
+    PREDICTIONS,
+    MISLABELED,
+    SYSTEM,
+)
 """Every file a run folder holds. None of them may be a symbolic link (fmtui.runfolder.files refuses one)."""
 RUN_MARKERS = frozenset({CONFIG, METRICS, MODEL, PREDICTIONS, LOCK, LIVE})
 """A folder holding any of these is a run folder (readable or broken); others may be sweep folders."""
 EXPORTS = "exports"
 """The folder inside a runs folder that the Runs pane's exports go to (no run folder)."""
 
-MAX_BYTES = {CONFIG: 1 << 20, SUMMARY: 1 << 20, LIVE: 1 << 20, METRICS: 256 << 20, LOSSES: 4 << 20}
+MAX_BYTES = {CONFIG: 1 << 20, SUMMARY: 1 << 20, LIVE: 1 << 20, METRICS: 256 << 20, LOSSES: 4 << 20, SYSTEM: 16 << 20}
 """Larger files are refused unread (a run writes a few kB; 256 MiB of metrics is over 500,000 epochs; a run's
-losses.jsonl holds at most about LOSS_RECORD_POINTS lines of ~50 bytes for each time it was started or resumed)."""
+losses.jsonl holds at most about LOSS_RECORD_POINTS lines of ~50 bytes for each time it was started or resumed;
+a system.jsonl of SYSTEM_ROWS rows is under a megabyte with one GPU, 3 MB with 8)."""
 DEFAULT_MAX_BYTES = 1 << 20
 """The limit of a small file that MAX_BYTES does not name (.lock)."""
 MAX_EPOCH = 10_000_000
@@ -150,6 +167,30 @@ LIVE_DOCS: dict[str, Field] = {
 }
 """live.json: replaced twice a second at most, and every HEARTBEAT seconds while the writer lives."""
 LIVE_FIELDS = tuple(LIVE_DOCS)
+
+SYSTEM_DOCS: dict[str, Field] = {
+    "t": ("number", "seconds", "when it was sampled, as seconds since 1970 (the writer's clock)"),
+    "cpu": ("number", "percent", "the machine's CPU use since the previous sample, of all its cores, 0..100"),
+    "rss": ("integer", "bytes", "the writer process's resident memory"),
+    "ram_used": ("integer", "bytes", "the machine's memory in use"),
+    "ram_total": ("integer", "bytes", "the machine's memory"),
+    "gpus": ("array", "", "one object per GPU (SYSTEM_GPU_DOCS); absent without NVML or a GPU"),
+}
+"""A system.jsonl row (fmtui.sysmetrics). What could not be measured is absent, never 0 or null."""
+SYSTEM_FIELDS = tuple(SYSTEM_DOCS)
+SYSTEM_GPU_DOCS: dict[str, Field] = {
+    "index": ("integer", "", "the GPU's NVML index"),
+    "name": ("string", "", "its name, as NVML gives it"),
+    "util": ("number", "percent", "time the GPU was busy over the driver's last sample period, 0..100"),
+    "mem_used": ("integer", "bytes", "its memory in use, by every process"),
+    "mem_total": ("integer", "bytes", "its memory"),
+    "temp": ("number", "degrees Celsius", "its temperature"),
+    "power": ("number", "watts", "its power draw"),
+}
+"""A GPU of a system.jsonl row: a reading the GPU does not give (no power sensor) is absent."""
+SYSTEM_GPU_FIELDS = tuple(SYSTEM_GPU_DOCS)
+SYSTEM_ROWS = 2000
+"""Rows a system.jsonl holds at most: past them it is thinned to every second row (its start and end kept)."""
 
 SUMMARY_DOCS: dict[str, Field] = {
     "status": ("string", "", "one of the written statuses: running, completed, stopped, diverged, error"),

@@ -26,8 +26,10 @@ from fmtui.config import format_value
 from fmtui.pins import load_pins, save_pins
 from fmtui.registry import model_label
 from fmtui.report import run_status
+from fmtui.runfolder.schema import SYSTEM
 from fmtui.runquery import Query, start_time
-from fmtui.runs import BrokenRun, Run, RunRecord, RunsFolder, export_runs
+from fmtui.runs import BrokenRun, Run, RunError, RunRecord, RunsFolder, export_runs
+from fmtui.sysmetrics import read_tail
 from fmtui.text import safe_text
 from fmtui.ticks import linear_axis
 from fmtui.widgets.charts import (
@@ -43,6 +45,7 @@ from fmtui.widgets.hparams_view import HParamsScreen
 from fmtui.widgets.looks import HEALTH_STYLES, look, mark
 from fmtui.widgets.run_filter import FilterBar
 from fmtui.widgets.runs_table import COLUMNS, RunsTable, layout
+from fmtui.widgets.system_view import peak_memory
 
 LEGEND_LINES = 3
 """At most this many legend lines under the charts; runs beyond them are named by their mark in the list."""
@@ -168,9 +171,10 @@ def epochs_cell(record: RunRecord) -> str:
     return str(done) if done == planned else f"{done}/{planned}"
 
 
-def cells(record: Run, pinned: bool = False) -> dict[str, Text]:
+def cells(record: Run, pinned: bool = False, peak: str = "-") -> dict[str, Text]:
     """A run's row by column (fmtui.widgets.runs_table.COLUMNS) as Text, never markup: folder names and file
-    contents are data. The mark column holds the curve's mark (set by the pane) and ↑ for a pinned run."""
+    contents are data. The mark column holds the curve's mark (set by the pane) and ↑ for a pinned run; `peak`
+    its peak memory (fmtui.widgets.system_view.peak_memory)."""
     if isinstance(record, BrokenRun):
         reason = record.reason if len(record.reason) <= REASON_WIDTH else record.reason[: REASON_WIDTH - 1] + "…"
         values = dict.fromkeys(COLUMNS, "-") | {"started": started(record), "status": f"broken: {reason}"}
@@ -179,7 +183,7 @@ def cells(record: Run, pinned: bool = False) -> dict[str, Text]:
         values = {"started": started(record), "dataset": c.dataset, "model": model_label(c), "norm": c.norm}
         values |= {"lr": format_value(c.lr), "ep": epochs_cell(record), "acc": final_accuracy(record)}
         values["status"] = run_status(record)
-    values |= {"mark": PIN if pinned else " ", "name": record.name}
+    values |= {"mark": PIN if pinned else " ", "name": record.name, "peak": peak}
     style = STATUS_STYLES.get(record.status, "")
     if not style and isinstance(record, RunRecord):
         style = HEALTH_STYLES.get(record.health.severity, "")
@@ -450,7 +454,7 @@ class RunsPane(Widget):
         table = self.query_one(RunsTable)
         keys = [self.run_key(r) for r in records]
         pinned = set(self.pins)
-        rows = [cells(r, k in pinned) for r, k in zip(records, keys)]
+        rows = [cells(r, k in pinned, self._peak(r)) for r, k in zip(records, keys)]
         datasets = {r.config.dataset for r in records if isinstance(r, RunRecord)}
         # the list spans the pane: its width, not the list's (a resize reaches the pane before the list is laid out)
         widths = layout(self.content_size.width, rows, len(datasets) > 1)
@@ -477,6 +481,16 @@ class RunsPane(Widget):
         if records:
             table.move_cursor(row=keys.index(cursor_key) if cursor_key in keys else min(max(row, 0), len(keys) - 1))
         return True
+
+    def _peak(self, record: Run) -> str:
+        """A run's peak memory from its system.jsonl, read through the folder's cache (new lines only, when it grew)."""
+        if not isinstance(record, RunRecord):
+            return "-"
+        try:
+            tail = self.folder.files.load_grown(record.path / SYSTEM, read_tail)
+        except RunError:  # a link or a huge file in its place: no figure, the run is listed all the same
+            return "-"
+        return peak_memory(tail.peaks if tail else None, str(record.resolved.get("device", "")))
 
     @property
     def selected_records(self) -> list[RunRecord]:

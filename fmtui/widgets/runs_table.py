@@ -1,5 +1,6 @@
 """The Runs pane's list: columns laid out to fit the width (status and accuracy always shown, the run's folder
-name cut first, then the columns of least use left out), Home/End to the first and last run, left/right for the
+name cut first, then the columns of least use left out; the peak memory of runs with system metrics where there
+is room), Home/End to the first and last run, left/right for the
 charts' cursor."""
 
 from __future__ import annotations
@@ -19,18 +20,21 @@ COLUMNS = {
     "lr": "lr",
     "ep": "ep",
     "acc": "test acc",
+    "peak": "peak mem",
     "name": "run",
     "status": "status",
 }
 """Column key -> header, in the order shown."""
-CAPS = {"model": 14, "status": 11, "dataset": 13, "started": 11, "lr": 7, "ep": 11, "norm": 9}
+CAPS = {"model": 14, "status": 11, "dataset": 13, "started": 11, "lr": 7, "ep": 11, "norm": 9, "peak": 10}
 """Widest a column gets (longer cells are cut; the status line above the list says all of a broken run)."""
 ALWAYS = ("mark", "acc", "status")
 """Shown at any width."""
-BY_PRIORITY = ("norm", "lr", "ep", "model", "name", "started", "dataset")
+BY_PRIORITY = ("norm", "lr", "ep", "model", "name", "peak", "started", "dataset")
 """The other columns, in the order they are given room (dataset before started when the runs differ in it, else
 only where the folder names fit whole beside it); the folder's name takes what the others leave, at least
 NAME_MIN cells."""
+OPTIONAL = ("peak",)
+"""Shown only when a run has a value in it (runs of older versions have no system metrics: "-")."""
 NAME_MIN = 8
 PAD = 2
 """DataTable's cell padding, both sides together."""
@@ -55,6 +59,8 @@ def layout(width: int, rows: list[dict[str, Text]], datasets_differ: bool = Fals
         order.remove("dataset")
         order.insert(order.index("started"), "dataset")
     for key in order:
+        if key in OPTIONAL and all(r[key].plain == "-" for r in rows):
+            continue
         want = min(need(key), NAME_MIN) if key == "name" else need(key)
         if key == "dataset" and not datasets_differ and "name" in widths:
             want += need("name") - widths["name"]  # one dataset for all: only where the names fit whole besides

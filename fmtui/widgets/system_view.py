@@ -76,10 +76,20 @@ def system_lines(rows: list[dict], width: int) -> list[Text]:
     return lines
 
 
+def peak_memory(peaks: dict | None, device: str) -> str:
+    """The Runs pane's `peak mem` cell: the most memory a run's GPUs held when it trained on a GPU (`12.1G gpu`: all
+    processes' use, as NVML counts it), else the most its process held (`0.8G`); "-" without system metrics."""
+    peaks = peaks or {}
+    gpu = [g["mem_used"] for g in peaks.get("gpus", []) if "mem_used" in g]
+    if device.startswith("cuda") and gpu:
+        return f"{gib(max(gpu))}G gpu"
+    return f"{gib(peaks['rss'])}G" if "rss" in peaks else "-"
+
+
 class SystemView(Widget):
     """The newest system metrics in a few lines (see the module's docstring); `show(rows)` redraws them."""
 
-    DEFAULT_CSS = "SystemView { height: auto; padding: 0 1; }"
+    DEFAULT_CSS = "SystemView { height: auto; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }"
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)

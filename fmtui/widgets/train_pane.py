@@ -1,6 +1,9 @@
-"""The Train pane: Start / Stop, progress with ETA, live loss and accuracy charts, the epoch log.
+"""The Train pane: Start / Stop, progress with ETA, the machine's CPU, memory and GPUs, live loss and accuracy
+charts, the epoch log.
 
-The log shows the headless mode's own lines (fmtui.headless), so the TUI and `fmtui --no-ui train` agree.
+The log shows the headless mode's own lines (fmtui.headless), so the TUI and `fmtui --no-ui train` agree. The
+system lines are read from the run folder's system.jsonl as its writer appends to it (fmtui.sysmetrics), the same
+for a run trained here and a watched one.
 
 The pane only displays: the app owns the training worker and hands each engine event down through
 the `show_*` methods; Start and Stop post `Button.Pressed`, which the app turns into actions.
@@ -21,15 +24,23 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Button, Static
 
+from fmtui.errors import RunError
 from fmtui.report import epoch_line, fmt_duration, fmt_rate, header_line, outcome
+from fmtui.runfolder.read import FileCache
+from fmtui.runfolder.schema import SYSTEM
+from fmtui.sysmetrics import read_tail
 from fmtui.text import safe_text
 from fmtui.widgets.charts import BatchLossChart, EpochChart
 from fmtui.widgets.epoch_log import EpochLog
+from fmtui.widgets.system_view import SystemView
 
 if TYPE_CHECKING:
     from fmtui.config import RunConfig
     from fmtui.events import BatchProgress, EpochEnd, Finished, Started
     from fmtui.messages import ExperimentProgress
+
+SYSTEM_POLL = 1.0
+"""Seconds between two looks at the shown run's system.jsonl (its writer samples every 2 s)."""
 
 
 class RunProgress(Widget):
@@ -90,6 +101,10 @@ class TrainPane(Widget, can_focus=True):
         super().__init__(**kwargs)
         self.run_dir: Path | None = None
         """The run's folder, once the engine has started it (None while starting: no folder yet)."""
+        self.system_file: Path | None = None
+        """The system.jsonl followed while the run shown trains (None: none is)."""
+        self._system_files = FileCache()
+        self._system_shown: object = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="train-controls"):
@@ -100,6 +115,9 @@ class TrainPane(Widget, can_focus=True):
             yield RunProgress(id="progress")
             yield Static("", id="train-stats", markup=False)
         yield Static("", id="train-message", markup=False)
+        system = SystemView(id="train-system")
+        system.display = False  # until the run's first sample
+        yield system
         with Grid(id="train-charts"):
             yield EpochChart("loss per epoch", id="loss-chart")
             yield EpochChart("accuracy % per epoch", accuracy=True, id="accuracy-chart")
@@ -110,6 +128,7 @@ class TrainPane(Widget, can_focus=True):
 
     def on_mount(self) -> None:
         self.query_one(EpochLog).border_title = "epoch log"
+        self.set_interval(SYSTEM_POLL, self.poll_system)
 
     def validate_phase(self, phase: str) -> str:
         if phase not in self.PHASES:
@@ -145,6 +164,7 @@ class TrainPane(Widget, can_focus=True):
     def show_starting_blank(self) -> None:
         """Forget the previous run: charts, progress and run folder."""
         self.phase, self.run_dir = "starting", None
+        self._follow_system(None)
         for chart in self.query(EpochChart):
             chart.clear()
         self.query_one(BatchLossChart).clear()
@@ -153,6 +173,7 @@ class TrainPane(Widget, can_focus=True):
     def show_started(self, ev: Started, run_dir: Path, writer: str = "") -> None:
         """The run began; `writer` names the process that trains it when it is another one (a watched run)."""
         self.run_dir = run_dir
+        self._follow_system(Path(run_dir) / SYSTEM)
         classes = len(ev.classes)
         self.query_one("#accuracy-chart", EpochChart).chance = 100 / classes if classes else None
         for chart in (self.query_one("#loss-chart", EpochChart), self.query_one(BatchLossChart)):
@@ -235,6 +256,7 @@ class TrainPane(Widget, can_focus=True):
 
     def show_finished(self, ev: Finished) -> None:
         self.phase = "finished"
+        self._end_system()
         self.query_one(EpochLog).write(outcome(ev.status, ev.message))
         if ev.status == "completed":
             bar = self.query_one("#progress", RunProgress)
@@ -257,6 +279,7 @@ class TrainPane(Widget, can_focus=True):
         self.query_one("#train-stats", Static).update("")
 
     def show_error(self, message: str) -> None:
+        self._end_system()
         self.query_one(EpochLog).write(f"error: {message}")
         self.query_one("#train-stats", Static).update("")
         if self.run_dir is None and self.phase in ("starting", "stopping"):  # the engine never started
@@ -267,9 +290,40 @@ class TrainPane(Widget, can_focus=True):
     def show_left(self, text: str) -> None:
         """The run shown here is no longer followed (it goes on elsewhere): say so, keep what is shown."""
         self.phase = "finished"
+        self._end_system()
         self.query_one(EpochLog).write(text)
         self.query_one("#train-stats", Static).update("")
         self._message(text, "warning")
+
+    # --- system metrics ---------------------------------------------------------------------------
+
+    def poll_system(self) -> None:
+        """Show the followed system.jsonl's newest rows if it grew (a stat; new lines only are read)."""
+        if self.system_file is None:
+            return
+        try:
+            tail = self._system_files.load_grown(self.system_file, read_tail)
+        except RunError:  # a link or a huge file in its place: no system lines, the run is shown all the same
+            tail = None
+        if tail is None or tail is self._system_shown:
+            return
+        self._system_shown = tail
+        view = self.query_one(SystemView)
+        view.show(list(tail.rows))
+        view.display = bool(tail.rows)
+
+    def _follow_system(self, file: Path | None) -> None:
+        """Follow this system.jsonl (None: none), from its start; the lines shown go until its first rows."""
+        self.system_file, self._system_files, self._system_shown = file, FileCache(), None
+        view = self.query_one(SystemView)
+        view.show([])
+        view.display = False
+        self.poll_system()
+
+    def _end_system(self) -> None:
+        """The run ended (or is no longer followed): its last samples stay on show, nothing more is read."""
+        self.poll_system()
+        self.system_file = None
 
     # --- keys -------------------------------------------------------------------------------------
 
