@@ -19,6 +19,7 @@ from fmtui.config import RunConfig
 from fmtui.runfolder.schema import SYSTEM
 from fmtui.sysmetrics import read_system
 from fmtui.widgets import runs_pane, train_pane
+from fmtui.widgets.epoch_log import EpochLog
 from fmtui.widgets.runs_pane import RunsPane
 from fmtui.widgets.system_view import SystemView
 
@@ -121,6 +122,18 @@ async def trained(pilot) -> None:
     await pilot.press("s")
     await wait_for(pilot, lambda: app.train_pane.phase == "finished" and system_lines(app))
     app.train_pane.replot()
+    log = app.query_one(EpochLog)
+    bar = log.vertical_scrollbar
+
+    def settled() -> bool:
+        """The system lines take rows from the epoch log: its layout settled, scrolled to its end, its scrollbar
+        drawn for that end (the same picture however busy the machine is)."""
+        end = log.max_scroll_y
+        return end > 0 and log.scroll_y == end and bar.position == end and bar.window_size == log.size.height
+
+    await wait_for(pilot, settled)
+    bar.refresh()  # drawn for the settled state, not a frame of the layout before
+    await pilot.pause()
     await pilot.pause()
 
 
