@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import signal
 import struct
 from pathlib import Path
 
@@ -59,6 +60,15 @@ def write_idx_dataset(folder: Path, n_train: int = 600, n_test: int = 200, seed:
     return folder
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Start as from a terminal: a shell without job control starts a background job with SIGINT and SIGQUIT
+    ignored (POSIX), and every child inherits that. fmtui keeps a signal ignored at start ignored (as under nohup),
+    so the tests that stop a run with SIGINT or SIGQUIT would wait for a stop that never comes."""
+    for signum, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGQUIT, signal.SIG_DFL)):
+        if signal.getsignal(signum) == signal.SIG_IGN:
+            signal.signal(signum, default)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark the SVG snapshot tests: their pictures are drawn by one Textual and Rich release, so
     scripts/check_min_versions.sh leaves them out (`-m "not snapshot"`) when it runs the oldest releases."""
@@ -73,6 +83,17 @@ def _isolate(monkeypatch, tmp_path):
     monkeypatch.setenv("FMTUI_NO_DOWNLOAD", "1")
     monkeypatch.setenv("FMTUI_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+@pytest.fixture(autouse=True)
+def _snapshot_colours(request, monkeypatch):
+    """A snapshot is drawn in the colour mode the terminal's environment names: every snapshot test starts from
+    the same one (TERM=xterm, no COLORTERM, no NO_COLOR), whatever terminal runs the suite; a test module that
+    draws in another mode sets it in its own fixture, which runs after this one."""
+    if "snap_compare" in request.fixturenames:
+        monkeypatch.setenv("TERM", "xterm")
+        monkeypatch.delenv("COLORTERM", raising=False)
+        monkeypatch.delenv("NO_COLOR", raising=False)
 
 
 @pytest.fixture(scope="session")
