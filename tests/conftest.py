@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fmtui.datafiles import FOLDERS, TITLES, default_data_dir, locate
+
 pytest.register_assert_rewrite("pilot")  # the Pilot helpers shared by the app tests (tests/pilot.py)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,7 +110,8 @@ def session_data(tmp_path_factory) -> Path:
 def _app_data(request, monkeypatch):
     """App tests see a dataset where the app looks by default: the Model pane checks that its files exist
     before it offers Start, and a test with a fake trainer must not depend on the machine's data folder."""
-    if request.node.get_closest_marker("app") is not None and "real_data" not in request.fixturenames:
+    node = request.node
+    if node.get_closest_marker("app") is not None and node.get_closest_marker("real_data") is None:
         monkeypatch.setenv("FMTUI_DATA_DIR", str(request.getfixturevalue("session_data")))
 
 
@@ -118,22 +121,58 @@ def tiny_data(tmp_path) -> Path:
     return write_idx_dataset(tmp_path / "tiny")
 
 
-def real_data_dir() -> Path | None:
-    """The real Fashion-MNIST folder: $FMTUI_DATA_DIR, else ../shared/data beside the project."""
-    for candidate in (os.environ.get("FMTUI_DATA_DIR"), ROOT.parent / "shared" / "data"):
-        if candidate and (Path(candidate) / "fashion-mnist" / FILES[0]).is_file():
-            return Path(candidate)
-    return None
+USER_DATA_DIR = default_data_dir()
+"""Where the app looks when FMTUI_DATA_DIR is not set (read before the tests point the caches at tmp_path)."""
+
+
+def in_ci() -> bool:
+    """CI=true (or any value but empty, 0, false, no): a missing dataset fails the real-data tests."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def real_data_dir(dataset: str = "fashion-mnist") -> tuple[Path | None, str]:
+    """The data folder that holds `dataset` as the app finds it (fmtui.datafiles.locate: the folder itself or
+    one of its dataset sub-folders), and where it was looked for.
+
+    $FMTUI_DATA_DIR when it is set, exactly as the app takes it (the folder of dataset folders, or the dataset's
+    own folder); else ../shared/data beside the project, else the app's user cache."""
+    env = os.environ.get("FMTUI_DATA_DIR")
+    if env:
+        candidates, where = [Path(env).expanduser()], f"$FMTUI_DATA_DIR={env}"
+    else:
+        candidates = [ROOT.parent / "shared" / "data", USER_DATA_DIR]
+        where = f"{candidates[0]} or {candidates[1]} (FMTUI_DATA_DIR is not set)"
+    for candidate in candidates:
+        found = locate(dataset, candidate).found
+        # The MNIST family shares its file names: a folder with Fashion-MNIST's files at its top (FMTUI_DATA_DIR
+        # naming the dataset's own folder) holds no other dataset, though locate finds the names there.
+        if found is not None and (dataset == "fashion-mnist" or found != locate("fashion-mnist", candidate).found):
+            return candidate, where
+    return None, where
 
 
 @pytest.fixture
-def real_data(request) -> Path:
-    """The real data folder, for tests marked real_data (so that `pytest -m real_data` runs exactly them)."""
+def real_files(request):
+    """real_files(dataset): the data folder holding that real dataset, for tests marked real_data. Files not
+    found: the test is skipped, saying where they were looked for; under CI it fails instead."""
     if request.node.get_closest_marker("real_data") is None:
-        pytest.fail("a test that uses the real_data fixture must be marked @pytest.mark.real_data")
-    path = real_data_dir()
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("real Fashion-MNIST files not found in CI (set FMTUI_DATA_DIR)")
-        pytest.skip("real Fashion-MNIST files not found (set FMTUI_DATA_DIR)")
-    return path
+        pytest.fail("a test that uses real data must be marked @pytest.mark.real_data")
+
+    def find(dataset: str = "fashion-mnist") -> Path:
+        path, where = real_data_dir(dataset)
+        if path is None:
+            subs = ", ".join(f"{s}/" for s in FOLDERS[dataset])
+            message = f"real {TITLES[dataset]} files not found in {where}, nor in its sub-folders {subs}"
+            if in_ci():
+                pytest.fail(f"{message} (CI is set: real-data tests fail rather than skip)", pytrace=False)
+            pytest.skip(f"{message}; set FMTUI_DATA_DIR")
+        return path
+
+    return find
+
+
+@pytest.fixture
+def real_data(real_files) -> Path:
+    """The data folder of the real Fashion-MNIST, for tests marked real_data (so that `pytest -m real_data` runs
+    exactly them); give it to the app as its data folder (`data_dir`), which finds the files the same way."""
+    return real_files("fashion-mnist")
