@@ -80,10 +80,17 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark the SVG snapshot tests: their pictures are drawn by one Textual and Rich release, so
-    scripts/check_min_versions.sh leaves them out (`-m "not snapshot"`) when it runs the oldest releases."""
+    scripts/check_min_versions.sh leaves them out (`-m "not snapshot"`) when it runs the oldest releases.
+    Then put the longest test first."""
     for item in items:
         if "snap_compare" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.snapshot)
+    # The longest test first: on pytest-xdist's workers it then runs beside the others, not alone at the end.
+    items.sort(key=lambda item: item.nodeid.split("::")[0] not in FIRST)
+
+
+FIRST = ("tests/test_gpu_check.py",)
+"""Test files that take longest (the GPU check's dry run: a chain of child processes, 30 s of CPU)."""
 
 
 @pytest.fixture(autouse=True)
