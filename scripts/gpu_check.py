@@ -534,6 +534,10 @@ class Check:
         cmd += ["-p", "pytest_textual_snapshot", "-rfEs", "--durations=10", f"--junitxml={junit}"]
         if importlib.util.find_spec("pytest_timeout") and not self.quick:  # one hung test fails, not the part
             cmd += ["-p", "pytest_timeout", "--timeout=120"]
+        if importlib.util.find_spec("xdist"):  # pyproject's addopts hand the tests to a worker per core (-n auto)
+            cmd += ["-p", "xdist"] + (["-n", "0"] if self.quick else [])  # a handful of tests: no workers
+        else:  # not carried to the device: one process, without addopts' -n that no plugin would read
+            cmd += ["-o", "addopts=-ra"]
         if self.args.tests:
             cmd += self.args.tests
         else:

@@ -59,6 +59,14 @@ def describe(app: App) -> str:
     return f"activity={getattr(app, 'activity', None)}, train pane: {state}"
 
 
+def footer_current(app: App) -> bool:
+    """The footer shows the keys the screen's bindings offer now (besides the palette's), laid out: Textual
+    rebuilds it a refresh after the bindings change, so a check of the footer waits for this, not for a time."""
+    offered = {key for key, active in app.screen.active_bindings.items() if active.binding.show}
+    keys = list(app.screen.query("FooterKey"))
+    return {k.key for k in keys} - {"ctrl+p"} == offered and all(k.region.width for k in keys)  # and laid out
+
+
 def text_of(app: App, selector: str) -> str:
     return str(app.query_one(selector, Static).render())
 
@@ -148,12 +156,14 @@ def replay(cfg: RunConfig, runs_dir: Path, post, should_stop) -> None:
 
 
 def until_stopped(cfg: RunConfig, runs_dir: Path, post, should_stop) -> None:
-    """A trainer for make_app: starts, reports progress until should_stop() says so, then ends as stopped."""
+    """A trainer for make_app: starts, reports one batch's progress, waits until should_stop() says so, then ends
+    as stopped. One progress message, not a stream of them: on a busy machine a stream every 20 ms outran the app,
+    whose queue then never emptied, and every `pilot.press` (which waits for an idle app) waited minutes."""
     started, progress = synthetic_run(cfg, epochs=1)[:2]
     post(started)
+    post(progress)
     while not should_stop():
-        post(progress)
-        time.sleep(0.02)
+        time.sleep(0.02)  # the worker's cancellation is a flag to poll: nothing posted meanwhile
     post(
         TrainingFinished(
             Finished("stopped", "stopped during epoch 1 after 0 complete epochs", [], None, 0.0, None), RUN_DIR

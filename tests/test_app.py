@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import write_idx_dataset
-from pilot import run, sync, synthetic_run, text_of, until_stopped, wait_for
+from pilot import footer_current, run, sync, synthetic_run, text_of, until_stopped, wait_for
 from textual.widgets import Button, Input, Select, Static, TabbedContent
 from textual.widgets._footer import FooterKey
 
@@ -690,7 +690,7 @@ async def test_the_footer_fits_80_columns_on_every_pane(tiny_data):
         for training in (False, True):
             for key in ("1", "2", "3", "4", "5"):
                 await pilot.press("escape", key)
-                await pilot.pause(0.1)
+                await wait_for(pilot, lambda: footer_current(app))
                 shown = {k.key for k in app.screen.query("FooterKey")}
                 assert footer_overflow(app) == [], (key, training)
                 assert {"q", "ctrl+p"} <= shown and ("x" in shown) == training and ("s" in shown) != training
@@ -705,10 +705,10 @@ async def test_the_footer_fits_80_columns_on_every_pane(tiny_data):
         await wait_for(pilot, lambda: "right_square_bracket" in {k.key for k in app.screen.query("FooterKey")})
         assert footer_overflow(app) == []
         await pilot.press("m")  # the matrix has the focus: its enter key shows too
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: "enter" in {k.key for k in app.screen.query("FooterKey")} and footer_current(app))
         assert footer_overflow(app) == []
         await pilot.press("t")  # a filter is set: its clearing key shows too
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: footer_current(app))
         assert "a" in {k.key for k in app.screen.query("FooterKey")} and footer_overflow(app) == []
         await pilot.press("question_mark")  # every key, also those the footer has no room for
         await pilot.pause()

@@ -9,6 +9,7 @@ import torch
 from conftest import FILES, idx_bytes, synthetic_split, write_idx_dataset
 
 from fmtui.data import DataError, batch_indices, load_dataset, norm_stats, normalize, parse_idx, pixel_stats, to_device
+from fmtui.datafiles import locate
 
 pytestmark = pytest.mark.engine
 
@@ -153,10 +154,11 @@ def test_label_image_count_mismatch(tiny_data):
 
 
 @pytest.mark.real_data
-def test_swapped_official_dataset_is_caught(tmp_path, real_data):
+def test_swapped_official_dataset_is_caught(tmp_path, real_files):
     """MNIST's official files given as Fashion-MNIST are recognised by their md5."""
+    mnist = locate("mnist", real_files("mnist")).found
     for name in FILES:
-        shutil.copy(real_data / "mnist" / name, tmp_path / name)
+        shutil.copy(mnist / name, tmp_path / name)
     with pytest.raises(DataError, match="is a MNIST file, not Fashion-MNIST"):
         load_dataset("fashion-mnist", tmp_path)
 

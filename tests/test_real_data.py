@@ -19,9 +19,9 @@ def final(cfg):
     return done.history
 
 
-def test_official_files_load_and_verify(real_data):
+def test_official_files_load_and_verify(real_files, real_data):
     for name, first_label in (("fashion-mnist", 9), ("mnist", 5)):
-        ds = load_dataset(name, real_data)
+        ds = load_dataset(name, real_files(name))
         assert ds.verified and ds.x_train.shape == (60000, 1, 28, 28) and ds.x_test.shape == (10000, 1, 28, 28)
         assert int(ds.y_train[0]) == first_label and sum(ds.class_counts("test")) == 10000
     assert load_dataset("fashion-mnist", real_data).class_counts("test") == [1000] * 10
