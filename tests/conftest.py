@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fmtui.datafiles import FOLDERS, TITLES, default_data_dir, locate
+from fmtui.datafiles import default_data_dir, locate
+from fmtui.registry import DATASETS
 
 pytest.register_assert_rewrite("pilot")  # the Pilot helpers shared by the app tests (tests/pilot.py)
 
@@ -176,8 +177,8 @@ def real_files(request):
     def find(dataset: str = "fashion-mnist") -> Path:
         path, where = real_data_dir(dataset)
         if path is None:
-            subs = ", ".join(f"{s}/" for s in FOLDERS[dataset])
-            message = f"real {TITLES[dataset]} files not found in {where}, nor in its sub-folders {subs}"
+            subs = ", ".join(f"{s}/" for s in DATASETS[dataset].folders)
+            message = f"real {DATASETS[dataset].title} files not found in {where}, nor in its sub-folders {subs}"
             if in_ci():
                 pytest.fail(f"{message} (CI is set: real-data tests fail rather than skip)", pytrace=False)
             pytest.skip(f"{message}; set FMTUI_DATA_DIR")
