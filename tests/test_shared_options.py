@@ -46,8 +46,9 @@ def seen_by(name: str, args: list[str], folder: Path, monkeypatch) -> dict:
         seen["--no-ui"] = bool(params.get("no_ui") or shared.no_ui)
         seen.update({flag: os.environ.get(var) == "1" for flag, var in ENVIRONMENT.items()})
 
-    for var in ENVIRONMENT.values():
-        monkeypatch.delenv(var, raising=False)
+    for var in ENVIRONMENT.values():  # recorded first, so that what the CLI sets is undone after the test
+        monkeypatch.setenv(var, "0")
+        monkeypatch.delenv(var)
     monkeypatch.setattr(cli.cli.commands[name], "callback", record)
     args = [*args, *required_args(cli.cli.commands[name], folder)]
     result = CliRunner().invoke(cli.cli, args, catch_exceptions=False)
