@@ -482,7 +482,7 @@ def test_a_stdout_closed_before_the_start_trains_and_says_so(tiny_data, tmp_path
 # __init__). With `wait:` it then waits there for a Ctrl+C (so the signal lands exactly at that stage), with
 # `go:` it carries on (the test then sends Ctrl+C some time later, wherever the program has got to).
 AT_STAGE = """
-import importlib.abc, runpy, sys, time
+import importlib.abc, importlib.machinery, runpy, sys, time
 
 mode, stage = sys.argv[1].split(":")
 
@@ -493,12 +493,29 @@ def reached():
             time.sleep(0.01)
         print("test: no Ctrl+C arrived", file=sys.stderr, flush=True)
 
+# The module's own loader, reaching the stage as the module's code begins to run: the import holds that
+# module's lock then, as a slow import does (a finder runs under Python's global import lock, which no real
+# import holds for long and a signal cannot interrupt).
+class Waiting(importlib.abc.Loader):
+
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        reached()
+        self.loader.exec_module(module)
+
 class Importing(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name == stage:
-            sys.meta_path.remove(self)
-            reached()
-        return None
+        if name != stage:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(name, path, target)
+        spec.loader = Waiting(spec.loader)
+        return spec
 
 if stage == "main":
     import fmtui.cli
