@@ -522,7 +522,9 @@ class _Loop:
     def run(self) -> Iterator[tuple[int, Event]]:
         for k in self.live:
             yield k, self._started(k)
-        self.started = self.last_emit = time.perf_counter()  # progress comes every interval, across epochs too
+        self.started = time.perf_counter()
+        self.last_emit = -math.inf  # the first batch shows at once (a warm Start: progress after one batch), then
+        # progress comes every interval, across epochs too
         status = Status.COMPLETED
         for epoch in range(self.first + 1, self.cfg.epochs + 1):
             b, seconds, stopped = yield from self._train_epoch(epoch, self.gen)
