@@ -1,4 +1,4 @@
-"""What following a runs folder costs the UI thread: one Runs pane tick (fmtui.runs.RunsFolder.scan plus the
+"""What following a runs folder costs the UI thread: one Runs pane tick (fmtui.runfolder.read.RunsFolder.scan plus the
 table update) with N run folders, when nothing changed and when a running run appended an epoch.
 
     .venv/bin/python benchmarks/runs_poll.py [--runs 100] [--epochs 50] [--running 5] [--ticks 200]

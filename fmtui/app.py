@@ -58,7 +58,7 @@ from fmtui.messages import (
     TrainingProgress,
     TrainingStarted,
 )
-from fmtui.runs import RunRecord, default_runs_dir
+from fmtui.runfolder.read import RunRecord, default_runs_dir
 from fmtui.sweep import lecture_base, lecture_experiment, lecture_plan
 from fmtui.text import safe_text
 from fmtui.widgets.config_form import PRESETS, ConfigForm
@@ -389,7 +389,7 @@ class FmtuiApp(App):
         """Load a past run's saved predictions and its test images, off the UI thread."""
         try:
             from fmtui.data import load_dataset
-            from fmtui.runs import load_results
+            from fmtui.runfolder.tensors import load_results
 
             results = load_results(record.path)  # the small file first: a broken run fails before any data loads
             ds = load_dataset(record.config.dataset, record.config.data_dir or data_dir)

@@ -29,8 +29,9 @@ from textual.worker import get_current_worker
 from fmtui import watch
 from fmtui.activity import IDLE, Activity, Doing, watching
 from fmtui.config import RunConfig
+from fmtui.errors import RunError
 from fmtui.messages import EpochFinished, ResumeRefused, SavedResults
-from fmtui.runs import RunError, RunRecord, read_run
+from fmtui.runfolder.read import RunRecord, read_run
 from fmtui.signals import STOP_SIGNALS
 from fmtui.text import safe_text
 from fmtui.widgets.errors_pane import ErrorsPane

@@ -154,7 +154,7 @@ def test_runs_that_share_a_value_are_spread_apart_around_it():
 
 
 def test_validation_columns_come_with_a_validation_split(tmp_path):
-    from fmtui.runs import list_runs
+    from fmtui.runfolder.read import list_runs
 
     base = lecture_runs(tmp_path / "runs", epochs=2)
     first = next((base / SWEEP).iterdir())

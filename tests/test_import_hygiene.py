@@ -45,7 +45,6 @@ ENGINE_SIDE = (
     "resume",
     "runfolder",
     "runquery",
-    "runs",
     "session",
     "signals",
     "stacking",

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from runfolders import make_broken, write_run
 
+from fmtui.runfolder.read import list_runs
 from fmtui.runquery import Query, QueryError, describe, fact, parse, start_time
-from fmtui.runs import list_runs
 
 pytestmark = pytest.mark.engine
 

@@ -31,7 +31,7 @@ HELP = "import json\nfrom fmtui.cli import main\ntry:\n    main(['--help'])\nexc
 def test_help_loads_neither_torch_nor_numpy_nor_the_run_folder_modules():
     loaded = loaded_after(HELP)
     assert "fmtui.cli" in loaded and "fmtui.errors" in loaded
-    heavy = {"torch", "numpy", "textual", "fmtui.report", "fmtui.runs", "fmtui.headless", "fmtui.idx"}
+    heavy = {"torch", "numpy", "textual", "fmtui.report", "fmtui.runfolder.read", "fmtui.headless", "fmtui.idx"}
     assert not heavy & loaded
 
 

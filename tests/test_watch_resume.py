@@ -20,7 +20,7 @@ from test_live import config, record, stop_at
 
 from fmtui.app import make_app
 from fmtui.events import BatchProgress, EpochEnd, Finished, Started
-from fmtui.runs import read_run
+from fmtui.runfolder.read import read_run
 from fmtui.watch import RunFollower
 from fmtui.widgets.train_pane import EpochLog
 

@@ -17,7 +17,7 @@ import fmtui
 from fmtui import recorder
 from fmtui.events import EpochEnd, Finished
 from fmtui.recorder import RunWriter
-from fmtui.runs import read_run
+from fmtui.runfolder.read import read_run
 
 pytestmark = pytest.mark.engine
 

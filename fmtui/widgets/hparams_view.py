@@ -27,8 +27,8 @@ from textual.widgets import DataTable, Static
 from fmtui.config import OPTIONS, RunConfig, format_value
 from fmtui.events import HEALTH_STATES
 from fmtui.report import fmt_duration
+from fmtui.runfolder.read import RunRecord
 from fmtui.runquery import fact
-from fmtui.runs import RunRecord
 from fmtui.ticks import Axis, linear_axis, log_axis
 from fmtui.widgets.charts import ThrottledPlot, accuracy_axis, set_axes, value_axis
 from fmtui.widgets.footer import KeysFooter

@@ -1,6 +1,6 @@
 """The Runs pane: the runs folder, followed live; several runs selected at once, their curves overlaid.
 
-Reading run folders needs no torch (fmtui.runs), so the list fills instantly. Newest runs first by when they
+Reading run folders needs no torch (fmtui.runfolder), so the list fills instantly. Newest runs first by when they
 started (pinned ones above them), narrowed by a query (`f`, fmtui.runquery), laid out to fit the width
 (fmtui.widgets.runs_table). The charts read: a cursor on an epoch gives every overlaid run's values there
 (left/right), the loss axis flips between log and linear (l), z and Z zoom to the last epochs. `h` opens the
@@ -23,12 +23,14 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from fmtui.config import format_value
+from fmtui.errors import RunError
 from fmtui.pins import load_pins, save_pins
 from fmtui.registry import model_label
 from fmtui.report import run_status
+from fmtui.runfolder.export import export_runs
+from fmtui.runfolder.read import BrokenRun, Run, RunRecord, RunsFolder
 from fmtui.runfolder.schema import SYSTEM
 from fmtui.runquery import Query, start_time
-from fmtui.runs import BrokenRun, Run, RunError, RunRecord, RunsFolder, export_runs
 from fmtui.sysmetrics import read_tail
 from fmtui.text import safe_text
 from fmtui.ticks import linear_axis
@@ -284,7 +286,7 @@ class RunsPane(Widget):
     """Past and running runs, followed live: space selects, their curves overlay; enter opens a run (a running
     one is watched in the Train pane, another one shows its errors); w watches, R resumes; f filters, p pins.
 
-    While the pane is on screen it looks at the runs folder every POLL_INTERVAL seconds (fmtui.runs.RunsFolder:
+    While the pane is on screen it looks at the runs folder every POLL_INTERVAL seconds (fmtui.runfolder.read.RunsFolder:
     a listing and a few stats; only changed files are read again): new runs appear, running ones advance,
     dead ones turn `interrupted`, keeping the selection and the cursor. Broken folders are rows that say why.
     The list shows the runs that match the filter, pinned ones first, then the newest by start time.
