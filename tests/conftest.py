@@ -72,9 +72,14 @@ def write_idx_dataset(folder: Path, n_train: int = 600, n_test: int = 200, seed:
 
 def pytest_configure(config: pytest.Config) -> None:
     """Start as from a terminal: a shell without job control starts a background job with SIGINT and SIGQUIT
-    ignored (POSIX), and every child inherits that. fmtui keeps a signal ignored at start ignored (as under nohup),
-    so the tests that stop a run with SIGINT or SIGQUIT would wait for a stop that never comes."""
-    for signum, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGQUIT, signal.SIG_DFL)):
+    ignored (POSIX), `nohup pytest` ignores SIGHUP, and every child inherits that. fmtui keeps a signal ignored at
+    start ignored (as under nohup), so the tests that stop a run with one would wait for a stop that never comes."""
+    defaults = (
+        (signal.SIGINT, signal.default_int_handler),
+        (signal.SIGQUIT, signal.SIG_DFL),
+        (signal.SIGHUP, signal.SIG_DFL),
+    )
+    for signum, default in defaults:
         if signal.getsignal(signum) == signal.SIG_IGN:
             signal.signal(signum, default)
 
