@@ -7,7 +7,8 @@
     python3 scripts/gpu_check.py run --device cuda --out "$OUT"          (on the GPU machine)
         Installs the carried wheels into /tmp/site, then runs each part as a time-boxed child process,
         going on to the next whatever happened: env, cli (the lecture's 5 epochs, the whole command timed),
-        screenshot (the Train pane during a GPU run, its GPU system metrics lines and the run folder's
+        scale (the lecture experiment, 8 runs x 100 epochs, as one whole command; two tune workers sharing
+        the GPU), screenshot (the Train pane during a GPU run, its GPU system metrics lines and the run folder's
         system.jsonl too), bench (benchmarks/train_speed.py on the device), tests (the suite with CUDA
         visible). Writes OUT/gpu-check.json (every figure, each part's status; rewritten after every part),
         OUT/tests.log, OUT/bench.log and OUT/train-pane.svg.
@@ -60,8 +61,18 @@ MISSING = (
     "platformdirs",
     "linkify-it-py",
     "mdit-py-plugins",
+    "psutil",
+    "nvidia-ml-py",
+    "optuna",
+    "alembic",
+    "sqlalchemy",
+    "mako",
+    "colorlog",
+    "tqdm",
+    "pyyaml",
 )
-"""Not in the GPU machine's image: fmtui's UI and snapshot-test stack and what it needs."""
+"""Not in the GPU machine's image: fmtui's UI and snapshot-test stack, its system metrics (psutil, nvidia-ml-py)
+and the tune extra (optuna), and what they need."""
 PINNED = ("rich", "pygments", "markdown-it-py", "mdurl", "click", "pytest")
 """In the image, at versions nobody here has read: carried at this venv's versions, so the device runs the
 code the suite passes with here (textual needs recent rich and pygments; pytest-textual-snapshot pytest<9)."""
@@ -337,7 +348,15 @@ class Child:
 class Check:
     """One run of the check: the parts in order, each time-boxed, the JSON rewritten after each."""
 
-    PARTS = (("install", 90), ("env", 60), ("cli", 120), ("screenshot", 90), ("bench", 240), ("tests", 240))
+    PARTS = (
+        ("install", 90),
+        ("env", 60),
+        ("cli", 120),
+        ("scale", 120),
+        ("screenshot", 90),
+        ("bench", 240),
+        ("tests", 240),
+    )
     """(part, most seconds it may take); bench before tests: its figures are what the issue asks for."""
 
     def __init__(self, args: argparse.Namespace):
@@ -479,6 +498,33 @@ class Check:
         return ("passed" if ok else "failed"), (
             f"{epochs} epoch{'s' * (epochs != 1)} on {self.device}: {done.get('train_s', float('nan')):.2f} s training, "
             f"{done.get('wall_s', float('nan')):.2f} s the whole command, test acc {done.get('test_accuracy')}"
+        )
+
+    def part_scale(self, timeout: float) -> tuple[str, str]:
+        """The lecture experiment as one whole command (softmax, 4 normalizations x 2 learning rates, batch 1024,
+        100 epochs; 1 in the dry run), then two tune workers of one command sharing this one device."""
+        t0, fmtui = time.monotonic(), [sys.executable, "-m", "fmtui", "--no-ui"]
+        epochs = "1" if self.quick else "100"
+        cmd = [*fmtui, "sweep", "--model", "softmax", "--norm", "none,unit,symmetric,zscore", "--lr", "0.01,1e-5"]
+        cmd += ["--batch-size", "1024", "--epochs", epochs, "--device", self.device, "--json"]
+        start = time.perf_counter()
+        c = self.child([*cmd, "--out", str(self.tmp / "lecture")], self.left(t0, timeout) * 0.5)
+        lecture = sweep_figures(c.lines, time.perf_counter() - start, c.rc)
+        trials = 2 if self.quick else 6
+        cmd = [*fmtui, "tune", "--workers", "2", "--trials", str(trials), "--epochs", "1" if self.quick else "3"]
+        cmd += ["--lr", "1e-3..0.3", "--device", self.device, "--study", "gpu-check", "--json"]
+        start = time.perf_counter()
+        c2 = self.child([*cmd, "--runs-dir", str(self.tmp / "tune")], self.left(t0, timeout))
+        tune = tune_figures(c2.lines, time.perf_counter() - start, c2.rc)
+        self.report["figures"]["scale"] = {"lecture": lecture, "tune": tune}
+        ok = lecture.get("runs") == 8 and lecture.get("failed") == 0 and c.rc == 0
+        ok = ok and c2.rc == 0 and tune.get("trials") == trials and tune.get("failed") == 0
+        timed_out = c.timed_out or c2.timed_out
+        status = "timeout" if timed_out else "passed" if ok else "failed"
+        return status, (
+            f"lecture ({epochs} epochs, 8 runs): {lecture.get('wall_s', float('nan')):.2f} s the whole command, "
+            f"best {lecture.get('best')}; tune, 2 workers on one {self.device}: {tune.get('trials')} trials "
+            f"({tune.get('states')}) in {tune.get('wall_s', float('nan')):.2f} s"
         )
 
     def part_screenshot(self, timeout: float) -> tuple[str, str]:
@@ -667,7 +713,7 @@ def bench_note(fig: dict) -> str:
 
 def targets(figures: dict) -> list[dict]:
     """The issue's targets against what this run measured (None where it measured nothing)."""
-    cli, bench = figures.get("cli", {}), figures.get("bench", {})
+    cli, bench, scale = figures.get("cli", {}), figures.get("bench", {}), figures.get("scale", {})
     dev, cpu = cli.get("device", {}), cli.get("cpu", cli.get("device", {}))
     acc = (dev.get("test_accuracy"), cpu.get("test_accuracy"))
     rows = [
@@ -679,6 +725,8 @@ def targets(figures: dict) -> list[dict]:
         ("batch 1024: an epoch in at most 10 ms", bench.get("batch_1024", {}).get("fmtui"), lambda v: v <= 0.010),
         ("the 8-run sweep at most 2x one run", bench.get("sweep_stacked_over_one"), lambda v: v <= 2),
         ("the TUI at most 10% slower than headless", bench.get("tui_over_headless"), lambda v: v <= 1.10),
+        ("the lecture experiment (8 runs x 100 epochs) in at most 6 s", scale.get("lecture", {}).get("wall_s"), None),
+        ("two tune workers on one device: no trial failed", scale.get("tune", {}).get("failed"), lambda v: v == 0),
     ]
     return [
         {"target": t, "value": None if v is None else round(v, 4), "met": None if v is None or f is None else f(v)}
@@ -692,6 +740,33 @@ def abs_le(limit: float):
 
 def ge(limit: float):
     return lambda v: v >= limit
+
+
+def sweep_figures(lines: list[str], wall: float, rc: int) -> dict:
+    """Runs, failures and the best run of one `fmtui --no-ui sweep --json` command, timed whole."""
+    events = [json.loads(line) for line in lines if line.startswith('{"event"')]
+    runs = [e for e in events if e["event"] == "run"]
+    summary = next((e for e in events if e["event"] == "summary"), {})
+    failed = [r for r in runs if r.get("status") not in ("completed", "diverged")]
+    return {"rc": rc, "wall_s": round(wall, 3), "runs": len(runs), "failed": len(failed), "best": summary.get("best")}
+
+
+def tune_figures(lines: list[str], wall: float, rc: int) -> dict:
+    """Trials by state, and the study's best, of one `fmtui --no-ui tune --json` command, timed whole."""
+    events = [json.loads(line) for line in lines if line.startswith('{"event"')]
+    trials = [e for e in events if e["event"] == "trial"]
+    states: dict[str, int] = {}
+    for t in trials:
+        states[str(t.get("state"))] = states.get(str(t.get("state")), 0) + 1
+    study = next((e for e in events if e["event"] == "study"), {})
+    return {
+        "rc": rc,
+        "wall_s": round(wall, 3),
+        "trials": len(trials),
+        "states": states,
+        "failed": states.get("failed", 0),
+        "best_val_accuracy": (study.get("best") or {}).get("val_accuracy"),
+    }
 
 
 def junit_summary(path: Path) -> dict:

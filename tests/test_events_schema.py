@@ -128,7 +128,7 @@ def test_progress_interval_sets_the_rate_of_progress_lines(tiny_data, tmp_path):
         return [json.loads(line)["event"] for line in result.stdout.splitlines()].count("progress")
 
     assert progress_lines("0") == 2 * 10  # after every batch: 600 samples / 64 = 10 batches per epoch
-    assert progress_lines("3600") == 3  # the first batch (progress at once), then each epoch's last, which always reports
+    assert progress_lines("3600") == 3  # the first batch at once, then each epoch's last (which always reports)
     bad = fmtui("--no-ui", "train", "--data-dir", tiny_data, "--progress-interval", "-1")
     assert bad.exit_code == 2 and "--progress-interval" in bad.stderr and bad.stderr.count("\n") == 1
 

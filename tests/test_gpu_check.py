@@ -14,7 +14,7 @@ import pytest
 
 pytestmark = pytest.mark.cli
 ROOT = Path(__file__).resolve().parents[1]
-PARTS = ("install", "env", "cli", "screenshot", "bench", "tests")
+PARTS = ("install", "env", "cli", "scale", "screenshot", "bench", "tests")
 
 
 def probe_wheel(folder: Path) -> Path:
@@ -50,6 +50,9 @@ def test_the_dry_run_makes_every_part_and_the_screenshot(tmp_path):
     assert figures["env"]["pythonpath"].split(os.pathsep)[0] == report["check"]["site"]  # the wheels come first
     assert figures["env"]["cuda_available"] in (True, False) and figures["env"]["torch"]
     assert figures["cli"]["device"]["status"] == "completed" and figures["cli"]["device"]["startup_s"] > 0
+    lecture, tune = figures["scale"]["lecture"], figures["scale"]["tune"]  # whole commands, timed
+    assert lecture["runs"] == 8 and lecture["failed"] == 0 and lecture["wall_s"] > 0 and lecture["best"]
+    assert tune["trials"] == 2 and tune["failed"] == 0 and sum(tune["states"].values()) == 2
     assert figures["screenshot"]["during_run"] and "cpu (" in figures["screenshot"]["state"]
     assert figures["screenshot"]["system_lines"][0].startswith("cpu ")  # the Train pane's system metrics
     assert figures["bench"]["batch_64"]["speedup"] > 0 and figures["bench"]["batch_1024"]["fmtui"] > 0
@@ -57,3 +60,20 @@ def test_the_dry_run_makes_every_part_and_the_screenshot(tmp_path):
     assert figures["tests"]["passed"] > 0 and figures["tests"]["failed"] == 0
     assert {t["target"] for t in report["targets"]} >= {"the 8-run sweep at most 2x one run"}
     assert all(t["value"] is not None for t in report["targets"])
+
+
+def test_what_fmtui_and_its_tune_extra_need_is_on_the_device_or_travels():
+    """Every requirement of fmtui (and of `fmtui tune`) is in the GPU machine's image or among the carried wheels:
+    a new dependency that neither names fails here, before a lent GPU finds it missing."""
+    import importlib.util
+
+    from packaging.requirements import Requirement
+    from test_import_hygiene import tomllib  # (tomli on Python 3.10)
+
+    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "scripts" / "gpu_check.py")
+    check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    needs = [*project["dependencies"], *project["optional-dependencies"]["tune"]]
+    there = {check.canon(n) for n in (*check.MISSING, *check.PINNED)} | set(check.DEVICE_HAS)
+    assert [r for r in needs if check.canon(Requirement(r).name) not in there] == []
