@@ -135,6 +135,8 @@ def log_axis(lo: float, hi: float, most: int = 5) -> Axis:
     """A log10 axis over positive [lo, hi]: from two decades on, limits and ticks on whole decades (every
     second, third... when there are many); below, 1-2-5 values within [lo, hi], so that several are labelled."""
     lo, hi = max(min(lo, hi), 1e-300), max(lo, hi, 1e-300)
+    if hi <= lo * (1 + 1e-9):  # one value (a single run): a span around it, not a width of zero
+        lo, hi = lo / 2, hi * 2
     first, last = math.floor(math.log10(lo) + 1e-9), math.ceil(math.log10(hi) - 1e-9)
     if hi / lo >= 10**LOG_DECADES:
         every = next(n for n in DECADE_STEPS if last // n - -(-first // n) <= max(most, 1))

@@ -179,3 +179,31 @@ def test_a_key_of_the_dashboard_leaves_the_view_and_then_acts(tmp_path):
         assert not isinstance(app.screen, HParamsScreen) and app.query_one("TabbedContent").active == "model"
 
     run(app, interact)
+
+
+def test_one_run_gets_a_one_row_table_and_a_one_point_scatter_on_every_axis(tmp_path):
+    """A single run (the first run of a new user): every option on x, a log one (lr) included, spans no width;
+    the view draws it around the run's value instead of dividing by the span."""
+    runs = lecture_runs(tmp_path / "runs")
+    for folder in [f for f in sorted((runs / SWEEP).iterdir()) if not f.name.startswith("02-")]:  # a healthy one
+        for file in folder.iterdir():
+            file.unlink()
+        folder.rmdir()
+    app = Host(runs)
+
+    async def interact(pilot):
+        screen = await open_view(pilot)
+        assert len(screen.query_one(DataTable).rows) == 1
+        assert "1 run by test acc" in str(screen.query_one("#hp-status").render())
+        assert "1 selected, test curves · 1 run in" in str(app.query_one("#runs-status").render())
+        scatter = screen.query_one(HParamsScatter)
+        seen = set()
+        for _ in range(len(screen.columns)):
+            scatter.replot()
+            await pilot.pause()
+            seen.add(scatter.x)
+            assert len(scatter.points()[0]) == 1 and str(scatter.render())  # drawn, not raised
+            await pilot.press("right")
+        assert "lr" in seen and isinstance(app.screen, HParamsScreen)
+
+    run(app, interact)

@@ -29,6 +29,7 @@ from fmtui.events import HEALTH_STATES
 from fmtui.report import fmt_duration
 from fmtui.runfolder.read import RunRecord
 from fmtui.runquery import fact
+from fmtui.text import plural
 from fmtui.ticks import Axis, linear_axis, log_axis
 from fmtui.widgets.charts import ThrottledPlot, accuracy_axis, set_axes, value_axis
 from fmtui.widgets.footer import KeysFooter
@@ -274,7 +275,7 @@ class HParamsScreen(Screen):
         self._show_status()
 
     def _show_status(self) -> None:
-        line = f"{len(self.runs)} runs by {self.sort.header} {'↓' if self.descending else '↑'}"
+        line = f"{plural(len(self.runs), 'run')} by {self.sort.header} {'↓' if self.descending else '↑'}"
         line += " · ←→ a column to plot · enter sorts · esc back"
         self.query_one("#hp-status", Static).update(line)
 

@@ -32,7 +32,7 @@ from fmtui.runfolder.read import BrokenRun, Run, RunRecord, RunsFolder
 from fmtui.runfolder.schema import SYSTEM
 from fmtui.runquery import Query, start_time
 from fmtui.sysmetrics import read_tail
-from fmtui.text import safe_text
+from fmtui.text import plural, safe_text
 from fmtui.ticks import linear_axis
 from fmtui.widgets.charts import (
     ThrottledPlot,
@@ -548,7 +548,7 @@ class RunsPane(Widget):
             hint = "space selects runs to compare" if not runs else f"{len(runs)} selected, {self.split} curves"
             broken = sum(isinstance(r, BrokenRun) for r in self.scanned)
             shown = f"{len(self.records)} of " if self.filter else ""
-            count = f"{shown}{len(self.scanned)} runs" + (f" ({broken} broken)" if broken else "")
+            count = f"{shown}{plural(len(self.scanned), 'run')}" + (f" ({broken} broken)" if broken else "")
             line = self.folder.error or f"{hint} · {count} in {self.runs_dir}"
             line = f"filter {self.filter.text} · {line}" if self.filter else line
             line = f"{self.note} · {line}" if self.note else line
@@ -724,7 +724,7 @@ class RunsPane(Widget):
         except OSError as e:  # a full or read-only disk, a file where the folder should be
             self._tell(f"cannot export into {dest}: {e.strerror or e}", severity="error", title="export failed")
             return
-        self._tell(f"{len(runs)} runs exported to {csv_path} and {json_path.name}", "information", "export")
+        self._tell(f"{plural(len(runs), 'run')} exported to {csv_path} and {json_path.name}", "information", "export")
 
     def action_refresh(self) -> None:
         """Read every run folder again (the hidden `r`: polling sees changes by themselves)."""
