@@ -212,6 +212,7 @@ class LiveRuns:
         app = self.app
         try:
             writer = watch.stoppable(path)
+            sig = watch.stop_signal(writer.pid or 0, safe_text(path.name))
         except watch.StopRefused as e:  # another host, or no process to ask: one line
             app.notify(str(e), title="cannot stop", severity="warning", timeout=8, markup=False)
             return
@@ -221,18 +222,21 @@ class LiveRuns:
                 self._stop_watched(path)
 
         question = f"Stop run {safe_text(path.name)} (pid {writer.pid})?"  # pid: the lock's verified holder
-        detail = "It stops after its current batch and keeps its finished epochs (SIGINT, as Ctrl+C)."
+        how = "SIGINT, as Ctrl+C" if sig == signal.SIGINT else "SIGTERM: it ignores SIGINT, as `cmd &` in a script"
+        detail = f"It stops after its current batch and keeps its finished epochs ({how})."
         app.push_screen(YesNoScreen(question, detail), answered)
 
     def _stop_watched(self, path: Path) -> None:
         app = self.app
         try:
-            pid = watch.stop_writer(path)
+            pid, sig = watch.stop_writer(path)
         except watch.StopRefused as e:
             app.notify(str(e), title="cannot stop", severity="warning", timeout=8, markup=False)
             return
         app.train_pane.show_stopping()
-        app.notify(f"asked pid {pid} to stop {path.name} after its current batch", title="stopping", markup=False)
+        how = "" if sig == "SIGINT" else f" ({sig}: it ignores SIGINT)"
+        note = f"asked pid {pid} to stop {safe_text(path.name)} after its current batch{how}"
+        app.notify(note, title="stopping", markup=False)
 
     # --- resuming -------------------------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from fmtui.errors import RunError, StopRefused
 from fmtui.events import BatchProgress, Event, Finished
 from fmtui.runfolder.convert import epoch_end, loss_every, loss_points, progress_event, started_event
-from fmtui.runfolder.liveness import Writer, lock_state, stop_writer, stoppable, writer_of
+from fmtui.runfolder.liveness import Writer, lock_state, stop_signal, stop_writer, stoppable, writer_of
 from fmtui.runfolder.parse import parse_live
 from fmtui.runfolder.read import FileCache, Run, RunRecord, RunsFolder, read_run
 from fmtui.runfolder.schema import CONFIG, ENDED, LIVE, LOCK, LOSSES, Status
@@ -37,6 +37,7 @@ __all__ = [
     "epoch_end",
     "newest_running",
     "progress_event",
+    "stop_signal",
     "stop_writer",
     "stoppable",
 ]

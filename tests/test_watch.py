@@ -240,8 +240,30 @@ def test_sigint_reaches_the_process_that_writes_the_run(tiny_data, tmp_path):
         deadline = time.monotonic() + 300  # a guard against a hang, not a speed limit
         while not (tmp_path / "run" / "metrics.jsonl").is_file() and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert stop_writer(tmp_path / "run") == proc.pid
+        assert stop_writer(tmp_path / "run") == (proc.pid, "SIGINT")
         assert proc.wait(timeout=300) == 130
+    finally:
+        proc.kill()
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "stopped" and summary["epochs_done"] < 200
+
+
+def test_a_run_that_ignores_sigint_is_sent_sigterm(tiny_data, tmp_path):
+    """`nohup fmtui ... &` from a script starts fmtui with SIGINT ignored (POSIX), which fmtui keeps ignored: the
+    stop request goes as SIGTERM, and the run ends after its batch with 143, stopped."""
+    args = ["--no-ui", "train", "--data-dir", tiny_data, "--batch-size", 4, "--epochs", 200, "--out", tmp_path / "run"]
+
+    def ignore_sigint():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    cmd = [sys.executable, "-m", "fmtui", *map(str, args)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, text=True, preexec_fn=ignore_sigint)
+    try:
+        deadline = time.monotonic() + 300  # a guard against a hang, not a speed limit
+        while not (tmp_path / "run" / "metrics.jsonl").is_file() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert stop_writer(tmp_path / "run") == (proc.pid, "SIGTERM")
+        assert proc.wait(timeout=300) == 143
     finally:
         proc.kill()
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
@@ -256,7 +278,7 @@ def test_a_signal_is_sent_only_once_everything_was_checked(tmp_path, monkeypatch
         stop_writer(path)
     lock = FolderLock(path)
     try:
-        assert stop_writer(path) == os.getpid()
+        assert stop_writer(path) == (os.getpid(), "SIGINT")
     finally:
         lock.close()
     assert sent == [(os.getpid(), signal.SIGINT)]

@@ -238,19 +238,42 @@ def stoppable(path: Path) -> Writer:
     return writer
 
 
-def stop_writer(path: Path) -> int:
-    """Ask the process writing the run folder `path` to stop after its current batch: SIGINT, as Ctrl+C
-    (once `stoppable` has made sure it is that process). Returns the pid; StopRefused says why not."""
+def stop_writer(path: Path) -> tuple[int, str]:
+    """Ask the process writing the run folder `path` to stop after its current batch (once `stoppable` has made
+    sure it is that process): SIGINT, as Ctrl+C, or SIGTERM where it ignores SIGINT (see `stop_signal`).
+    Returns the pid and the signal's name; StopRefused says why not."""
     path = Path(path)
     writer = stoppable(path)
     assert writer.pid is not None
+    sig = stop_signal(writer.pid, safe_text(path.name))
     try:
-        os.kill(writer.pid, signal.SIGINT)
+        os.kill(writer.pid, sig)
     except PermissionError:
         raise StopRefused(f"cannot stop {safe_text(path.name)}: pid {writer.pid} belongs to another user") from None
     except ProcessLookupError:
         raise StopRefused(f"{safe_text(path.name)}: pid {writer.pid} has just ended") from None
-    return writer.pid
+    return writer.pid, sig.name
+
+
+def stop_signal(pid: int, name: str = "the run") -> signal.Signals:
+    """SIGINT, unless the process ignores it, then SIGTERM: fmtui stops after its batch on either, but keeps a
+    signal ignored that was ignored when it started, and `cmd &` in a script (nohup'd or not) starts it with
+    SIGINT ignored (POSIX). A process that ignores both is refused: a signal it drops would stop nothing."""
+    ignored = ignored_signals(pid)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if sig not in ignored:
+            return sig
+    raise StopRefused(f"cannot stop {name}: pid {pid} ignores SIGINT and SIGTERM")
+
+
+def ignored_signals(pid: int) -> set[int]:
+    """The signals the process ignores (SigIgn of /proc/PID/status); none known where /proc has no such file."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return set()
+    mask = next((int(line.split()[1], 16) for line in status.splitlines() if line.startswith("SigIgn:")), 0)
+    return {n for n in range(1, mask.bit_length() + 1) if mask >> (n - 1) & 1}
 
 
 def refuse_if_written_elsewhere(path: Path, take_over: bool = False) -> None:
