@@ -433,3 +433,22 @@ async def test_sigint_stops_the_run_here_and_keeps_the_dashboard(tiny_data, tmp_
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # given back on unmount
     (folder,) = runs.iterdir()
     assert summary(folder)["message"].startswith("stopped by SIGINT during epoch ")
+
+
+@sync
+async def test_a_long_question_wraps_whole_at_80_columns():
+    """The stop question names the run and its pid: at 80 columns it wraps inside the box (the pid and the `?`
+    were cut off)."""
+    from textual.app import App
+
+    question = "Stop run 20261208-004633-fashion-mnist-softmax-zscore-lr0.01 (pid 23195)?"
+
+    class Asking(App):
+        def on_mount(self) -> None:
+            self.push_screen(YesNoScreen(question, "It stops after its current batch."))
+
+    app = Asking()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        shown, box = app.screen.query_one("#yes-no-question"), app.screen.query_one("#yes-no")
+        assert shown.size.height == 2 and shown.region.right <= box.content_region.right

@@ -16,7 +16,7 @@ class YesNoScreen(ModalScreen[bool]):
     YesNoScreen { align: center middle; }
     YesNoScreen #yes-no { width: auto; max-width: 90%; height: auto; padding: 1 2; border: round $warning;
                           background: $surface; }
-    YesNoScreen #yes-no-question { width: auto; text-style: bold; }
+    YesNoScreen #yes-no-question { width: auto; max-width: 100%; text-style: bold; }
     YesNoScreen #yes-no-keys { width: auto; color: $text-muted; margin-top: 1; }
     """
 
