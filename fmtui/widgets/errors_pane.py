@@ -265,9 +265,9 @@ class ErrorsPane(Widget):
         diagonal = self.true_filter is not None and self.true_filter == self.pred_filter
         what = "correct" if diagonal else "mislabeled"
         n, first = len(self.rows), self.page * LIST_CAP
-        more = f" ({first + 1}-{min(first + LIST_CAP, n)} listed: ] more, [ back)" if n > LIST_CAP else ""
+        more = f" ({first + 1:,}-{min(first + LIST_CAP, n):,} listed: ] more, [ back)" if n > LIST_CAP else ""
         text = (
-            f"{n} {what}{more} · true: {self._filter_name(self.true_filter)}"
+            f"{n:,} {what}{more} · true: {self._filter_name(self.true_filter)}"
             f" · pred: {self._filter_name(self.pred_filter)}"
         )
         self.query_one("#err-bar", Static).update(Text(text, no_wrap=True, overflow="ellipsis"))
