@@ -103,8 +103,8 @@ def test_s_start_is_offered_only_while_start_can_start(tmp_path):
 
     async def main():
         async with app.run_test(size=(100, 32)) as pilot:
-            await wait_for(pilot, lambda: not app.query_one("#start", Button).disabled and footer_text(app))
-            assert "s start" in footer_text(app)
+            await wait_for(pilot, lambda: not app.query_one("#start", Button).disabled)
+            await wait_for(pilot, lambda: "s start" in footer_text(app))  # (the footer recomposes: wait)
             app.query_one("#f-lr", Input).value = "0"  # no learning rate: Start is disabled
             await wait_for(pilot, lambda: app.query_one("#start", Button).disabled)
             await wait_for(pilot, lambda: footer_text(app) and "s start" not in footer_text(app))
