@@ -232,41 +232,39 @@ def test_a_lock_held_by_another_pid_than_live_json_names_is_not_signalled(tmp_pa
         lock.close()
 
 
-def test_sigint_reaches_the_process_that_writes_the_run(tiny_data, tmp_path):
-    """A real headless run is asked to stop: it ends after its batch, as after Ctrl+C, and says so."""
+def stop_a_real_run(tiny_data, tmp_path, preexec_fn=None) -> tuple[tuple[int, str], int, int, dict]:
+    """A real headless run, asked to stop once its first epoch is written: (what stop_writer returned, the
+    run's pid, its exit code, its summary.json)."""
     args = ["--no-ui", "train", "--data-dir", tiny_data, "--batch-size", 4, "--epochs", 200, "--out", tmp_path / "run"]
-    proc = subprocess.Popen([sys.executable, "-m", "fmtui", *map(str, args)], stdout=subprocess.DEVNULL, text=True)
+    cmd = [sys.executable, "-m", "fmtui", *map(str, args)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, text=True, preexec_fn=preexec_fn)
     try:
         deadline = time.monotonic() + 300  # a guard against a hang, not a speed limit
         while not (tmp_path / "run" / "metrics.jsonl").is_file() and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert stop_writer(tmp_path / "run") == (proc.pid, "SIGINT")
-        assert proc.wait(timeout=300) == 130
+        sent = stop_writer(tmp_path / "run")
+        code = proc.wait(timeout=300)
     finally:
         proc.kill()
-    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    return sent, proc.pid, code, json.loads((tmp_path / "run" / "summary.json").read_text())
+
+
+def test_sigint_reaches_the_process_that_writes_the_run(tiny_data, tmp_path):
+    """A real headless run is asked to stop: it ends after its batch, as after Ctrl+C, and says so."""
+    sent, pid, code, summary = stop_a_real_run(tiny_data, tmp_path)
+    assert sent == (pid, "SIGINT") and code == 130
     assert summary["status"] == "stopped" and summary["epochs_done"] < 200
 
 
 def test_a_run_that_ignores_sigint_is_sent_sigterm(tiny_data, tmp_path):
     """`nohup fmtui ... &` from a script starts fmtui with SIGINT ignored (POSIX), which fmtui keeps ignored: the
     stop request goes as SIGTERM, and the run ends after its batch with 143, stopped."""
-    args = ["--no-ui", "train", "--data-dir", tiny_data, "--batch-size", 4, "--epochs", 200, "--out", tmp_path / "run"]
 
     def ignore_sigint():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-    cmd = [sys.executable, "-m", "fmtui", *map(str, args)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, text=True, preexec_fn=ignore_sigint)
-    try:
-        deadline = time.monotonic() + 300  # a guard against a hang, not a speed limit
-        while not (tmp_path / "run" / "metrics.jsonl").is_file() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert stop_writer(tmp_path / "run") == (proc.pid, "SIGTERM")
-        assert proc.wait(timeout=300) == 143
-    finally:
-        proc.kill()
-    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    sent, pid, code, summary = stop_a_real_run(tiny_data, tmp_path, ignore_sigint)
+    assert sent == (pid, "SIGTERM") and code == 143
     assert summary["status"] == "stopped" and summary["epochs_done"] < 200
 
 
