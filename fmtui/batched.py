@@ -18,7 +18,7 @@ amplifies one ulp of difference within a few hundred steps: its curve then parts
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +29,7 @@ from torch import nn
 from fmtui import models
 from fmtui.config import RunConfig
 from fmtui.data import Dataset, norm_stats, normalize
-from fmtui.engine import EVAL_BATCH, EagerStep, Placement, make_schedule, place, run_steps, snapshot_of
+from fmtui.engine import EVAL_BATCH, UNBAKED, EagerStep, Placement, make_schedule, place, run_steps, snapshot_of
 from fmtui.events import Event
 from fmtui.registry import model_spec
 
@@ -178,6 +178,21 @@ class StackedStep(EagerStep):
     def snapshot(self) -> Callable[[], None]:
         return snapshot_of(self.stack.params(), lambda: [b for b in self.bufs if b is not None])
 
+    def warm_key(self) -> Hashable:
+        cfg = self.configs[0]
+        baked = tuple((f, getattr(cfg, f)) for f in cfg.__dataclass_fields__ if f not in (*UNBAKED, *PER_COPY))
+        per_image = tuple(s.norm == "per-image" for s in self.stats)  # a branch on the host, not a tensor
+        return ("stacked", baked, per_image, id(self.at.splits))  # the data a kept step holds alive
+
+    def warm_tensors(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        per_copy = [self.momentum, self.decay, self.constant_lr, self.inputs.a, self.inputs.c, self.inputs.per_image]
+        return [*self.stack.params(), *per_copy], [b for b in self.bufs if b is not None]
+
+    def take_place_of(self, fresh: EagerStep) -> None:
+        assert isinstance(fresh, StackedStep)
+        self.configs, self.at, self.stats, self.groups = fresh.configs, fresh.at, fresh.stats, fresh.groups
+        self.schedule, self.inputs.stats = fresh.schedule, fresh.inputs.stats
+
     def lrs(self) -> list[float]:
         return [g["lr"] for g in self.groups.param_groups]
 
@@ -234,12 +249,13 @@ def train_batched(
     at = place(configs[0], dataset, copies=len(configs))
     if at.dataset.shape[0] != 1:
         raise ValueError("batched sweeps support one-channel datasets")
-    from fmtui.graphs import fastest
+    from fmtui.graphs import fastest, keep
 
     step = fastest(StackedStep(configs, at), at)
     yield from run_steps(
         at, step, should_stop=should_stop, progress_interval=progress_interval, should_drop=should_drop
     )
+    keep(step)  # the group ended normally: its graphs wait for the next group of its shape (fmtui.graphs)
 
 
 @torch.no_grad()

@@ -15,7 +15,7 @@ import functools
 import math
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -38,6 +38,9 @@ CHECKPOINT_FORMAT = 1
 LOSS_POINTS = 1000
 """Points of a run's step-by-step loss curve (BatchProgress.losses), about: each is the mean loss of
 ceil(steps / LOSS_POINTS) steps, so hours of training send and keep a bounded curve."""
+UNBAKED = ("seed", "epochs")
+"""Config fields a captured step does not bake in (fmtui.graphs: the seed only draws the initial weights and
+the batches' order, the epochs only how often the loop replays it); every other field is part of its key."""
 
 
 # --- device and threads -----------------------------------------------------------------------
@@ -260,6 +263,21 @@ class EagerStep:
         self.record(b, loss, right)
         return 1
 
+    # what a captured graph of this step needs to replay for another run (fmtui.graphs.keep)
+
+    def warm_key(self) -> Hashable | None:
+        """What a graph of this step bakes in besides its tensors' values (None: never reused)."""
+        return None
+
+    def warm_tensors(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """(the tensors a graph reads whose values start each run: weights, buffers, per-copy values; the
+        optimizer's state tensors, zero when fresh), each in an order fixed by the key."""
+        raise NotImplementedError
+
+    def take_place_of(self, fresh: EagerStep) -> None:
+        """Take fresh's configs and placement (after its values were copied into this step's tensors)."""
+        raise NotImplementedError
+
     @torch.no_grad()
     def record(self, b: int, loss: torch.Tensor, right: torch.Tensor) -> None:
         """Batch b's (K,) losses and right predictions into the epoch's buffers (no host sync)."""
@@ -328,9 +346,22 @@ class ModelStep(EagerStep):
             return loss.detach().view(1), (out.argmax(1) == yb).sum().view(1)
 
     def snapshot(self) -> Callable[[], None]:
+        return snapshot_of(self.warm_tensors()[0], lambda: self.warm_tensors()[1])
+
+    def warm_key(self) -> Hashable:
+        cfg = self.p.config
+        baked = tuple((f, getattr(cfg, f)) for f in cfg.__dataclass_fields__ if f not in UNBAKED)
+        return ("single", baked, id(self.p.splits), id(self.x_norm))  # the data a kept step holds alive
+
+    def warm_tensors(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         model, opt = self.p.model, self.p.optimizer
-        tensors = [*model.parameters(), *model.buffers()]
-        return snapshot_of(tensors, lambda: [v for st in opt.state.values() for v in st.values() if torch.is_tensor(v)])
+        state = [v for st in opt.state.values() for v in st.values() if torch.is_tensor(v)]
+        return [*model.parameters(), *model.buffers()], state
+
+    def take_place_of(self, fresh: EagerStep) -> None:
+        assert isinstance(fresh, ModelStep)
+        self.p = replace(fresh.p, model=self.p.model, optimizer=self.p.optimizer)
+        self.configs, self.stats = fresh.configs, fresh.stats
 
     def lrs(self) -> list[float]:
         return [self.p.optimizer.param_groups[0]["lr"]]
@@ -427,15 +458,16 @@ def run_prepared(
     resume: dict[str, Any] | None = None,
 ) -> Iterator[Event]:
     """The events of one prepared run (see `train`)."""
-    from fmtui.graphs import fastest
+    from fmtui.graphs import fastest, keep
 
     step = ModelStep(p)
     if resume is not None:
         step.load(resume)
-    step = fastest(step, p)  # after the resumed state is in place: a graph captures the tensors it has then
+    step = fastest(step, p, fresh=resume is None)  # after a resumed state is in place: a graph captures it
     loop = _Loop(p, step, should_stop, progress_interval, resume)
     for _, event in loop.run():
         yield event
+    keep(step)  # the run ended normally: its graphs wait for the next run of its shape (fmtui.graphs)
 
 
 DropCheck = Callable[[int], object]

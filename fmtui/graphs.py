@@ -12,11 +12,22 @@ buffers and optimizer state are then put back in place, so the run trains exactl
 the same kernels in the same order, the same numbers. Where a graph cannot hold the step the eager
 step is kept and the reason is named: not on CUDA, `--no-graphs`, a learning-rate schedule (its value
 changes every step on the host), dropout (its random masks), or a capture that failed.
+
+Capture costs a few hundred steps' time (warm-up and recording, twice), paid again at every Start in the
+dashboard. So a graphed step that ended normally is kept (`keep`, one per device) and the next fresh run of
+the same shape adopts it (`fastest`): the new run's initial weights and per-copy values are copied into the
+captured tensors in place and the optimizer state is zeroed (its fresh value, as after the warm-up), so the
+graphs replay at once and the run trains exactly as it would have with graphs of its own. "Same shape" is
+the step's `warm_key()`: every config field a graph bakes in (all but the seed and the number of epochs,
+and for stacked copies their per-copy values, which live in tensors) and the very data tensors it reads.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
+import threading
+from collections.abc import Hashable
 from typing import TYPE_CHECKING
 
 import torch
@@ -45,16 +56,54 @@ def why_eager(at: Placement, step: Step) -> str | None:
     return None
 
 
-def fastest(step: EagerStep, at: Placement, *, capture: bool = True) -> Step:
-    """The graphed step where it can be used, else `step` itself (its `eager_reason` says why)."""
+_kept: dict[str, GraphedStep] = {}
+"""Device -> the graphed step of the last run there that ended normally, waiting for a run of its shape."""
+_lock = threading.Lock()  # the dashboard's worker and a search's trials may start runs from other threads
+
+
+def fastest(step: EagerStep, at: Placement, *, capture: bool = True, fresh: bool = True) -> Step:
+    """The graphed step where it can be used, else `step` itself (its `eager_reason` says why).
+
+    A `fresh` step (initial weights, no optimizer state: not a resumed run) adopts the kept graphed step of
+    its shape where there is one, instead of capturing anew. `capture=False` runs the functions a capture
+    would record without capturing them (the tests' way on the CPU)."""
     reason = why_eager(at, step) if capture else None
     if reason is None:
+        key = step.warm_key() if fresh else None
+        kept = _take(str(at.device), key)
+        if kept is not None:
+            kept.adopt(step, at)
+            return kept
         try:
-            return GraphedStep(step, at, capture=capture)
+            graphed = GraphedStep(step, at, capture=capture)
+            graphed.key = key
+            return graphed
         except Exception as e:  # capture is new ground on every driver: never let it cost the run
             reason = f"capture failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
     step.eager_reason = reason  # type: ignore[attr-defined]
     return step
+
+
+def keep(step: Step) -> None:
+    """After a run that ended normally (completed, stopped or diverged): its graphed step waits for the next
+    fresh run of its shape on its device (one per device; a resumed run's step is not kept)."""
+    if isinstance(step, GraphedStep) and step.key is not None:
+        with _lock:
+            _kept[str(step.device)] = step
+
+
+def forget(device: str | None = None) -> None:
+    """Drop the kept step of a device (all devices: None); its graphs' memory is freed with it."""
+    with _lock:
+        for name in [d for d in _kept if device is None or d == device]:
+            del _kept[name]
+
+
+def _take(device: str, key: Hashable | None) -> GraphedStep | None:
+    """The device's kept step when its key is `key`; any other is dropped (one set of graphs per device)."""
+    with _lock:
+        kept = _kept.pop(device, None)
+    return kept if kept is not None and key is not None and kept.key == key else None
 
 
 class GraphedStep:
@@ -65,6 +114,8 @@ class GraphedStep:
     """
 
     kind = "graphed"
+    key: Hashable | None = None
+    """The inner step's `warm_key()` when it may be kept for the next run of its shape (`keep`)."""
 
     def __init__(self, inner: EagerStep, at: Placement, *, capture: bool = True, chunk: int = CHUNK):
         self.inner, self.at, self.capture = inner, at, capture
@@ -114,13 +165,37 @@ class GraphedStep:
         return self.inner.evaluate(x, y, keep_probs)
 
     def module(self, k: int):
-        return self.inner.module(k)
+        """Copy k's model as it is now; in tensors of its own where this step may be kept (`keep`): the
+        captured ones will train the next run of its shape, and a finished run's model must stay its own."""
+        model = self.inner.module(k)
+        if self.key is None:
+            return model
+        own = copy.deepcopy(model)
+        for param in own.parameters():
+            param.grad = None  # the captured step's gradients live in its graphs' memory
+        return own
 
     def snapshot(self):
         return self.inner.snapshot()
 
     def state(self, k: int):
         return self.inner.state(k)
+
+    # --- reuse ------------------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def adopt(self, fresh: EagerStep, at: Placement) -> None:
+        """Become `fresh`'s run: its initial values copied into the captured tensors (same shapes, in the
+        same order: the key says so), the optimizer state zeroed, its configs and placement taken."""
+        values, state = self.inner.warm_tensors()
+        new_values, new_state = fresh.warm_tensors()
+        assert not new_state, "only a fresh step (no optimizer state) adopts a kept graph"
+        for t, v in zip(values, new_values, strict=True):
+            t.copy_(v)
+        for t in state:
+            t.zero_()
+        self.inner.take_place_of(fresh)
+        self.at, self.configs, self.stats, self.params = at, fresh.configs, fresh.stats, fresh.params
 
     # --- capture ---------------------------------------------------------------------------------------
 

@@ -5,9 +5,12 @@ The dashboard trains run after run in one process; each Start used to move the d
 measure zscore's statistics over 47 million pixels again and, on a GPU, normalize the training set again.
 `fmtui.engine.place` and `prepare` ask here first. An entry is keyed by what determines its tensors: the
 dataset's source (its files and their stat stamps: a changed file is another key), the device, the
-validation split and the seed that draws it. At most MAX_ENTRIES entries are kept (least recently used
-first out), and one per GPU, so memory stays bounded: on a GPU an entry of Fashion-MNIST is 47 MB of uint8
-images, plus 188 MB for a normalized float copy; on the CPU the images are the cache file's mapping. The tensors are shared by the runs that use them and never written to.
+validation split and the seed that draws it (when there is one). At most MAX_ENTRIES entries are kept
+(least recently used first out), and one per GPU, so memory stays bounded (placing another dataset on a
+GPU also ends the graphed step kept there, fmtui.graphs.keep: it holds the data it was captured on). On a
+GPU an entry of Fashion-MNIST is 47 MB of uint8 images, plus 188 MB for a normalized float copy; on the CPU
+the images are the cache file's mapping. The tensors are shared by the runs that use them and never
+written to.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from fmtui import graphs
 from fmtui.data import Dataset, DeviceSplits, norm_stats, to_device
 from fmtui.events import NormStats
 
@@ -45,7 +49,7 @@ def splits(ds: Dataset, device: torch.device, val_split: float, seed: int) -> De
     dataset made in memory (no source) is placed afresh every time."""
     if ds.source is None:
         return to_device(ds, device, val_split, seed)
-    key = (ds.source, str(device), val_split, seed)
+    key = (ds.source, str(device), val_split, seed if val_split > 0 else 0)  # the seed draws only the split
     with _lock:
         entry = _entries.get(key)
         if entry is not None:
@@ -55,6 +59,7 @@ def splits(ds: Dataset, device: torch.device, val_split: float, seed: int) -> De
         with _lock:
             for other in [k for k in _entries if k[1] == key[1]]:
                 del _entries[other]
+        graphs.forget(str(device))  # a kept graphed step holds the data it was captured on
     placed = to_device(ds, device, val_split, seed)
     with _lock:
         _entries[key] = Entry(placed)
@@ -89,6 +94,7 @@ def forget() -> None:
     """Drop every entry (their device memory is freed once no run holds the tensors)."""
     with _lock:
         _entries.clear()
+    graphs.forget()
 
 
 def _entry_of(x_train: torch.Tensor) -> Entry | None:

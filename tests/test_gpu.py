@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fmtui import engine, models
+from fmtui import engine, graphs, models
 from fmtui.config import RunConfig
 from fmtui.data import load_dataset
 from fmtui.events import Finished, Started
@@ -91,3 +91,21 @@ def test_the_graphed_step_trains_as_the_eager_step_on_the_gpu(tiny_data, kw):
         assert a.train_loss == pytest.approx(b.train_loss, rel=1e-5) and a.test_accuracy == b.test_accuracy
     for p, q in zip(graphed.model.state_dict().values(), eager.model.state_dict().values(), strict=True):
         assert torch.allclose(p, q, rtol=1e-5, atol=1e-6)
+
+
+@cuda
+@pytest.mark.parametrize("kw", [{"momentum": 0.9}, {"optimizer": "adam", "lr": 1e-3}], ids=["momentum", "adam"])
+def test_the_next_run_of_a_shape_replays_the_graphs_the_last_one_kept(tiny_data, kw):
+    """The dashboard's second Start: the first run's captured graphs train the second (another seed and length)
+    with no new capture, and it ends as its eager twin does; the first run's model stays its own."""
+    graphs.forget()
+    cfg = RunConfig(data_dir=str(tiny_data), epochs=2, batch_size=16, device="cuda", **kw)
+    _, first = finished(cfg, None)
+    kept, trained = graphs._kept["cuda"], [t.clone() for t in first.model.state_dict().values()]
+    start, second = finished(cfg.replace(seed=1, epochs=3), None)
+    assert graphs._kept["cuda"] is kept and start.step == "graphed"
+    _, eager = finished(cfg.replace(seed=1, epochs=3, graphs=False), None)
+    for a, b in zip(second.history, eager.history, strict=True):
+        assert a.train_loss == pytest.approx(b.train_loss, rel=1e-5) and a.test_accuracy == b.test_accuracy
+    assert all(torch.equal(a, b) for a, b in zip(first.model.state_dict().values(), trained, strict=True))
+    graphs.forget()

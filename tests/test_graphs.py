@@ -145,3 +145,98 @@ def test_a_graphed_run_checkpoints_its_epochs_like_an_eager_one(tiny_data):
             assert torch.equal(a, b)
         bufs = [s["momentum_buffer"] for s in mine["optimizer"]["state"].values()]
         assert all(torch.equal(a, s["momentum_buffer"]) for a, s in zip(bufs, theirs["optimizer"]["state"].values()))
+
+
+# --- a graphed step kept for the next run of its shape (the dashboard's second Start) -----------------------
+
+
+@pytest.fixture
+def nothing_kept():
+    graphs.forget()
+    yield
+    graphs.forget()
+
+
+def run_kept(p, step) -> list:
+    """A run's events through the graphed step it gets (kept or new), kept after it as the engine does."""
+    evs = events(p, step)
+    graphs.keep(step)
+    return evs
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"momentum": 0.9, "nesterov": True},  # the last run's momentum buffers must start again from zero
+        {"optimizer": "adam", "lr": 1e-3},  # and Adam's moments and step count
+        {"batch_norm": True},  # the new run's running statistics, not the last run's
+    ],
+    ids=["nesterov", "adam", "batchnorm"],
+)
+def test_a_kept_graphed_step_trains_the_next_run_of_its_shape_as_its_own_would(tiny_data, nothing_kept, kw):
+    first = tiny(tiny_data, **kw)
+    p = prepare(first)
+    kept = graphs.fastest(ModelStep(p), p, capture=False)
+    run_kept(p, kept)
+
+    second = first.replace(seed=7, epochs=3)  # another seed and length: the same graphs
+    eager_p, graphed_p = prepare(second), prepare(second)
+    eager = events(eager_p, ModelStep(eager_p))
+    step = graphs.fastest(ModelStep(graphed_p), graphed_p, capture=False)
+    assert step is kept  # adopted, not captured again
+    graphed = events(graphed_p, step)
+    assert metrics(graphed) == metrics(eager) and len(metrics(eager)) == 3
+    assert [ev.config.seed for ev in graphed if isinstance(ev, Started)] == [7]
+    for a, b in zip(weights(step.module(0)), weights(eager_p.model), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_only_a_fresh_run_of_the_same_shape_adopts_a_kept_step(tiny_data, nothing_kept):
+    cfg = tiny(tiny_data, epochs=1)
+    p = prepare(cfg)
+    kept = graphs.fastest(ModelStep(p), p, capture=False)
+    run_kept(p, kept)
+
+    other = prepare(cfg.replace(lr=0.05))  # a learning rate is baked into a single run's graph
+    step = graphs.fastest(ModelStep(other), other, capture=False)
+    assert isinstance(step, GraphedStep) and step is not kept
+    assert graphs.fastest(ModelStep(p), p, capture=False) is not kept  # dropped: one kept step per device
+    run_kept(other, step)
+
+    resumed = prepare(cfg.replace(lr=0.05))  # a resumed run's state is what a graph must capture
+    assert graphs.fastest(ModelStep(resumed), resumed, capture=False, fresh=False) is not step
+    assert graphs.fastest(ModelStep(resumed), resumed, capture=False) is not step  # taken by the resumed run
+
+
+def test_the_engine_keeps_the_step_of_a_run_that_ended_not_of_one_abandoned(tiny_data, nothing_kept, monkeypatch):
+    cfg = tiny(tiny_data, epochs=1, momentum=0.9)
+    eager = metrics(list(engine.train(cfg.replace(seed=3))))
+    fastest = graphs.fastest
+    monkeypatch.setattr(graphs, "fastest", lambda step, at, **kw: fastest(step, at, capture=False, **kw))
+
+    run = engine.train(cfg)
+    next(run)
+    run.close()  # abandoned mid-run: its graphs are not trusted with the next one
+    assert not graphs._kept
+    first = list(engine.train(cfg))
+    assert first[0].step == "graphed" and set(graphs._kept) == {"cpu"}
+    kept, trained = graphs._kept["cpu"], weights(first[-1].model)
+    second = list(engine.train(cfg.replace(seed=3)))
+    assert graphs._kept["cpu"] is kept and metrics(second) == eager
+    assert all(torch.equal(a, b) for a, b in zip(weights(first[-1].model), trained, strict=True))  # still its own
+
+
+def test_a_kept_stacked_step_takes_the_next_groups_per_copy_values(tiny_data, nothing_kept):
+    configs = lecture_experiment(tiny(tiny_data))[:4]  # two normalizations x two learning rates
+    at = place(configs[0])
+    kept = graphs.fastest(StackedStep(configs, at), at, capture=False)
+    run_kept(at, kept)
+
+    changed = [c.replace(lr=c.lr * 3, momentum=0.5, weight_decay=1e-4, seed=5) for c in reversed(configs)]
+    eager_at, graphed_at = place(changed[0]), place(changed[0])
+    eager = events(eager_at, StackedStep(changed, eager_at))
+    step = graphs.fastest(StackedStep(changed, graphed_at), graphed_at, capture=False)
+    assert step is kept
+    graphed = events(graphed_at, step)
+    assert metrics(graphed) == metrics(eager)
+    assert all(torch.equal(a, b) for a, b in zip(step.inner.stack.params(), eager_at_params(eager), strict=True))
