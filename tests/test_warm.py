@@ -48,6 +48,12 @@ def test_what_changes_the_data_gets_its_own_entry(tiny_data):
     assert len(warm._entries) == warm.MAX_ENTRIES == 2
 
 
+def test_without_a_validation_split_another_seed_trains_on_the_same_placed_data(tiny_data):
+    cfg = config(tiny_data, val_split=0.0)
+    base = engine.place(cfg).splits
+    assert engine.place(cfg.replace(seed=5)).splits is base  # the seed draws only a validation split
+
+
 def test_a_changed_file_is_a_new_entry_never_stale_data(tiny_data):
     before = engine.place(config(tiny_data)).splits
     xtr, ytr = synthetic_split(300, seed=9)
