@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from rich.cells import cell_len
 from runfolders import Writer, write_run
 from test_runquery import QUERIES, short, write_varied
 from test_runs_pane import Host, fake_run, run, wait_for
@@ -16,6 +17,7 @@ from fmtui import pins
 from fmtui.widgets import runs_pane
 from fmtui.widgets.run_filter import FilterBar
 from fmtui.widgets.runs_pane import RunsChart, RunsLegend, RunsPane
+from fmtui.widgets.runs_table import fit_name
 
 pytestmark = pytest.mark.app
 
@@ -180,11 +182,23 @@ def test_the_list_fits_the_width_status_and_accuracy_always_shown_the_name_cut(t
         assert {"acc", "status", "ep", "lr", "name"} <= set(keys)
         long = next(r for r in pane.records if r.name.startswith("2026"))
         name = table.get_cell(pane.run_key(long), "name").plain
-        assert name.endswith("…") and len(name) < len(long.name)  # the folder name is what gets cut
+        assert "…" in name and len(name) < len(long.name)  # the folder name is what gets cut
+        assert name.startswith("100000…") and name.endswith("x" * 4)  # when it started, and its end
         assert str(table.get_cell(pane.run_key(long), "status")) == "completed"
         assert ("started" in keys) == (size[0] >= 100)  # 80 columns: no room for when it started
 
     run(app, interact, size=size)
+
+
+def test_a_cut_folder_name_keeps_what_tells_runs_apart():
+    names = [f"20261208-0230{s:02}-fashion-mnist-mlp-zscore-lr{lr}{n}" for s, lr, n in [(0, 0.01, ""), (0, 0.1, "-1")]]
+    names.append("20261208-023005-fashion-mnist-mlp-zscore-lr0.01")
+    for width in (12, 16, 24):
+        cut = [fit_name(n, width) for n in names]
+        assert len(set(cut)) == 3 and all(cell_len(c) <= width for c in cut), cut
+    assert [fit_name(n, 16) for n in names] == ["023000…lr0.01", "023000…lr0.1-1", "023005…lr0.01"]
+    assert fit_name(names[0], 99) == names[0]
+    assert fit_name("my-own-name-for-it", 10) == "my-own-na…"  # a name fmtui did not give: cut at its end
 
 
 def test_a_narrow_list_keeps_status_and_accuracy_and_leaves_out_the_rest(tmp_path):

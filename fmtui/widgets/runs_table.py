@@ -5,6 +5,8 @@ charts' cursor."""
 
 from __future__ import annotations
 
+import re
+
 from rich.cells import cell_len
 from rich.text import Text
 from textual.binding import Binding
@@ -40,6 +42,33 @@ PAD = 2
 """DataTable's cell padding, both sides together."""
 SCROLLBAR = 2
 """Cells a vertical scrollbar takes (kept free, so that the list never scrolls sideways)."""
+
+
+STAMPED = re.compile(r"\d{8}-(\d{6})-(.+)")
+"""A folder name fmtui gave: date-time-dataset-model-norm-lr[-N] (fmtui.runfolder.writer.new_run_dir)."""
+
+
+def fit_name(name: str, width: int) -> str:
+    """A run's folder name in `width` cells. Cut, a name fmtui gave keeps what tells runs apart: the time it
+    started and its end (learning rate, the -N of runs started in the same second), `023000…lr0.01-2`; the
+    date, dataset and model go (the other columns, and the status line, say them). Any other name is cut at
+    its end."""
+    if cell_len(name) <= width:
+        return name
+    stamped = STAMPED.fullmatch(name)
+    if stamped and width >= 7:
+        time_of_day, rest = stamped.groups()
+        room = width - len(time_of_day) - 1
+        if room < 4:  # too little for a tail that says anything
+            return f"{time_of_day}…"
+        tail = rest[-room:]
+        dash = tail.find("-")
+        if len(tail) < len(rest) and dash >= 0 and len(tail) - dash - 1 >= max(room // 2, 3):
+            tail = tail[dash + 1 :]  # from the start of a part, not inside one
+        return f"{time_of_day}…{tail}"
+    text = Text(name, end="")
+    text.truncate(width, overflow="ellipsis")
+    return text.plain
 
 
 def layout(width: int, rows: list[dict[str, Text]], datasets_differ: bool = False) -> dict[str, int]:
