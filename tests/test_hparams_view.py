@@ -11,6 +11,7 @@ from test_runs_pane import Host, run
 from textual.widgets import DataTable
 
 from fmtui.config import RunConfig
+from fmtui.widgets import hparams_view
 from fmtui.widgets.hparams_view import HParamsScatter, HParamsScreen, columns, dodged
 from fmtui.widgets.runs_pane import RunsPane
 
@@ -151,6 +152,39 @@ def test_the_scatter_plots_the_chosen_result_against_the_chosen_option_in_each_r
 
 def test_runs_that_share_a_value_are_spread_apart_around_it():
     assert dodged([1.0, 2.0, 1.0, 1.0], 0.1) == pytest.approx([0.9, 2.0, 1.0, 1.1])
+    # only those that would share a cell: in other rows of the plot, marks stay on their value
+    assert dodged([1.0, 1.0, 1.0], 0.1, rows=[0, 5, 5]) == pytest.approx([1.0, 0.95, 1.05])
+
+
+def test_runs_of_different_lengths_plot_on_whole_epochs_and_show_them_once(tmp_path):
+    from runfolders import write_run
+
+    from fmtui.runfolder.read import list_runs
+
+    for epochs in (1, 2, 3):
+        write_run(tmp_path / "runs" / f"20261208-02300{epochs}-fashion-mnist-softmax-none-lr0.01", epochs=epochs)
+    write_run(tmp_path / "runs" / "20261208-023009-stopped", epochs=3, done=1, status="stopped")
+    runs = sorted(list_runs(tmp_path / "runs"), key=lambda r: r.name)
+    assert "epochs_done" not in [c.key for c in columns(runs[:3])]  # every run did its epochs: `epochs` says it
+    assert "epochs_done" in [c.key for c in columns(runs)]  # a stopped run: what it did is news
+    app = Host(tmp_path / "runs")
+
+    async def interact(pilot):
+        screen = await open_view(pilot)
+        scatter = screen.query_one(HParamsScatter)
+        drawn = {}
+        real = hparams_view.set_axes
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(
+                hparams_view, "set_axes", lambda plt, x, y, **kw: drawn.update(x=x, y=y) or real(plt, x, y, **kw)
+            )
+            screen.x = "epochs"
+            scatter.show(screen.runs, list(range(4)), "epochs", "epochs_done")
+            scatter.replot()
+            await pilot.pause()
+        assert drawn["x"].labels == ["1", "2", "3"] and drawn["y"].labels == ["1", "2", "3"]  # not 1.0, 1.5...
+
+    run(app, interact)
 
 
 def test_validation_columns_come_with_a_validation_split(tmp_path):

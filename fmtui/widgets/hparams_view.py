@@ -29,12 +29,12 @@ from fmtui.events import HEALTH_STATES
 from fmtui.report import fmt_duration
 from fmtui.runfolder.read import RunRecord
 from fmtui.runquery import fact
-from fmtui.text import plural
+from fmtui.text import plural, safe_text
 from fmtui.ticks import Axis, linear_axis, log_axis
 from fmtui.widgets.charts import ThrottledPlot, accuracy_axis, set_axes, value_axis
 from fmtui.widgets.footer import KeysFooter
 from fmtui.widgets.looks import HEALTH_STYLES, MARKER_CHARS, look, mark
-from fmtui.widgets.runs_table import NAME_MIN, PAD, SCROLLBAR
+from fmtui.widgets.runs_table import NAME_MIN, PAD, SCROLLBAR, fit_name
 
 LOG_X = ("lr", "weight_decay")
 """Options drawn on a log axis (when all their values are above 0)."""
@@ -75,7 +75,10 @@ def columns(runs: list[RunRecord]) -> list[Column]:
     varying = [f for f in OPTIONS if len({format_value(getattr(c, f)) for c in configs}) > 1]
     options = [Column(f, OPTIONS[f].cli.replace("-", " "), "option") for f in varying or SHOWN_ALWAYS]
     has_val = any(fact(r, "val_acc") is not None for r in runs)
-    return options + [c for c in METRIC_COLUMNS if has_val or not c.key.startswith(("val", "best_val"))]
+    results = [c for c in METRIC_COLUMNS if has_val or not c.key.startswith(("val", "best_val"))]
+    if "epochs" in varying and all(r.epochs_done == r.config.epochs for r in runs):
+        results = [c for c in results if c.key != "epochs_done"]  # the epochs column says it: every run did them all
+    return options + results
 
 
 def cell(run: RunRecord, column: Column) -> Text:
@@ -154,11 +157,17 @@ class HParamsScatter(ThrottledPlot):
             x = Axis(1.0, float(len(names)), [float(k) for k in range(1, len(names) + 1)], names)
         elif self.x_log:
             x = log_axis(min(xs), max(xs), most_x)
+        else:  # epochs, batch size, hidden units: whole ticks
+            x = linear_axis(min(xs), max(xs), most_x, integer=all(v.is_integer() for v in xs))
+        if self.y in ACCURACIES:
+            y = accuracy_axis(ys, most_y, False)
+        elif all(v.is_integer() for v in ys):  # epochs done
+            y = linear_axis(min(ys), max(ys), most_y, integer=True)
         else:
-            x = linear_axis(min(xs), max(xs), most_x)
-        y = accuracy_axis(ys, most_y, False) if self.y in ACCURACIES else value_axis(ys, most_y, False)
+            y = value_axis(ys, most_y, False)
         step = (x.hi - x.lo or 1.0) * 2 / max(self.size.width - 10, 10)  # two columns
-        spread = dodged([x.position(p) for p in xs], step)
+        row = (y.hi - y.lo or 1.0) / max(self.size.height - 6, 4)  # a text row of the plot, about
+        spread = dodged([x.position(p) for p in xs], step, [round((v - y.lo) / row) for v in ys])
         for (i, _, py), px in zip(points, spread):
             colour, _, marker = look(i)
             plt.scatter([px], [py], color=colour, marker=MARKER_CHARS.get(marker, marker))  # braille: one dot
@@ -171,13 +180,14 @@ class HParamsScatter(ThrottledPlot):
         self.name_axes(plt, x_name, y_name, title, *notes)
 
 
-def dodged(xs: list[float], step: float) -> list[float]:
-    """xs with the runs that share an x spread `step` apart around it (the lecture's four runs at lr 0.01 would
-    hide each other): each mark stays readable, in the column of its value."""
+def dodged(xs: list[float], step: float, rows: list[int] | None = None) -> list[float]:
+    """xs with the runs that share an x (and a text row: `rows`, when given) spread `step` apart around it (the
+    lecture's runs at lr 0.01 with the same accuracy would hide each other): each mark stays readable, in the
+    column of its value; marks in other rows stay on their value."""
     out = list(xs)
-    groups: dict[float, list[int]] = {}
+    groups: dict[tuple[float, int], list[int]] = {}
     for k, x in enumerate(xs):
-        groups.setdefault(round(x, 9), []).append(k)
+        groups.setdefault((round(x, 9), rows[k] if rows is not None else 0), []).append(k)
     for members in groups.values():
         for j, k in enumerate(members):
             out[k] = xs[k] + (j - (len(members) - 1) / 2) * step
@@ -267,8 +277,7 @@ class HParamsScreen(Screen):
         ranked = sorted_runs(self.runs, self.sort, self.descending)
         self.order = [self.runs.index(r) for r in ranked]
         for i in self.order:
-            name = Text(self.runs[i].name, no_wrap=True, end="")
-            name.truncate(width, overflow="ellipsis")
+            name = Text(fit_name(safe_text(self.runs[i].name), width), no_wrap=True, end="")
             table.add_row(mark(i), name, *self.cells[i], key=self.keys[i])
         table.move_cursor(row=cursor.row, column=cursor.column, animate=False)
         self.query_one(HParamsScatter).show(self.runs, list(range(len(self.runs))), self.x, self.y)
