@@ -120,6 +120,11 @@ def test_the_runs_pane_and_the_watched_run_show_no_escape_sequence(tmp_path):
             assert any("PWNED" in c for c in cells) and all(clean(c) for c in cells), cells
             assert "PWNED" in text_of(app, "#runs-status") or "exploding" in text_of(app, "#runs-status")
             assert clean(text_of(app, "#runs-status"))
+            await pilot.press("a", "h")  # the hyperparameter view lists the folder's name too
+            await wait_for(pilot, lambda: app.screen.query("#hp-table"))
+            table = app.screen.query_one("#hp-table")
+            cells = [str(c) for r in range(table.row_count) for c in table.get_row_at(r)]
+            assert any("PWNED" in c for c in cells) and all(clean(c) for c in cells), cells
 
     main()
 
