@@ -694,7 +694,7 @@ def note_threads(configs: list[RunConfig]) -> None:
 
 @cli.command()
 @shared_options("--data-dir", "--runs-dir", "--no-download")
-@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "--csv",
     "csv_file",

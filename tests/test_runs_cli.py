@@ -82,11 +82,12 @@ def test_runs_reads_fmtui_runs_dir_by_default(runs_dir, monkeypatch):
     assert result.exit_code == 0 and len(result.stdout.splitlines()) == 4
 
 
-def test_runs_of_a_missing_folder_is_one_line_and_exit_2(tmp_path):
-    result = fmtui("--no-ui", "runs", tmp_path / "nope")
+@pytest.mark.parametrize("command", [["runs"], ["export", "--csv", "-"]], ids=["runs", "export"])
+def test_runs_of_a_missing_folder_is_one_line_and_exit_2(tmp_path, command):
+    result = fmtui("--no-ui", *command, tmp_path / "nope")
     assert result.exit_code == 2 and result.stderr == f"Error: {tmp_path / 'nope'}: no such folder\n"
     (tmp_path / "file").write_text("x")
-    result = fmtui("--no-ui", "runs", tmp_path / "file")
+    result = fmtui("--no-ui", *command, tmp_path / "file")
     assert result.exit_code == 2 and result.stderr == f"Error: {tmp_path / 'file'}: not a folder\n"
 
 

@@ -124,6 +124,9 @@ def run_export(
     """Export the runs as TensorBoard event files (one line per run) and/or one CSV table; with follow, go on
     writing the event files as the runs add epochs until all have ended, or a signal comes (one line per
     change). The event files are closed either way; the CSV is written last, from what was read last."""
+    for path in paths:  # as `fmtui runs` says it
+        if not path.is_dir():
+            raise RunError(path, "not a folder" if path.exists() else "no such folder")
     if csv_file is not None and csv_file != STDOUT:
         check_csv_target(csv_file)
     say = Say(err=csv_file == STDOUT)
