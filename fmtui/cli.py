@@ -72,8 +72,19 @@ class ListType(FieldType):
         return [CompletionItem(done + sep + c.value) for c in super().shell_complete(ctx, param, last)]
 
 
+class YesNo(click.types.BoolParamType):
+    """A flag's environment variable (FMTUI_NO_DOWNLOAD=1): click's own message lists "" among the values."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter:
+            self.fail(f"{value!r} is neither yes nor no: 1, true, yes, on, or 0, false, no, off", param, ctx)
+
+
 D = RunConfig()
 DIR = click.Path(file_okay=False, path_type=Path)
+YES_NO = YesNo()
 
 
 def run_options(multiple: bool = False, listed: str = "a list to sweep") -> Callable:
@@ -145,12 +156,18 @@ def config_from(values: dict[str, Any], base: RunConfig | None = None) -> RunCon
 @click.option(
     "--no-download",
     is_flag=True,
+    type=YES_NO,
     envvar="FMTUI_NO_DOWNLOAD",
     show_envvar=True,
     help="Never download a dataset: missing files are an error.",
 )
 @click.option(
-    "--debug", is_flag=True, envvar="FMTUI_DEBUG", show_envvar=True, help="Show the traceback of an unexpected error."
+    "--debug",
+    is_flag=True,
+    type=YES_NO,
+    envvar="FMTUI_DEBUG",
+    show_envvar=True,
+    help="Show the traceback of an unexpected error.",
 )
 @click.version_option(__version__, prog_name="fmtui")
 @click.pass_context

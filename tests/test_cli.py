@@ -442,6 +442,7 @@ def test_help_lists_the_environment_variables_and_they_are_read(monkeypatch, tmp
     assert missing.exit_code == 2 and "downloads are off" in missing.stderr
     bad = fmtui("runs", FMTUI_NO_DOWNLOAD="maybe")
     assert bad.exit_code == 2 and bad.stderr.count("\n") == 1 and "FMTUI_NO_DOWNLOAD" in bad.stderr
+    assert "'maybe' is neither yes nor no: 1, true, yes, on, or 0, false, no, off" in bad.stderr  # not ", 0, 1, f"
 
 
 @pytest.mark.parametrize(
