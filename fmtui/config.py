@@ -325,14 +325,25 @@ class RunConfig:
     def replace(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **changes)
 
-    def summary(self) -> str:
-        """One line naming the run: model, normalization, optimizer, lr, batch, epochs."""
-        model = registry.model_label(self)
-        if "hidden" in registry.model_spec(self.model).options:  # a network of hidden layers: with their activation
-            model += f" {self.activation}"
+    def summary(self, among: Sequence[RunConfig] = ()) -> str:
+        """One line naming the run: model, normalization, optimizer, lr, batch, epochs. `among`: a sweep's configs,
+        whose values are listed where they differ (`norm none,zscore · sgd lr 0.01,0.1`)."""
+        configs = list(among) or [self]
+
+        def each(text: Callable[[RunConfig], str]) -> str:
+            return ",".join(dict.fromkeys(text(c) for c in configs))
+
+        def model(c: RunConfig) -> str:
+            label = registry.model_label(c)
+            if "hidden" in registry.model_spec(c.model).options:  # a network of hidden layers: with their activation
+                label += f" {c.activation}"
+            return label
+
+        epochs = each(lambda c: str(c.epochs))
         return (
-            f"{self.dataset} · {model} · norm {self.norm} · {self.optimizer} lr {format_value(self.lr)}"
-            f" · batch {self.batch_size} · {self.epochs} epoch{'s' if self.epochs != 1 else ''}"
+            f"{each(lambda c: c.dataset)} · {each(model)} · norm {each(lambda c: c.norm)} · "
+            f"{each(lambda c: c.optimizer)} lr {each(lambda c: format_value(c.lr))}"
+            f" · batch {each(lambda c: str(c.batch_size))} · {epochs} epoch{'s' if epochs != '1' else ''}"
         )
 
 

@@ -84,3 +84,14 @@ def test_config_error_carries_the_field_and_the_reason():
     with pytest.raises(ConfigError) as info:
         RunConfig(nesterov=True).validate()
     assert info.value.field is None and str(info.value) == info.value.reason  # a combination: no single field
+
+
+def test_a_sweeps_summary_lists_the_values_it_sweeps_not_the_first_runs():
+    base = RunConfig(model="softmax", batch_size=1024, epochs=1)
+    grid = [base.replace(norm=n, lr=lr, epochs=e) for n in ("none", "zscore") for lr in (0.01, 0.1) for e in (1, 2)]
+    assert base.summary() == "fashion-mnist · softmax · norm symmetric · sgd lr 0.01 · batch 1024 · 1 epoch"
+    assert grid[0].summary(grid) == (
+        "fashion-mnist · softmax · norm none,zscore · sgd lr 0.01,0.1 · batch 1024 · 1,2 epochs"
+    )
+    mixed = [base, base.replace(model="mlp", activation="gelu")]
+    assert "· softmax,mlp 256 gelu ·" in base.summary(mixed)

@@ -34,7 +34,9 @@ def run_sweep_cli(
     sweep_dir = out or new_sweep_dir(runs_dir or default_runs_dir())
     varying = varying_fields(configs)
     if not json_mode:
-        click.echo(sweep_header(len(configs), varying, configs[0].summary(), sweep_dir, _together(configs, stacked)))
+        click.echo(
+            sweep_header(len(configs), varying, configs[0].summary(configs), sweep_dir, _together(configs, stacked))
+        )
     rows: list[dict] = []
     tally = Tally(configs)
     unsaved = None  # why summary.csv could not be written (a full disk, ...); the sweep goes on
