@@ -519,7 +519,11 @@ def watch_cmd(ctx: click.Context, run_dir: Path | None, runs_dir: Path | None, d
     if run_dir is None:
         record = newest_running(base)
         if record is None:
-            raise UsageError(f"no run is training in {base} (fmtui runs {base} lists them; or give RUN_DIR)")
+            listing = "fmtui runs" + (f" {base}" if base != default_runs_dir() else "")
+            raise UsageError(
+                f"no run is training in {base} (a run shows there a few seconds after it starts, once its data is"
+                f" loaded; {listing} lists the others; or give RUN_DIR)"
+            )
         run_dir = record.path
     else:
         read_run(run_dir)  # RunError: one line naming the file, exit 2

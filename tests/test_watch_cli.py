@@ -64,7 +64,11 @@ def test_watch_a_given_run_folder_whatever_its_state(monkeypatch, app_factory, r
 @pytest.mark.parametrize(
     "args,message",
     [
-        ([], "Error: no run is training in {runs} (fmtui runs {runs} lists them; or give RUN_DIR)"),
+        (
+            [],
+            "Error: no run is training in {runs} (a run shows there a few seconds after it starts, once its data is"
+            " loaded; fmtui runs lists the others; or give RUN_DIR)",
+        ),
         (["{runs}/nothing"], "Error: {runs}/nothing: no such folder"),
         (["{runs}"], "Error: {runs}: not a fmtui run folder (no config.json)"),
     ],
