@@ -16,7 +16,8 @@ from fmtui.app import make_app
 from fmtui.config import RunConfig
 from fmtui.events import BatchProgress, EpochEnd
 from fmtui.weights import LearnedWeights, from_matrices
-from fmtui.widgets.charts import BatchLossChart, EpochChart, ThrottledPlot
+from fmtui.widgets import charts
+from fmtui.widgets.charts import BatchLossChart, EpochChart, LegendPlace, ThrottledPlot, legend_place
 from fmtui.widgets.errors_pane import ErrorsPane
 from fmtui.widgets.weights_view import SHADES, WeightsView
 from fmtui.workers import saved_weights
@@ -24,6 +25,7 @@ from fmtui.workers import saved_weights
 pytestmark = pytest.mark.app
 
 SIZE = (120, 40)
+LEGEND_ENTRY = re.compile(r"(⠒⠒ train|▀▀ test)")
 CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 
 
@@ -94,6 +96,36 @@ async def test_a_loss_within_two_decades_stays_linear_with_round_ticks():
         assert labels == ["0.9", "0.8", "0.7", "0.6", "0.5", "0.4"]  # round, evenly spaced, top to bottom
         x_labels = drawn[drawn.index(next(r for r in drawn if "└" in r)) + 1].split()
         assert x_labels == ["1", "2", "3"]  # whole epochs
+
+
+def test_a_legend_goes_where_the_curves_are_not():
+    canvas, limits, entries = (40, 10), ((0.0, 10.0), (0.0, 10.0)), [8, 7]
+    rising, falling = ([0, 10], [0, 10]), ([0, 10], [10, 0])
+    assert legend_place([rising], *limits, canvas, entries) == LegendPlace(top=True, left=True)
+    assert legend_place([falling], *limits, canvas, entries) == LegendPlace(top=True, left=False)
+    assert legend_place([rising, falling], *limits, canvas, entries).across  # every corner crossed: one row
+    # at 80x24 a chart has three rows: a flat test curve through the middle one, a rising train curve
+    flat, train = ([1, 5], [8.0, 8.0]), ([1, 2, 3, 5], [7.0, 8.0, 9.0, 9.0])
+    assert legend_place([flat, train], (0.9, 5.1), (6.5, 9.5), (33, 3), [8, 7]) == LegendPlace(False, False, True)
+
+
+@sync
+async def test_the_train_panes_legends_keep_off_their_curves_at_80x24(monkeypatch):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = await started_train_pane(pilot)
+        for n in range(1, 6):  # the lecture's MLP: accuracies rise, losses fall
+            pane.show_epoch(epoch(n, 0.8 - 0.08 * n, 0.6 - 0.03 * n, 74 + 2.2 * n, 79 + 1.0 * n))
+        for key in ("#loss-chart", "#accuracy-chart"):
+            chart = pane.query_one(key, EpochChart)
+            drawn = rows(chart)
+            with monkeypatch.context() as m:
+                m.setattr(charts, "draw_legend", lambda *a, **kw: None)
+                bare = rows(chart)  # the same chart without its legend
+            entries = [(y, e.start(), e.end()) for y, row in enumerate(drawn) for e in LEGEND_ENTRY.finditer(row)]
+            assert len(entries) == 2, drawn
+            for y, start, end in entries:  # where the legend is, the chart without it has nothing
+                assert not bare[y][start:end].strip(), (drawn, bare)
 
 
 @sync

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from textual_plotext import PlotextPlot
 
@@ -121,6 +122,86 @@ def draw_chance(plt, chance: float | None, label: str, x: float, y: Axis) -> str
     return label
 
 
+LEGEND_GLYPHS = {"braille": "⠒⠒", "hd": "▀▀", "dot": "••"}
+"""A series' sample in a legend, drawn as its curve is (plotext's own legend sits in the top-left corner, over
+the curves whatever they do)."""
+
+
+@dataclass(frozen=True)
+class LegendPlace:
+    """Where a legend goes on a canvas: a corner, its entries one a row or side by side in one row."""
+
+    top: bool = True
+    left: bool = True
+    across: bool = False
+
+
+LEGEND_GAP = 2
+"""Cells between entries side by side."""
+
+
+def legend_place(
+    curves: Sequence[tuple[Sequence[float], Sequence[float]]],
+    x: tuple[float, float],
+    y: tuple[float, float],
+    canvas: tuple[int, int],
+    entries: Sequence[int],
+) -> LegendPlace:
+    """The place for a legend of entries `entries` cells wide where it covers the fewest cells the curves pass
+    through: a corner, one entry a row, or side by side where the canvas is too short for that (at 80x24 a
+    chart has three rows); the top-left corner, one a row, where that is as good as any. Curves are in axis
+    units (x and y: the canvas's limits; a log axis's curves in log10). Accuracies rise and losses fall: any
+    fixed corner hides the start of one or the other."""
+    cols, rows = canvas
+    (x0, x1), (y0, y1) = x, y
+    sx, sy = cols / ((x1 - x0) or 1.0), rows / ((y1 - y0) or 1.0)
+    cells: set[tuple[int, int]] = set()
+    for xs, ys in curves:
+        points = [((a - x0) * sx, (b - y0) * sy) for a, b in zip(xs, ys) if math.isfinite(b)]
+        for (ax, ay), (bx, by) in zip(points, points[1:] or points):
+            steps = max(1, math.ceil(2 * (abs(bx - ax) + abs(by - ay))))
+            for t in range(steps + 1):
+                cells.add((math.floor(ax + (bx - ax) * t / steps), math.floor(ay + (by - ay) * t / steps)))
+
+    def covered(place: LegendPlace) -> int:
+        width = sum(entries) + LEGEND_GAP * (len(entries) - 1) if place.across else max(entries)
+        height = 1 if place.across else len(entries)
+        columns = range(0, width + 1) if place.left else range(cols - width - 1, cols)
+        lines = range(rows - height, rows) if place.top else range(0, height)  # rows are dear: no margin
+        return sum((c, r) in cells for c in columns for r in lines)
+
+    corners = [(True, True), (True, False), (False, False), (False, True)]
+    places = [LegendPlace(top, left, across) for across in (False, True) for top, left in corners]
+    return min(places, key=covered)
+
+
+def draw_legend(
+    plt,
+    entries: list[tuple[str, str, str]],
+    x: tuple[float, float],
+    y: tuple[float, float],
+    canvas: tuple[int, int],
+    place: LegendPlace,
+) -> None:
+    """Entries (sample, colour, name) at a place (legend_place's) on a canvas (columns, rows) whose limits are
+    x and y."""
+    (x0, x1), (y0, y1) = x, y
+    cols, rows = canvas
+    row, col = (y1 - y0) / max(rows, 1), (x1 - x0) / max(cols, 1)
+    texts = [(f"{sample} {name}", colour) for sample, colour, name in entries]
+    if place.across:
+        at = y1 - 0.5 * row if place.top else y0 + 0.5 * row
+        width = sum(len(t) for t, _ in texts) + LEGEND_GAP * (len(texts) - 1)
+        start = 0 if place.left else cols - width
+        for text, colour in texts:
+            plt.text(text, x0 + (start + 0.5) * col, at, color=colour, alignment="left")
+            start += len(text) + LEGEND_GAP
+        return
+    for k, (text, colour) in enumerate(texts):
+        at = y1 - (k + 0.5) * row if place.top else y0 + (len(texts) - k - 0.5) * row
+        plt.text(text, x0 if place.left else x1, at, color=colour, alignment="left" if place.left else "right")
+
+
 def accuracy_axis(values: list[float], most: int, pinned: bool) -> Axis:
     """0..100 when pinned; else the values' range, at least ACCURACY_SPAN wide, within 0..100."""
     if pinned or not values:
@@ -213,6 +294,13 @@ class ThrottledPlot(PlotextPlot):
         """How many intervals between ticks fit: x labels need ~8 columns each, y labels two rows."""
         return max(2, (self.size.width - 8) // 9), max(2, (self.size.height - 5) // 2)
 
+    def canvas_size(self, y: Axis) -> tuple[int, int]:
+        """The plot's canvas in cells (columns, rows), about: the widget less the y labels, frame, x labels, title
+        and, where name_axes puts them, the axes' names."""
+        labels = max((len(label) for label in y.labels), default=1)
+        named = 1 if self.size.height >= LABELLED_HEIGHT else 0
+        return max(self.size.width - labels - 3, 1), max(self.size.height - 4 - named, 1)
+
     def name_axes(self, plt, x: str, y: str, title: str, *notes: str) -> None:
         """The title with as many notes as fit ("log", "chance 2.30": the first ones first; plotext drops a title
         wider than the plot), and the axes' names under the plot when it is tall enough (a row is dear at 80x24,
@@ -275,6 +363,8 @@ class EpochChart(ThrottledPlot):
     def draw(self, plt) -> None:
         width = 2 * max(self.size.width - 10, 10)  # braille: about two points per column
         curves = {name: downsample(*finite(*series.points()), width) for name, series in self.series.items()}
+        drawn: list[tuple[list[float], list[float]]] = []
+        legend: list[tuple[str, str, str]] = []
         values = [y for _, ys in curves.values() for y in ys]
         if not values:
             return
@@ -289,11 +379,21 @@ class EpochChart(ThrottledPlot):
                 xs, ys = [x for x, v in zip(xs, ys) if v > 0], [math.log10(v) for v in ys if v > 0]
             if xs:
                 color, marker = SERIES_STYLE.get(name, ("white", "braille"))
-                plt.plot(xs, ys, label=name, color=color, marker=marker)
+                plt.plot(xs, ys, color=color, marker=marker)
+                drawn.append((xs, ys))
+                legend.append((LEGEND_GLYPHS.get(marker, marker), color, name))
         x = linear_axis(1, max(self.last_epoch, 2), most_x, integer=True, extend=False)
         set_axes(plt, x, y, x_pad=0.1)
         label = f"chance {self.chance or 0:g}%" if self.accuracy else f"chance {self.chance or 0:.2f}"
         chance = draw_chance(plt, self.chance, label, x.hi, y)
+        if not chance and self.chance is not None:  # its line and label: the legend keeps off them too
+            at = y.position(self.chance)
+            drawn.append(([x.lo - 0.1, x.hi + 0.1], [at, at]))
+        if legend:
+            limits, canvas = (x.lo - 0.1, x.hi + 0.1), self.canvas_size(y)
+            widths = [len(sample) + 1 + len(name) for sample, _, name in legend]
+            place = legend_place(drawn, limits, (y.lo, y.hi), canvas, widths)
+            draw_legend(plt, legend, limits, (y.lo, y.hi), canvas, place)
         self.name_axes(plt, "epoch", "%" if self.accuracy else "loss", self.chart_title, "log" * y.log, chance)
 
 
