@@ -393,6 +393,11 @@ def test_the_errors_header_says_which_run_and_the_empty_pane_how_to_open_one(tin
         show(pane, results, tiny)  # the next epoch of the same run, without a new label: the label stays
         await pilot.pause()
         assert str(pane.query_one("#err-run").render()).endswith("run 20250101-mlp")
+        name = "20261208-025520-fashion-mnist-mlp-symmetric-lr0.01" + "-and-on" * 20
+        show(pane, results, tiny, f"completed · epoch 5/5 · run {name}")
+        await pilot.pause()
+        shown = pane.query_one("#err-run").render_line(0).text.rstrip()
+        assert shown.endswith("…") and "· run 20261208-025520" in shown  # cut where it is seen to be, one line
 
     run(app, interact)
 

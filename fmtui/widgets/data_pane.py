@@ -180,7 +180,7 @@ class DataPane(Widget, can_focus=True):
     DataPane #data-main, DataPane #data-bar { display: none; }
     DataPane.-ready #data-main, DataPane.-ready #data-bar { display: block; }
     DataPane.-ready #data-message { display: none; }
-    DataPane #data-bar { height: 1; background: $boost; padding: 0 1; }
+    DataPane #data-bar { height: 1; background: $boost; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
     DataPane #data-left { width: 38%; min-width: 35; max-width: 62; padding: 0 0 0 1; }
     DataPane #data-big { height: 1fr; min-height: 7; }
     DataPane #data-caption { height: auto; text-style: bold; }

@@ -68,8 +68,8 @@ class ErrorsPane(Widget):
     ErrorsPane #err-run, ErrorsPane #err-bar, ErrorsPane #err-main { display: none; }
     ErrorsPane.-ready #err-run, ErrorsPane.-ready #err-bar, ErrorsPane.-ready #err-main { display: block; }
     ErrorsPane.-ready #err-placeholder { display: none; }
-    ErrorsPane #err-run { height: 1; padding: 0 1; text-style: bold; }
-    ErrorsPane #err-bar { height: 1; background: $boost; padding: 0 1; }
+    ErrorsPane #err-run { height: 1; padding: 0 1; text-style: bold; text-wrap: nowrap; text-overflow: ellipsis; }
+    ErrorsPane #err-bar { height: 1; background: $boost; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
     ErrorsPane #err-list { width: 36; height: 1fr; }
     ErrorsPane.-roomy #err-list { width: 46; }
     ErrorsPane #err-detail { width: 1fr; min-width: 30; padding: 0 1; }
