@@ -79,7 +79,9 @@ def test_a_query_that_cannot_be_read_says_where_under_the_field_and_keeps_the_li
         await pilot.pause()
         assert pane.query_one("#filter-error", Static).display  # shown under the field
         error = str(pane.query_one("#filter-error", Static).render())
-        assert error.splitlines() == [" " * (7 + 16) + "^ column 17: lr is a number; 'fast' is not one"]
+        assert error.splitlines() == [
+            " " * (7 + 16) + "^ column 17: lr is a number; 'fast' is not one (the list shows norm:zscore)"
+        ]
         assert listed(pane) == shown  # the last query that read stays in force
         field.value = "norm:zscore lr:0.01"
         await pilot.press("enter")

@@ -28,7 +28,8 @@ class FilterInput(Input):
 
 
 class FilterBar(Widget):
-    """A query field and, under it, why the query cannot be read (the column and the reason, with a caret).
+    """A query field and, under it, why the query cannot be read (the column and the reason, with a caret) and
+    which query the list still shows.
 
     Shown while it is edited or a query is set. Every change that reads as a query is posted as `Changed`
     (the list follows as one types); one that does not keeps the last good query in force."""
@@ -87,7 +88,8 @@ class FilterBar(Widget):
         except QueryError as e:
             self.error = str(e)
             caret = Text(" " * (len(" filter ") - 1 + e.position) + "^ ", end="")  # under the column, past the label
-            self.query_one("#filter-error", Static).update(caret.append(str(e)))
+            kept = f"the list shows {self.active.text}" if self.active else "the list shows every run"
+            self.query_one("#filter-error", Static).update(caret.append(f"{e} ({kept})"))
             self.add_class("-error")
             return
         self.error = ""
