@@ -728,12 +728,21 @@ def targets(figures: dict) -> list[dict]:
         ("the TUI at most 10% slower than headless", bench.get("tui_over_headless"), lambda v: v <= 1.10),
         ("the lecture experiment (8 runs x 100 epochs) in at most 6 s", scale.get("lecture", {}).get("wall_s"), None),
         ("the dashboard's second Start: first progress (0.5 s + a batch)", shot.get("second_start_progress_s"), None),
+        (
+            "the second Start replayed the first run's kept graphs (1 = yes)",
+            _flag(shot.get("second_start_kept_graphs")),
+            None,
+        ),
         ("two tune workers on one device: no trial failed", scale.get("tune", {}).get("failed"), lambda v: v == 0),
     ]
     return [
         {"target": t, "value": None if v is None else round(v, 4), "met": None if v is None or f is None else f(v)}
         for t, v, f in rows
     ]
+
+
+def _flag(value: bool | None) -> int | None:
+    return None if value is None else int(value)
 
 
 def abs_le(limit: float):
@@ -923,10 +932,15 @@ def screenshot(args: argparse.Namespace) -> None:
             while app.activity.busy and time.monotonic() < deadline + 30:
                 await pilot.pause(0.1)
             info["after_stop"] = texts()["message"]
+            from fmtui import graphs
+
+            kept = next(iter(graphs._kept.values()), None)  # the first run's graphed step (on a GPU)
             info["second_start_progress_s"] = await second_start(pilot, deadline + 60)
             app.action_stop()
             while app.activity.busy and time.monotonic() < deadline + 90:
                 await pilot.pause(0.1)
+            # the second run replayed the first run's graphs (kept, then kept again after it) rather than capturing
+            info["second_start_kept_graphs"] = kept is not None and next(iter(graphs._kept.values()), None) is kept
 
     info["want_gpu"] = args.device == "cuda"
     with runs:

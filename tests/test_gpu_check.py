@@ -56,6 +56,7 @@ def test_the_dry_run_makes_every_part_and_the_screenshot(tmp_path):
     assert figures["screenshot"]["during_run"] and "cpu (" in figures["screenshot"]["state"]
     assert figures["screenshot"]["system_lines"][0].startswith("cpu ")  # the Train pane's system metrics
     assert figures["screenshot"]["second_start_progress_s"] > 0  # the dashboard's second Start, timed
+    assert figures["screenshot"]["second_start_kept_graphs"] is False  # no CUDA graphs on the CPU to keep
     assert figures["bench"]["batch_64"]["speedup"] > 0 and figures["bench"]["batch_1024"]["fmtui"] > 0
     assert figures["bench"]["sweep_stacked_over_one"] > 0 and figures["bench"]["tui_over_headless"] > 0
     assert figures["tests"]["passed"] > 0 and figures["tests"]["failed"] == 0
