@@ -492,7 +492,7 @@ async def test_missing_data_with_downloads_on_offers_a_download(tmp_path, monkey
         await wait_for(pilot, lambda: "✓" in text_of(app, "#form-status"))
         assert text_of(app, "#form-status") == "✓ valid: press s to download Fashion-MNIST (30 MB) and train"
         assert "or press s: it downloads them (30 MB), then trains." in text_of(app, "#form-data")
-        assert not app.query_one("#start", Button).disabled
+        await wait_for(pilot, lambda: not app.query_one("#start", Button).disabled)  # the form's Changed, a cycle on
 
 
 @sync

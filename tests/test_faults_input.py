@@ -56,6 +56,7 @@ def test_unicode_digits_in_a_sweep_are_refused_before_anything_is_made(tiny_data
 def test_the_dashboard_form_shows_a_field_error_for_unicode_digits(tiny_data):
     import asyncio
 
+    from pilot import wait_for
     from textual.events import Paste
     from textual.widgets import Button, Input, Static
 
@@ -65,22 +66,18 @@ def test_the_dashboard_form_shows_a_field_error_for_unicode_digits(tiny_data):
     async def scenario() -> None:
         app = make_app(RunConfig(data_dir=str(tiny_data)))  # the data is there: Start waits only for the form
         async with app.run_test(size=(100, 32)) as pilot:
-            hidden = app.query_one("#f-hidden", Input)
+            hidden, start = app.query_one("#f-hidden", Input), app.query_one("#start", Button)
+            await wait_for(pilot, lambda: not start.disabled)  # the form as it opened: valid
             hidden.focus()
             hidden.value = ""
             hidden.post_message(Paste("2,³"))  # as a terminal delivers a paste
-            await pilot.pause()
-            assert hidden.value == "2,³"
-            note = str(app.query_one("#note-hidden", Static).render())
-            assert "'³' is not a positive integer" in note
-            assert app.query_one("#start", Button).disabled and app.form.config is None
+            note = app.query_one("#note-hidden", Static)
+            # the field's note first, then Start follows the form's Changed message (cycles later under load)
+            await wait_for(pilot, lambda: "'³' is not a positive integer" in str(note.render()) and start.disabled)
+            assert hidden.value == "2,³" and app.form.config is None
             await pilot.press("end", "backspace", "5", "tab")  # the form is read as the field is left
-            await pilot.pause()
-            assert (
-                hidden.value == "2,5"
-                and app.form.config.hidden == (2, 5)
-                and not app.query_one("#start", Button).disabled
-            )
+            await wait_for(pilot, lambda: not start.disabled)
+            assert hidden.value == "2,5" and app.form.config.hidden == (2, 5)
 
     asyncio.run(scenario())
 
