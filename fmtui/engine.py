@@ -168,6 +168,10 @@ def place(cfg: RunConfig, dataset: Dataset | None = None, copies: int = 1) -> Pl
     refused = model_spec(cfg.model).check(cfg, ds.shape)  # the data's own shape (validate: the spec's)
     if refused:
         raise ConfigError(refused)
+    if device.type == "cuda":
+        from fmtui import graphs
+
+        graphs.release(str(device), cfg)  # a kept graphed step of another shape: its memory is this run's
     resources.check_memory(cfg, ds.shape, len(ds.classes), (len(ds.y_train), len(ds.y_test)), device, copies)
     return Placement(cfg, ds, device, warm.splits(ds, device, cfg.val_split, cfg.seed), threads)
 
@@ -463,7 +467,9 @@ def run_prepared(
     step = ModelStep(p)
     if resume is not None:
         step.load(resume)
-    step = fastest(step, p, fresh=resume is None)  # after a resumed state is in place: a graph captures it
+    # after a resumed state is in place: a graph captures it. A fresh step may adopt a kept one (fmtui.graphs): then
+    # p.model and p.optimizer are not those trained; the loop reads the step's (module, state), never p's.
+    step = fastest(step, p, fresh=resume is None)
     loop = _Loop(p, step, should_stop, progress_interval, resume)
     for _, event in loop.run():
         yield event

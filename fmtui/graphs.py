@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 import torch
 
 if TYPE_CHECKING:  # the engine imports this module to pick its step
+    from fmtui.config import RunConfig
     from fmtui.engine import EagerStep, Placement, Step
 
 CHUNK = 32
@@ -72,14 +73,18 @@ def fastest(step: EagerStep, at: Placement, *, capture: bool = True, fresh: bool
         key = step.warm_key() if fresh else None
         kept = _take(str(at.device), key)
         if kept is not None:
-            kept.adopt(step, at)
-            return kept
+            try:
+                kept.adopt(step, at)
+                return kept
+            except Exception:  # reuse must never cost the run either: capture anew (the kept step is gone)
+                pass
         try:
             graphed = GraphedStep(step, at, capture=capture)
             graphed.key = key
             return graphed
         except Exception as e:  # capture is new ground on every driver: never let it cost the run
             reason = f"capture failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+    forget(str(at.device))  # an eager run: a kept step would only hold its memory for as long as the run lasts
     step.eager_reason = reason  # type: ignore[attr-defined]
     return step
 
@@ -90,6 +95,22 @@ def keep(step: Step) -> None:
     if isinstance(step, GraphedStep) and step.key is not None:
         with _lock:
             _kept[str(step.device)] = step
+
+
+def release(device: str, config: RunConfig) -> None:
+    """Before a run on `device` measures the memory it needs (fmtui.resources): drop the kept step there unless
+    it may serve this run (the same config but for what a graph does not bake in), so that it holds no memory
+    the run is refused for."""
+    from fmtui.batched import PER_COPY
+    from fmtui.engine import UNBAKED
+
+    def shape(c: RunConfig) -> tuple:
+        return tuple((f, getattr(c, f)) for f in c.__dataclass_fields__ if f not in (*UNBAKED, *PER_COPY))
+
+    with _lock:
+        kept = _kept.get(device)
+        if kept is not None and shape(kept.configs[0]) != shape(config):
+            del _kept[device]
 
 
 def forget(device: str | None = None) -> None:
@@ -170,10 +191,7 @@ class GraphedStep:
         model = self.inner.module(k)
         if self.key is None:
             return model
-        own = copy.deepcopy(model)
-        for param in own.parameters():
-            param.grad = None  # the captured step's gradients live in its graphs' memory
-        return own
+        return copy.deepcopy(model)  # (a Parameter's deepcopy takes its data, not its gradient)
 
     def snapshot(self):
         return self.inner.snapshot()

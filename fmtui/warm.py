@@ -85,6 +85,8 @@ def normalized(x_train: torch.Tensor, stats: NormStats, make) -> torch.Tensor | 
     if entry is None:
         return make(x_train, stats)
     if stats not in entry.normalized:
+        if entry.normalized:  # a graphed step kept for the last normalization holds its copy: not two at a time
+            graphs.forget()
         entry.normalized.clear()  # before the new copy is made: at most one copy at a time
         entry.normalized[stats] = make(x_train, stats)
     return entry.normalized[stats]

@@ -240,3 +240,39 @@ def test_a_kept_stacked_step_takes_the_next_groups_per_copy_values(tiny_data, no
     graphed = events(graphed_at, step)
     assert metrics(graphed) == metrics(eager)
     assert all(torch.equal(a, b) for a, b in zip(step.inner.stack.params(), eager_at_params(eager), strict=True))
+
+
+def test_a_kept_step_holds_no_memory_a_run_of_another_shape_needs(tiny_data, nothing_kept, monkeypatch):
+    cfg = tiny(tiny_data, epochs=1)
+    p = prepare(cfg)
+
+    def kept_one() -> GraphedStep:
+        step = graphs.fastest(ModelStep(p), p, capture=False)
+        run_kept(p, step)
+        return step
+
+    kept = kept_one()
+    graphs.release("cpu", cfg.replace(seed=3, epochs=9, lr=0.5))  # what a graph may take in place: kept
+    assert graphs._kept["cpu"] is kept
+    graphs.release("cpu", cfg.replace(hidden=(32,)))  # another network: dropped before its memory is checked
+    assert not graphs._kept
+
+    kept_one()
+    graphs.fastest(ModelStep(p), p)  # an eager run (here: the CPU's reason): the kept step goes at once
+    assert not graphs._kept
+
+    kept = kept_one()
+    monkeypatch.setattr(GraphedStep, "adopt", lambda self, fresh, at: 1 / 0)
+    step = graphs.fastest(ModelStep(p), p, capture=False)  # a failed adoption: a capture of its own
+    assert isinstance(step, GraphedStep) and step is not kept and not graphs._kept
+
+    monkeypatch.undo()
+    kept_one()
+    from fmtui import warm
+    from fmtui.data import norm_stats
+
+    x = p.splits.x_train
+    warm.normalized(x, p.stats, lambda *a: None)
+    assert graphs._kept  # the normalization the kept step reads: nothing replaced
+    warm.normalized(x, norm_stats("unit", x), lambda *a: None)
+    assert not graphs._kept  # another one replaces the copy a kept step reads: it goes first
