@@ -107,6 +107,11 @@ def test_a_legend_goes_where_the_curves_are_not():
     # at 80x24 a chart has three rows: a flat test curve through the middle one, a rising train curve
     flat, train = ([1, 5], [8.0, 8.0]), ([1, 2, 3, 5], [7.0, 8.0, 9.0, 9.0])
     assert legend_place([flat, train], (0.9, 5.1), (6.5, 9.5), (33, 3), [8, 7]) == LegendPlace(False, False, True)
+    # after epoch 1 the axis ends on the train loss: a point on the top limit is in the top row, not off it
+    assert legend_place([([1], [0.6]), ([1], [0.5])], (0.9, 2.1), (0.5, 0.6), (33, 5), [8, 7]).left is False
+    # three entries on a two-row canvas: side by side, never a column running off the bottom; nowhere: none
+    assert legend_place([rising], *limits, (40, 2), [8, 6, 7]).across
+    assert legend_place([rising], *limits, (12, 2), [8, 6, 7]) is None
 
 
 @sync

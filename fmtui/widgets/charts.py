@@ -146,12 +146,12 @@ def legend_place(
     y: tuple[float, float],
     canvas: tuple[int, int],
     entries: Sequence[int],
-) -> LegendPlace:
+) -> LegendPlace | None:
     """The place for a legend of entries `entries` cells wide where it covers the fewest cells the curves pass
     through: a corner, one entry a row, or side by side where the canvas is too short for that (at 80x24 a
     chart has three rows); the top-left corner, one a row, where that is as good as any. Curves are in axis
     units (x and y: the canvas's limits; a log axis's curves in log10). Accuracies rise and losses fall: any
-    fixed corner hides the start of one or the other."""
+    fixed corner hides the start of one or the other. None: the legend fits the canvas neither way."""
     cols, rows = canvas
     (x0, x1), (y0, y1) = x, y
     sx, sy = cols / ((x1 - x0) or 1.0), rows / ((y1 - y0) or 1.0)
@@ -160,19 +160,21 @@ def legend_place(
         points = [((a - x0) * sx, (b - y0) * sy) for a, b in zip(xs, ys) if math.isfinite(b)]
         for (ax, ay), (bx, by) in zip(points, points[1:] or points):
             steps = max(1, math.ceil(2 * (abs(bx - ax) + abs(by - ay))))
-            for t in range(steps + 1):
-                cells.add((math.floor(ax + (bx - ax) * t / steps), math.floor(ay + (by - ay) * t / steps)))
+            for t in range(steps + 1):  # a value on the top or right limit is in the last row or column
+                c, r = math.floor(ax + (bx - ax) * t / steps), math.floor(ay + (by - ay) * t / steps)
+                cells.add((min(max(c, 0), cols - 1), min(max(r, 0), rows - 1)))
+    across = sum(entries) + LEGEND_GAP * (len(entries) - 1)
 
     def covered(place: LegendPlace) -> int:
-        width = sum(entries) + LEGEND_GAP * (len(entries) - 1) if place.across else max(entries)
-        height = 1 if place.across else len(entries)
+        width, height = (across, 1) if place.across else (max(entries), len(entries))
         columns = range(0, width + 1) if place.left else range(cols - width - 1, cols)
         lines = range(rows - height, rows) if place.top else range(0, height)  # rows are dear: no margin
         return sum((c, r) in cells for c in columns for r in lines)
 
     corners = [(True, True), (True, False), (False, False), (False, True)]
-    places = [LegendPlace(top, left, across) for across in (False, True) for top, left in corners]
-    return min(places, key=covered)
+    fits = [False] * (len(entries) <= rows and max(entries) <= cols) + [True] * (across <= cols)
+    places = [LegendPlace(top, left, side_by_side) for side_by_side in fits for top, left in corners]
+    return min(places, key=covered) if places else None
 
 
 def draw_legend(
@@ -299,7 +301,7 @@ class ThrottledPlot(PlotextPlot):
         and, where name_axes puts them, the axes' names."""
         labels = max((len(label) for label in y.labels), default=1)
         named = 1 if self.size.height >= LABELLED_HEIGHT else 0
-        return max(self.size.width - labels - 3, 1), max(self.size.height - 4 - named, 1)
+        return max(self.size.width - labels - 2, 1), max(self.size.height - 4 - named, 1)
 
     def name_axes(self, plt, x: str, y: str, title: str, *notes: str) -> None:
         """The title with as many notes as fit ("log", "chance 2.30": the first ones first; plotext drops a title
@@ -393,7 +395,8 @@ class EpochChart(ThrottledPlot):
             limits, canvas = (x.lo - 0.1, x.hi + 0.1), self.canvas_size(y)
             widths = [len(sample) + 1 + len(name) for sample, _, name in legend]
             place = legend_place(drawn, limits, (y.lo, y.hi), canvas, widths)
-            draw_legend(plt, legend, limits, (y.lo, y.hi), canvas, place)
+            if place is not None:  # else a chart too small for it: its curves, unlabelled
+                draw_legend(plt, legend, limits, (y.lo, y.hi), canvas, place)
         self.name_axes(plt, "epoch", "%" if self.accuracy else "loss", self.chart_title, "log" * y.log, chance)
 
 
