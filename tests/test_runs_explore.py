@@ -17,7 +17,7 @@ from fmtui import pins
 from fmtui.widgets import runs_pane
 from fmtui.widgets.run_filter import FilterBar
 from fmtui.widgets.runs_pane import RunsChart, RunsLegend, RunsPane
-from fmtui.widgets.runs_table import fit_name
+from fmtui.widgets.runs_table import fit_name, fit_names
 
 pytestmark = pytest.mark.app
 
@@ -201,6 +201,16 @@ def test_a_cut_folder_name_keeps_what_tells_runs_apart():
     assert [fit_name(n, 16) for n in names] == ["023000…lr0.01", "023000…lr0.1-1", "023005…lr0.01"]
     assert fit_name(names[0], 99) == names[0]
     assert fit_name("my-own-name-for-it", 10) == "my-own-na…"  # a name fmtui did not give: cut at its end
+    long, short = names[0] + "-and-more", names[2]  # in one column: where one is cut, all drop their date
+    assert fit_names([long, short, "mine"], len(short)) == [
+        "023000…fashion-mnist-mlp-zscore-lr0.01-and-more",
+        "023005…fashion-mnist-mlp-zscore-lr0.01",
+        "mine",
+    ]
+    assert fit_names([names[0], short], len(short)) == [names[0], short]  # all fit: whole
+    days = ["20261207-023000-fashion-mnist-mlp-zscore-lr0.01", names[0]]  # the same time on two days
+    assert fit_names(days, 20) == ["1207-023000…lr0.01", "1208-023000…lr0.01"]
+    assert fit_name("20261208-023000-ｗｉｄｅ-ｎａｍｅ", 12) == "20261208-02…"  # wide characters: cut by cells
 
 
 def test_a_narrow_list_keeps_status_and_accuracy_and_leaves_out_the_rest(tmp_path):

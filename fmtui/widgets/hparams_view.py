@@ -34,7 +34,7 @@ from fmtui.ticks import Axis, linear_axis, log_axis
 from fmtui.widgets.charts import ThrottledPlot, accuracy_axis, set_axes, value_axis
 from fmtui.widgets.footer import KeysFooter
 from fmtui.widgets.looks import HEALTH_STYLES, MARKER_CHARS, look, mark
-from fmtui.widgets.runs_table import NAME_MIN, PAD, SCROLLBAR, fit_name
+from fmtui.widgets.runs_table import NAME_MIN, PAD, SCROLLBAR, fit_names
 
 LOG_X = ("lr", "weight_decay")
 """Options drawn on a log axis (when all their values are above 0)."""
@@ -276,9 +276,9 @@ class HParamsScreen(Screen):
             table.clear()
         ranked = sorted_runs(self.runs, self.sort, self.descending)
         self.order = [self.runs.index(r) for r in ranked]
+        names = fit_names([safe_text(run.name) for run in self.runs], width)  # cut alike
         for i in self.order:
-            name = Text(fit_name(safe_text(self.runs[i].name), width), no_wrap=True, end="")
-            table.add_row(mark(i), name, *self.cells[i], key=self.keys[i])
+            table.add_row(mark(i), Text(names[i], no_wrap=True, end=""), *self.cells[i], key=self.keys[i])
         table.move_cursor(row=cursor.row, column=cursor.column, animate=False)
         self.query_one(HParamsScatter).show(self.runs, list(range(len(self.runs))), self.x, self.y)
         self._show_status()

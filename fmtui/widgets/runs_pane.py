@@ -46,7 +46,7 @@ from fmtui.widgets.charts import (
 from fmtui.widgets.hparams_view import HParamsScreen
 from fmtui.widgets.looks import HEALTH_STYLES, look, mark
 from fmtui.widgets.run_filter import FilterBar
-from fmtui.widgets.runs_table import COLUMNS, RunsTable, fit_name, layout
+from fmtui.widgets.runs_table import COLUMNS, RunsTable, fit_names, layout
 from fmtui.widgets.system_view import peak_memory
 
 LEGEND_LINES = 3
@@ -460,8 +460,9 @@ class RunsPane(Widget):
         datasets = {r.config.dataset for r in records if isinstance(r, RunRecord)}
         # the list spans the pane: its width, not the list's (a resize reaches the pane before the list is laid out)
         widths = layout(self.content_size.width, rows, len(datasets) > 1)
-        for row_cells in rows:  # a long folder name is cut where it tells runs apart (the status line has it whole)
-            row_cells["name"] = Text(fit_name(row_cells["name"].plain, widths.get("name", 0)), no_wrap=True, end="")
+        names = fit_names([row_cells["name"].plain for row_cells in rows], widths.get("name", 0))
+        for row_cells, name in zip(rows, names):  # cut where names tell runs apart (the status line has them whole)
+            row_cells["name"] = Text(name, no_wrap=True, end="")
         if widths == self._widths and [self.run_key(r) for r in old] == keys:
             for key, before, after, row in zip(keys, old, records, rows):
                 if before is not after:

@@ -44,28 +44,42 @@ SCROLLBAR = 2
 """Cells a vertical scrollbar takes (kept free, so that the list never scrolls sideways)."""
 
 
-STAMPED = re.compile(r"\d{8}-(\d{6})-(.+)")
+STAMPED = re.compile(r"(\d{8})-(\d{6})-(.+)")
 """A folder name fmtui gave: date-time-dataset-model-norm-lr[-N] (fmtui.runfolder.writer.new_run_dir)."""
 
 
-def fit_name(name: str, width: int) -> str:
-    """A run's folder name in `width` cells. Cut, a name fmtui gave keeps what tells runs apart: the time it
-    started and its end (learning rate, the -N of runs started in the same second), `023000…lr0.01-2`; the
-    date, dataset and model go (the other columns, and the status line, say them). Any other name is cut at
-    its end."""
-    if cell_len(name) <= width:
+def fit_names(names: list[str], width: int) -> list[str]:
+    """Folder names in a column `width` cells wide (fit_name), cut alike: where one must be cut, every name
+    fmtui gave drops its date, so that they line up by the time their runs started."""
+    cut = any(cell_len(name) > width for name in names)
+    dates = {stamped.group(1) for name in names if (stamped := STAMPED.fullmatch(name))}
+    return [fit_name(name, width, cut=cut, dated=len(dates) > 1) for name in names]
+
+
+def fit_name(name: str, width: int, *, cut: bool = False, dated: bool = False) -> str:
+    """A run's folder name in `width` cells. Cut (or `cut`: as its neighbours are), a name fmtui gave keeps
+    what tells runs apart: the time it started and its end (learning rate, the -N of runs started in the same
+    second), `023000…lr0.01-2`; the date, dataset and model go first (the other columns, and the status line,
+    say them); `dated`: among runs of several days, the month and day stay, `1208-023000…lr0.01`. Any other
+    name is cut at its end."""
+    if cell_len(name) <= width and not cut:
         return name
-    stamped = STAMPED.fullmatch(name)
-    if stamped and width >= 7:
-        time_of_day, rest = stamped.groups()
+    stamped = STAMPED.fullmatch(name) if name.isascii() else None  # (cut by characters: one cell each)
+    if stamped and width >= 7 + 5 * dated:
+        date, time_of_day, rest = stamped.groups()
+        time_of_day = f"{date[4:]}-{time_of_day}" if dated else time_of_day
         room = width - len(time_of_day) - 1
         if room < 4:  # too little for a tail that says anything
             return f"{time_of_day}…"
+        if len(rest) <= room:  # only the date had to go
+            return f"{time_of_day}…{rest}"
         tail = rest[-room:]
         dash = tail.find("-")
-        if len(tail) < len(rest) and dash >= 0 and len(tail) - dash - 1 >= max(room // 2, 3):
+        if dash >= 0 and len(tail) - dash - 1 >= max(room // 2, 3):
             tail = tail[dash + 1 :]  # from the start of a part, not inside one
         return f"{time_of_day}…{tail}"
+    if cell_len(name) <= width:
+        return name
     text = Text(name, end="")
     text.truncate(width, overflow="ellipsis")
     return text.plain
