@@ -130,6 +130,8 @@ class StackedStep(EagerStep):
     """The step of K stacked copies (see fmtui.engine.Step): one forward and backward for all, then
     torch.optim.SGD's update with each copy's lr, momentum and weight decay."""
 
+    UNKEYED = (*UNBAKED, *PER_COPY)  # the per-copy values live in tensors a graph reads
+
     def __init__(self, configs: list[RunConfig], at: Placement):
         cfg, ds, device = at.config, at.dataset, at.device
         self.configs, self.at = configs, at
@@ -180,7 +182,7 @@ class StackedStep(EagerStep):
 
     def warm_key(self) -> Hashable:
         cfg = self.configs[0]
-        baked = tuple((f, getattr(cfg, f)) for f in cfg.__dataclass_fields__ if f not in (*UNBAKED, *PER_COPY))
+        baked = tuple((f, getattr(cfg, f)) for f in cfg.__dataclass_fields__ if f not in self.UNKEYED)
         per_image = tuple(s.norm == "per-image" for s in self.stats)  # a branch on the host, not a tensor
         return ("stacked", baked, per_image, id(self.at.splits))  # the data a kept step holds alive
 

@@ -258,6 +258,8 @@ class EagerStep:
 
     losses: torch.Tensor
     correct: torch.Tensor
+    UNKEYED: tuple[str, ...] = UNBAKED
+    """Config fields a graph of this step does not bake in: its warm_key leaves them out."""
 
     def train(self, b: int, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
@@ -354,7 +356,7 @@ class ModelStep(EagerStep):
 
     def warm_key(self) -> Hashable:
         cfg = self.p.config
-        baked = tuple((f, getattr(cfg, f)) for f in cfg.__dataclass_fields__ if f not in UNBAKED)
+        baked = tuple((f, getattr(cfg, f)) for f in cfg.__dataclass_fields__ if f not in self.UNKEYED)
         return ("single", baked, id(self.p.splits), id(self.x_norm))  # the data a kept step holds alive
 
     def warm_tensors(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:

@@ -101,15 +101,12 @@ def release(device: str, config: RunConfig) -> None:
     """Before a run on `device` measures the memory it needs (fmtui.resources): drop the kept step there unless
     it may serve this run (the same config but for what a graph does not bake in), so that it holds no memory
     the run is refused for."""
-    from fmtui.batched import PER_COPY
-    from fmtui.engine import UNBAKED
-
-    def shape(c: RunConfig) -> tuple:
-        return tuple((f, getattr(c, f)) for f in c.__dataclass_fields__ if f not in (*UNBAKED, *PER_COPY))
-
     with _lock:
         kept = _kept.get(device)
-        if kept is not None and shape(kept.configs[0]) != shape(config):
+        if kept is None:
+            return
+        mine, free = kept.configs[0], kept.inner.UNKEYED
+        if any(getattr(mine, f) != getattr(config, f) for f in mine.__dataclass_fields__ if f not in free):
             del _kept[device]
 
 

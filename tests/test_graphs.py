@@ -252,9 +252,12 @@ def test_a_kept_step_holds_no_memory_a_run_of_another_shape_needs(tiny_data, not
         return step
 
     kept = kept_one()
-    graphs.release("cpu", cfg.replace(seed=3, epochs=9, lr=0.5))  # what a graph may take in place: kept
+    graphs.release("cpu", cfg.replace(seed=3, epochs=9))  # what a graph may take in place: kept
     assert graphs._kept["cpu"] is kept
     graphs.release("cpu", cfg.replace(hidden=(32,)))  # another network: dropped before its memory is checked
+    assert not graphs._kept
+    kept_one()
+    graphs.release("cpu", cfg.replace(lr=0.5))  # a single run's graph bakes its learning rate in
     assert not graphs._kept
 
     kept_one()
