@@ -98,12 +98,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "snap_compare" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.snapshot)
-    # The longest test first: on pytest-xdist's workers it then runs beside the others, not alone at the end.
-    items.sort(key=lambda item: item.nodeid.split("::")[0] not in FIRST)
+    # The longest tests first: on pytest-xdist's workers they then run beside the others, not alone at the end.
+    first = {name: rank for rank, name in enumerate(FIRST)}
+    items.sort(key=lambda item: first.get(item.nodeid.split("::")[0], len(first)))
 
 
-FIRST = ("tests/test_gpu_check.py",)
-"""Test files that take longest (the GPU check's dry run: a chain of child processes, 30 s of CPU)."""
+FIRST = (
+    "tests/test_gpu_check.py",
+    "tests/test_startup.py",
+    "tests/test_tune.py",
+    "tests/test_faults_runs.py",
+)
+"""Test files that hold the longest tests, longest first (the GPU check's dry run: a chain of child processes,
+30 s of CPU; the start-up benchmark: a dozen interpreters importing torch; the search's worker processes; the
+dashboard on a folder of broken runs), measured with --durations."""
 
 
 @pytest.fixture(autouse=True)
