@@ -109,6 +109,32 @@ def test_two_workers_started_by_one_command_share_a_sqlite_study(tiny_data, tmp_
     assert_study_of_eight_complete(runs / "sql", url, [out])
 
 
+def test_a_workers_lines_reach_the_shared_stdout_in_one_write_each(monkeypatch):
+    """The workers of one command share its stdout: unbuffered (PYTHONUNBUFFERED=1, as the test above runs them),
+    print wrote a line and its newline apart, and another worker's line came in between (two lines on one)."""
+    from fmtui.tune import headless
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.writes: list[str] = []
+
+        def write(self, text: str) -> int:
+            self.writes.append(text)
+            return len(text)
+
+        def flush(self) -> None:
+            pass
+
+    out, err = Recorder(), Recorder()
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "stderr", err)
+    monkeypatch.setenv(headless.WORKER_ENV, "1")
+    headless._say("trial 3 complete: val 90.00%\nbest so far: trial 3")
+    headless._error("the study is gone")
+    assert out.writes == ["w1 trial 3 complete: val 90.00%\nw1 best so far: trial 3\n"]
+    assert err.writes == ["w1 Error: the study is gone\n"]
+
+
 def test_diverging_trials_are_pruned_at_their_first_report_and_their_folders_say_so(tiny_data, tmp_path):
     """lr 10 with raw pixels: the loss is no longer finite in epoch 1 (diverged); lr 10 on [-1, 1] inputs:
     the loss explodes in epoch 1. Both are pruned there; lr 0.05 trains its 3 epochs."""

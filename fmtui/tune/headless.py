@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from fmtui.config import OPTIONS, ConfigError, RunConfig, cli_name, format_value, parse_field
 from fmtui.errors import ExitCode
@@ -291,13 +291,21 @@ def _say(text: str, json_mode: bool = False) -> None:
     worker = os.environ.get(WORKER_ENV)
     prefix = f"w{worker} " if worker is not None and not json_mode else ""
     lines = text.splitlines() if json_mode else map(safe_text, text.splitlines())  # (JSON escapes its own)
-    print("\n".join(prefix + line for line in lines), flush=True)
+    _whole("".join(prefix + line + "\n" for line in lines), sys.stdout)
 
 
 def _error(message: str, code: int = ExitCode.FAILED) -> int:
     worker = os.environ.get(WORKER_ENV)
-    print(f"{f'w{worker} ' if worker is not None else ''}Error: {safe_text(message)}", file=sys.stderr, flush=True)
+    _whole(f"{f'w{worker} ' if worker is not None else ''}Error: {safe_text(message)}\n", sys.stderr)
     return code
+
+
+def _whole(text: str, stream: TextIO) -> None:
+    """Text with its newlines in one write, flushed: the workers of one command share its stdout, and print's
+    separate write of the newline (unbuffered, as under PYTHONUNBUFFERED=1) let another worker's line in
+    between, two lines on one."""
+    stream.write(text)
+    stream.flush()
 
 
 def _header(name: str, meta: dict, space: Space, storage: str, workers: int, created: bool, study: Any) -> str:
