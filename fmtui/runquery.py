@@ -32,7 +32,7 @@ from typing import Any
 from fmtui.config import OPTIONS, ConfigError, applies, format_value, parse_bool, parse_hidden
 from fmtui.events import HEALTH_STATES
 from fmtui.runfolder.read import BrokenRun, Run, RunRecord
-from fmtui.runfolder.schema import CONFIG, Status
+from fmtui.runfolder.schema import CONFIG, STAMP_FORMAT, STAMPED, Status
 
 # --- the facts of a run ----------------------------------------------------------------------------------
 
@@ -116,10 +116,10 @@ def start_time(run: Run) -> float:
             return datetime.fromisoformat(started.replace("Z", "+00:00")).timestamp()
         except ValueError:
             pass
-    match = re.match(r"(\d{8}-\d{6})(?:-|$)", run.name)
+    match = STAMPED.match(run.name)
     if match:
         try:
-            return datetime.strptime(match.group(1), "%Y%m%d-%H%M%S").timestamp()
+            return datetime.strptime(match.group(0), STAMP_FORMAT).timestamp()
         except ValueError:
             pass
     try:

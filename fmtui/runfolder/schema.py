@@ -20,7 +20,16 @@ Standard library only, and nothing from the rest of fmtui: this module is the pr
 
 from __future__ import annotations
 
+import re
 from enum import Enum
+
+# --- folder names -------------------------------------------------------------------------------------------
+
+STAMP_FORMAT = "%Y%m%d-%H%M%S"
+"""How fmtui begins a run (and sweep) folder's name: the local date and time it started, `20261208-023000-...`."""
+STAMPED = re.compile(r"(\d{8})-(\d{6})(?=-|$)")
+"""A folder name that begins with STAMP_FORMAT (groups: date, time; `match`, not `fullmatch`). A name only says
+so: `--out NAME` names a folder anything."""
 
 # --- file names ---------------------------------------------------------------------------------------------
 

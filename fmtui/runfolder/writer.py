@@ -20,7 +20,7 @@ from fmtui.config import RunConfig, format_value
 from fmtui.errors import RunFolderError, RunFolderRefused
 from fmtui.runfolder import files
 from fmtui.runfolder.liveness import lock_holder_text
-from fmtui.runfolder.schema import LOCK, TABLE_FIELDS
+from fmtui.runfolder.schema import LOCK, STAMP_FORMAT, TABLE_FIELDS
 from fmtui.text import safe_text
 
 try:
@@ -53,13 +53,13 @@ def now_iso() -> str:
 
 def new_run_dir(base: Path, cfg: RunConfig) -> Path:
     """base/<date-time>-<dataset>-<model>-<norm>-lr<lr>[-N], created and unique."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+    stamp = time.strftime(STAMP_FORMAT)
     return _new_dir(base, f"{stamp}-{cfg.dataset}-{cfg.model}-{cfg.norm}-lr{format_value(cfg.lr)}")
 
 
 def new_sweep_dir(base: Path) -> Path:
     """base/sweep-<date-time>[-N], created and unique (two sweeps started in the same second get two)."""
-    return _new_dir(base, f"sweep-{time.strftime('%Y%m%d-%H%M%S')}")
+    return _new_dir(base, f"sweep-{time.strftime(STAMP_FORMAT)}")
 
 
 def _new_dir(base: Path, name: str) -> Path:

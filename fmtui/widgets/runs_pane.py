@@ -29,7 +29,7 @@ from fmtui.registry import model_label
 from fmtui.report import run_status
 from fmtui.runfolder.export import export_runs
 from fmtui.runfolder.read import BrokenRun, Run, RunRecord, RunsFolder
-from fmtui.runfolder.schema import SYSTEM
+from fmtui.runfolder.schema import STAMPED, SYSTEM
 from fmtui.runquery import Query, start_time
 from fmtui.sysmetrics import read_tail
 from fmtui.text import plural, safe_text
@@ -77,9 +77,10 @@ def started(record: Run, seconds: bool = False) -> str:
     end = 19 if seconds else 16
     if isinstance(text, str) and len(text) >= end and text[4] == "-" and text[10] in "T ":
         return safe_text(f"{text[5:10]} {text[11:end]}")  # summary.json is data: no escape reaches the terminal
-    name = record.name
-    if len(name) >= 15 and name[:8].isdigit() and name[8] == "-" and name[9:15].isdigit():
-        return f"{name[4:6]}-{name[6:8]} {name[9:11]}:{name[11:13]}" + f":{name[13:15]}" * seconds
+    stamped = STAMPED.match(record.name)
+    if stamped:
+        day, hms = stamped.groups()
+        return f"{day[4:6]}-{day[6:8]} {hms[:2]}:{hms[2:4]}" + f":{hms[4:]}" * seconds
     t = start_time(record)
     return time.strftime("%m-%d %H:%M:%S" if seconds else "%m-%d %H:%M", time.localtime(t)) if t else "-"
 

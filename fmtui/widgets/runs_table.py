@@ -5,13 +5,13 @@ charts' cursor."""
 
 from __future__ import annotations
 
-import re
-
 from rich.cells import cell_len
 from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
+
+from fmtui.runfolder.schema import STAMPED
 
 COLUMNS = {
     "mark": " ",
@@ -44,15 +44,11 @@ SCROLLBAR = 2
 """Cells a vertical scrollbar takes (kept free, so that the list never scrolls sideways)."""
 
 
-STAMPED = re.compile(r"(\d{8})-(\d{6})-(.+)")
-"""A folder name fmtui gave: date-time-dataset-model-norm-lr[-N] (fmtui.runfolder.writer.new_run_dir)."""
-
-
 def fit_names(names: list[str], width: int) -> list[str]:
     """Folder names in a column `width` cells wide (fit_name), cut alike: where one must be cut, every name
     fmtui gave drops its date, so that they line up by the time their runs started."""
     cut = any(cell_len(name) > width for name in names)
-    dates = {stamped.group(1) for name in names if (stamped := STAMPED.fullmatch(name))}
+    dates = {stamped.group(1) for name in names if (stamped := STAMPED.match(name))}
     return [fit_name(name, width, cut=cut, dated=len(dates) > 1) for name in names]
 
 
@@ -64,9 +60,9 @@ def fit_name(name: str, width: int, *, cut: bool = False, dated: bool = False) -
     name is cut at its end."""
     if cell_len(name) <= width and not cut:
         return name
-    stamped = STAMPED.fullmatch(name) if name.isascii() else None  # (cut by characters: one cell each)
+    stamped = STAMPED.match(name) if name.isascii() else None  # (cut by characters: one cell each)
     if stamped and width >= 7 + 5 * dated:
-        date, time_of_day, rest = stamped.groups()
+        (date, time_of_day), rest = stamped.groups(), name[stamped.end() + 1 :]
         time_of_day = f"{date[4:]}-{time_of_day}" if dated else time_of_day
         room = width - len(time_of_day) - 1
         if room < 4:  # too little for a tail that says anything
