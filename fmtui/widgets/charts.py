@@ -136,6 +136,8 @@ class LegendPlace:
     across: bool = False
 
 
+X_PAD = 0.1
+"""Epochs of room at either end of an epoch chart's x axis, so that the first and last points are off the frame."""
 LEGEND_GAP = 2
 """Cells between entries side by side."""
 
@@ -385,14 +387,15 @@ class EpochChart(ThrottledPlot):
                 drawn.append((xs, ys))
                 legend.append((LEGEND_GLYPHS.get(marker, marker), color, name))
         x = linear_axis(1, max(self.last_epoch, 2), most_x, integer=True, extend=False)
-        set_axes(plt, x, y, x_pad=0.1)
+        limits = (x.lo - X_PAD, x.hi + X_PAD)
+        set_axes(plt, x, y, x_pad=X_PAD)
         label = f"chance {self.chance or 0:g}%" if self.accuracy else f"chance {self.chance or 0:.2f}"
         chance = draw_chance(plt, self.chance, label, x.hi, y)
         if not chance and self.chance is not None:  # its line and label: the legend keeps off them too
             at = y.position(self.chance)
-            drawn.append(([x.lo - 0.1, x.hi + 0.1], [at, at]))
+            drawn.append((list(limits), [at, at]))
         if legend:
-            limits, canvas = (x.lo - 0.1, x.hi + 0.1), self.canvas_size(y)
+            canvas = self.canvas_size(y)
             widths = [len(sample) + 1 + len(name) for sample, _, name in legend]
             place = legend_place(drawn, limits, (y.lo, y.hi), canvas, widths)
             if place is not None:  # else a chart too small for it: its curves, unlabelled

@@ -398,7 +398,7 @@ class DataPane(Widget, can_focus=True):
         where = f"#{self.selected_index} of #0-#{total - 1}" if n else "no samples"
         if n and self.class_filter is not None:
             where += f" ({self.position + 1}. of {n:,} in this class)"
-        return Text(f"{ds.title} · {self.split} split · class: {cls} · {where}", no_wrap=True, overflow="ellipsis")
+        return Text(f"{ds.title} · {self.split} split · class: {cls} · {where}")  # one line, … where cut: the CSS
 
     def _stats_text(self) -> Text:
         raw, norm = self.data.raw[self.split], self.data.normalized[self.split]

@@ -191,7 +191,7 @@ class ErrorsPane(Widget):
         self.add_class("-ready")
         run = f" · {self.run_label}" if self.run_label else ""  # its name last: cut first at 80 columns
         header = f"test accuracy {self.results.accuracy:.2f}%{run}"
-        self.query_one("#err-run", Static).update(Text(header, no_wrap=True, overflow="ellipsis"))
+        self.query_one("#err-run", Static).update(Text(header))  # one line, … where cut: the CSS
         self._fill_matrix()
         self._fill_list(keep=True)
 
@@ -270,7 +270,7 @@ class ErrorsPane(Widget):
             f"{n:,} {what}{more} · true: {self._filter_name(self.true_filter)}"
             f" · pred: {self._filter_name(self.pred_filter)}"
         )
-        self.query_one("#err-bar", Static).update(Text(text, no_wrap=True, overflow="ellipsis"))
+        self.query_one("#err-bar", Static).update(Text(text))
 
     def _show_sample(self) -> None:
         i = self.selected_index
